@@ -1,0 +1,1 @@
+//! WHIP/WHEP, the legacy JSON API and `/api/v1/*`.

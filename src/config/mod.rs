@@ -1,0 +1,1 @@
+//! The SRS-style configuration file: parser, typed settings, environment overrides.

@@ -1,0 +1,1 @@
+//! STUN messages and the ICE-lite agent (sans-IO).

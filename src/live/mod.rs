@@ -1,0 +1,1 @@
+//! Live streaming: RTMP, FLV and HLS (sans-IO cores).

@@ -1,0 +1,1 @@
+//! SDP: parse offers, build answers, choose ICE candidates (sans-IO).

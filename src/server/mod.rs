@@ -1,0 +1,1 @@
+//! Per-shard server state and the run loops that drive the protocol cores.
