@@ -1,0 +1,1 @@
+//! RTP and RTCP: packet views, header extensions, keyframe detection, sequence/timestamp rewriting.

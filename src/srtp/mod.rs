@@ -1,0 +1,1 @@
+//! SRTP/SRTCP contexts: protect and unprotect with counted failures.
