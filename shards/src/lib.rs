@@ -1,1 +1,40 @@
-//! Thread-per-core runtime.
+//! The thread-per-core runtime of shardsfu.
+//!
+//! One pinned glommio [`LocalExecutor`](glommio::LocalExecutor) per shard. Every
+//! shard binds the same UDP and TCP ports with `SO_REUSEPORT`, so the kernel
+//! spreads clients by 4-tuple hash and a given client address always lands on
+//! the same shard. Shards talk only through the lock-free [`Mesh`] of
+//! single-producer channels that glommio provides.
+//!
+//! # Run loop
+//!
+//! [`run`] starts one executor per shard (pinned to the CPUs this process may
+//! run on, so `taskset`, systemd's `CPUAffinity=` and containers are
+//! respected), hands each a [`ShardContext`] and waits for all of them. The
+//! shard's future owns its sockets and its state; it watches
+//! [`Shutdown::is_requested`] on its own timer tick and returns when the
+//! process is asked to stop (SIGINT/SIGTERM).
+//!
+//! ```no_run
+//! use shards::{run, RuntimeOptions, Shutdown};
+//! let shutdown = Shutdown::install_signal_handlers().unwrap();
+//! let opts = RuntimeOptions::new(2, shutdown);
+//! let ids = run::<(), _, _, _>(opts, |ctx| async move { ctx.id }).unwrap();
+//! assert_eq!(ids, vec![0, 1]);
+//! ```
+#![warn(missing_docs)]
+
+mod cpus;
+mod mesh;
+mod net;
+mod runtime;
+mod shutdown;
+
+pub use cpus::allowed_cpus;
+pub use mesh::{Mesh, SendError};
+pub use net::{bind_tcp, bind_udp, SocketOptions};
+pub use runtime::{run, RuntimeError, RuntimeOptions, ShardContext};
+pub use shutdown::Shutdown;
+
+/// Re-exported so the server builds on the same glommio version.
+pub use glommio;
