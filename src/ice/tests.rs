@@ -766,3 +766,42 @@ fn fuzz_seeds_are_valid_messages() {
     let srs = include_bytes!("../../fuzz/corpus/stun/seed-srs-binding-request");
     assert_eq!(&srs[..], &hex(SRS_REQUEST)[..]);
 }
+
+/// A poor man's fuzz run (cargo-fuzz is not installed everywhere): seeded
+/// random byte edits, truncations and extensions of valid messages.
+#[test]
+fn random_mutations_never_panic() {
+    let t0 = Instant::now();
+    let seeds = [hex(SRS_REQUEST), request(1, true), {
+        let mut out = Vec::new();
+        write_binding_success(
+            &[3; 12],
+            addr("[2001:db8::1]:443"),
+            PWD.as_bytes(),
+            &mut out,
+        );
+        out
+    }];
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..30_000 {
+        let mut buf = seeds[i % seeds.len()].clone();
+        for _ in 0..1 + next() % 4 {
+            let r = next();
+            let pos = (r >> 8) as usize % buf.len().max(1);
+            match r % 4 {
+                0 if !buf.is_empty() => buf[pos] = (r >> 32) as u8,
+                1 => buf.truncate(pos),
+                2 => buf.extend_from_slice(&(r as u32).to_be_bytes()),
+                _ if buf.len() > 4 => buf[2 + (r >> 40) as usize % 2] ^= 1 << (r >> 48) % 8,
+                _ => {}
+            }
+        }
+        fuzz_stun(&buf, t0);
+    }
+}
