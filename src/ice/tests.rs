@@ -798,7 +798,7 @@ fn random_mutations_never_panic() {
                 0 if !buf.is_empty() => buf[pos] = (r >> 32) as u8,
                 1 => buf.truncate(pos),
                 2 => buf.extend_from_slice(&(r as u32).to_be_bytes()),
-                _ if buf.len() > 4 => buf[2 + (r >> 40) as usize % 2] ^= 1 << (r >> 48) % 8,
+                _ if buf.len() > 4 => buf[2 + (r >> 40) as usize % 2] ^= 1 << ((r >> 48) % 8),
                 _ => {}
             }
         }
