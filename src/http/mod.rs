@@ -15,6 +15,8 @@ mod body;
 pub mod conn;
 pub mod cors;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod query;
 pub mod request;
 pub mod response;
