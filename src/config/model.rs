@@ -1,0 +1,407 @@
+//! The typed configuration: global settings, `http_server`, `http_api`,
+//! `rtc_server`, `stats`. Field names are SRS's directive names; defaults are
+//! SRS's (see `SrsConfig::get_*` in SRS's `srs_app_config.cpp`).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use super::vhost::{VhostConfig, DEFAULT_VHOST};
+
+/// Defines a keyword enum with its spellings, `as_str`, `parse` and Display.
+macro_rules! keyword_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal,)+ }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vm])* $var,)+ }
+
+        impl $name {
+            /// The keyword as written in the configuration.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$var => $s,)+ }
+            }
+
+            /// Parses the keyword (any ASCII case).
+            pub(crate) fn parse(s: &str) -> Result<Self, String> {
+                $(if s.eq_ignore_ascii_case($s) { return Ok(Self::$var); })+
+                Err(format!("invalid value \"{}\", expected one of: {}", s, [$($s),+].join(", ")))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use keyword_enum;
+
+keyword_enum! {
+    /// Where logs go (`srs_log_tank`).
+    LogTank {
+        /// Standard output.
+        Console = "console",
+        /// The file `srs_log_file`.
+        File = "file",
+    }
+}
+
+keyword_enum! {
+    /// Log level (`srs_log_level`: SRS v1 names; `srs_log_level_v2`: v2 names).
+    LogLevel {
+        /// Everything (v1).
+        Verbose = "verbose",
+        /// Debug (v2).
+        Debug = "debug",
+        /// Info.
+        Info = "info",
+        /// Trace: SRS's default.
+        Trace = "trace",
+        /// Warnings.
+        Warn = "warn",
+        /// Errors only.
+        Error = "error",
+    }
+}
+
+keyword_enum! {
+    /// Which candidates the SDP answer carries (`rtc_server.protocol`).
+    RtcProtocol {
+        /// UDP candidates only.
+        Udp = "udp",
+        /// TCP candidates only (needs `rtc_server.tcp` enabled).
+        Tcp = "tcp",
+        /// UDP and TCP candidates.
+        All = "all",
+    }
+}
+
+keyword_enum! {
+    /// Which addresses the automatic candidate detection keeps (`rtc_server.ip_family`).
+    IpFamily {
+        /// IPv4 only.
+        Ipv4 = "ipv4",
+        /// IPv6 only.
+        Ipv6 = "ipv6",
+        /// Both.
+        All = "all",
+    }
+}
+
+/// The whole configuration. Build it with [`Config::load`](super::Config::load),
+/// [`Config::parse_str`](super::Config::parse_str) or
+/// [`Config::embedded_default`](super::Config::embedded_default);
+/// `Config::default()` is SRS's defaults with only `__defaultVhost__`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// RTMP listen endpoints (`listen`, or SRS 7's `rtmp { listen }`). Default `0.0.0.0:1935`.
+    pub listen: Vec<SocketAddr>,
+    /// RTMP chunk size (`chunk_size`, or `rtmp { chunk_size }`). Default 60000.
+    pub chunk_size: u32,
+    /// Connection limit (`max_connections`). Default 1000.
+    pub max_connections: u32,
+    /// `daemon`: parsed and kept; shardsfu never daemonizes. Default on.
+    pub daemon: bool,
+    /// `pid` file. Default `./objs/srs.pid`.
+    pub pid: String,
+    /// `srs_log_tank`. Default file.
+    pub srs_log_tank: LogTank,
+    /// `srs_log_level`. Default trace.
+    pub srs_log_level: LogLevel,
+    /// `srs_log_level_v2`: when set, replaces `srs_log_level`. Default unset.
+    pub srs_log_level_v2: Option<LogLevel>,
+    /// `srs_log_file`. Default `./objs/srs.log`.
+    pub srs_log_file: String,
+    /// `workers` (shardsfu's own): number of shards; `None` = the CPUs this
+    /// process may run on. At least 1.
+    pub workers: Option<usize>,
+    /// `server_id`. Default unset (the server makes one up).
+    pub server_id: Option<String>,
+    /// `utc_time`: log times in UTC. Default off.
+    pub utc_time: bool,
+    /// `pithy_print_ms`: interval of periodic status logs. Default 10 s.
+    pub pithy_print_ms: Duration,
+    /// `work_dir`. Default `./`.
+    pub work_dir: String,
+    /// `asprocess`: quit when the parent process goes away. Default off.
+    pub asprocess: bool,
+    /// `empty_ip_ok`: accept connections whose peer IP is empty. Default on.
+    pub empty_ip_ok: bool,
+    /// `grace_start_wait`: wait before closing listeners on graceful quit. Default 2300 ms.
+    pub grace_start_wait: Duration,
+    /// `grace_final_wait`: final wait on graceful quit. Default 3200 ms.
+    pub grace_final_wait: Duration,
+    /// `force_grace_quit`: treat SIGTERM as graceful quit. Default off.
+    pub force_grace_quit: bool,
+    /// `http_server { }`.
+    pub http_server: HttpServerConfig,
+    /// `http_api { }`.
+    pub http_api: HttpApiConfig,
+    /// `rtc_server { }`.
+    pub rtc_server: RtcServerConfig,
+    /// `stats { }`.
+    pub stats: StatsConfig,
+    /// Every `vhost NAME { }`, by name; `__defaultVhost__` is always present.
+    pub vhosts: BTreeMap<String, VhostConfig>,
+}
+
+/// `http_server { https { } }` and `http_api { https { } }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsConfig {
+    /// `enabled`. Default off.
+    pub enabled: bool,
+    /// `listen`. Default 8088 (server) / 1990 (API).
+    pub listen: Vec<SocketAddr>,
+    /// `key`: PEM private key file. Default `./conf/server.key`.
+    pub key: String,
+    /// `cert`: PEM certificate file. Default `./conf/server.crt`.
+    pub cert: String,
+}
+
+/// `http_server { }`: static files and HTTP streaming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpServerConfig {
+    /// `enabled`. Default off.
+    pub enabled: bool,
+    /// `listen`. Default `0.0.0.0:8080`.
+    pub listen: Vec<SocketAddr>,
+    /// `dir`: document root. Default `./objs/nginx/html`.
+    pub dir: String,
+    /// `crossdomain`: send CORS headers. Default on.
+    pub crossdomain: bool,
+    /// `https { }`.
+    pub https: HttpsConfig,
+}
+
+/// `http_api { auth { } }`: HTTP basic authentication of the API.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpApiAuthConfig {
+    /// `enabled`. Default off.
+    pub enabled: bool,
+    /// `username`. Default empty.
+    pub username: String,
+    /// `password`. Default empty.
+    pub password: String,
+}
+
+/// `http_api { }`: the HTTP API (WHIP/WHEP, `/rtc/v1/*`, `/api/v1/*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpApiConfig {
+    /// `enabled`. Default off.
+    pub enabled: bool,
+    /// `listen`. Default `0.0.0.0:1985`. When equal to `http_server.listen`,
+    /// SRS serves both on the one port.
+    pub listen: Vec<SocketAddr>,
+    /// `crossdomain`: send CORS headers. Default on.
+    pub crossdomain: bool,
+    /// `auth { }`.
+    pub auth: HttpApiAuthConfig,
+    /// `https { }`.
+    pub https: HttpsConfig,
+}
+
+/// `rtc_server { tcp { } }`: WebRTC over TCP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtcTcpConfig {
+    /// `enabled`. Default off.
+    pub enabled: bool,
+    /// `listen`. Default `0.0.0.0:8000`.
+    pub listen: Vec<SocketAddr>,
+}
+
+/// `rtc_server { black_hole { } }`: copy plaintext RTP to an address, for debugging.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BlackHoleConfig {
+    /// `enabled`. Default off.
+    pub enabled: bool,
+    /// `addr`. Default unset.
+    pub addr: Option<SocketAddr>,
+}
+
+/// `rtc_server { }`: the WebRTC UDP/TCP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtcServerConfig {
+    /// `enabled`. Default off.
+    pub enabled: bool,
+    /// `listen`: UDP endpoints. Default `0.0.0.0:8000`.
+    pub listen: Vec<SocketAddr>,
+    /// `tcp { }`.
+    pub tcp: RtcTcpConfig,
+    /// `protocol`. Default udp.
+    pub protocol: RtcProtocol,
+    /// `candidate`, resolved: an IP or host name, or `*` (detect from the
+    /// interfaces). See [`RtcServerConfig::candidate_is_auto`]. Default `*`.
+    pub candidate: String,
+    /// `use_auto_detect_network_ip`. Default on.
+    pub use_auto_detect_network_ip: bool,
+    /// `ip_family`. Default ipv4.
+    pub ip_family: IpFamily,
+    /// `api_as_candidates`: also use the API request's host as a candidate. Default on.
+    pub api_as_candidates: bool,
+    /// `resolve_api_domain`. Default on.
+    pub resolve_api_domain: bool,
+    /// `keep_api_domain`. Default off.
+    pub keep_api_domain: bool,
+    /// `ecdsa`: ECDSA (on) or RSA (off) DTLS certificate. Default on.
+    pub ecdsa: bool,
+    /// `encrypt`: SRTP. Default on.
+    pub encrypt: bool,
+    /// `reuseport`: sockets per endpoint in SRS; kept for compatibility
+    /// (shardsfu binds one per shard). Default 1.
+    pub reuseport: u32,
+    /// `merge_nalus`. Default off.
+    pub merge_nalus: bool,
+    /// `black_hole { }`.
+    pub black_hole: BlackHoleConfig,
+}
+
+impl RtcServerConfig {
+    /// Whether the candidate is to be detected from the interfaces
+    /// (`*` or `0.0.0.0`, as in SRS).
+    pub fn candidate_is_auto(&self) -> bool {
+        self.candidate == "*" || self.candidate == "0.0.0.0"
+    }
+}
+
+/// `stats { }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsConfig {
+    /// `enabled`. Default on.
+    pub enabled: bool,
+    /// `network`: index of the network device reported. Default 0.
+    pub network: u32,
+    /// `disk`: disk devices reported. Default none.
+    pub disk: Vec<String>,
+}
+
+fn any(port: u16) -> Vec<SocketAddr> {
+    vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)]
+}
+
+impl HttpsConfig {
+    fn with_port(port: u16) -> Self {
+        HttpsConfig {
+            enabled: false,
+            listen: any(port),
+            key: "./conf/server.key".into(),
+            cert: "./conf/server.crt".into(),
+        }
+    }
+}
+
+impl Default for HttpServerConfig {
+    fn default() -> Self {
+        HttpServerConfig {
+            enabled: false,
+            listen: any(8080),
+            dir: "./objs/nginx/html".into(),
+            crossdomain: true,
+            https: HttpsConfig::with_port(8088),
+        }
+    }
+}
+
+impl Default for HttpApiConfig {
+    fn default() -> Self {
+        HttpApiConfig {
+            enabled: false,
+            listen: any(1985),
+            crossdomain: true,
+            auth: HttpApiAuthConfig::default(),
+            https: HttpsConfig::with_port(1990),
+        }
+    }
+}
+
+impl Default for RtcTcpConfig {
+    fn default() -> Self {
+        RtcTcpConfig {
+            enabled: false,
+            listen: any(8000),
+        }
+    }
+}
+
+impl Default for RtcServerConfig {
+    fn default() -> Self {
+        RtcServerConfig {
+            enabled: false,
+            listen: any(8000),
+            tcp: RtcTcpConfig::default(),
+            protocol: RtcProtocol::Udp,
+            candidate: "*".into(),
+            use_auto_detect_network_ip: true,
+            ip_family: IpFamily::Ipv4,
+            api_as_candidates: true,
+            resolve_api_domain: true,
+            keep_api_domain: false,
+            ecdsa: true,
+            encrypt: true,
+            reuseport: 1,
+            merge_nalus: false,
+            black_hole: BlackHoleConfig::default(),
+        }
+    }
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        StatsConfig {
+            enabled: true,
+            network: 0,
+            disk: Vec::new(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut vhosts = BTreeMap::new();
+        vhosts.insert(DEFAULT_VHOST.to_string(), VhostConfig::new(DEFAULT_VHOST));
+        Config {
+            listen: any(1935),
+            chunk_size: 60000,
+            max_connections: 1000,
+            daemon: true,
+            pid: "./objs/srs.pid".into(),
+            srs_log_tank: LogTank::File,
+            srs_log_level: LogLevel::Trace,
+            srs_log_level_v2: None,
+            srs_log_file: "./objs/srs.log".into(),
+            workers: None,
+            server_id: None,
+            utc_time: false,
+            pithy_print_ms: Duration::from_millis(10_000),
+            work_dir: "./".into(),
+            asprocess: false,
+            empty_ip_ok: true,
+            grace_start_wait: Duration::from_millis(2300),
+            grace_final_wait: Duration::from_millis(3200),
+            force_grace_quit: false,
+            http_server: HttpServerConfig::default(),
+            http_api: HttpApiConfig::default(),
+            rtc_server: RtcServerConfig::default(),
+            stats: StatsConfig::default(),
+            vhosts,
+        }
+    }
+}
+
+impl Config {
+    /// The settings of vhost `name`, or of `__defaultVhost__` when there is
+    /// no such vhost (as SRS's `get_vhost(name, true)`).
+    pub fn vhost(&self, name: &str) -> &VhostConfig {
+        static FALLBACK: std::sync::OnceLock<VhostConfig> = std::sync::OnceLock::new();
+        self.vhosts
+            .get(name)
+            .or_else(|| self.vhosts.get(DEFAULT_VHOST))
+            // Only reached if a caller removed the default vhost from the map.
+            .unwrap_or_else(|| FALLBACK.get_or_init(|| VhostConfig::new(DEFAULT_VHOST)))
+    }
+
+    /// The effective log level: `srs_log_level_v2` when set, else `srs_log_level`.
+    pub fn log_level(&self) -> LogLevel {
+        self.srs_log_level_v2.unwrap_or(self.srs_log_level)
+    }
+}
