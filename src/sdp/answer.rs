@@ -214,7 +214,13 @@ fn negotiate(
         return None;
     }
     let chosen = choose(m, only, play.is_none())?;
-    let fb_offered = |fb: &str| chosen.params.rtcp_fb.iter().any(|f| f.eq_ignore_ascii_case(fb));
+    let fb_offered = |fb: &str| {
+        chosen
+            .params
+            .rtcp_fb
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(fb))
+    };
     let ext = ExtIds {
         mid: m.extmap_id(EXT_MID),
         abs_send_time: m.extmap_id(EXT_ABS_SEND_TIME),
@@ -250,7 +256,10 @@ fn write_session(
         Role::Publish => "shardsfuPublishSession",
         Role::Play => "shardsfuPlaySession",
     };
-    let _ = write!(sdp, "v=0\r\no=shardsfu {session_id} 2 IN IP4 0.0.0.0\r\ns={name}\r\nt=0 0\r\n");
+    let _ = write!(
+        sdp,
+        "v=0\r\no=shardsfu {session_id} 2 IN IP4 0.0.0.0\r\ns={name}\r\nt=0 0\r\n"
+    );
     sdp.push_str("a=ice-lite\r\n");
     let mids: Vec<&str> = offer
         .media
@@ -284,15 +293,31 @@ fn write_accepted(
         let _ = write!(sdp, " {rtx}");
     }
     let _ = write!(sdp, "\r\nc={connection}\r\n");
-    let _ = write!(sdp, "a=ice-ufrag:{}\r\na=ice-pwd:{}\r\n", token(&opts.ice_ufrag), token(&opts.ice_pwd));
-    let _ = write!(sdp, "a=fingerprint:sha-256 {}\r\n", token(&opts.fingerprint_sha256));
+    let _ = write!(
+        sdp,
+        "a=ice-ufrag:{}\r\na=ice-pwd:{}\r\n",
+        token(&opts.ice_ufrag),
+        token(&opts.ice_pwd)
+    );
+    let _ = write!(
+        sdp,
+        "a=fingerprint:sha-256 {}\r\n",
+        token(&opts.fingerprint_sha256)
+    );
     let _ = write!(sdp, "a=setup:{setup}\r\n");
     if !m.mid.is_empty() {
         let _ = write!(sdp, "a=mid:{}\r\n", m.mid);
     }
     let track_id = play.map(|p| {
-        let kind = if t.kind == MediaKind::Audio { "audio" } else { "video" };
-        (token(&p.stream_id), format!("{}-{kind}", token(&p.stream_id)))
+        let kind = if t.kind == MediaKind::Audio {
+            "audio"
+        } else {
+            "video"
+        };
+        (
+            token(&p.stream_id),
+            format!("{}-{kind}", token(&p.stream_id)),
+        )
     });
     if let Some((stream, track)) = &track_id {
         let _ = write!(sdp, "a=msid:{stream} {track}\r\n");
@@ -310,7 +335,11 @@ fn write_accepted(
     for (id, uri) in exts {
         let _ = write!(sdp, "a=extmap:{id} {uri}\r\n");
     }
-    sdp.push_str(if play.is_some() { "a=sendonly\r\n" } else { "a=recvonly\r\n" });
+    sdp.push_str(if play.is_some() {
+        "a=sendonly\r\n"
+    } else {
+        "a=recvonly\r\n"
+    });
     sdp.push_str("a=rtcp-mux\r\n");
     if m.rtcp_rsize {
         sdp.push_str("a=rtcp-rsize\r\n");
@@ -331,7 +360,10 @@ fn write_accepted(
         }
         let cname = token(&p.cname);
         for s in std::iter::once(ssrc).chain(rtx) {
-            let _ = write!(sdp, "a=ssrc:{s} cname:{cname}\r\na=ssrc:{s} msid:{stream} {track}\r\n");
+            let _ = write!(
+                sdp,
+                "a=ssrc:{s} cname:{cname}\r\na=ssrc:{s} msid:{stream} {track}\r\n"
+            );
         }
     }
 
@@ -368,7 +400,12 @@ fn write_codec(sdp: &mut String, m: &OfferedMedia, t: &NegotiatedTrack) {
         let _ = write!(sdp, "/{}", t.channels);
     }
     sdp.push_str("\r\n");
-    let offered_fbs = m.codecs.iter().find(|c| c.pt == t.pt).map(|c| c.rtcp_fb.as_slice()).unwrap_or(&[]);
+    let offered_fbs = m
+        .codecs
+        .iter()
+        .find(|c| c.pt == t.pt)
+        .map(|c| c.rtcp_fb.as_slice())
+        .unwrap_or(&[]);
     let mut written: Vec<&str> = Vec::new();
     for fb in offered_fbs {
         let keep = match fb.to_ascii_lowercase().as_str() {
@@ -386,7 +423,11 @@ fn write_codec(sdp: &mut String, m: &OfferedMedia, t: &NegotiatedTrack) {
         let _ = write!(sdp, "a=fmtp:{} {}\r\n", t.pt, t.fmtp);
     }
     if let Some(rtx) = t.rtx_pt {
-        let _ = write!(sdp, "a=rtpmap:{rtx} rtx/{}\r\na=fmtp:{rtx} apt={}\r\n", t.clock_rate, t.pt);
+        let _ = write!(
+            sdp,
+            "a=rtpmap:{rtx} rtx/{}\r\na=fmtp:{rtx} apt={}\r\n",
+            t.clock_rate, t.pt
+        );
     }
 }
 
@@ -396,7 +437,11 @@ fn write_rejected(sdp: &mut String, m: &OfferedMedia) {
     } else {
         m.formats.join(" ")
     };
-    let _ = write!(sdp, "m={} 0 {} {formats}\r\nc=IN IP4 0.0.0.0\r\n", m.kind_name, m.proto);
+    let _ = write!(
+        sdp,
+        "m={} 0 {} {formats}\r\nc=IN IP4 0.0.0.0\r\n",
+        m.kind_name, m.proto
+    );
     if !m.mid.is_empty() {
         let _ = write!(sdp, "a=mid:{}\r\n", m.mid);
     }
@@ -424,5 +469,7 @@ fn token(s: &str) -> String {
 
 /// FNV-1a, for a stable o= session id.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

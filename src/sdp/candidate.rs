@@ -112,18 +112,24 @@ pub fn discover_candidates(
         let want_udp = matches!(policy.protocol, Protocol::Udp | Protocol::All);
         let want_tcp = matches!(policy.protocol, Protocol::Tcp | Protocol::All);
         if want_udp {
-            push_unique(&mut out, Candidate {
-                address: address.clone(),
-                port: udp,
-                transport: Transport::Udp,
-            });
+            push_unique(
+                &mut out,
+                Candidate {
+                    address: address.clone(),
+                    port: udp,
+                    transport: Transport::Udp,
+                },
+            );
         }
         if let (true, Some(port)) = (want_tcp, tcp) {
-            push_unique(&mut out, Candidate {
-                address,
-                port,
-                transport: Transport::Tcp,
-            });
+            push_unique(
+                &mut out,
+                Candidate {
+                    address,
+                    port,
+                    transport: Transport::Tcp,
+                },
+            );
         }
     }
     out
@@ -148,7 +154,10 @@ fn discover_hosts(
         push_unique(&mut hosts, eip.to_string());
     }
     if policy.api_as_candidates {
-        if let Some(host) = api_host.map(|h| split_host_port(h.trim()).0).filter(|h| !h.is_empty()) {
+        if let Some(host) = api_host
+            .map(|h| split_host_port(h.trim()).0)
+            .filter(|h| !h.is_empty())
+        {
             api_host_candidates(policy, host, resolve, &mut hosts);
         }
     }
@@ -180,7 +189,10 @@ fn discover_hosts(
         return hosts;
     }
     // Nothing better: the first IPv4 (loopback included), else the first.
-    let ip = interfaces.iter().find(|ip| ip.is_ipv4()).unwrap_or(&interfaces[0]);
+    let ip = interfaces
+        .iter()
+        .find(|ip| ip.is_ipv4())
+        .unwrap_or(&interfaces[0]);
     hosts.push(ip.to_string());
     hosts
 }
@@ -262,7 +274,9 @@ pub fn local_interface_ips() -> Vec<IpAddr> {
         if family == libc::AF_INET {
             // SAFETY: the family says this is a sockaddr_in.
             let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-            v4.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
+            v4.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                sin.sin_addr.s_addr,
+            ))));
         } else if family == libc::AF_INET6 {
             // SAFETY: the family says this is a sockaddr_in6.
             let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };

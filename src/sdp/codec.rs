@@ -93,10 +93,16 @@ pub(super) struct Chosen {
 /// Pick the payload type for `media`. `only` restricts the codec (a player
 /// must take what the publisher sends); `allow_h264_pm0` is the publish-only
 /// last resort.
-pub(super) fn choose(media: &OfferedMedia, only: Option<Codec>, allow_h264_pm0: bool) -> Option<Chosen> {
+pub(super) fn choose(
+    media: &OfferedMedia,
+    only: Option<Codec>,
+    allow_h264_pm0: bool,
+) -> Option<Chosen> {
     let mut best: Option<(u8, &CodecParams, Codec)> = None;
     for c in &media.codecs {
-        let Some(codec) = Codec::from_name(&c.name) else { continue };
+        let Some(codec) = Codec::from_name(&c.name) else {
+            continue;
+        };
         if codec.kind() != media.kind || c.clock_rate != codec.clock_rate() {
             continue;
         }

@@ -11,8 +11,12 @@ use std::collections::BTreeMap;
 use super::SdpError;
 
 /// Hash algorithms whose fingerprints we can verify (ring has all four).
-const SUPPORTED_FINGERPRINTS: [(&str, usize); 4] =
-    [("sha-256", 32), ("sha-384", 48), ("sha-512", 64), ("sha-1", 20)];
+const SUPPORTED_FINGERPRINTS: [(&str, usize); 4] = [
+    ("sha-256", 32),
+    ("sha-384", 48),
+    ("sha-512", 64),
+    ("sha-1", 20),
+];
 
 /// Longest line text kept in an error.
 const ERROR_TEXT_MAX: usize = 120;
@@ -245,7 +249,7 @@ pub fn parse_offer_with(text: &str, opts: ParseOptions) -> Result<Offer, SdpErro
     for (idx, raw) in text.split('\n').enumerate() {
         let line_no = idx + 1;
         // CRLF or LF; pion adds trailing spaces.
-        let line = raw.trim_end_matches(['\r', ' ', '\t']);
+        let line = raw.trim_end_matches(['\r', ' ']);
         if line.is_empty() {
             continue;
         }
@@ -254,6 +258,9 @@ pub fn parse_offer_with(text: &str, opts: ParseOptions) -> Result<Offer, SdpErro
             reason,
             text: line.chars().take(ERROR_TEXT_MAX).collect(),
         };
+        if line.chars().any(char::is_control) {
+            return Err(bad("control character inside the line"));
+        }
         let bytes = line.as_bytes();
         if bytes.len() < 2 || bytes[1] != b'=' || !bytes[0].is_ascii_alphabetic() {
             return Err(bad("not a <type>=<value> line"));
@@ -333,7 +340,10 @@ pub fn parse_offer_with(text: &str, opts: ParseOptions) -> Result<Offer, SdpErro
     })
 }
 
-fn parse_fingerprints(raw: &[(String, String)], required: bool) -> Result<Vec<Fingerprint>, SdpError> {
+fn parse_fingerprints(
+    raw: &[(String, String)],
+    required: bool,
+) -> Result<Vec<Fingerprint>, SdpError> {
     let mut out = Vec::new();
     let mut unsupported = Vec::new();
     for (algorithm, value) in raw {
@@ -398,7 +408,8 @@ impl Transport {
                 let (Some(alg), Some(fp)) = (it.next(), it.next()) else {
                     return Err("a=fingerprint wants <hash> <value>");
                 };
-                self.fingerprints.push((alg.to_ascii_lowercase(), fp.to_string()));
+                self.fingerprints
+                    .push((alg.to_ascii_lowercase(), fp.to_string()));
             }
             _ => return Ok(false),
         }
@@ -464,7 +475,13 @@ impl MediaBuilder {
             return Ok(true);
         }
         match name {
-            "mid" => self.mid = val.trim().to_string(),
+            "mid" => {
+                let mid = val.trim();
+                if mid.contains(char::is_whitespace) {
+                    return Err("a=mid has white space");
+                }
+                self.mid = mid.to_string();
+            }
             "sendrecv" => self.direction = Direction::SendRecv,
             "sendonly" => self.direction = Direction::SendOnly,
             "recvonly" => self.direction = Direction::RecvOnly,
@@ -481,7 +498,10 @@ impl MediaBuilder {
                     return Err("a=rtpmap wants <pt> <name>/<rate>");
                 };
                 let channels = match parts.next() {
-                    Some(c) => c.trim().parse::<u8>().map_err(|_| "a=rtpmap channel count is not a number")?,
+                    Some(c) => c
+                        .trim()
+                        .parse::<u8>()
+                        .map_err(|_| "a=rtpmap channel count is not a number")?,
                     None => 1,
                 };
                 self.rtpmaps.insert(pt, (name.to_string(), rate, channels));
@@ -492,7 +512,9 @@ impl MediaBuilder {
             }
             "rtcp-fb" => {
                 let val = val.trim();
-                let (pt, fb) = val.split_once(' ').ok_or("a=rtcp-fb wants <pt> <feedback>")?;
+                let (pt, fb) = val
+                    .split_once(' ')
+                    .ok_or("a=rtcp-fb wants <pt> <feedback>")?;
                 let pt = match pt {
                     "*" => None,
                     p => Some(parse_pt(p).ok_or("a=rtcp-fb payload type is not 0-127")?),
@@ -501,7 +523,10 @@ impl MediaBuilder {
             }
             "extmap" => {
                 let mut it = val.split_whitespace();
-                let id = it.next().and_then(|i| i.split('/').next()).and_then(|i| i.parse::<u8>().ok());
+                let id = it
+                    .next()
+                    .and_then(|i| i.split('/').next())
+                    .and_then(|i| i.parse::<u8>().ok());
                 let (Some(id), Some(uri)) = (id, it.next()) else {
                     return Err("a=extmap wants <id> <uri> with id 1-255");
                 };
@@ -516,7 +541,9 @@ impl MediaBuilder {
             "ssrc" => {
                 let val = val.trim();
                 let (ssrc, attr) = val.split_once(' ').unwrap_or((val, ""));
-                let ssrc = ssrc.parse::<u32>().map_err(|_| "a=ssrc id is not a 32-bit number")?;
+                let ssrc = ssrc
+                    .parse::<u32>()
+                    .map_err(|_| "a=ssrc id is not a 32-bit number")?;
                 let idx = match self.ssrcs.iter().position(|s| s.ssrc == ssrc) {
                     Some(i) => i,
                     None => {
@@ -537,7 +564,9 @@ impl MediaBuilder {
             }
             "ssrc-group" => {
                 let mut it = val.split_whitespace();
-                let semantics = it.next().ok_or("a=ssrc-group wants <semantics> <ssrc>...")?;
+                let semantics = it
+                    .next()
+                    .ok_or("a=ssrc-group wants <semantics> <ssrc>...")?;
                 let ssrcs = it
                     .map(|s| s.parse::<u32>())
                     .collect::<Result<Vec<u32>, _>>()
