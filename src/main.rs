@@ -1,1 +1,87 @@
-fn main() {}
+//! The `shardsfu` binary: load the configuration, start the shards, stop on
+//! SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgAction, Parser};
+use shardsfu::config::{Config, ConfigWarning, Loaded, ProcessEnv};
+use tracing_subscriber::EnvFilter;
+
+/// A thread-per-core WebRTC SFU, compatible with SRS's URLs, ports and configuration.
+#[derive(Parser, Debug)]
+#[command(name = "shardsfu", version, disable_version_flag = true)]
+struct Cli {
+    /// Configuration file in SRS's format. Without it, the embedded default
+    /// (configs/rtc.conf with `candidate *`) is used.
+    #[arg(short = 'c', long = "conf", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Test the configuration and exit (non-zero on error).
+    #[arg(short = 't', long = "test")]
+    test: bool,
+    /// Print the version and exit.
+    #[arg(short = 'v', long = "version", action = ArgAction::Version)]
+    version: Option<bool>,
+}
+
+fn init_logging() {
+    // rtc-dtls logs a warning per ClientHello for Chromium's DTLS 1.3
+    // extensions; it is noise, not news.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,rtc_dtls=error,glommio=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+fn load(cli: &Cli) -> Result<Loaded, String> {
+    let env = ProcessEnv;
+    let loaded = match &cli.config {
+        Some(path) => Config::load(path, &env),
+        None => Config::embedded_default(&env),
+    };
+    loaded.map_err(|e| e.to_string())
+}
+
+fn report(warnings: &[ConfigWarning]) {
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let loaded = match load(&cli) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("shardsfu: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    report(&loaded.warnings);
+    if cli.test {
+        let name = cli.config.as_ref().map(|p| p.display().to_string());
+        println!(
+            "shardsfu: the configuration {} is ok ({} warnings)",
+            name.as_deref().unwrap_or("(embedded default)"),
+            loaded.warnings.len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let shutdown = match shards::Shutdown::install_signal_handlers() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("shardsfu: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match shardsfu::server::serve(loaded.config, shutdown) {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("shardsfu: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

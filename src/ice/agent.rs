@@ -255,6 +255,12 @@ impl IceLite {
         !self.dead && self.validated.iter().any(|v| v.addr == addr)
     }
 
+    /// Every address that passed a check and is still kept (at most
+    /// [`MAX_VALIDATED`]); none once the agent is dead.
+    pub fn validated(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.validated.iter().filter(|_| !self.dead).map(|v| v.addr)
+    }
+
     /// Whether the agent has timed out.
     pub fn is_dead(&self) -> bool {
         self.dead

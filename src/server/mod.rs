@@ -1,1 +1,181 @@
 //! Per-shard server state and the run loops that drive the protocol cores.
+//!
+//! [`serve`] builds the process-wide [`Shared`] state and starts one shard
+//! per configured worker. Each shard binds the RTC UDP port and the HTTP API
+//! and HTTP server ports with `SO_REUSEPORT`, then runs four kinds of task:
+//! the UDP receive loop ([`ShardCore::on_datagram`]), one receive loop per
+//! peer shard ([`ShardCore::on_mesh`]), an accept loop per HTTP listener, and
+//! the timer tick that also watches for shutdown.
+
+mod core;
+pub mod directory;
+mod http_conn;
+mod mesh_msg;
+pub mod session;
+pub mod shard;
+pub mod shared;
+pub mod stats;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use shards::glommio::{self, net::UdpSocket};
+use shards::{RuntimeOptions, ShardContext, Shutdown, SocketOptions};
+
+pub use self::core::ShardCore;
+pub use self::mesh_msg::ShardMsg;
+pub use self::shared::Shared;
+use crate::config::Config;
+use crate::dtls::DtlsCert;
+use crate::server::directory::Directory;
+use crate::server::shard::ShardState;
+use crate::server::stats::ShardStats;
+
+/// How often each shard runs its timers and checks for shutdown.
+const TICK: Duration = Duration::from_millis(50);
+
+/// Which HTTP listener a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// `http_api` (1985): WHIP/WHEP, `/rtc/v1/*`, `/api/v1/*`.
+    Api,
+    /// `http_server` (8080): static files (and the API when the ports are the same).
+    Files,
+    /// Both on one port.
+    Both,
+}
+
+/// Runs the server until `shutdown` is requested. Returns once every shard
+/// has closed its sessions.
+pub fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
+    let workers = config.workers.unwrap_or_else(|| shards::allowed_cpus().len()).max(1);
+    let shared = Arc::new(build_shared(config, workers)?);
+    tracing::info!(
+        workers,
+        fingerprint = %shared.fingerprint,
+        candidate = %shared.candidates.candidate,
+        "shardsfu {} starting",
+        env!("CARGO_PKG_VERSION")
+    );
+    let opts = RuntimeOptions::new(workers, shutdown.clone());
+    let results = shards::run(opts, move |ctx: ShardContext<ShardMsg>| {
+        let shared = shared.clone();
+        async move { shard_main(ctx, shared).await }
+    })?;
+    // A shard that could not bind reports why; the others were told to stop.
+    results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    Ok(())
+}
+
+fn build_shared(config: Config, workers: usize) -> anyhow::Result<Shared> {
+    let cert = DtlsCert::generate().context("cannot create the DTLS certificate")?;
+    let fingerprint = cert.fingerprint_sha256();
+    let candidates = crate::api::candidate_policy(&config);
+    Ok(Shared {
+        interfaces: crate::sdp::local_interface_ips(),
+        candidates,
+        cert,
+        fingerprint,
+        config,
+        directory: Directory::default(),
+        stats: (0..workers).map(|_| ShardStats::default()).collect(),
+        http_connections: Default::default(),
+        started: Instant::now(),
+        started_at: SystemTime::now(),
+    })
+}
+
+async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> anyhow::Result<()> {
+    let bound = bind_all(&shared);
+    let (udp, http) = match bound {
+        Ok(b) => b,
+        Err(e) => {
+            ctx.shutdown.request();
+            return Err(e.context(format!("shard {}", ctx.id)));
+        }
+    };
+    let receivers = ctx.mesh.take_receivers();
+    let core = Rc::new(ShardCore {
+        id: ctx.id,
+        count: ctx.count,
+        shared,
+        state: std::cell::RefCell::new(ShardState::default()),
+        mesh: ctx.mesh,
+        udp: udp.into_iter().map(Rc::new).collect(),
+    });
+    let mut tasks = Vec::new();
+    for sock in core.udp.clone() {
+        tasks.push(glommio::spawn_local(udp_loop(core.clone(), sock)));
+    }
+    for (_peer, rx) in receivers {
+        let core = core.clone();
+        tasks.push(glommio::spawn_local(async move {
+            let mut out = Vec::with_capacity(512);
+            while let Some(msg) = rx.recv().await {
+                core.on_mesh(msg, &mut out).await;
+            }
+        }));
+    }
+    for (listener, site) in http {
+        tasks.push(glommio::spawn_local(http_conn::accept_loop(core.clone(), listener, site)));
+    }
+    tracing::debug!(shard = ctx.id, cpu = ?ctx.cpu, "shard running");
+    while !ctx.shutdown.is_requested() {
+        glommio::timer::sleep(TICK).await;
+        core.tick(Instant::now());
+    }
+    // Stop accepting and receiving, then end the sessions.
+    drop(tasks);
+    core.close_all();
+    core.mesh.close();
+    tracing::debug!(shard = ctx.id, "shard stopped");
+    Ok(())
+}
+
+type Bound = (Vec<UdpSocket>, Vec<(glommio::net::TcpListener, Site)>);
+
+fn bind_all(shared: &Shared) -> anyhow::Result<Bound> {
+    let cfg = &shared.config;
+    let mut udp = Vec::new();
+    if cfg.rtc_server.enabled {
+        for addr in &cfg.rtc_server.listen {
+            let sock = shards::bind_udp(*addr, SocketOptions::default())
+                .with_context(|| format!("rtc_server: cannot bind UDP {addr}"))?;
+            udp.push(sock);
+        }
+    }
+    let mut http = Vec::new();
+    let api: Vec<SocketAddr> =
+        if cfg.http_api.enabled { cfg.http_api.listen.clone() } else { Vec::new() };
+    let files: Vec<SocketAddr> =
+        if cfg.http_server.enabled { cfg.http_server.listen.clone() } else { Vec::new() };
+    for addr in &api {
+        let site = if files.contains(addr) { Site::Both } else { Site::Api };
+        let l = shards::bind_tcp(*addr)
+            .with_context(|| format!("http_api: cannot bind TCP {addr}"))?;
+        http.push((l, site));
+    }
+    for addr in files.iter().filter(|a| !api.contains(a)) {
+        let l = shards::bind_tcp(*addr)
+            .with_context(|| format!("http_server: cannot bind TCP {addr}"))?;
+        http.push((l, Site::Files));
+    }
+    Ok((udp, http))
+}
+
+async fn udp_loop(core: Rc<ShardCore>, sock: Rc<UdpSocket>) {
+    let mut buf = vec![0u8; 2048];
+    let mut out = Vec::with_capacity(512);
+    loop {
+        match sock.recv_from(&mut buf).await {
+            Ok((n, from)) => core.on_datagram(from, &buf[..n], &mut out).await,
+            Err(e) => {
+                tracing::warn!(shard = core.id, "rtc udp receive: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}

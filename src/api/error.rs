@@ -1,0 +1,56 @@
+//! Errors of the signaling API, each with its HTTP status.
+
+use crate::sdp::SdpError;
+use crate::server::directory::DirectoryError;
+
+/// Why a signaling request was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The body is not of the expected media type.
+    #[error("unsupported Content-Type {0:?}, expected {1}")]
+    UnsupportedMediaType(String, &'static str),
+    /// A required query parameter or JSON field is missing or malformed.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The SDP offer was refused.
+    #[error("bad offer: {0}")]
+    Sdp(#[from] SdpError),
+    /// WHEP of a stream nobody publishes.
+    #[error("stream {0:?} is not published")]
+    StreamNotFound(String),
+    /// WHIP to a stream that is already publishing, or a forced ufrag in use.
+    #[error("{0}")]
+    Conflict(#[from] DirectoryError),
+    /// The session resource does not exist (any more).
+    #[error("no session with token {0:?}")]
+    SessionNotFound(String),
+    /// WebRTC is disabled in the configuration.
+    #[error("rtc is disabled for vhost {0:?}")]
+    RtcDisabled(String),
+}
+
+impl ApiError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::UnsupportedMediaType(..) => 415,
+            ApiError::BadRequest(_) | ApiError::Sdp(_) => 400,
+            ApiError::StreamNotFound(_) | ApiError::SessionNotFound(_) => 404,
+            ApiError::Conflict(_) => 409,
+            ApiError::RtcDisabled(_) => 503,
+        }
+    }
+
+    /// An SRS-style numeric error code for the JSON API.
+    pub fn code(&self) -> u32 {
+        match self {
+            // SRS's ERROR_RTC_SDP_DECODE, ERROR_RTC_SOURCE_BUSY, ERROR_RTC_NO_PLAYER...
+            ApiError::Sdp(_) => 5012,
+            ApiError::Conflict(_) => 5028,
+            ApiError::StreamNotFound(_) => 5018,
+            ApiError::RtcDisabled(_) => 5021,
+            _ => 4000 + u32::from(self.status()),
+        }
+    }
+}

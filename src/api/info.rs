@@ -1,0 +1,112 @@
+//! `/api/v1/versions`, `/api/v1/summaries` and the API index, in SRS's JSON shape.
+
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::http::Response;
+use crate::server::ShardCore;
+
+/// A per-process id, like SRS's `server` field.
+pub fn server_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| format!("vid-{}", crate::util::random_string(7)))
+}
+
+/// A per-start id, like SRS's `service` field.
+pub fn service_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| crate::util::random_string(8))
+}
+
+fn envelope(data: Value) -> Value {
+    json!({
+        "code": 0,
+        "server": server_id(),
+        "service": service_id(),
+        "pid": std::process::id().to_string(),
+        "data": data,
+    })
+}
+
+/// `GET /api/v1/versions`.
+pub fn versions() -> Response {
+    let v = env!("CARGO_PKG_VERSION");
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor, revision) =
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    Response::json(
+        200,
+        &envelope(json!({ "major": major, "minor": minor, "revision": revision, "version": v, "server": "shardsfu" })),
+    )
+}
+
+/// `GET /api/v1`.
+pub fn index() -> Response {
+    Response::json(
+        200,
+        &envelope(json!({
+            "versions": "the version of shardsfu",
+            "summaries": "the summary (pid, uptime, shards, sessions) of shardsfu",
+        })),
+    )
+}
+
+/// Resident set size of this process in KiB, from /proc.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// `GET /api/v1/summaries`: real figures from every shard's counters.
+pub fn summaries(core: &ShardCore) -> Response {
+    let shared = &core.shared;
+    let uptime = shared.started.elapsed().as_secs();
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let (sessions, streams) = shared.directory.counts();
+    let per_shard: Vec<Value> = shared
+        .stats
+        .iter()
+        .enumerate()
+        .map(|(id, s)| {
+            let mut v = serde_json::to_value(s.snapshot()).unwrap_or(Value::Null);
+            if let Value::Object(m) = &mut v {
+                m.insert("id".into(), json!(id));
+            }
+            v
+        })
+        .collect();
+    let totals = shared.totals();
+    Response::json(
+        200,
+        &envelope(json!({
+            "ok": true,
+            "now_ms": now_ms,
+            "self": {
+                "version": env!("CARGO_PKG_VERSION"),
+                "pid": std::process::id(),
+                "argv": std::env::args().collect::<Vec<_>>().join(" "),
+                "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+                "mem_kbyte": rss_kib(),
+                "srs_uptime": uptime,
+            },
+            "system": {
+                "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            },
+            "shards": shared.stats.len(),
+            "served_by_shard": core.id,
+            "sessions": sessions,
+            "streams": streams,
+            "http_connections": shared.http_connections.load(std::sync::atomic::Ordering::Relaxed),
+            "totals": totals,
+            "per_shard": per_shard,
+        })),
+    )
+}

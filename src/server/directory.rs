@@ -1,0 +1,185 @@
+//! The control-plane directory every shard can consult: which shard holds a
+//! session, and which stream is being published by whom.
+//!
+//! It is behind a mutex on purpose: it is touched when a session is created,
+//! moved or closed, when a stream starts or stops publishing, and when a STUN
+//! check names a ufrag the receiving shard does not hold (the first check of
+//! each session). It is never touched per media packet.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::sdp::{Codec, Role};
+
+/// What the directory knows of one session.
+#[derive(Clone, Debug)]
+pub struct SessionEntry {
+    /// The server's ICE ufrag of the session.
+    pub ufrag: String,
+    /// The shard that holds the session now.
+    pub shard: usize,
+    /// Publisher or player.
+    pub role: Role,
+    /// `app/stream`.
+    pub stream: String,
+}
+
+/// What the directory knows of one published stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamEntry {
+    /// Token of the publishing session.
+    pub publisher: String,
+    /// Video codec the publisher sends, if any.
+    pub video: Option<Codec>,
+    /// Audio codec the publisher sends, if any.
+    pub audio: Option<Codec>,
+}
+
+/// Why a session could not be registered.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DirectoryError {
+    /// Another session already uses this server ufrag.
+    #[error("ice-ufrag {0:?} is already in use by another session")]
+    UfragInUse(String),
+    /// The stream already has a publisher.
+    #[error("stream {0:?} is already publishing")]
+    StreamBusy(String),
+}
+
+#[derive(Default)]
+struct Inner {
+    sessions: HashMap<String, SessionEntry>,
+    by_ufrag: HashMap<String, String>,
+    streams: HashMap<String, StreamEntry>,
+}
+
+/// Sessions by token and by ufrag, streams by `app/stream`.
+#[derive(Default)]
+pub struct Directory {
+    inner: Mutex<Inner>,
+}
+
+impl Directory {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain maps behind; keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a new session; a publisher also claims its stream.
+    pub fn register(
+        &self,
+        token: &str,
+        entry: SessionEntry,
+        publish: Option<StreamEntry>,
+    ) -> Result<(), DirectoryError> {
+        let mut inner = self.lock();
+        if inner.by_ufrag.contains_key(&entry.ufrag) {
+            return Err(DirectoryError::UfragInUse(entry.ufrag));
+        }
+        if let Some(stream) = publish {
+            if inner.streams.contains_key(&entry.stream) {
+                return Err(DirectoryError::StreamBusy(entry.stream));
+            }
+            inner.streams.insert(entry.stream.clone(), stream);
+        }
+        inner.by_ufrag.insert(entry.ufrag.clone(), token.to_string());
+        inner.sessions.insert(token.to_string(), entry);
+        Ok(())
+    }
+
+    /// Forgets a session; a publisher's stream is released.
+    pub fn remove(&self, token: &str) -> Option<SessionEntry> {
+        let mut inner = self.lock();
+        let entry = inner.sessions.remove(token)?;
+        inner.by_ufrag.remove(&entry.ufrag);
+        if inner.streams.get(&entry.stream).is_some_and(|s| s.publisher == token) {
+            inner.streams.remove(&entry.stream);
+        }
+        Some(entry)
+    }
+
+    /// The session registered under `token`.
+    pub fn session(&self, token: &str) -> Option<SessionEntry> {
+        self.lock().sessions.get(token).cloned()
+    }
+
+    /// The shard holding the session with server ufrag `ufrag`.
+    pub fn shard_of_ufrag(&self, ufrag: &str) -> Option<usize> {
+        let inner = self.lock();
+        let token = inner.by_ufrag.get(ufrag)?;
+        inner.sessions.get(token).map(|e| e.shard)
+    }
+
+    /// Records that the session `token` now lives on `shard`. Returns false if
+    /// the session is gone (closed while it moved).
+    pub fn set_shard(&self, token: &str, shard: usize) -> bool {
+        match self.lock().sessions.get_mut(token) {
+            Some(e) => {
+                e.shard = shard;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The stream published as `app/stream`, if any.
+    pub fn stream(&self, key: &str) -> Option<StreamEntry> {
+        self.lock().streams.get(key).cloned()
+    }
+
+    /// Number of sessions and of published streams.
+    pub fn counts(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.sessions.len(), inner.streams.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(ufrag: &str, role: Role) -> SessionEntry {
+        SessionEntry { ufrag: ufrag.into(), shard: 0, role, stream: "live/s".into() }
+    }
+
+    fn stream(token: &str) -> StreamEntry {
+        StreamEntry { publisher: token.into(), video: Some(Codec::H264), audio: None }
+    }
+
+    #[test]
+    fn a_stream_has_one_publisher_until_it_leaves() {
+        let d = Directory::default();
+        d.register("t1", entry("u1", Role::Publish), Some(stream("t1"))).unwrap();
+        let err = d.register("t2", entry("u2", Role::Publish), Some(stream("t2")));
+        assert_eq!(err, Err(DirectoryError::StreamBusy("live/s".into())));
+        assert!(d.remove("t1").is_some());
+        assert_eq!(d.stream("live/s"), None);
+        d.register("t2", entry("u2", Role::Publish), Some(stream("t2"))).unwrap();
+        assert_eq!(d.stream("live/s").unwrap().publisher, "t2");
+    }
+
+    #[test]
+    fn ufrags_are_unique_and_follow_moves() {
+        let d = Directory::default();
+        d.register("t1", entry("u1", Role::Play), None).unwrap();
+        assert_eq!(
+            d.register("t2", entry("u1", Role::Play), None),
+            Err(DirectoryError::UfragInUse("u1".into()))
+        );
+        assert!(d.set_shard("t1", 3));
+        assert_eq!(d.shard_of_ufrag("u1"), Some(3));
+        d.remove("t1");
+        assert!(!d.set_shard("t1", 1));
+        assert_eq!(d.shard_of_ufrag("u1"), None);
+        assert_eq!(d.counts(), (0, 0));
+    }
+
+    #[test]
+    fn a_player_leaving_does_not_release_the_stream() {
+        let d = Directory::default();
+        d.register("p", entry("u1", Role::Publish), Some(stream("p"))).unwrap();
+        d.register("v", entry("u2", Role::Play), None).unwrap();
+        d.remove("v");
+        assert!(d.stream("live/s").is_some());
+    }
+}

@@ -1,0 +1,80 @@
+//! The HTTP listeners of a shard: accept, then drive one sans-IO
+//! [`ServerConn`] per connection.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use shards::glommio::{self, net::TcpListener, net::TcpStream};
+
+use crate::http::{ServerConn, Timeouts};
+use crate::server::stats::ShardStats;
+use crate::server::{ShardCore, Site};
+
+/// Accepts connections until the task is dropped (shutdown).
+pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener, site: Site) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let open = core.shared.http_connections.fetch_add(1, Ordering::Relaxed) + 1;
+                if open > core.shared.config.max_connections as usize {
+                    core.shared.http_connections.fetch_sub(1, Ordering::Relaxed);
+                    tracing::warn!(open, "max_connections reached, closing a new HTTP connection");
+                    continue;
+                }
+                let core = core.clone();
+                glommio::spawn_local(async move {
+                    serve(&core, stream, site).await;
+                    core.shared.http_connections.fetch_sub(1, Ordering::Relaxed);
+                })
+                .detach();
+            }
+            Err(e) => {
+                tracing::warn!(shard = core.id, "accept: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn serve(core: &ShardCore, mut stream: TcpStream, site: Site) {
+    let mut conn = ServerConn::new(Instant::now(), Timeouts::default());
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        while let Some(req) = conn.poll_request() {
+            let resp = match req {
+                Ok(req) => {
+                    ShardStats::inc(&core.stats().http_requests);
+                    crate::api::handle(core, &req, site)
+                }
+                Err(e) => e.response(),
+            };
+            conn.send_response(Instant::now(), &resp);
+        }
+        while let Some(out) = conn.poll_transmit() {
+            match stream.write(out).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => conn.consume_transmit(n),
+            }
+        }
+        if conn.is_closed() {
+            let _ = stream.close().await;
+            return;
+        }
+        let now = Instant::now();
+        let wait = conn.poll_timeout().map(|t| t.saturating_duration_since(now));
+        if wait == Some(Duration::ZERO) {
+            conn.handle_timeout(now);
+            continue;
+        }
+        // glommio rejects a zero timeout; `None` waits for input forever.
+        let _ = stream.set_read_timeout(wait.map(|w| w.max(Duration::from_millis(1))));
+        match stream.read(&mut buf).await {
+            Ok(0) => conn.handle_eof(Instant::now()),
+            Ok(n) => conn.handle_input(Instant::now(), &buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => conn.handle_timeout(Instant::now()),
+            Err(_) => return,
+        }
+    }
+}

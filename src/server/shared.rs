@@ -1,0 +1,48 @@
+//! What every shard shares: configuration, the certificate, the directory
+//! and each shard's counters. Read-mostly; the directory is the only part
+//! behind a lock and it is control-plane only.
+
+use std::net::IpAddr;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Instant, SystemTime};
+
+use crate::config::Config;
+use crate::dtls::DtlsCert;
+use crate::sdp::CandidatePolicy;
+use crate::server::directory::Directory;
+use crate::server::stats::{ShardStats, StatsSnapshot};
+
+/// Process-wide, read-mostly server state.
+pub struct Shared {
+    /// The loaded configuration.
+    pub config: Config,
+    /// The process's DTLS certificate (its fingerprint goes in every answer).
+    pub cert: DtlsCert,
+    /// `sha-256` fingerprint of [`Shared::cert`], `AB:CD:...`.
+    pub fingerprint: String,
+    /// How to choose ICE candidates.
+    pub candidates: CandidatePolicy,
+    /// Interface addresses detected at start (for `candidate *`).
+    pub interfaces: Vec<IpAddr>,
+    /// Sessions and streams by shard.
+    pub directory: Directory,
+    /// One set of counters per shard.
+    pub stats: Vec<ShardStats>,
+    /// Open HTTP connections, all listeners and shards together.
+    pub http_connections: AtomicUsize,
+    /// When the server started.
+    pub started: Instant,
+    /// Wall-clock start time.
+    pub started_at: SystemTime,
+}
+
+impl Shared {
+    /// Every shard's counters added up.
+    pub fn totals(&self) -> StatsSnapshot {
+        let mut sum = StatsSnapshot::default();
+        for s in &self.stats {
+            sum += s.snapshot();
+        }
+        sum
+    }
+}

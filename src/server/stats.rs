@@ -1,0 +1,85 @@
+//! Per-shard counters. Each shard writes only its own; readers (the HTTP API
+//! on any shard) load them with relaxed ordering.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Counters of one shard.
+        #[derive(Debug, Default)]
+        pub struct ShardStats {
+            $($(#[$doc])* pub $name: AtomicU64,)*
+        }
+
+        /// A plain copy of [`ShardStats`].
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+        pub struct StatsSnapshot {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        impl ShardStats {
+            /// Reads every counter.
+            pub fn snapshot(&self) -> StatsSnapshot {
+                StatsSnapshot { $($name: self.$name.load(Ordering::Relaxed),)* }
+            }
+        }
+
+        impl std::ops::AddAssign for StatsSnapshot {
+            fn add_assign(&mut self, o: Self) {
+                $(self.$name += o.$name;)*
+            }
+        }
+    };
+}
+
+counters! {
+    /// Sessions held by the shard now.
+    sessions,
+    /// Sessions ever created on or moved to the shard.
+    sessions_created,
+    /// Sessions that moved away to the shard that received their first check.
+    sessions_moved_out,
+    /// Sessions ended by `stun_timeout`.
+    sessions_timed_out,
+    /// UDP datagrams received on the RTC port.
+    udp_packets_in,
+    /// UDP datagrams sent from the RTC port.
+    udp_packets_out,
+    /// UDP bytes received.
+    udp_bytes_in,
+    /// UDP bytes sent.
+    udp_bytes_out,
+    /// STUN binding requests answered.
+    stun_answered,
+    /// STUN messages dropped: unparsable.
+    stun_malformed,
+    /// STUN messages dropped: no session with that ufrag.
+    stun_unknown_ufrag,
+    /// STUN messages dropped: the ICE agent refused them (integrity, fingerprint...).
+    stun_rejected,
+    /// STUN checks handed to the shard that holds their session.
+    stun_forwarded,
+    /// Datagrams dropped because their source address never passed ICE.
+    packets_unknown_source,
+    /// Datagrams dropped because their first byte fits no protocol.
+    packets_unclassified,
+    /// HTTP requests served.
+    http_requests,
+}
+
+impl ShardStats {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds one to a counter.
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Subtracts one from a gauge.
+    pub fn dec(counter: &AtomicU64) {
+        counter.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,275 @@
+//! Starting the real `shardsfu` binary for a test, and talking to it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A port that is free for both TCP and UDP on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The ports a test server listens on (all on 127.0.0.1).
+#[derive(Clone, Copy, Debug)]
+pub struct Ports {
+    pub rtmp: u16,
+    pub api: u16,
+    pub http: u16,
+    pub rtc: u16,
+}
+
+impl Ports {
+    pub fn free() -> Self {
+        Self { rtmp: free_port(), api: free_port(), http: free_port(), rtc: free_port() }
+    }
+}
+
+/// A config for tests: everything on 127.0.0.1, candidate 127.0.0.1.
+pub fn config(ports: Ports, workers: usize, extra_vhost_rtc: &str) -> String {
+    format!(
+        "listen 127.0.0.1:{rtmp};\nmax_connections 1000;\ndaemon off;\nsrs_log_tank console;\nworkers {workers};\n\
+         http_server {{ enabled on; listen 127.0.0.1:{http}; dir {dir}; }}\n\
+         http_api {{ enabled on; listen 127.0.0.1:{api}; }}\n\
+         rtc_server {{ enabled on; listen 127.0.0.1:{rtc}; candidate 127.0.0.1; }}\n\
+         vhost __defaultVhost__ {{ rtc {{ enabled on; {extra_vhost_rtc} }} }}\n",
+        rtmp = ports.rtmp,
+        http = ports.http,
+        api = ports.api,
+        rtc = ports.rtc,
+        dir = fixtures().join("www").display(),
+    )
+}
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_shardsfu"))
+}
+
+/// A running server; stopped with SIGTERM when dropped.
+pub struct Server {
+    pub child: Child,
+    pub api: SocketAddr,
+    pub http: SocketAddr,
+    pub rtc: SocketAddr,
+    pub log: Arc<Mutex<String>>,
+    _dir: TempDir,
+}
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "shardsfu-test-{tag}-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos() ^ (rand_u64() & 0xffff_ffff) as u128
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut b).unwrap();
+    u64::from_le_bytes(b)
+}
+
+impl Server {
+    /// Starts the binary with `conf` and extra environment; waits until the
+    /// API port accepts connections.
+    pub fn start(conf: &str, ports: Ports, env: &[(&str, &str)]) -> Server {
+        Self::start_with(conf, ports, env, |_| {})
+    }
+
+    pub fn start_with(
+        conf: &str,
+        ports: Ports,
+        env: &[(&str, &str)],
+        tweak: impl FnOnce(&mut Command),
+    ) -> Server {
+        let dir = TempDir::new("srv");
+        let mut cmd = Command::new(binary());
+        // An empty `conf` runs the embedded default configuration.
+        if !conf.is_empty() {
+            let path = dir.0.join("test.conf");
+            std::fs::write(&path, conf).unwrap();
+            cmd.arg("-c").arg(&path);
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Keep the environment the test gives, not the developer's SRS_* overrides.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SRS_") || k == "CANDIDATE" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("RUST_LOG", "info,rtc_dtls=error");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        tweak(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn shardsfu");
+        let log = Arc::new(Mutex::new(String::new()));
+        for pipe in [child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>), child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>)].into_iter().flatten() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if std::env::var_os("SHARDSFU_TEST_LOG").is_some() {
+                        eprintln!("[server] {line}");
+                    }
+                    let mut l = log.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        let api: SocketAddr = ([127, 0, 0, 1], ports.api).into();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect_timeout(&api, Duration::from_millis(100)).is_ok() {
+                break;
+            }
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!("shardsfu exited early ({st}):\n{}", log.lock().unwrap());
+            }
+            assert!(Instant::now() < deadline, "shardsfu did not listen on {api}:\n{}", log.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server {
+            child,
+            api,
+            http: ([127, 0, 0, 1], ports.http).into(),
+            rtc: ([127, 0, 0, 1], ports.rtc).into(),
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn api_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.api, path)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the exit status.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.terminate(Duration::from_secs(3)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// An HTTP agent that reports 4xx/5xx as responses, not errors, and opens a
+/// new connection per request (so requests spread over the shards).
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_idle_connections(0)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent()
+}
+
+/// A plain response: status, headers (lowercased names), body.
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn into_resp(r: ureq::http::Response<ureq::Body>) -> Resp {
+    let status = r.status().as_u16();
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = r.into_body().read_to_string().unwrap_or_default();
+    Resp { status, headers, body }
+}
+
+pub fn post(url: &str, content_type: &str, body: &str) -> Resp {
+    let r = agent().post(url).header("Content-Type", content_type).send(body).expect("POST");
+    into_resp(r)
+}
+
+pub fn get(url: &str) -> Resp {
+    into_resp(agent().get(url).call().expect("GET"))
+}
+
+pub fn delete(url: &str) -> Resp {
+    into_resp(agent().delete(url).call().expect("DELETE"))
+}
+
+/// Sends raw bytes on a new connection and reads the whole reply (until close or timeout).
+pub fn raw_http(addr: SocketAddr, request: &[u8], timeout: Duration) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(timeout)).unwrap();
+    let _ = s.write_all(request);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `a=ice-ufrag` / `a=ice-pwd` of an SDP.
+pub fn ice_credentials(sdp: &str) -> (String, String) {
+    let find = |k: &str| {
+        sdp.lines()
+            .find_map(|l| l.trim_end().strip_prefix(k).map(str::to_string))
+            .unwrap_or_else(|| panic!("no {k} in\n{sdp}"))
+    };
+    (find("a=ice-ufrag:"), find("a=ice-pwd:"))
+}
