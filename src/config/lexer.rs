@@ -152,10 +152,7 @@ impl<'a> Lexer<'a> {
             match bytes.get(end) {
                 None | Some(b'\n') => {
                     let shown: String = self.text[self.pos..end].chars().take(40).collect();
-                    return Err(self.syntax(
-                        line,
-                        format!("unterminated quoted string {shown}"),
-                    ));
+                    return Err(self.syntax(line, format!("unterminated quoted string {shown}")));
                 }
                 Some(&c) if c == q => break,
                 Some(_) => end += 1,

@@ -32,8 +32,12 @@ fn err(text: &str) -> ConfigError {
 fn where_(e: &ConfigError) -> (u32, Option<String>, String) {
     let s = e.to_string();
     match e {
-        ConfigError::Syntax { line, directive, .. } => (*line, directive.clone(), s),
-        ConfigError::Invalid { line, directive, .. } => (*line, Some(directive.clone()), s),
+        ConfigError::Syntax {
+            line, directive, ..
+        } => (*line, directive.clone(), s),
+        ConfigError::Invalid {
+            line, directive, ..
+        } => (*line, Some(directive.clone()), s),
         ConfigError::Include { line, .. } => (*line, Some("include".into()), s),
         ConfigError::NotUtf8 { line, .. } => (*line, None, s),
         other => panic!("no line in {other:?}"),
@@ -113,7 +117,8 @@ fn empty_file_gives_srs_defaults() {
 
 #[test]
 fn vhost_lookup_falls_back_to_default() {
-    let l = parse("vhost a.com { rtc { enabled on; } }\nvhost __defaultVhost__ { tcp_nodelay on; }");
+    let l =
+        parse("vhost a.com { rtc { enabled on; } }\nvhost __defaultVhost__ { tcp_nodelay on; }");
     assert!(l.config.vhost("a.com").rtc.enabled);
     assert!(!l.config.vhost("a.com").tcp_nodelay);
     assert!(l.config.vhost("nope.com").tcp_nodelay);
@@ -165,7 +170,11 @@ fn shipped_configs_parse_without_warnings() {
         assert_eq!(c.http_api.listen, vec![addr("0.0.0.0:1985")]);
         let v = c.vhost(DEFAULT_VHOST);
         assert!(v.rtc.enabled);
-        assert_eq!((v.rtc.rtmp_to_rtc, v.rtc.rtc_to_rtmp), (rtmp_to_rtc, rtc_to_rtmp), "{name}");
+        assert_eq!(
+            (v.rtc.rtmp_to_rtc, v.rtc.rtc_to_rtmp),
+            (rtmp_to_rtc, rtc_to_rtmp),
+            "{name}"
+        );
     }
 }
 
@@ -173,16 +182,21 @@ fn shipped_configs_parse_without_warnings() {
 fn full_conf_has_every_directive_at_its_default() {
     let l = Config::load(&repo("configs/full.conf"), &empty()).expect("full.conf");
     assert!(l.warnings.is_empty(), "{:#?}", l.warnings);
-    let mut expected = Config::default();
     // Directives without a default carry an example value in full.conf.
-    expected.srs_log_level_v2 = Some(LogLevel::Trace);
-    expected.workers = Some(4);
-    expected.server_id = Some("shardsfu-full".into());
+    let mut expected = Config {
+        srs_log_level_v2: Some(LogLevel::Trace),
+        workers: Some(4),
+        server_id: Some("shardsfu-full".into()),
+        ..Config::default()
+    };
     expected.http_api.auth.username = "admin".into();
     expected.http_api.auth.password = "admin".into();
     expected.stats.disk = vec!["sda".into()];
     expected.rtc_server.black_hole.addr = Some(addr("127.0.0.1:10000"));
-    let v = expected.vhosts.get_mut(DEFAULT_VHOST).expect("default vhost");
+    let v = expected
+        .vhosts
+        .get_mut(DEFAULT_VHOST)
+        .expect("default vhost");
     v.min_latency = Some(true);
     v.chunk_size = Some(60000);
     v.play.mw_latency = Some(Duration::from_millis(350));
@@ -196,7 +210,8 @@ fn full_conf_has_every_directive_at_its_default() {
     h.on_stop = h.on_play.clone();
     h.on_dvr = vec!["http://127.0.0.1:8085/api/v1/dvrs".into()];
     h.on_hls = vec!["http://127.0.0.1:8085/api/v1/hls".into()];
-    h.on_hls_notify = vec!["http://127.0.0.1:8085/api/v1/hls/[app]/[stream]/[ts_url][param]".into()];
+    h.on_hls_notify =
+        vec!["http://127.0.0.1:8085/api/v1/hls/[app]/[stream]/[ts_url][param]".into()];
     let mut other = VhostConfig::new("rtc.example.com");
     other.rtc.enabled = true;
     other.rtc.rtc_to_rtmp = true;
@@ -308,8 +323,18 @@ fn every_directive_reaches_the_model() {
     let l = parse(NON_DEFAULT);
     assert!(l.warnings.is_empty(), "{:#?}", l.warnings);
     let c = &l.config;
-    assert_eq!(c.listen, vec![addr("127.0.0.1:19350"), addr("[::1]:19351"), addr("0.0.0.0:19352")]);
-    assert_eq!((c.chunk_size, c.max_connections, c.daemon), (4096, 77, false));
+    assert_eq!(
+        c.listen,
+        vec![
+            addr("127.0.0.1:19350"),
+            addr("[::1]:19351"),
+            addr("0.0.0.0:19352")
+        ]
+    );
+    assert_eq!(
+        (c.chunk_size, c.max_connections, c.daemon),
+        (4096, 77, false)
+    );
     assert_eq!(c.pid, "/run/s.pid");
     assert_eq!(c.srs_log_tank, LogTank::Console);
     assert_eq!(c.srs_log_level, LogLevel::Warn);
@@ -330,15 +355,35 @@ fn every_directive_reaches_the_model() {
     assert_eq!(hs.dir, "/srv/html");
     assert!(hs.https.enabled);
     assert_eq!(hs.https.listen, vec![addr("0.0.0.0:18088")]);
-    assert_eq!((hs.https.key.as_str(), hs.https.cert.as_str()), ("k.pem", "c.pem"));
+    assert_eq!(
+        (hs.https.key.as_str(), hs.https.cert.as_str()),
+        ("k.pem", "c.pem")
+    );
     let api = &c.http_api;
     assert!(api.enabled && !api.crossdomain);
     assert_eq!(api.listen, vec![addr("127.0.0.1:11985")]);
-    assert_eq!(api.auth, HttpApiAuthConfig { enabled: true, username: "u".into(), password: "p w".into() });
+    assert_eq!(
+        api.auth,
+        HttpApiAuthConfig {
+            enabled: true,
+            username: "u".into(),
+            password: "p w".into()
+        }
+    );
     assert!(api.https.enabled);
     assert_eq!(api.https.listen, vec![addr("0.0.0.0:11990")]);
-    assert_eq!((api.https.key.as_str(), api.https.cert.as_str()), ("ak.pem", "ac.pem"));
-    assert_eq!(c.stats, StatsConfig { enabled: false, network: 2, disk: vec!["sda".into(), "sdb".into()] });
+    assert_eq!(
+        (api.https.key.as_str(), api.https.cert.as_str()),
+        ("ak.pem", "ac.pem")
+    );
+    assert_eq!(
+        c.stats,
+        StatsConfig {
+            enabled: false,
+            network: 2,
+            disk: vec!["sda".into(), "sdb".into()]
+        }
+    );
 
     let r = &c.rtc_server;
     assert!(r.enabled);
@@ -350,14 +395,29 @@ fn every_directive_reaches_the_model() {
     assert!(!r.use_auto_detect_network_ip && !r.api_as_candidates && !r.resolve_api_domain);
     assert!(r.keep_api_domain && !r.ecdsa && !r.encrypt && r.merge_nalus);
     assert_eq!(r.reuseport, 4);
-    assert_eq!(r.tcp, RtcTcpConfig { enabled: true, listen: vec![addr("0.0.0.0:18001")] });
-    assert_eq!(r.black_hole, BlackHoleConfig { enabled: true, addr: Some(addr("127.0.0.1:9999")) });
+    assert_eq!(
+        r.tcp,
+        RtcTcpConfig {
+            enabled: true,
+            listen: vec![addr("0.0.0.0:18001")]
+        }
+    );
+    assert_eq!(
+        r.black_hole,
+        BlackHoleConfig {
+            enabled: true,
+            addr: Some(addr("127.0.0.1:9999"))
+        }
+    );
 
     let v = c.vhost("v.com");
     assert_eq!(v.name, "v.com");
     assert!(!v.enabled && v.tcp_nodelay);
     assert_eq!(v.min_latency, Some(false));
-    assert_eq!((v.chunk_size, v.in_ack_size, v.out_ack_size), (Some(256), 10, 20));
+    assert_eq!(
+        (v.chunk_size, v.in_ack_size, v.out_ack_size),
+        (Some(256), 10, 20)
+    );
     let rtc = &v.rtc;
     assert!(rtc.enabled && !rtc.nack && !rtc.nack_no_copy && !rtc.twcc && rtc.stun_strict_check);
     assert_eq!(rtc.stun_timeout, Duration::from_secs(7));
@@ -383,7 +443,9 @@ fn every_directive_reaches_the_model() {
     assert_eq!(pb.normal_timeout, Duration::from_secs(2));
     assert_eq!(pb.kickoff_for_idle, Duration::from_millis(1500));
     let hr = &v.http_remux;
-    assert!(hr.enabled && !hr.drop_if_not_match && !hr.has_audio && !hr.has_video && !hr.guess_has_av);
+    assert!(
+        hr.enabled && !hr.drop_if_not_match && !hr.has_audio && !hr.has_video && !hr.guess_has_av
+    );
     assert_eq!(hr.mount, "[vhost]/[app]/[stream].ts");
     assert_eq!(hr.fast_cache, Duration::from_millis(2500));
     let h = &v.hls;
@@ -399,10 +461,16 @@ fn every_directive_reaches_the_model() {
     assert_eq!(h.hls_entry_prefix, "http://cdn/");
     assert_eq!(h.hls_dispose, Duration::from_secs(5));
     assert_eq!(h.hls_nb_notify, 8);
-    assert_eq!((h.hls_fmp4_file.as_str(), h.hls_init_file.as_str()), ("a.m4s", "i.mp4"));
+    assert_eq!(
+        (h.hls_fmp4_file.as_str(), h.hls_init_file.as_str()),
+        ("a.m4s", "i.mp4")
+    );
     let hk = &v.http_hooks;
     assert!(hk.enabled);
-    assert_eq!(hk.on_connect, vec!["http://a/1".to_string(), "http://a/2".to_string()]);
+    assert_eq!(
+        hk.on_connect,
+        vec!["http://a/1".to_string(), "http://a/2".to_string()]
+    );
     for (got, want) in [
         (&hk.on_close, "http://b"),
         (&hk.on_publish, "http://c"),
@@ -501,9 +569,15 @@ fn duplicates_warn_and_the_first_wins() {
     assert_eq!(l.config.max_connections, 5);
     assert!(l.config.rtc_server.enabled);
     assert_eq!(l.warnings.len(), 2);
-    assert_eq!((l.warnings[0].line, l.warnings[0].directive.as_str()), (2, "max_connections"));
+    assert_eq!(
+        (l.warnings[0].line, l.warnings[0].directive.as_str()),
+        (2, "max_connections")
+    );
     assert!(l.warnings[0].message.contains("line 1"));
-    assert_eq!((l.warnings[1].line, l.warnings[1].directive.as_str()), (4, "rtc_server"));
+    assert_eq!(
+        (l.warnings[1].line, l.warnings[1].directive.as_str()),
+        (4, "rtc_server")
+    );
 }
 
 #[test]
@@ -513,12 +587,22 @@ fn srs_resets_out_of_range_pli_and_bitrates_with_a_warning() {
     assert_eq!(rtc.pli_for_rtmp, Duration::from_secs(6));
     assert_eq!((rtc.opus_bitrate, rtc.aac_bitrate), (48000, 48000));
     let dirs: Vec<&str> = l.warnings.iter().map(|w| w.directive.as_str()).collect();
-    assert_eq!(dirs, ["vhost.rtc.pli_for_rtmp", "vhost.rtc.opus_bitrate", "vhost.rtc.aac_bitrate"]);
+    assert_eq!(
+        dirs,
+        [
+            "vhost.rtc.pli_for_rtmp",
+            "vhost.rtc.opus_bitrate",
+            "vhost.rtc.aac_bitrate"
+        ]
+    );
     let l = parse("vhost v { rtc { pli_for_rtmp 31; } }");
     assert_eq!(l.config.vhost("v").rtc.pli_for_rtmp, Duration::from_secs(6));
     assert_eq!(l.warnings.len(), 1);
     let l = parse("vhost v { rtc { pli_for_rtmp 30; } }");
-    assert_eq!(l.config.vhost("v").rtc.pli_for_rtmp, Duration::from_secs(30));
+    assert_eq!(
+        l.config.vhost("v").rtc.pli_for_rtmp,
+        Duration::from_secs(30)
+    );
     assert!(l.warnings.is_empty());
 }
 
@@ -529,7 +613,15 @@ fn deprecated_spellings_are_applied_and_warned() {
     let v = l.config.vhost("v");
     assert!(!v.play.gop_cache && v.rtc.keep_bframe && v.rtc.rtmp_to_rtc);
     let dirs: Vec<&str> = l.warnings.iter().map(|w| w.directive.as_str()).collect();
-    assert_eq!(dirs, ["http_stream", "vhost.gop_cache", "vhost.rtc.bframe", "vhost.rtc.aac"]);
+    assert_eq!(
+        dirs,
+        [
+            "http_stream",
+            "vhost.gop_cache",
+            "vhost.rtc.bframe",
+            "vhost.rtc.aac"
+        ]
+    );
     assert!(l.warnings.iter().all(|w| w.message.contains("deprecated")));
     let l = parse("vhost v { rtc { bframe discard; } }");
     assert!(!l.config.vhost("v").rtc.keep_bframe);
@@ -545,23 +637,51 @@ fn bad_value_names_file_line_and_directive() {
     }
     text.push_str("listen abc;\n");
     let e = err(&text);
-    assert_eq!(e.to_string(), "x.conf:12: directive \"listen\": invalid port \"abc\"");
+    assert_eq!(
+        e.to_string(),
+        "x.conf:12: directive \"listen\": invalid port \"abc\""
+    );
     assert_eq!(where_(&e).0, 12);
 }
 
 #[test]
 fn syntax_errors_point_at_the_right_line() {
     let cases: &[(&str, u32, Option<&str>, &str)] = &[
-        ("listen 1935\nmax_connections 10;\n", 1, Some("listen"), "missing ';'"),
-        ("daemon off;\nhttp_api {\n  enabled on\n}\n", 3, Some("enabled"), "missing ';'"),
-        ("a 1;\nvhost x {\n  rtc {\n  }\n", 2, Some("vhost"), "unterminated block"),
-        ("a 1;\n\nvhost x {\n  rtc {\n", 4, Some("rtc"), "unterminated block"),
+        (
+            "listen 1935\nmax_connections 10;\n",
+            1,
+            Some("listen"),
+            "missing ';'",
+        ),
+        (
+            "daemon off;\nhttp_api {\n  enabled on\n}\n",
+            3,
+            Some("enabled"),
+            "missing ';'",
+        ),
+        (
+            "a 1;\nvhost x {\n  rtc {\n  }\n",
+            2,
+            Some("vhost"),
+            "unterminated block",
+        ),
+        (
+            "a 1;\n\nvhost x {\n  rtc {\n",
+            4,
+            Some("rtc"),
+            "unterminated block",
+        ),
         ("daemon off;\n}\n", 2, None, "unexpected '}'"),
         ("daemon off;\n\n  ;\n", 3, None, "unexpected ';'"),
         ("daemon off;\n{ a 1; }\n", 2, None, "unexpected '{'"),
         ("pid \"abc;\n", 1, None, "unterminated quoted string"),
         ("a 1;\npid \"a\"b;\n", 2, None, "after the quoted string"),
-        ("vhost v { rtc { enabled on } }\n", 1, Some("enabled"), "before '}'"),
+        (
+            "vhost v { rtc { enabled on } }\n",
+            1,
+            Some("enabled"),
+            "before '}'",
+        ),
         ("a 1;\nlisten 1935", 2, Some("listen"), "end of the file"),
         ("vhost x\n{\n}\n", 1, Some("vhost"), "missing ';'"),
     ];
@@ -585,31 +705,111 @@ fn invalid_values_are_errors_with_line_and_path() {
         ("listen ::1:80;", 1, "listen", "invalid IP address"),
         ("listen [zz]:80;", 1, "listen", "invalid IPv6"),
         ("listen 127.0.0.1:x;", 1, "listen", "invalid port \"x\""),
-        ("max_connections ten;", 1, "max_connections", "invalid number \"ten\""),
-        ("max_connections -1;", 1, "max_connections", "invalid number"),
+        (
+            "max_connections ten;",
+            1,
+            "max_connections",
+            "invalid number \"ten\"",
+        ),
+        (
+            "max_connections -1;",
+            1,
+            "max_connections",
+            "invalid number",
+        ),
         ("max_connections 0;", 1, "max_connections", "out of range"),
-        ("max_connections 99999999999999999999999;", 1, "max_connections", "out of range"),
+        (
+            "max_connections 99999999999999999999999;",
+            1,
+            "max_connections",
+            "out of range",
+        ),
         ("workers 0;", 1, "workers", "out of range"),
         ("daemon maybe;", 1, "daemon", "invalid boolean \"maybe\""),
         ("daemon on off;", 1, "daemon", "expects one value, got 2"),
-        ("srs_log_tank syslog;", 1, "srs_log_tank", "expected one of: console, file"),
-        ("\n\nrtc_server {\n protocol sctp;\n}", 4, "rtc_server.protocol", "\"sctp\""),
-        ("rtc_server { ip_family ipx; }", 1, "rtc_server.ip_family", "ipx"),
-        ("rtc_server { tcp { listen 8000a; } }", 1, "rtc_server.tcp.listen", "8000a"),
-        ("rtc_server { reuseport 0; }", 1, "rtc_server.reuseport", "out of range"),
-        ("vhost v {\n rtc {\n  stun_timeout 3s;\n }\n}", 3, "vhost.rtc.stun_timeout", "3s"),
-        ("vhost v { rtc { dtls_role both; } }", 1, "vhost.rtc.dtls_role", "both"),
-        ("vhost v { rtc { pli_for_rtmp six; } }", 1, "vhost.rtc.pli_for_rtmp", "six"),
-        ("vhost v { rtc { drop_for_pt 200; } }", 1, "vhost.rtc.drop_for_pt", "out of range"),
-        ("vhost v { hls { hls_fragment -1; } }", 1, "vhost.hls.hls_fragment", "-1"),
-        ("vhost v { hls { hls_window inf; } }", 1, "vhost.hls.hls_window", "inf"),
-        ("vhost v { hls { hls_window 1e999; } }", 1, "vhost.hls.hls_window", "1e999"),
+        (
+            "srs_log_tank syslog;",
+            1,
+            "srs_log_tank",
+            "expected one of: console, file",
+        ),
+        (
+            "\n\nrtc_server {\n protocol sctp;\n}",
+            4,
+            "rtc_server.protocol",
+            "\"sctp\"",
+        ),
+        (
+            "rtc_server { ip_family ipx; }",
+            1,
+            "rtc_server.ip_family",
+            "ipx",
+        ),
+        (
+            "rtc_server { tcp { listen 8000a; } }",
+            1,
+            "rtc_server.tcp.listen",
+            "8000a",
+        ),
+        (
+            "rtc_server { reuseport 0; }",
+            1,
+            "rtc_server.reuseport",
+            "out of range",
+        ),
+        (
+            "vhost v {\n rtc {\n  stun_timeout 3s;\n }\n}",
+            3,
+            "vhost.rtc.stun_timeout",
+            "3s",
+        ),
+        (
+            "vhost v { rtc { dtls_role both; } }",
+            1,
+            "vhost.rtc.dtls_role",
+            "both",
+        ),
+        (
+            "vhost v { rtc { pli_for_rtmp six; } }",
+            1,
+            "vhost.rtc.pli_for_rtmp",
+            "six",
+        ),
+        (
+            "vhost v { rtc { drop_for_pt 200; } }",
+            1,
+            "vhost.rtc.drop_for_pt",
+            "out of range",
+        ),
+        (
+            "vhost v { hls { hls_fragment -1; } }",
+            1,
+            "vhost.hls.hls_fragment",
+            "-1",
+        ),
+        (
+            "vhost v { hls { hls_window inf; } }",
+            1,
+            "vhost.hls.hls_window",
+            "inf",
+        ),
+        (
+            "vhost v { hls { hls_window 1e999; } }",
+            1,
+            "vhost.hls.hls_window",
+            "1e999",
+        ),
         ("max_connections { }", 1, "max_connections", "not a block"),
         ("rtc_server on;", 1, "rtc_server", "expects a block"),
         ("http_api x { }", 1, "http_api", "takes no arguments"),
         ("vhost { }", 1, "vhost", "expects one vhost name"),
         ("vhost a b { }", 1, "vhost", "expects one vhost name"),
-        ("vhost a { }\n\nvhost a { }", 3, "vhost", "duplicate vhost \"a\" (first at x.conf:1)"),
+        (
+            "vhost a { }\n\nvhost a { }",
+            3,
+            "vhost",
+            "duplicate vhost \"a\" (first at x.conf:1)",
+        ),
     ];
     for (text, line, dir, reason) in cases {
         let e = err(text);
@@ -632,8 +832,16 @@ fn deep_nesting_is_an_error_not_a_crash() {
 #[test]
 fn includes_are_relative_and_keep_their_file_and_line() {
     let dir = tmpdir("inc");
-    write(&dir, "conf.d/rtc.inc", "rtc {\n  enabled on;\n  foo 1;\n}\n");
-    write(&dir, "conf.d/api.inc", "# api\nhttp_api { enabled on; listen 1990; }\n");
+    write(
+        &dir,
+        "conf.d/rtc.inc",
+        "rtc {\n  enabled on;\n  foo 1;\n}\n",
+    );
+    write(
+        &dir,
+        "conf.d/api.inc",
+        "# api\nhttp_api { enabled on; listen 1990; }\n",
+    );
     write(&dir, "conf.d/top.inc", "include api.inc;\n");
     let main = write(
         &dir,
@@ -651,8 +859,12 @@ fn includes_are_relative_and_keep_their_file_and_line() {
 
     // parse_str resolves includes relative to the origin's directory.
     let origin = dir.join("virtual.conf");
-    let l = Config::parse_str("include conf.d/top.inc;", &origin.display().to_string(), &empty())
-        .expect("parse_str");
+    let l = Config::parse_str(
+        "include conf.d/top.inc;",
+        &origin.display().to_string(),
+        &empty(),
+    )
+    .expect("parse_str");
     assert!(l.config.http_api.enabled);
 
     // $VAR in an include path.
@@ -678,14 +890,20 @@ fn include_errors() {
     let e = Config::load(&dir.join("a.conf"), &empty()).expect_err("cycle");
     let s = e.to_string();
     assert!(matches!(e, ConfigError::Include { line: 3, .. }), "{s}");
-    assert!(s.contains("b.conf:3: directive \"include\"") && s.contains("cycle"), "{s}");
+    assert!(
+        s.contains("b.conf:3: directive \"include\"") && s.contains("cycle"),
+        "{s}"
+    );
 
     let e = Config::load(&dir.join("self.conf"), &empty()).expect_err("self");
     assert!(e.to_string().contains("cycle"), "{e}");
 
     let e = Config::load(&dir.join("main.conf"), &empty()).expect_err("bad value");
     let s = e.to_string();
-    assert!(s.contains("bad.conf:3: directive \"listen\": invalid port \"nope\""), "{s}");
+    assert!(
+        s.contains("bad.conf:3: directive \"listen\": invalid port \"nope\""),
+        "{s}"
+    );
 
     let e = Config::load(&dir.join("missing.conf"), &empty()).expect_err("missing");
     assert!(matches!(e, ConfigError::Include { line: 2, .. }), "{e}");
@@ -702,7 +920,11 @@ fn include_errors() {
 
     // A chain deeper than the limit.
     for i in 0..30 {
-        write(&dir, &format!("d{i}.conf"), &format!("include d{}.conf;\n", i + 1));
+        write(
+            &dir,
+            &format!("d{i}.conf"),
+            &format!("include d{}.conf;\n", i + 1),
+        );
     }
     write(&dir, "d30.conf", "daemon off;\n");
     let e = Config::load(&dir.join("d0.conf"), &empty()).expect_err("depth");
@@ -779,7 +1001,10 @@ fn env_overrides_win_over_the_file() {
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     let c = &l.config;
     assert_eq!(c.listen, vec![addr("0.0.0.0:1936"), addr("127.0.0.1:1937")]);
-    assert_eq!((c.max_connections, c.workers, c.daemon), (20, Some(8), false));
+    assert_eq!(
+        (c.max_connections, c.workers, c.daemon),
+        (20, Some(8), false)
+    );
     assert_eq!(c.srs_log_tank, LogTank::Console);
     assert!(c.http_api.enabled && c.http_server.enabled);
     assert_eq!(c.http_api.listen, vec![addr("0.0.0.0:2985")]);
@@ -835,7 +1060,9 @@ fn bad_env_value_names_variable_and_value() {
     ] {
         let e = parse_env("", &MapEnv::new().with(var, value)).expect_err(var);
         match e {
-            ConfigError::Env { var: v, value: x, .. } => assert_eq!((v.as_str(), x.as_str()), (var, value)),
+            ConfigError::Env {
+                var: v, value: x, ..
+            } => assert_eq!((v.as_str(), x.as_str()), (var, value)),
             other => panic!("{var}: {other}"),
         }
     }
@@ -843,7 +1070,9 @@ fn bad_env_value_names_variable_and_value() {
     let l = parse_env("", &MapEnv::new().with("SRS_VHOST_RTC_PLI_FOR_RTMP", "99")).expect("pli");
     assert_eq!(l.warnings.len(), 1);
     assert_eq!(l.warnings[0].file, "environment");
-    assert!(l.warnings[0].message.contains("SRS_VHOST_RTC_PLI_FOR_RTMP=99"));
+    assert!(l.warnings[0]
+        .message
+        .contains("SRS_VHOST_RTC_PLI_FOR_RTMP=99"));
 }
 
 #[test]
@@ -856,18 +1085,41 @@ fn every_env_variable_either_applies_or_names_itself() {
     // Vhost variables are shared by the https sections? No: each name is unique.
     assert_eq!(names.len(), n, "duplicate environment variable names");
     for want in [
-        "SRS_LISTEN", "SRS_MAX_CONNECTIONS", "SRS_WORKERS", "SRS_HTTP_API_ENABLED",
-        "SRS_HTTP_API_LISTEN", "SRS_HTTP_SERVER_ENABLED", "SRS_HTTP_SERVER_LISTEN",
-        "SRS_HTTP_SERVER_DIR", "SRS_RTC_SERVER_ENABLED", "SRS_RTC_SERVER_LISTEN",
-        "SRS_RTC_SERVER_CANDIDATE", "SRS_RTC_SERVER_PROTOCOL", "SRS_RTC_SERVER_TCP_ENABLED",
-        "SRS_RTC_SERVER_TCP_LISTEN", "SRS_RTC_SERVER_API_AS_CANDIDATES",
-        "SRS_RTC_SERVER_RESOLVE_API_DOMAIN", "SRS_RTC_SERVER_KEEP_API_DOMAIN",
-        "SRS_RTC_SERVER_USE_AUTO_DETECT_NETWORK_IP", "SRS_RTC_SERVER_IP_FAMILY",
-        "SRS_VHOST_RTC_ENABLED", "SRS_VHOST_RTC_NACK", "SRS_VHOST_RTC_TWCC",
-        "SRS_VHOST_RTC_STUN_TIMEOUT", "SRS_VHOST_RTC_DTLS_ROLE", "SRS_VHOST_RTC_RTMP_TO_RTC",
-        "SRS_VHOST_RTC_RTC_TO_RTMP", "SRS_VHOST_RTC_PLI_FOR_RTMP", "SRS_VHOST_RTC_KEEP_BFRAME",
-        "SRS_VHOST_HTTP_REMUX_ENABLED", "SRS_VHOST_HLS_ENABLED", "SRS_DAEMON",
-        "SRS_SRS_LOG_TANK", "SRS_LOG_TANK", "SRS_HTTP_API_HTTPS_LISTEN", "CANDIDATE",
+        "SRS_LISTEN",
+        "SRS_MAX_CONNECTIONS",
+        "SRS_WORKERS",
+        "SRS_HTTP_API_ENABLED",
+        "SRS_HTTP_API_LISTEN",
+        "SRS_HTTP_SERVER_ENABLED",
+        "SRS_HTTP_SERVER_LISTEN",
+        "SRS_HTTP_SERVER_DIR",
+        "SRS_RTC_SERVER_ENABLED",
+        "SRS_RTC_SERVER_LISTEN",
+        "SRS_RTC_SERVER_CANDIDATE",
+        "SRS_RTC_SERVER_PROTOCOL",
+        "SRS_RTC_SERVER_TCP_ENABLED",
+        "SRS_RTC_SERVER_TCP_LISTEN",
+        "SRS_RTC_SERVER_API_AS_CANDIDATES",
+        "SRS_RTC_SERVER_RESOLVE_API_DOMAIN",
+        "SRS_RTC_SERVER_KEEP_API_DOMAIN",
+        "SRS_RTC_SERVER_USE_AUTO_DETECT_NETWORK_IP",
+        "SRS_RTC_SERVER_IP_FAMILY",
+        "SRS_VHOST_RTC_ENABLED",
+        "SRS_VHOST_RTC_NACK",
+        "SRS_VHOST_RTC_TWCC",
+        "SRS_VHOST_RTC_STUN_TIMEOUT",
+        "SRS_VHOST_RTC_DTLS_ROLE",
+        "SRS_VHOST_RTC_RTMP_TO_RTC",
+        "SRS_VHOST_RTC_RTC_TO_RTMP",
+        "SRS_VHOST_RTC_PLI_FOR_RTMP",
+        "SRS_VHOST_RTC_KEEP_BFRAME",
+        "SRS_VHOST_HTTP_REMUX_ENABLED",
+        "SRS_VHOST_HLS_ENABLED",
+        "SRS_DAEMON",
+        "SRS_SRS_LOG_TANK",
+        "SRS_LOG_TANK",
+        "SRS_HTTP_API_HTTPS_LISTEN",
+        "CANDIDATE",
     ] {
         assert!(names.contains(&want), "{want} missing");
     }
@@ -875,7 +1127,9 @@ fn every_env_variable_either_applies_or_names_itself() {
         for value in ["???", "1", "on", "127.0.0.1:1"] {
             match parse_env("", &MapEnv::new().with(var, value)) {
                 Ok(_) => {}
-                Err(ConfigError::Env { var: v, value: x, .. }) => {
+                Err(ConfigError::Env {
+                    var: v, value: x, ..
+                }) => {
                     assert_eq!((&v, x.as_str()), (var, value));
                 }
                 Err(other) => panic!("{var}={value}: {other}"),
@@ -891,7 +1145,8 @@ fn candidate_rules() {
     let from_var = "rtc_server { candidate $CANDIDATE; }";
     let literal = "rtc_server { candidate 5.6.7.8; }";
     let other_var = "rtc_server { candidate $MY_IP; }";
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         ("", &[], "*"),
         (from_var, &[], "*"),
         (from_var, &[("CANDIDATE", "")], "*"),
@@ -900,11 +1155,33 @@ fn candidate_rules() {
         (literal, &[("CANDIDATE", "1.2.3.4")], "1.2.3.4"),
         (other_var, &[], "*"),
         (other_var, &[("MY_IP", "9.8.7.6")], "9.8.7.6"),
-        (other_var, &[("MY_IP", "9.8.7.6"), ("CANDIDATE", "1.2.3.4")], "1.2.3.4"),
-        (literal, &[("SRS_RTC_SERVER_CANDIDATE", "9.9.9.9"), ("CANDIDATE", "1.2.3.4")], "9.9.9.9"),
-        (literal, &[("SRS_RTC_SERVER_CANDIDATE", "$EIP"), ("EIP", "7.7.7.7")], "7.7.7.7"),
+        (
+            other_var,
+            &[("MY_IP", "9.8.7.6"), ("CANDIDATE", "1.2.3.4")],
+            "1.2.3.4",
+        ),
+        (
+            literal,
+            &[
+                ("SRS_RTC_SERVER_CANDIDATE", "9.9.9.9"),
+                ("CANDIDATE", "1.2.3.4"),
+            ],
+            "9.9.9.9",
+        ),
+        (
+            literal,
+            &[("SRS_RTC_SERVER_CANDIDATE", "$EIP"), ("EIP", "7.7.7.7")],
+            "7.7.7.7",
+        ),
         (literal, &[("SRS_RTC_SERVER_CANDIDATE", "$EIP")], "5.6.7.8"),
-        (literal, &[("SRS_RTC_SERVER_CANDIDATE", "$EIP"), ("CANDIDATE", "1.2.3.4")], "1.2.3.4"),
+        (
+            literal,
+            &[
+                ("SRS_RTC_SERVER_CANDIDATE", "$EIP"),
+                ("CANDIDATE", "1.2.3.4"),
+            ],
+            "1.2.3.4",
+        ),
         (from_var, &[("SRS_RTC_SERVER_CANDIDATE", "")], "*"),
         ("rtc_server { candidate 'lit$X'; }", &[("X", "no")], "lit$X"),
     ];
@@ -922,9 +1199,38 @@ fn candidate_rules() {
 #[test]
 fn random_texts_never_panic() {
     const ALPHABET: &[&str] = &[
-        " ", "\n", "\t", ";", "{", "}", "#", "\"", "'", "$", "${", "}", "listen", "vhost",
-        "rtc", "rtc_server", "enabled", "on", "off", "8000", "1.2.3.4:80", "[::1]:1", "include",
-        "http_api", "candidate", "$CANDIDATE", "é", "\r", "hls", "pli_for_rtmp", "0.5", "x",
+        " ",
+        "\n",
+        "\t",
+        ";",
+        "{",
+        "}",
+        "#",
+        "\"",
+        "'",
+        "$",
+        "${",
+        "}",
+        "listen",
+        "vhost",
+        "rtc",
+        "rtc_server",
+        "enabled",
+        "on",
+        "off",
+        "8000",
+        "1.2.3.4:80",
+        "[::1]:1",
+        "include",
+        "http_api",
+        "candidate",
+        "$CANDIDATE",
+        "é",
+        "\r",
+        "hls",
+        "pli_for_rtmp",
+        "0.5",
+        "x",
     ];
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = || {
