@@ -16,7 +16,8 @@ use super::vhost::VhostConfig;
 type Warnings = Vec<ConfigWarning>;
 
 /// Handles the sub-blocks of a section.
-type Sub<'s, T> = &'s mut dyn FnMut(&Directive, &str, &mut T, &mut Warnings) -> Result<(), ConfigError>;
+type Sub<'s, T> =
+    &'s mut dyn FnMut(&Directive, &str, &mut T, &mut Warnings) -> Result<(), ConfigError>;
 
 fn join(path: &str, name: &str) -> String {
     if path.is_empty() {
@@ -142,71 +143,96 @@ pub(crate) fn build(tree: &[Directive], w: &mut Warnings) -> Result<Config, Conf
         path: "",
         settings: ROOT,
         blocks: &[
-            "rtmp", "http_server", "http_stream", "http_api", "rtc_server", "stats", "vhost",
+            "rtmp",
+            "http_server",
+            "http_stream",
+            "http_api",
+            "rtc_server",
+            "stats",
+            "vhost",
         ],
         unsupported: ROOT_UNSUPPORTED,
     };
-    apply_section(&root, tree, &mut config, w, &mut |d, path, c, w| match d.name.as_str() {
-        "rtmp" => leaf(path, RTMP, &[], d, c, w),
-        "http_server" | "http_stream" => {
-            if d.name == "http_stream" {
-                warn(w, d, path, "deprecated; use http_server");
-            }
-            let sec = Section {
-                path: "http_server",
-                settings: HTTP_SERVER,
-                blocks: &["https"],
-                unsupported: &[],
-            };
-            apply_section(&sec, &d.children, &mut c.http_server, w, &mut |d, p, t, w| {
-                leaf(p, HTTPS, &[], d, &mut t.https, w)
-            })
-        }
-        "http_api" => {
-            let sec = Section {
-                path,
-                settings: HTTP_API,
-                blocks: &["https", "auth"],
-                unsupported: HTTP_API_UNSUPPORTED,
-            };
-            apply_section(&sec, &d.children, &mut c.http_api, w, &mut |d, p, t, w| {
-                if d.name == "https" {
-                    leaf(p, HTTPS, &[], d, &mut t.https, w)
-                } else {
-                    leaf(p, HTTP_API_AUTH, &[], d, &mut t.auth, w)
+    apply_section(
+        &root,
+        tree,
+        &mut config,
+        w,
+        &mut |d, path, c, w| match d.name.as_str() {
+            "rtmp" => leaf(path, RTMP, &[], d, c, w),
+            "http_server" | "http_stream" => {
+                if d.name == "http_stream" {
+                    warn(w, d, path, "deprecated; use http_server");
                 }
-            })
-        }
-        "rtc_server" => {
-            let sec = Section {
-                path,
-                settings: RTC_SERVER,
-                blocks: &["tcp", "black_hole"],
-                unsupported: &[],
-            };
-            apply_section(&sec, &d.children, &mut c.rtc_server, w, &mut |d, p, t, w| {
-                if d.name == "tcp" {
-                    leaf(p, RTC_TCP, &[], d, &mut t.tcp, w)
-                } else {
-                    leaf(p, BLACK_HOLE, &[], d, &mut t.black_hole, w)
-                }
-            })
-        }
-        "stats" => leaf(path, STATS, &[], d, &mut c.stats, w),
-        _ => {
-            let vhost = build_vhost(d, w)?;
-            let here = (d.file.to_string(), d.line);
-            if let Some((file, line)) = vhost_lines.insert(vhost.name.clone(), here) {
-                return Err(invalid(
-                    d,
-                    "vhost",
-                    format!("duplicate vhost \"{}\" (first at {file}:{line})", vhost.name),
-                ));
+                let sec = Section {
+                    path: "http_server",
+                    settings: HTTP_SERVER,
+                    blocks: &["https"],
+                    unsupported: &[],
+                };
+                apply_section(
+                    &sec,
+                    &d.children,
+                    &mut c.http_server,
+                    w,
+                    &mut |d, p, t, w| leaf(p, HTTPS, &[], d, &mut t.https, w),
+                )
             }
-            c.vhosts.insert(vhost.name.clone(), vhost);
-            Ok(())
-        }
-    })?;
+            "http_api" => {
+                let sec = Section {
+                    path,
+                    settings: HTTP_API,
+                    blocks: &["https", "auth"],
+                    unsupported: HTTP_API_UNSUPPORTED,
+                };
+                apply_section(&sec, &d.children, &mut c.http_api, w, &mut |d, p, t, w| {
+                    if d.name == "https" {
+                        leaf(p, HTTPS, &[], d, &mut t.https, w)
+                    } else {
+                        leaf(p, HTTP_API_AUTH, &[], d, &mut t.auth, w)
+                    }
+                })
+            }
+            "rtc_server" => {
+                let sec = Section {
+                    path,
+                    settings: RTC_SERVER,
+                    blocks: &["tcp", "black_hole"],
+                    unsupported: &[],
+                };
+                apply_section(
+                    &sec,
+                    &d.children,
+                    &mut c.rtc_server,
+                    w,
+                    &mut |d, p, t, w| {
+                        if d.name == "tcp" {
+                            leaf(p, RTC_TCP, &[], d, &mut t.tcp, w)
+                        } else {
+                            leaf(p, BLACK_HOLE, &[], d, &mut t.black_hole, w)
+                        }
+                    },
+                )
+            }
+            "stats" => leaf(path, STATS, &[], d, &mut c.stats, w),
+            _ => {
+                let vhost = build_vhost(d, w)?;
+                let here = (d.file.to_string(), d.line);
+                if let Some((file, line)) = vhost_lines.insert(vhost.name.clone(), here) {
+                    return Err(invalid(
+                        d,
+                        "vhost",
+                        format!(
+                            "duplicate vhost \"{}\" (first at {file}:{line})",
+                            vhost.name
+                        ),
+                    ));
+                }
+                c.vhosts.insert(vhost.name.clone(), vhost);
+                Ok(())
+            }
+        },
+    )?;
     Ok(config)
 }
 
@@ -228,13 +254,19 @@ fn build_vhost(d: &Directive, w: &mut Warnings) -> Result<VhostConfig, ConfigErr
         blocks: &["rtc", "play", "publish", "http_remux", "hls", "http_hooks"],
         unsupported: VHOST_UNSUPPORTED,
     };
-    apply_section(&sec, &d.children, &mut vhost, w, &mut |d, p, v, w| match d.name.as_str() {
-        "rtc" => leaf(p, RTC_VHOST, &[], d, &mut v.rtc, w),
-        "play" => leaf(p, PLAY, &[], d, &mut v.play, w),
-        "publish" => leaf(p, PUBLISH, &[], d, &mut v.publish, w),
-        "http_remux" => leaf(p, HTTP_REMUX, &[], d, &mut v.http_remux, w),
-        "hls" => leaf(p, HLS, HLS_UNSUPPORTED, d, &mut v.hls, w),
-        _ => leaf(p, HTTP_HOOKS, &[], d, &mut v.http_hooks, w),
-    })?;
+    apply_section(
+        &sec,
+        &d.children,
+        &mut vhost,
+        w,
+        &mut |d, p, v, w| match d.name.as_str() {
+            "rtc" => leaf(p, RTC_VHOST, &[], d, &mut v.rtc, w),
+            "play" => leaf(p, PLAY, &[], d, &mut v.play, w),
+            "publish" => leaf(p, PUBLISH, &[], d, &mut v.publish, w),
+            "http_remux" => leaf(p, HTTP_REMUX, &[], d, &mut v.http_remux, w),
+            "hls" => leaf(p, HLS, HLS_UNSUPPORTED, d, &mut v.hls, w),
+            _ => leaf(p, HTTP_HOOKS, &[], d, &mut v.http_hooks, w),
+        },
+    )?;
     Ok(vhost)
 }

@@ -46,7 +46,11 @@ impl MapEnv {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for MapEnv {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        MapEnv(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        MapEnv(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -151,7 +155,13 @@ pub(crate) fn apply_overrides(
     section("http_api.auth", HTTP_API_AUTH, &mut c.http_api.auth, env, w)?;
     section("rtc_server", RTC_SERVER, &mut c.rtc_server, env, w)?;
     section("rtc_server.tcp", RTC_TCP, &mut c.rtc_server.tcp, env, w)?;
-    section("rtc_server.black_hole", BLACK_HOLE, &mut c.rtc_server.black_hole, env, w)?;
+    section(
+        "rtc_server.black_hole",
+        BLACK_HOLE,
+        &mut c.rtc_server.black_hole,
+        env,
+        w,
+    )?;
     section("stats", STATS, &mut c.stats, env, w)?;
     for v in c.vhosts.values_mut() {
         section("vhost", VHOST, v, env, w)?;
@@ -225,7 +235,10 @@ pub fn env_variables() -> Vec<(String, String)> {
     add(&mut out, "vhost.http_remux", HTTP_REMUX);
     add(&mut out, "vhost.hls", HLS);
     add(&mut out, "vhost.http_hooks", HTTP_HOOKS);
-    out.push(("SRS_RTC_SERVER_CANDIDATE".into(), "rtc_server.candidate".into()));
+    out.push((
+        "SRS_RTC_SERVER_CANDIDATE".into(),
+        "rtc_server.candidate".into(),
+    ));
     out.push(("CANDIDATE".into(), "rtc_server.candidate".into()));
     out
 }

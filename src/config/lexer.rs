@@ -5,7 +5,8 @@
 //! - `#` at the start of a token starts a comment that runs to the end of the
 //!   line (inside a word it is an ordinary character, as in SRS);
 //! - `;`, `{` and `}` are punctuation;
-//! - a word is either bare (it ends at whitespace, `;` or `{`) or quoted with
+//! - a word is either bare (it ends at whitespace, `;` or `{`, except that
+//!   `${NAME}` stays inside it) or quoted with
 //!   `"..."` or `'...'` (no escapes, no line breaks inside; the closing quote
 //!   must be followed by whitespace, `;` or `{`).
 
@@ -116,6 +117,17 @@ impl<'a> Lexer<'a> {
                 _ => {
                     let start = self.pos;
                     while let Some(&c) = bytes.get(self.pos) {
+                        if c == b'$' && bytes.get(self.pos + 1) == Some(&b'{') {
+                            // `${NAME}` stays inside the word (its `{` is not a block).
+                            let name_len = bytes[self.pos + 2..]
+                                .iter()
+                                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                                .count();
+                            if name_len > 0 && bytes.get(self.pos + 2 + name_len) == Some(&b'}') {
+                                self.pos += name_len + 3;
+                                continue;
+                            }
+                        }
                         if is_space(c) || c == b';' || c == b'{' {
                             break;
                         }
@@ -140,10 +152,7 @@ impl<'a> Lexer<'a> {
             match bytes.get(end) {
                 None | Some(b'\n') => {
                     let shown: String = self.text[self.pos..end].chars().take(40).collect();
-                    return Err(self.syntax(
-                        line,
-                        format!("unterminated quoted string {shown}"),
-                    ));
+                    return Err(self.syntax(line, format!("unterminated quoted string {shown}")));
                 }
                 Some(&c) if c == q => break,
                 Some(_) => end += 1,

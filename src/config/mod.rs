@@ -77,7 +77,10 @@ impl Config {
                 path: shown.clone(),
                 source: std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
-                    format!("{n} bytes, more than the {} allowed", parser::MAX_FILE_BYTES),
+                    format!(
+                        "{n} bytes, more than the {} allowed",
+                        parser::MAX_FILE_BYTES
+                    ),
                 ),
             },
             parser::ReadFailure::NotUtf8(line) => ConfigError::NotUtf8 {

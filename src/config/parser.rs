@@ -143,11 +143,9 @@ impl FileParser<'_, '_, '_> {
                 TokenKind::BlockEnd => {
                     return match open {
                         Some(_) => Ok(out),
-                        None => Err(self.syntax(
-                            tok.line,
-                            None,
-                            "unexpected '}': no block is open",
-                        )),
+                        None => {
+                            Err(self.syntax(tok.line, None, "unexpected '}': no block is open"))
+                        }
                     };
                 }
                 TokenKind::Semicolon => {
@@ -169,16 +167,18 @@ impl FileParser<'_, '_, '_> {
                 };
                 if t.line != line {
                     // SRS requires a directive to end on the line it starts.
-                    return Err(self.syntax(line, Some(&name), "missing ';' at the end of the line"));
+                    return Err(self.syntax(
+                        line,
+                        Some(&name),
+                        "missing ';' at the end of the line",
+                    ));
                 }
                 match t.kind {
-                    TokenKind::Word(w, q) => {
-                        args.push(if q == Quote::Single {
-                            w
-                        } else {
-                            expand_vars(&w, self.ctx.env)
-                        })
-                    }
+                    TokenKind::Word(w, q) => args.push(if q == Quote::Single {
+                        w
+                    } else {
+                        expand_vars(&w, self.ctx.env)
+                    }),
                     TokenKind::Semicolon => break false,
                     TokenKind::BlockStart => break true,
                     TokenKind::BlockEnd => {
@@ -248,16 +248,24 @@ impl FileParser<'_, '_, '_> {
             let canonical = std::fs::canonicalize(&target)
                 .map_err(|e| fail(&target, format!("cannot read \"{shown}\": {e}")))?;
             if self.ctx.stack.contains(&canonical) {
-                return Err(fail(&target, format!("include cycle: \"{shown}\" is already being read")));
+                return Err(fail(
+                    &target,
+                    format!("include cycle: \"{shown}\" is already being read"),
+                ));
             }
             let text = read_file(&canonical).map_err(|e| match e {
                 ReadFailure::Io(e) => fail(&target, format!("cannot read \"{shown}\": {e}")),
-                ReadFailure::NotAFile => fail(&target, format!("\"{shown}\" is not a regular file")),
+                ReadFailure::NotAFile => {
+                    fail(&target, format!("\"{shown}\" is not a regular file"))
+                }
                 ReadFailure::TooLarge(n) => fail(
                     &target,
                     format!("\"{shown}\" is {n} bytes, more than the {MAX_FILE_BYTES} allowed"),
                 ),
-                ReadFailure::NotUtf8(l) => ConfigError::NotUtf8 { file: shown.clone(), line: l },
+                ReadFailure::NotUtf8(l) => ConfigError::NotUtf8 {
+                    file: shown.clone(),
+                    line: l,
+                },
             })?;
             self.ctx.stack.push(canonical);
             let parsed = parse_file(self.ctx, &text, Arc::from(shown.as_str()), nesting);

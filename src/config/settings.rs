@@ -38,7 +38,10 @@ pub(crate) fn env_names<T>(path: &str, s: &Setting<T>) -> Vec<String> {
         } else {
             format!("{path}.{}", s.name)
         };
-        out.push(format!("SRS_{}", full.replace('.', "_").to_ascii_uppercase()));
+        out.push(format!(
+            "SRS_{}",
+            full.replace('.', "_").to_ascii_uppercase()
+        ));
     }
     out.extend(s.aliases.iter().map(|a| a.to_string()));
     out
@@ -46,13 +49,28 @@ pub(crate) fn env_names<T>(path: &str, s: &Setting<T>) -> Vec<String> {
 
 macro_rules! s {
     ($name:literal, $f:expr) => {
-        Setting { name: $name, env: true, aliases: &[], apply: $f }
+        Setting {
+            name: $name,
+            env: true,
+            aliases: &[],
+            apply: $f,
+        }
     };
     ($name:literal, noenv, $f:expr) => {
-        Setting { name: $name, env: false, aliases: &[], apply: $f }
+        Setting {
+            name: $name,
+            env: false,
+            aliases: &[],
+            apply: $f,
+        }
     };
     ($name:literal, aliases $al:expr, $f:expr) => {
-        Setting { name: $name, env: true, aliases: $al, apply: $f }
+        Setting {
+            name: $name,
+            env: true,
+            aliases: $al,
+            apply: $f,
+        }
     };
 }
 
@@ -85,7 +103,10 @@ fn deprecated(a: &[String], slot: &mut bool, now: &str, keep_if: &str) -> Applie
     if !v.is_empty() {
         *slot = v == keep_if;
     }
-    Ok(Some(format!("deprecated; use {now} (taken as {})", if *slot { "on" } else { "off" })))
+    Ok(Some(format!(
+        "deprecated; use {now} (taken as {})",
+        if *slot { "on" } else { "off" }
+    )))
 }
 
 fn moved(r: Applied, to: &str) -> Applied {
@@ -95,39 +116,103 @@ fn moved(r: Applied, to: &str) -> Applied {
 /// Top-level directives (section path ``).
 pub(crate) static ROOT: &[Setting<Config>] = &[
     s!("listen", |c, a| set_listen(a, &mut c.listen)),
-    s!("chunk_size", |c, a| u32_in(a, &mut c.chunk_size, 128, 65536)),
-    s!("max_connections", |c, a| u32_in(a, &mut c.max_connections, 1, 10_000_000)),
+    s!("chunk_size", |c, a| u32_in(
+        a,
+        &mut c.chunk_size,
+        128,
+        65536
+    )),
+    s!("max_connections", |c, a| u32_in(
+        a,
+        &mut c.max_connections,
+        1,
+        10_000_000
+    )),
     s!("daemon", |c, a| boolean(a, &mut c.daemon)),
     s!("pid", |c, a| set_string(a, &mut c.pid)),
-    s!("srs_log_tank", aliases &["SRS_LOG_TANK"], |c, a| set(a, &mut c.srs_log_tank, LogTank::parse)),
-    s!("srs_log_level", aliases &["SRS_LOG_LEVEL"], |c, a| set(a, &mut c.srs_log_level, LogLevel::parse)),
-    s!("srs_log_level_v2", aliases &["SRS_LOG_LEVEL_V2"], |c, a| set_opt(a, &mut c.srs_log_level_v2, LogLevel::parse)),
-    s!("srs_log_file", aliases &["SRS_LOG_FILE"], |c, a| set_string(a, &mut c.srs_log_file)),
-    s!("workers", |c, a| set_opt(a, &mut c.workers, |v| parse_u32_in(v, 1, 4096).map(|n| n as usize))),
-    s!("server_id", |c, a| set_opt(a, &mut c.server_id, |v| Ok(v.to_string()))),
+    s!("srs_log_tank", aliases & ["SRS_LOG_TANK"], |c, a| set(
+        a,
+        &mut c.srs_log_tank,
+        LogTank::parse
+    )),
+    s!("srs_log_level", aliases & ["SRS_LOG_LEVEL"], |c, a| set(
+        a,
+        &mut c.srs_log_level,
+        LogLevel::parse
+    )),
+    s!(
+        "srs_log_level_v2",
+        aliases & ["SRS_LOG_LEVEL_V2"],
+        |c, a| set_opt(a, &mut c.srs_log_level_v2, LogLevel::parse)
+    ),
+    s!("srs_log_file", aliases & ["SRS_LOG_FILE"], |c, a| {
+        set_string(a, &mut c.srs_log_file)
+    }),
+    s!("workers", |c, a| set_opt(a, &mut c.workers, |v| {
+        parse_u32_in(v, 1, 4096).map(|n| n as usize)
+    })),
+    s!("server_id", |c, a| set_opt(a, &mut c.server_id, |v| Ok(
+        v.to_string()
+    ))),
     s!("utc_time", |c, a| boolean(a, &mut c.utc_time)),
-    s!("pithy_print_ms", |c, a| set(a, &mut c.pithy_print_ms, |v| parse_millis(v, 1, 86_400_000))),
+    s!("pithy_print_ms", |c, a| set(
+        a,
+        &mut c.pithy_print_ms,
+        |v| parse_millis(v, 1, 86_400_000)
+    )),
     s!("work_dir", |c, a| set_string(a, &mut c.work_dir)),
     s!("asprocess", |c, a| boolean(a, &mut c.asprocess)),
     s!("empty_ip_ok", |c, a| boolean(a, &mut c.empty_ip_ok)),
-    s!("grace_start_wait", |c, a| set(a, &mut c.grace_start_wait, |v| parse_millis(v, 0, 3_600_000))),
-    s!("grace_final_wait", |c, a| set(a, &mut c.grace_final_wait, |v| parse_millis(v, 0, 3_600_000))),
-    s!("force_grace_quit", |c, a| boolean(a, &mut c.force_grace_quit)),
+    s!("grace_start_wait", |c, a| set(
+        a,
+        &mut c.grace_start_wait,
+        |v| parse_millis(v, 0, 3_600_000)
+    )),
+    s!("grace_final_wait", |c, a| set(
+        a,
+        &mut c.grace_final_wait,
+        |v| parse_millis(v, 0, 3_600_000)
+    )),
+    s!("force_grace_quit", |c, a| boolean(
+        a,
+        &mut c.force_grace_quit
+    )),
 ];
 
 /// SRS 7's `rtmp { }`: the same fields as the top-level `listen`/`chunk_size`.
 pub(crate) static RTMP: &[Setting<Config>] = &[
     s!("listen", noenv, |c, a| set_listen(a, &mut c.listen)),
-    s!("chunk_size", noenv, |c, a| u32_in(a, &mut c.chunk_size, 128, 65536)),
+    s!("chunk_size", noenv, |c, a| u32_in(
+        a,
+        &mut c.chunk_size,
+        128,
+        65536
+    )),
 ];
 
 /// Top-level SRS directives shardsfu does not implement (warned as such).
 pub(crate) static ROOT_UNSUPPORTED: &[&str] = &[
-    "rtmps", "srt_server", "stream_caster", "circuit_breaker", "heartbeat", "exporter",
-    "ff_log_dir", "ff_log_level", "in_docker", "disable_daemon_for_docker",
-    "inotify_auto_reload", "auto_reload_for_docker", "tcmalloc_release_rate",
-    "query_latest_version", "first_wait_for_qlv", "rtsp_server", "tencentcloud_cls",
-    "tencentcloud_apm", "is_full", "threads", "hybrids",
+    "rtmps",
+    "srt_server",
+    "stream_caster",
+    "circuit_breaker",
+    "heartbeat",
+    "exporter",
+    "ff_log_dir",
+    "ff_log_level",
+    "in_docker",
+    "disable_daemon_for_docker",
+    "inotify_auto_reload",
+    "auto_reload_for_docker",
+    "tcmalloc_release_rate",
+    "query_latest_version",
+    "first_wait_for_qlv",
+    "rtsp_server",
+    "tencentcloud_cls",
+    "tencentcloud_apm",
+    "is_full",
+    "threads",
+    "hybrids",
 ];
 
 /// `http_server { }`.
@@ -167,12 +252,29 @@ pub(crate) static HTTP_API_AUTH: &[Setting<HttpApiAuthConfig>] = &[
 pub(crate) static RTC_SERVER: &[Setting<RtcServerConfig>] = &[
     s!("enabled", |c, a| boolean(a, &mut c.enabled)),
     s!("listen", |c, a| set_listen(a, &mut c.listen)),
-    s!("protocol", |c, a| set(a, &mut c.protocol, RtcProtocol::parse)),
+    s!("protocol", |c, a| set(
+        a,
+        &mut c.protocol,
+        RtcProtocol::parse
+    )),
     s!("candidate", noenv, |c, a| set_string(a, &mut c.candidate)),
-    s!("use_auto_detect_network_ip", |c, a| boolean(a, &mut c.use_auto_detect_network_ip)),
-    s!("ip_family", |c, a| set(a, &mut c.ip_family, IpFamily::parse)),
-    s!("api_as_candidates", |c, a| boolean(a, &mut c.api_as_candidates)),
-    s!("resolve_api_domain", |c, a| boolean(a, &mut c.resolve_api_domain)),
+    s!("use_auto_detect_network_ip", |c, a| boolean(
+        a,
+        &mut c.use_auto_detect_network_ip
+    )),
+    s!("ip_family", |c, a| set(
+        a,
+        &mut c.ip_family,
+        IpFamily::parse
+    )),
+    s!("api_as_candidates", |c, a| boolean(
+        a,
+        &mut c.api_as_candidates
+    )),
+    s!("resolve_api_domain", |c, a| boolean(
+        a,
+        &mut c.resolve_api_domain
+    )),
     s!("keep_api_domain", |c, a| boolean(a, &mut c.keep_api_domain)),
     s!("ecdsa", |c, a| boolean(a, &mut c.ecdsa)),
     s!("encrypt", |c, a| boolean(a, &mut c.encrypt)),
@@ -202,24 +304,72 @@ pub(crate) static STATS: &[Setting<StatsConfig>] = &[
 /// `vhost NAME { }` (environment overrides apply to every vhost).
 pub(crate) static VHOST: &[Setting<VhostConfig>] = &[
     s!("enabled", noenv, |c, a| boolean(a, &mut c.enabled)),
-    s!("min_latency", |c, a| set_opt(a, &mut c.min_latency, parse_bool)),
+    s!("min_latency", |c, a| set_opt(
+        a,
+        &mut c.min_latency,
+        parse_bool
+    )),
     s!("tcp_nodelay", |c, a| boolean(a, &mut c.tcp_nodelay)),
-    s!("chunk_size", |c, a| set_opt(a, &mut c.chunk_size, |v| parse_u32_in(v, 128, 65536))),
-    s!("in_ack_size", |c, a| u32_in(a, &mut c.in_ack_size, 0, u32::MAX)),
-    s!("out_ack_size", |c, a| u32_in(a, &mut c.out_ack_size, 0, u32::MAX)),
+    s!("chunk_size", |c, a| set_opt(a, &mut c.chunk_size, |v| {
+        parse_u32_in(v, 128, 65536)
+    })),
+    s!("in_ack_size", |c, a| u32_in(
+        a,
+        &mut c.in_ack_size,
+        0,
+        u32::MAX
+    )),
+    s!("out_ack_size", |c, a| u32_in(
+        a,
+        &mut c.out_ack_size,
+        0,
+        u32::MAX
+    )),
     // SRS 1/2 spellings that SRS 3 moved into `play { }`.
-    s!("gop_cache", noenv, |c, a| moved(boolean(a, &mut c.play.gop_cache), "play { gop_cache }")),
-    s!("queue_length", noenv, |c, a| moved(queue_length(a, &mut c.play.queue_length), "play { queue_length }")),
-    s!("time_jitter", noenv, |c, a| moved(set(a, &mut c.play.time_jitter, TimeJitter::parse), "play { time_jitter }")),
-    s!("mw_latency", noenv, |c, a| moved(mw_latency(a, &mut c.play.mw_latency), "play { mw_latency }")),
-    s!("atc", noenv, |c, a| moved(boolean(a, &mut c.play.atc), "play { atc }")),
-    s!("mix_correct", noenv, |c, a| moved(boolean(a, &mut c.play.mix_correct), "play { mix_correct }")),
+    s!("gop_cache", noenv, |c, a| moved(
+        boolean(a, &mut c.play.gop_cache),
+        "play { gop_cache }"
+    )),
+    s!("queue_length", noenv, |c, a| moved(
+        queue_length(a, &mut c.play.queue_length),
+        "play { queue_length }"
+    )),
+    s!("time_jitter", noenv, |c, a| moved(
+        set(a, &mut c.play.time_jitter, TimeJitter::parse),
+        "play { time_jitter }"
+    )),
+    s!("mw_latency", noenv, |c, a| moved(
+        mw_latency(a, &mut c.play.mw_latency),
+        "play { mw_latency }"
+    )),
+    s!("atc", noenv, |c, a| moved(
+        boolean(a, &mut c.play.atc),
+        "play { atc }"
+    )),
+    s!("mix_correct", noenv, |c, a| moved(
+        boolean(a, &mut c.play.mix_correct),
+        "play { mix_correct }"
+    )),
 ];
 
 /// vhost-level SRS directives shardsfu does not implement.
 pub(crate) static VHOST_UNSUPPORTED: &[&str] = &[
-    "cluster", "forward", "dvr", "hds", "dash", "exec", "transcode", "ingest", "refer",
-    "security", "bandcheck", "srt", "rtsp", "http_static", "debug_srs_upnode", "mr",
+    "cluster",
+    "forward",
+    "dvr",
+    "hds",
+    "dash",
+    "exec",
+    "transcode",
+    "ingest",
+    "refer",
+    "security",
+    "bandcheck",
+    "srt",
+    "rtsp",
+    "http_static",
+    "debug_srs_upnode",
+    "mr",
 ];
 
 fn queue_length(a: &[String], slot: &mut Duration) -> Applied {
@@ -236,23 +386,57 @@ pub(crate) static RTC_VHOST: &[Setting<RtcVhostConfig>] = &[
     s!("nack", |c, a| boolean(a, &mut c.nack)),
     s!("nack_no_copy", |c, a| boolean(a, &mut c.nack_no_copy)),
     s!("twcc", |c, a| boolean(a, &mut c.twcc)),
-    s!("stun_timeout", |c, a| set(a, &mut c.stun_timeout, |v| parse_secs(v, 1, 86_400))),
-    s!("stun_strict_check", |c, a| boolean(a, &mut c.stun_strict_check)),
-    s!("dtls_role", |c, a| set(a, &mut c.dtls_role, DtlsRole::parse)),
-    s!("dtls_version", |c, a| set(a, &mut c.dtls_version, DtlsVersion::parse)),
-    s!("drop_for_pt", |c, a| set(a, &mut c.drop_for_pt, |v| parse_u32_in(v, 0, 127).map(|n| n as u8))),
+    s!("stun_timeout", |c, a| set(a, &mut c.stun_timeout, |v| {
+        parse_secs(v, 1, 86_400)
+    })),
+    s!("stun_strict_check", |c, a| boolean(
+        a,
+        &mut c.stun_strict_check
+    )),
+    s!("dtls_role", |c, a| set(
+        a,
+        &mut c.dtls_role,
+        DtlsRole::parse
+    )),
+    s!("dtls_version", |c, a| set(
+        a,
+        &mut c.dtls_version,
+        DtlsVersion::parse
+    )),
+    s!("drop_for_pt", |c, a| set(a, &mut c.drop_for_pt, |v| {
+        parse_u32_in(v, 0, 127).map(|n| n as u8)
+    })),
     s!("rtmp_to_rtc", |c, a| boolean(a, &mut c.rtmp_to_rtc)),
     s!("keep_bframe", |c, a| boolean(a, &mut c.keep_bframe)),
-    s!("keep_avc_nalu_sei", |c, a| boolean(a, &mut c.keep_avc_nalu_sei)),
+    s!("keep_avc_nalu_sei", |c, a| boolean(
+        a,
+        &mut c.keep_avc_nalu_sei
+    )),
     s!("opus_bitrate", |c, a| bitrate(a, &mut c.opus_bitrate)),
     s!("rtc_to_rtmp", |c, a| boolean(a, &mut c.rtc_to_rtmp)),
     s!("pli_for_rtmp", |c, a| pli(a, &mut c.pli_for_rtmp)),
     s!("aac_bitrate", |c, a| bitrate(a, &mut c.aac_bitrate)),
-    s!("init_rate_from_sdp", |c, a| boolean(a, &mut c.init_rate_from_sdp)),
-    s!("keep_original_ssrc", |c, a| boolean(a, &mut c.keep_original_ssrc)),
+    s!("init_rate_from_sdp", |c, a| boolean(
+        a,
+        &mut c.init_rate_from_sdp
+    )),
+    s!("keep_original_ssrc", |c, a| boolean(
+        a,
+        &mut c.keep_original_ssrc
+    )),
     // SRS 4 spellings, transformed by SRS into the ones above.
-    s!("bframe", noenv, |c, a| deprecated(a, &mut c.keep_bframe, "keep_bframe", "keep")),
-    s!("aac", noenv, |c, a| deprecated(a, &mut c.rtmp_to_rtc, "rtmp_to_rtc", "transcode")),
+    s!("bframe", noenv, |c, a| deprecated(
+        a,
+        &mut c.keep_bframe,
+        "keep_bframe",
+        "keep"
+    )),
+    s!("aac", noenv, |c, a| deprecated(
+        a,
+        &mut c.rtmp_to_rtc,
+        "rtmp_to_rtc",
+        "transcode"
+    )),
 ];
 
 /// `pli_for_rtmp`: seconds in [0.5, 30]; SRS resets other values to 6 s.
@@ -274,38 +458,79 @@ fn pli(a: &[String], slot: &mut Duration) -> Applied {
 /// `vhost { play { } }`.
 pub(crate) static PLAY: &[Setting<PlayConfig>] = &[
     s!("gop_cache", |c, a| boolean(a, &mut c.gop_cache)),
-    s!("gop_cache_max_frames", |c, a| u32_in(a, &mut c.gop_cache_max_frames, 0, u32::MAX)),
+    s!("gop_cache_max_frames", |c, a| u32_in(
+        a,
+        &mut c.gop_cache_max_frames,
+        0,
+        u32::MAX
+    )),
     s!("queue_length", |c, a| queue_length(a, &mut c.queue_length)),
-    s!("time_jitter", |c, a| set(a, &mut c.time_jitter, TimeJitter::parse)),
+    s!("time_jitter", |c, a| set(
+        a,
+        &mut c.time_jitter,
+        TimeJitter::parse
+    )),
     s!("atc", |c, a| boolean(a, &mut c.atc)),
     s!("atc_auto", |c, a| boolean(a, &mut c.atc_auto)),
     s!("mix_correct", |c, a| boolean(a, &mut c.mix_correct)),
     s!("mw_latency", |c, a| mw_latency(a, &mut c.mw_latency)),
-    s!("mw_msgs", |c, a| set_opt(a, &mut c.mw_msgs, |v| parse_u32_in(v, 0, 128))),
-    s!("send_min_interval", |c, a| set(a, &mut c.send_min_interval, |v| {
-        let ms = parse_f64(v)?;
-        Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| format!("invalid interval \"{v}\""))
+    s!("mw_msgs", |c, a| set_opt(a, &mut c.mw_msgs, |v| {
+        parse_u32_in(v, 0, 128)
     })),
-    s!("reduce_sequence_header", |c, a| boolean(a, &mut c.reduce_sequence_header)),
+    s!("send_min_interval", |c, a| set(
+        a,
+        &mut c.send_min_interval,
+        |v| {
+            let ms = parse_f64(v)?;
+            Duration::try_from_secs_f64(ms / 1000.0)
+                .map_err(|_| format!("invalid interval \"{v}\""))
+        }
+    )),
+    s!("reduce_sequence_header", |c, a| boolean(
+        a,
+        &mut c.reduce_sequence_header
+    )),
 ];
 
 /// `vhost { publish { } }`.
 pub(crate) static PUBLISH: &[Setting<PublishConfig>] = &[
     s!("mr", |c, a| boolean(a, &mut c.mr)),
-    s!("mr_latency", |c, a| set(a, &mut c.mr_latency, |v| parse_millis(v, 0, 60_000))),
-    s!("firstpkt_timeout", |c, a| set(a, &mut c.firstpkt_timeout, |v| parse_millis(v, 1, 3_600_000))),
-    s!("normal_timeout", |c, a| set(a, &mut c.normal_timeout, |v| parse_millis(v, 1, 3_600_000))),
+    s!("mr_latency", |c, a| set(a, &mut c.mr_latency, |v| {
+        parse_millis(v, 0, 60_000)
+    })),
+    s!("firstpkt_timeout", |c, a| set(
+        a,
+        &mut c.firstpkt_timeout,
+        |v| parse_millis(v, 1, 3_600_000)
+    )),
+    s!("normal_timeout", |c, a| set(
+        a,
+        &mut c.normal_timeout,
+        |v| parse_millis(v, 1, 3_600_000)
+    )),
     s!("parse_sps", |c, a| boolean(a, &mut c.parse_sps)),
-    s!("try_annexb_first", |c, a| boolean(a, &mut c.try_annexb_first)),
-    s!("kickoff_for_idle", |c, a| set(a, &mut c.kickoff_for_idle, |v| parse_secs_f(v, 86_400.0))),
+    s!("try_annexb_first", |c, a| boolean(
+        a,
+        &mut c.try_annexb_first
+    )),
+    s!("kickoff_for_idle", |c, a| set(
+        a,
+        &mut c.kickoff_for_idle,
+        |v| parse_secs_f(v, 86_400.0)
+    )),
 ];
 
 /// `vhost { http_remux { } }`.
 pub(crate) static HTTP_REMUX: &[Setting<HttpRemuxConfig>] = &[
     s!("enabled", |c, a| boolean(a, &mut c.enabled)),
     s!("mount", |c, a| set_string(a, &mut c.mount)),
-    s!("fast_cache", |c, a| set(a, &mut c.fast_cache, |v| parse_secs_f(v, 3600.0))),
-    s!("drop_if_not_match", |c, a| boolean(a, &mut c.drop_if_not_match)),
+    s!("fast_cache", |c, a| set(a, &mut c.fast_cache, |v| {
+        parse_secs_f(v, 3600.0)
+    })),
+    s!("drop_if_not_match", |c, a| boolean(
+        a,
+        &mut c.drop_if_not_match
+    )),
     s!("has_audio", |c, a| boolean(a, &mut c.has_audio)),
     s!("has_video", |c, a| boolean(a, &mut c.has_video)),
     s!("guess_has_av", |c, a| boolean(a, &mut c.guess_has_av)),
@@ -314,21 +539,53 @@ pub(crate) static HTTP_REMUX: &[Setting<HttpRemuxConfig>] = &[
 /// `vhost { hls { } }`.
 pub(crate) static HLS: &[Setting<HlsConfig>] = &[
     s!("enabled", |c, a| boolean(a, &mut c.enabled)),
-    s!("hls_fragment", |c, a| set(a, &mut c.hls_fragment, |v| parse_secs_f(v, 3600.0))),
-    s!("hls_td_ratio", |c, a| set(a, &mut c.hls_td_ratio, parse_f64)),
-    s!("hls_aof_ratio", |c, a| set(a, &mut c.hls_aof_ratio, parse_f64)),
-    s!("hls_window", |c, a| set(a, &mut c.hls_window, |v| parse_secs_f(v, 86_400.0))),
-    s!("hls_on_error", |c, a| set(a, &mut c.hls_on_error, HlsOnError::parse)),
+    s!("hls_fragment", |c, a| set(a, &mut c.hls_fragment, |v| {
+        parse_secs_f(v, 3600.0)
+    })),
+    s!("hls_td_ratio", |c, a| set(
+        a,
+        &mut c.hls_td_ratio,
+        parse_f64
+    )),
+    s!("hls_aof_ratio", |c, a| set(
+        a,
+        &mut c.hls_aof_ratio,
+        parse_f64
+    )),
+    s!("hls_window", |c, a| set(a, &mut c.hls_window, |v| {
+        parse_secs_f(v, 86_400.0)
+    })),
+    s!("hls_on_error", |c, a| set(
+        a,
+        &mut c.hls_on_error,
+        HlsOnError::parse
+    )),
     s!("hls_path", |c, a| set_string(a, &mut c.hls_path)),
     s!("hls_m3u8_file", |c, a| set_string(a, &mut c.hls_m3u8_file)),
     s!("hls_ts_file", |c, a| set_string(a, &mut c.hls_ts_file)),
     s!("hls_ts_floor", |c, a| boolean(a, &mut c.hls_ts_floor)),
-    s!("hls_entry_prefix", |c, a| set_string(a, &mut c.hls_entry_prefix)),
+    s!("hls_entry_prefix", |c, a| set_string(
+        a,
+        &mut c.hls_entry_prefix
+    )),
     s!("hls_cleanup", |c, a| boolean(a, &mut c.hls_cleanup)),
-    s!("hls_dispose", |c, a| set(a, &mut c.hls_dispose, |v| parse_secs(v, 0, 86_400))),
-    s!("hls_wait_keyframe", |c, a| boolean(a, &mut c.hls_wait_keyframe)),
-    s!("hls_nb_notify", |c, a| u32_in(a, &mut c.hls_nb_notify, 0, 1 << 20)),
-    s!("hls_dts_directly", |c, a| boolean(a, &mut c.hls_dts_directly)),
+    s!("hls_dispose", |c, a| set(a, &mut c.hls_dispose, |v| {
+        parse_secs(v, 0, 86_400)
+    })),
+    s!("hls_wait_keyframe", |c, a| boolean(
+        a,
+        &mut c.hls_wait_keyframe
+    )),
+    s!("hls_nb_notify", |c, a| u32_in(
+        a,
+        &mut c.hls_nb_notify,
+        0,
+        1 << 20
+    )),
+    s!("hls_dts_directly", |c, a| boolean(
+        a,
+        &mut c.hls_dts_directly
+    )),
     s!("hls_use_fmp4", |c, a| boolean(a, &mut c.hls_use_fmp4)),
     s!("hls_fmp4_file", |c, a| set_string(a, &mut c.hls_fmp4_file)),
     s!("hls_init_file", |c, a| set_string(a, &mut c.hls_init_file)),
@@ -339,8 +596,15 @@ pub(crate) static HLS: &[Setting<HlsConfig>] = &[
 
 /// hls directives of SRS that shardsfu does not implement.
 pub(crate) static HLS_UNSUPPORTED: &[&str] = &[
-    "hls_keys", "hls_fragments_per_key", "hls_key_file", "hls_key_file_path", "hls_key_url",
-    "hls_acodec", "hls_vcodec", "hls_storage", "hls_mount",
+    "hls_keys",
+    "hls_fragments_per_key",
+    "hls_key_file",
+    "hls_key_file_path",
+    "hls_key_url",
+    "hls_acodec",
+    "hls_vcodec",
+    "hls_storage",
+    "hls_mount",
 ];
 
 /// `vhost { http_hooks { } }`.

@@ -1,1 +1,1253 @@
 //! Tests of the configuration module.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+fn empty() -> MapEnv {
+    MapEnv::new()
+}
+
+fn parse(text: &str) -> Loaded {
+    match Config::parse_str(text, "t.conf", &empty()) {
+        Ok(l) => l,
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+fn parse_env(text: &str, env: &MapEnv) -> Result<Loaded, ConfigError> {
+    Config::parse_str(text, "t.conf", env)
+}
+
+fn err(text: &str) -> ConfigError {
+    match Config::parse_str(text, "x.conf", &empty()) {
+        Ok(_) => panic!("expected an error for {text:?}"),
+        Err(e) => e,
+    }
+}
+
+/// The (line, directive) of an error, and its Display.
+fn where_(e: &ConfigError) -> (u32, Option<String>, String) {
+    let s = e.to_string();
+    match e {
+        ConfigError::Syntax {
+            line, directive, ..
+        } => (*line, directive.clone(), s),
+        ConfigError::Invalid {
+            line, directive, ..
+        } => (*line, Some(directive.clone()), s),
+        ConfigError::Include { line, .. } => (*line, Some("include".into()), s),
+        ConfigError::NotUtf8 { line, .. } => (*line, None, s),
+        other => panic!("no line in {other:?}"),
+    }
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("test address")
+}
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("shardsfu-config-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create temp dir");
+    d
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).expect("create dir");
+    }
+    std::fs::write(&p, text).expect("write file");
+    p
+}
+
+// ---------------------------------------------------------------- defaults
+
+#[test]
+fn empty_file_gives_srs_defaults() {
+    for text in ["", "   \n\n", "# only a comment\n  # another\n"] {
+        let l = parse(text);
+        assert!(l.warnings.is_empty());
+        assert_eq!(l.config, Config::default());
+    }
+    let c = Config::default();
+    assert_eq!(c.listen, vec![addr("0.0.0.0:1935")]);
+    assert_eq!(c.max_connections, 1000);
+    assert!(c.daemon);
+    assert_eq!(c.workers, None);
+    assert_eq!(c.srs_log_tank, LogTank::File);
+    assert_eq!(c.log_level(), LogLevel::Trace);
+    assert_eq!(c.pid, "./objs/srs.pid");
+    assert!(!c.http_server.enabled);
+    assert_eq!(c.http_server.listen, vec![addr("0.0.0.0:8080")]);
+    assert_eq!(c.http_server.https.listen, vec![addr("0.0.0.0:8088")]);
+    assert!(!c.http_api.enabled);
+    assert_eq!(c.http_api.listen, vec![addr("0.0.0.0:1985")]);
+    assert_eq!(c.http_api.https.listen, vec![addr("0.0.0.0:1990")]);
+    assert!(c.http_api.crossdomain);
+    let r = &c.rtc_server;
+    assert!(!r.enabled);
+    assert_eq!(r.listen, vec![addr("0.0.0.0:8000")]);
+    assert_eq!(r.candidate, "*");
+    assert!(r.candidate_is_auto());
+    assert_eq!(r.protocol, RtcProtocol::Udp);
+    assert_eq!(r.ip_family, IpFamily::Ipv4);
+    assert!(!r.tcp.enabled);
+    assert_eq!(r.tcp.listen, vec![addr("0.0.0.0:8000")]);
+    assert!(r.api_as_candidates && r.resolve_api_domain && !r.keep_api_domain);
+    assert!(r.use_auto_detect_network_ip && r.ecdsa && r.encrypt && !r.merge_nalus);
+    let v = c.vhost(DEFAULT_VHOST);
+    assert_eq!(v.name, DEFAULT_VHOST);
+    assert!(!v.rtc.enabled && v.rtc.nack && v.rtc.twcc);
+    assert_eq!(v.rtc.stun_timeout, Duration::from_secs(30));
+    assert_eq!(v.rtc.dtls_role, DtlsRole::Passive);
+    assert_eq!(v.rtc.pli_for_rtmp, Duration::from_secs(6));
+    assert_eq!(v.http_remux.mount, "[vhost]/[app]/[stream].flv");
+    assert_eq!(v.hls.hls_fragment, Duration::from_secs(10));
+    assert_eq!(v.hls.hls_window, Duration::from_secs(60));
+    assert_eq!(v.hls.hls_m3u8_file, "[app]/[stream].m3u8");
+}
+
+#[test]
+fn vhost_lookup_falls_back_to_default() {
+    let l =
+        parse("vhost a.com { rtc { enabled on; } }\nvhost __defaultVhost__ { tcp_nodelay on; }");
+    assert!(l.config.vhost("a.com").rtc.enabled);
+    assert!(!l.config.vhost("a.com").tcp_nodelay);
+    assert!(l.config.vhost("nope.com").tcp_nodelay);
+    assert_eq!(l.config.vhost("nope.com").name, DEFAULT_VHOST);
+    // The default vhost exists when the file has only others.
+    let l = parse("vhost a.com { }");
+    assert_eq!(l.config.vhosts.len(), 2);
+    let mut c = l.config;
+    c.vhosts.clear();
+    assert_eq!(c.vhost("x").name, DEFAULT_VHOST);
+}
+
+// ------------------------------------------------------- shipped configs
+
+#[test]
+fn embedded_default_is_rtc_conf() {
+    let l = Config::embedded_default(&empty()).expect("embedded");
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = &l.config;
+    assert_eq!(c.rtc_server.candidate, "*");
+    assert!(c.rtc_server.enabled && c.http_api.enabled && c.http_server.enabled);
+    assert!(!c.daemon);
+    assert_eq!(c.srs_log_tank, LogTank::Console);
+    let v = c.vhost(DEFAULT_VHOST);
+    assert!(v.rtc.enabled && !v.rtc.rtmp_to_rtc && !v.rtc.rtc_to_rtmp);
+    assert!(v.http_remux.enabled);
+    let from_file = Config::load(&repo("configs/rtc.conf"), &empty()).expect("rtc.conf");
+    assert_eq!(from_file.config, l.config);
+
+    let env = MapEnv::new().with("CANDIDATE", "192.168.1.10");
+    let l = Config::embedded_default(&env).expect("embedded");
+    assert_eq!(l.config.rtc_server.candidate, "192.168.1.10");
+}
+
+#[test]
+fn shipped_configs_parse_without_warnings() {
+    for (name, rtmp_to_rtc, rtc_to_rtmp) in [
+        ("rtc.conf", false, false),
+        ("rtmp2rtc.conf", true, true),
+        ("rtc2rtmp.conf", false, true),
+    ] {
+        let l = Config::load(&repo(&format!("configs/{name}")), &empty())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(l.warnings.is_empty(), "{name}: {:?}", l.warnings);
+        let c = &l.config;
+        assert!(c.rtc_server.enabled, "{name}");
+        assert_eq!(c.rtc_server.listen, vec![addr("0.0.0.0:8000")]);
+        assert_eq!(c.rtc_server.candidate, "*");
+        assert_eq!(c.http_api.listen, vec![addr("0.0.0.0:1985")]);
+        let v = c.vhost(DEFAULT_VHOST);
+        assert!(v.rtc.enabled);
+        assert_eq!(
+            (v.rtc.rtmp_to_rtc, v.rtc.rtc_to_rtmp),
+            (rtmp_to_rtc, rtc_to_rtmp),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn full_conf_has_every_directive_at_its_default() {
+    let l = Config::load(&repo("configs/full.conf"), &empty()).expect("full.conf");
+    assert!(l.warnings.is_empty(), "{:#?}", l.warnings);
+    // Directives without a default carry an example value in full.conf.
+    let mut expected = Config {
+        srs_log_level_v2: Some(LogLevel::Trace),
+        workers: Some(4),
+        server_id: Some("shardsfu-full".into()),
+        ..Config::default()
+    };
+    expected.http_api.auth.username = "admin".into();
+    expected.http_api.auth.password = "admin".into();
+    expected.stats.disk = vec!["sda".into()];
+    expected.rtc_server.black_hole.addr = Some(addr("127.0.0.1:10000"));
+    let v = expected
+        .vhosts
+        .get_mut(DEFAULT_VHOST)
+        .expect("default vhost");
+    v.min_latency = Some(true);
+    v.chunk_size = Some(60000);
+    v.play.mw_latency = Some(Duration::from_millis(350));
+    v.play.mw_msgs = Some(8);
+    let h = &mut v.http_hooks;
+    h.on_connect = vec!["http://127.0.0.1:8085/api/v1/clients".into()];
+    h.on_close = h.on_connect.clone();
+    h.on_publish = vec!["http://127.0.0.1:8085/api/v1/streams".into()];
+    h.on_unpublish = h.on_publish.clone();
+    h.on_play = vec!["http://127.0.0.1:8085/api/v1/sessions".into()];
+    h.on_stop = h.on_play.clone();
+    h.on_dvr = vec!["http://127.0.0.1:8085/api/v1/dvrs".into()];
+    h.on_hls = vec!["http://127.0.0.1:8085/api/v1/hls".into()];
+    h.on_hls_notify =
+        vec!["http://127.0.0.1:8085/api/v1/hls/[app]/[stream]/[ts_url][param]".into()];
+    let mut other = VhostConfig::new("rtc.example.com");
+    other.rtc.enabled = true;
+    other.rtc.rtc_to_rtmp = true;
+    expected.vhosts.insert(other.name.clone(), other);
+    assert_eq!(l.config, expected);
+}
+
+#[test]
+fn full_conf_names_every_known_directive_and_env_variable() {
+    let text = std::fs::read_to_string(repo("configs/full.conf")).expect("full.conf");
+    for (var, dir) in env_variables() {
+        if var == "CANDIDATE" || var == "SRS_RTC_SERVER_CANDIDATE" {
+            continue;
+        }
+        // Deprecated vhost spellings are documented in docs/ only.
+        let leaf = dir.rsplit('.').next().unwrap_or(&dir);
+        assert!(text.contains(leaf), "full.conf lacks {dir}");
+        if !dir.starts_with("vhost.http_hooks.on_") || var.ends_with("ON_CONNECT") {
+            assert!(text.contains(&var), "full.conf lacks {var} ({dir})");
+        }
+    }
+    let docs = std::fs::read_to_string(repo("docs/configuration.md")).expect("docs");
+    for (var, _) in env_variables() {
+        assert!(docs.contains(&var), "docs/configuration.md lacks {var}");
+    }
+}
+
+// --------------------------------------------------- every directive parsed
+
+const NON_DEFAULT: &str = r#"
+listen 127.0.0.1:19350 [::1]:19351 19352;
+chunk_size 4096;
+max_connections 77;
+daemon off;
+pid /run/s.pid;
+srs_log_tank console;
+srs_log_level warn;
+srs_log_level_v2 debug;
+srs_log_file /var/log/s.log;
+workers 3;
+server_id sid-1;
+utc_time on;
+pithy_print_ms 5000;
+work_dir /tmp;
+asprocess on;
+empty_ip_ok off;
+grace_start_wait 10;
+grace_final_wait 20;
+force_grace_quit on;
+http_server {
+    enabled on; listen 18080; dir /srv/html; crossdomain off;
+    https { enabled on; listen 18088; key k.pem; cert c.pem; }
+}
+http_api {
+    enabled on; listen 127.0.0.1:11985; crossdomain off;
+    auth { enabled on; username u; password 'p w'; }
+    https { enabled on; listen 11990; key ak.pem; cert ac.pem; }
+}
+stats { enabled off; network 2; disk sda sdb; }
+rtc_server {
+    enabled on; listen 18000 [::]:18000; protocol all; candidate 10.0.0.1;
+    use_auto_detect_network_ip off; ip_family all; api_as_candidates off;
+    resolve_api_domain off; keep_api_domain on; ecdsa off; encrypt off;
+    reuseport 4; merge_nalus on;
+    tcp { enabled on; listen 18001; }
+    black_hole { enabled on; addr 127.0.0.1:9999; }
+}
+vhost v.com {
+    enabled off; min_latency off; tcp_nodelay on; chunk_size 256;
+    in_ack_size 10; out_ack_size 20;
+    rtc {
+        enabled on; nack off; nack_no_copy off; twcc off; stun_timeout 7;
+        stun_strict_check on; dtls_role active; dtls_version dtls1.2; drop_for_pt 96;
+        rtmp_to_rtc on; keep_bframe on; keep_avc_nalu_sei off; opus_bitrate 64000;
+        rtc_to_rtmp on; pli_for_rtmp 0.5; aac_bitrate 96000; init_rate_from_sdp on;
+        keep_original_ssrc on;
+    }
+    play {
+        gop_cache off; gop_cache_max_frames 100; queue_length 5; time_jitter zero;
+        atc on; atc_auto on; mix_correct on; mw_latency 100; mw_msgs 2;
+        send_min_interval 10.5; reduce_sequence_header on;
+    }
+    publish {
+        mr on; mr_latency 100; firstpkt_timeout 1000; normal_timeout 2000;
+        parse_sps off; try_annexb_first off; kickoff_for_idle 1.5;
+    }
+    http_remux {
+        enabled on; mount [vhost]/[app]/[stream].ts; fast_cache 2.5; drop_if_not_match off;
+        has_audio off; has_video off; guess_has_av off;
+    }
+    hls {
+        enabled on; hls_fragment 2.5; hls_td_ratio 1.5; hls_aof_ratio 3; hls_window 30;
+        hls_on_error disconnect; hls_path /srv/hls; hls_m3u8_file [stream].m3u8;
+        hls_ts_file [stream]-[seq].ts; hls_ts_floor on; hls_entry_prefix http://cdn/;
+        hls_cleanup off; hls_dispose 5; hls_wait_keyframe off; hls_nb_notify 8;
+        hls_dts_directly off; hls_use_fmp4 on; hls_fmp4_file a.m4s; hls_init_file i.mp4;
+        hls_ctx off; hls_ts_ctx off; hls_recover off;
+    }
+    http_hooks {
+        enabled on; on_connect http://a/1 http://a/2; on_close http://b; on_publish http://c;
+        on_unpublish http://d; on_play http://e; on_stop http://f; on_dvr http://g;
+        on_hls http://h; on_hls_notify http://i;
+    }
+}
+"#;
+
+#[test]
+fn every_directive_reaches_the_model() {
+    let l = parse(NON_DEFAULT);
+    assert!(l.warnings.is_empty(), "{:#?}", l.warnings);
+    let c = &l.config;
+    assert_eq!(
+        c.listen,
+        vec![
+            addr("127.0.0.1:19350"),
+            addr("[::1]:19351"),
+            addr("0.0.0.0:19352")
+        ]
+    );
+    assert_eq!(
+        (c.chunk_size, c.max_connections, c.daemon),
+        (4096, 77, false)
+    );
+    assert_eq!(c.pid, "/run/s.pid");
+    assert_eq!(c.srs_log_tank, LogTank::Console);
+    assert_eq!(c.srs_log_level, LogLevel::Warn);
+    assert_eq!(c.srs_log_level_v2, Some(LogLevel::Debug));
+    assert_eq!(c.log_level(), LogLevel::Debug);
+    assert_eq!(c.srs_log_file, "/var/log/s.log");
+    assert_eq!(c.workers, Some(3));
+    assert_eq!(c.server_id.as_deref(), Some("sid-1"));
+    assert!(c.utc_time && c.asprocess && !c.empty_ip_ok && c.force_grace_quit);
+    assert_eq!(c.pithy_print_ms, Duration::from_secs(5));
+    assert_eq!(c.work_dir, "/tmp");
+    assert_eq!(c.grace_start_wait, Duration::from_millis(10));
+    assert_eq!(c.grace_final_wait, Duration::from_millis(20));
+
+    let hs = &c.http_server;
+    assert!(hs.enabled && !hs.crossdomain);
+    assert_eq!(hs.listen, vec![addr("0.0.0.0:18080")]);
+    assert_eq!(hs.dir, "/srv/html");
+    assert!(hs.https.enabled);
+    assert_eq!(hs.https.listen, vec![addr("0.0.0.0:18088")]);
+    assert_eq!(
+        (hs.https.key.as_str(), hs.https.cert.as_str()),
+        ("k.pem", "c.pem")
+    );
+    let api = &c.http_api;
+    assert!(api.enabled && !api.crossdomain);
+    assert_eq!(api.listen, vec![addr("127.0.0.1:11985")]);
+    assert_eq!(
+        api.auth,
+        HttpApiAuthConfig {
+            enabled: true,
+            username: "u".into(),
+            password: "p w".into()
+        }
+    );
+    assert!(api.https.enabled);
+    assert_eq!(api.https.listen, vec![addr("0.0.0.0:11990")]);
+    assert_eq!(
+        (api.https.key.as_str(), api.https.cert.as_str()),
+        ("ak.pem", "ac.pem")
+    );
+    assert_eq!(
+        c.stats,
+        StatsConfig {
+            enabled: false,
+            network: 2,
+            disk: vec!["sda".into(), "sdb".into()]
+        }
+    );
+
+    let r = &c.rtc_server;
+    assert!(r.enabled);
+    assert_eq!(r.listen, vec![addr("0.0.0.0:18000"), addr("[::]:18000")]);
+    assert_eq!(r.protocol, RtcProtocol::All);
+    assert_eq!(r.candidate, "10.0.0.1");
+    assert!(!r.candidate_is_auto());
+    assert_eq!(r.ip_family, IpFamily::All);
+    assert!(!r.use_auto_detect_network_ip && !r.api_as_candidates && !r.resolve_api_domain);
+    assert!(r.keep_api_domain && !r.ecdsa && !r.encrypt && r.merge_nalus);
+    assert_eq!(r.reuseport, 4);
+    assert_eq!(
+        r.tcp,
+        RtcTcpConfig {
+            enabled: true,
+            listen: vec![addr("0.0.0.0:18001")]
+        }
+    );
+    assert_eq!(
+        r.black_hole,
+        BlackHoleConfig {
+            enabled: true,
+            addr: Some(addr("127.0.0.1:9999"))
+        }
+    );
+
+    let v = c.vhost("v.com");
+    assert_eq!(v.name, "v.com");
+    assert!(!v.enabled && v.tcp_nodelay);
+    assert_eq!(v.min_latency, Some(false));
+    assert_eq!(
+        (v.chunk_size, v.in_ack_size, v.out_ack_size),
+        (Some(256), 10, 20)
+    );
+    let rtc = &v.rtc;
+    assert!(rtc.enabled && !rtc.nack && !rtc.nack_no_copy && !rtc.twcc && rtc.stun_strict_check);
+    assert_eq!(rtc.stun_timeout, Duration::from_secs(7));
+    assert_eq!(rtc.dtls_role, DtlsRole::Active);
+    assert_eq!(rtc.dtls_version, DtlsVersion::Dtls1_2);
+    assert_eq!(rtc.drop_for_pt, 96);
+    assert!(rtc.rtmp_to_rtc && rtc.keep_bframe && !rtc.keep_avc_nalu_sei && rtc.rtc_to_rtmp);
+    assert_eq!((rtc.opus_bitrate, rtc.aac_bitrate), (64000, 96000));
+    assert_eq!(rtc.pli_for_rtmp, Duration::from_millis(500));
+    assert!(rtc.init_rate_from_sdp && rtc.keep_original_ssrc);
+    let p = &v.play;
+    assert!(!p.gop_cache && p.atc && p.atc_auto && p.mix_correct && p.reduce_sequence_header);
+    assert_eq!(p.gop_cache_max_frames, 100);
+    assert_eq!(p.queue_length, Duration::from_secs(5));
+    assert_eq!(p.time_jitter, TimeJitter::Zero);
+    assert_eq!(p.mw_latency, Some(Duration::from_millis(100)));
+    assert_eq!(p.mw_msgs, Some(2));
+    assert_eq!(p.send_min_interval, Duration::from_micros(10_500));
+    let pb = &v.publish;
+    assert!(pb.mr && !pb.parse_sps && !pb.try_annexb_first);
+    assert_eq!(pb.mr_latency, Duration::from_millis(100));
+    assert_eq!(pb.firstpkt_timeout, Duration::from_secs(1));
+    assert_eq!(pb.normal_timeout, Duration::from_secs(2));
+    assert_eq!(pb.kickoff_for_idle, Duration::from_millis(1500));
+    let hr = &v.http_remux;
+    assert!(
+        hr.enabled && !hr.drop_if_not_match && !hr.has_audio && !hr.has_video && !hr.guess_has_av
+    );
+    assert_eq!(hr.mount, "[vhost]/[app]/[stream].ts");
+    assert_eq!(hr.fast_cache, Duration::from_millis(2500));
+    let h = &v.hls;
+    assert!(h.enabled && h.hls_ts_floor && !h.hls_cleanup && !h.hls_wait_keyframe);
+    assert!(!h.hls_dts_directly && h.hls_use_fmp4 && !h.hls_ctx && !h.hls_ts_ctx && !h.hls_recover);
+    assert_eq!(h.hls_fragment, Duration::from_millis(2500));
+    assert_eq!((h.hls_td_ratio, h.hls_aof_ratio), (1.5, 3.0));
+    assert_eq!(h.hls_window, Duration::from_secs(30));
+    assert_eq!(h.hls_on_error, HlsOnError::Disconnect);
+    assert_eq!(h.hls_path, "/srv/hls");
+    assert_eq!(h.hls_m3u8_file, "[stream].m3u8");
+    assert_eq!(h.hls_ts_file, "[stream]-[seq].ts");
+    assert_eq!(h.hls_entry_prefix, "http://cdn/");
+    assert_eq!(h.hls_dispose, Duration::from_secs(5));
+    assert_eq!(h.hls_nb_notify, 8);
+    assert_eq!(
+        (h.hls_fmp4_file.as_str(), h.hls_init_file.as_str()),
+        ("a.m4s", "i.mp4")
+    );
+    let hk = &v.http_hooks;
+    assert!(hk.enabled);
+    assert_eq!(
+        hk.on_connect,
+        vec!["http://a/1".to_string(), "http://a/2".to_string()]
+    );
+    for (got, want) in [
+        (&hk.on_close, "http://b"),
+        (&hk.on_publish, "http://c"),
+        (&hk.on_unpublish, "http://d"),
+        (&hk.on_play, "http://e"),
+        (&hk.on_stop, "http://f"),
+        (&hk.on_dvr, "http://g"),
+        (&hk.on_hls, "http://h"),
+        (&hk.on_hls_notify, "http://i"),
+    ] {
+        assert_eq!(got, &vec![want.to_string()]);
+    }
+    // The default vhost is untouched.
+    assert_eq!(c.vhost(DEFAULT_VHOST), &VhostConfig::new(DEFAULT_VHOST));
+}
+
+#[test]
+fn srs7_rtmp_section_and_keyword_case() {
+    let l = parse("rtmp { listen 1936; chunk_size 128; }\nsrs_log_tank CONSOLE;\nrtc_server { protocol TCP; }");
+    assert_eq!(l.config.listen, vec![addr("0.0.0.0:1936")]);
+    assert_eq!(l.config.chunk_size, 128);
+    assert_eq!(l.config.srs_log_tank, LogTank::Console);
+    assert_eq!(l.config.rtc_server.protocol, RtcProtocol::Tcp);
+}
+
+#[test]
+fn empty_value_keeps_the_default() {
+    let l = parse("max_connections \"\";\nhttp_api { listen; }\nvhost v { rtc { nack ''; } }");
+    assert_eq!(l.config.max_connections, 1000);
+    assert_eq!(l.config.http_api.listen, vec![addr("0.0.0.0:1985")]);
+    assert!(l.config.vhost("v").rtc.nack);
+}
+
+// ----------------------------------------------------------------- lexing
+
+#[test]
+fn quotes_comments_and_var_expansion() {
+    let env = MapEnv::new()
+        .with("DIR", "/srv")
+        .with("PORT", "9000")
+        .with("A", "x");
+    let text = concat!(
+        "http_server { dir \"$DIR/html\"; listen $PORT; } # trailing comment\n",
+        "pid '$DIR/literal';\n",
+        "srs_log_file ${DIR}/a${A}b$A.log;\n",
+        "server_id \"a b;c{d}#e\";\n",
+        "stats { disk $ $1 \"${}\" ${UNSET}x$UNSET ${A}; }\n",
+    );
+    let l = parse_env(text, &env).expect("parse");
+    let c = &l.config;
+    assert_eq!(c.http_server.dir, "/srv/html");
+    assert_eq!(c.http_server.listen, vec![addr("0.0.0.0:9000")]);
+    assert_eq!(c.pid, "$DIR/literal");
+    assert_eq!(c.srs_log_file, "/srv/axbx.log");
+    assert_eq!(c.server_id.as_deref(), Some("a b;c{d}#e"));
+    assert_eq!(c.stats.disk, vec!["$", "$1", "${}", "x", "x"]);
+}
+
+#[test]
+fn hash_inside_a_word_is_not_a_comment() {
+    let l = parse("srs_log_file a#b;");
+    assert_eq!(l.config.srs_log_file, "a#b");
+}
+
+// ---------------------------------------------------------------- warnings
+
+#[test]
+fn unknown_and_unsupported_directives_warn_with_path_and_line() {
+    let text = "\nfoo 1;\nvhost v {\n  rtc {\n    bar on;\n  }\n  dvr { enabled on; }\n}\nheartbeat { enabled on; }\n";
+    let l = parse(text);
+    let w: Vec<(String, u32, String)> = l
+        .warnings
+        .iter()
+        .map(|w| (w.directive.clone(), w.line, w.file.clone()))
+        .collect();
+    assert_eq!(
+        w,
+        vec![
+            ("foo".into(), 2, "t.conf".into()),
+            ("vhost.rtc.bar".into(), 5, "t.conf".into()),
+            ("vhost.dvr".into(), 7, "t.conf".into()),
+            ("heartbeat".into(), 9, "t.conf".into()),
+        ]
+    );
+    assert!(l.warnings[0].message.contains("unknown"));
+    assert!(l.warnings[2].message.contains("not supported"));
+    assert_eq!(
+        l.warnings[1].to_string(),
+        "t.conf:5: directive \"vhost.rtc.bar\": unknown directive; ignored"
+    );
+}
+
+#[test]
+fn duplicates_warn_and_the_first_wins() {
+    let l = parse("max_connections 5;\nmax_connections 6;\nrtc_server { enabled on; }\nrtc_server { enabled off; }");
+    assert_eq!(l.config.max_connections, 5);
+    assert!(l.config.rtc_server.enabled);
+    assert_eq!(l.warnings.len(), 2);
+    assert_eq!(
+        (l.warnings[0].line, l.warnings[0].directive.as_str()),
+        (2, "max_connections")
+    );
+    assert!(l.warnings[0].message.contains("line 1"));
+    assert_eq!(
+        (l.warnings[1].line, l.warnings[1].directive.as_str()),
+        (4, "rtc_server")
+    );
+}
+
+#[test]
+fn srs_resets_out_of_range_pli_and_bitrates_with_a_warning() {
+    let l = parse("vhost v { rtc { pli_for_rtmp 0.1; opus_bitrate 1000; aac_bitrate 999999; } }");
+    let rtc = &l.config.vhost("v").rtc;
+    assert_eq!(rtc.pli_for_rtmp, Duration::from_secs(6));
+    assert_eq!((rtc.opus_bitrate, rtc.aac_bitrate), (48000, 48000));
+    let dirs: Vec<&str> = l.warnings.iter().map(|w| w.directive.as_str()).collect();
+    assert_eq!(
+        dirs,
+        [
+            "vhost.rtc.pli_for_rtmp",
+            "vhost.rtc.opus_bitrate",
+            "vhost.rtc.aac_bitrate"
+        ]
+    );
+    let l = parse("vhost v { rtc { pli_for_rtmp 31; } }");
+    assert_eq!(l.config.vhost("v").rtc.pli_for_rtmp, Duration::from_secs(6));
+    assert_eq!(l.warnings.len(), 1);
+    let l = parse("vhost v { rtc { pli_for_rtmp 30; } }");
+    assert_eq!(
+        l.config.vhost("v").rtc.pli_for_rtmp,
+        Duration::from_secs(30)
+    );
+    assert!(l.warnings.is_empty());
+}
+
+#[test]
+fn deprecated_spellings_are_applied_and_warned() {
+    let l = parse("http_stream { enabled on; }\nvhost v { gop_cache off; rtc { bframe keep; aac transcode; } }");
+    assert!(l.config.http_server.enabled);
+    let v = l.config.vhost("v");
+    assert!(!v.play.gop_cache && v.rtc.keep_bframe && v.rtc.rtmp_to_rtc);
+    let dirs: Vec<&str> = l.warnings.iter().map(|w| w.directive.as_str()).collect();
+    assert_eq!(
+        dirs,
+        [
+            "http_stream",
+            "vhost.gop_cache",
+            "vhost.rtc.bframe",
+            "vhost.rtc.aac"
+        ]
+    );
+    assert!(l.warnings.iter().all(|w| w.message.contains("deprecated")));
+    let l = parse("vhost v { rtc { bframe discard; } }");
+    assert!(!l.config.vhost("v").rtc.keep_bframe);
+}
+
+// ------------------------------------------------------------ bad files
+
+#[test]
+fn bad_value_names_file_line_and_directive() {
+    let mut text = String::new();
+    for _ in 0..11 {
+        text.push_str("# filler\n");
+    }
+    text.push_str("listen abc;\n");
+    let e = err(&text);
+    assert_eq!(
+        e.to_string(),
+        "x.conf:12: directive \"listen\": invalid port \"abc\""
+    );
+    assert_eq!(where_(&e).0, 12);
+}
+
+#[test]
+fn syntax_errors_point_at_the_right_line() {
+    let cases: &[(&str, u32, Option<&str>, &str)] = &[
+        (
+            "listen 1935\nmax_connections 10;\n",
+            1,
+            Some("listen"),
+            "missing ';'",
+        ),
+        (
+            "daemon off;\nhttp_api {\n  enabled on\n}\n",
+            3,
+            Some("enabled"),
+            "missing ';'",
+        ),
+        (
+            "a 1;\nvhost x {\n  rtc {\n  }\n",
+            2,
+            Some("vhost"),
+            "unterminated block",
+        ),
+        (
+            "a 1;\n\nvhost x {\n  rtc {\n",
+            4,
+            Some("rtc"),
+            "unterminated block",
+        ),
+        ("daemon off;\n}\n", 2, None, "unexpected '}'"),
+        ("daemon off;\n\n  ;\n", 3, None, "unexpected ';'"),
+        ("daemon off;\n{ a 1; }\n", 2, None, "unexpected '{'"),
+        ("pid \"abc;\n", 1, None, "unterminated quoted string"),
+        ("a 1;\npid \"a\"b;\n", 2, None, "after the quoted string"),
+        (
+            "vhost v { rtc { enabled on } }\n",
+            1,
+            Some("enabled"),
+            "before '}'",
+        ),
+        ("a 1;\nlisten 1935", 2, Some("listen"), "end of the file"),
+        ("vhost x\n{\n}\n", 1, Some("vhost"), "missing ';'"),
+    ];
+    for (text, line, dir, reason) in cases {
+        let e = err(text);
+        assert!(matches!(e, ConfigError::Syntax { .. }), "{text:?}: {e}");
+        let (l, d, s) = where_(&e);
+        assert_eq!(l, *line, "{text:?}: {s}");
+        assert_eq!(d.as_deref(), *dir, "{text:?}: {s}");
+        assert!(s.contains(reason), "{text:?}: {s}");
+        assert!(s.starts_with(&format!("x.conf:{line}: ")), "{s}");
+    }
+}
+
+#[test]
+fn invalid_values_are_errors_with_line_and_path() {
+    let cases: &[(&str, u32, &str, &str)] = &[
+        ("\nlisten 70000;", 2, "listen", "out of range"),
+        ("listen 0;", 1, "listen", "out of range"),
+        ("listen 1.2.3:80;", 1, "listen", "invalid IP address"),
+        ("listen ::1:80;", 1, "listen", "invalid IP address"),
+        ("listen [zz]:80;", 1, "listen", "invalid IPv6"),
+        ("listen 127.0.0.1:x;", 1, "listen", "invalid port \"x\""),
+        (
+            "max_connections ten;",
+            1,
+            "max_connections",
+            "invalid number \"ten\"",
+        ),
+        (
+            "max_connections -1;",
+            1,
+            "max_connections",
+            "invalid number",
+        ),
+        ("max_connections 0;", 1, "max_connections", "out of range"),
+        (
+            "max_connections 99999999999999999999999;",
+            1,
+            "max_connections",
+            "out of range",
+        ),
+        ("workers 0;", 1, "workers", "out of range"),
+        ("daemon maybe;", 1, "daemon", "invalid boolean \"maybe\""),
+        ("daemon on off;", 1, "daemon", "expects one value, got 2"),
+        (
+            "srs_log_tank syslog;",
+            1,
+            "srs_log_tank",
+            "expected one of: console, file",
+        ),
+        (
+            "\n\nrtc_server {\n protocol sctp;\n}",
+            4,
+            "rtc_server.protocol",
+            "\"sctp\"",
+        ),
+        (
+            "rtc_server { ip_family ipx; }",
+            1,
+            "rtc_server.ip_family",
+            "ipx",
+        ),
+        (
+            "rtc_server { tcp { listen 8000a; } }",
+            1,
+            "rtc_server.tcp.listen",
+            "8000a",
+        ),
+        (
+            "rtc_server { reuseport 0; }",
+            1,
+            "rtc_server.reuseport",
+            "out of range",
+        ),
+        (
+            "vhost v {\n rtc {\n  stun_timeout 3s;\n }\n}",
+            3,
+            "vhost.rtc.stun_timeout",
+            "3s",
+        ),
+        (
+            "vhost v { rtc { dtls_role both; } }",
+            1,
+            "vhost.rtc.dtls_role",
+            "both",
+        ),
+        (
+            "vhost v { rtc { pli_for_rtmp six; } }",
+            1,
+            "vhost.rtc.pli_for_rtmp",
+            "six",
+        ),
+        (
+            "vhost v { rtc { drop_for_pt 200; } }",
+            1,
+            "vhost.rtc.drop_for_pt",
+            "out of range",
+        ),
+        (
+            "vhost v { hls { hls_fragment -1; } }",
+            1,
+            "vhost.hls.hls_fragment",
+            "-1",
+        ),
+        (
+            "vhost v { hls { hls_window inf; } }",
+            1,
+            "vhost.hls.hls_window",
+            "inf",
+        ),
+        (
+            "vhost v { hls { hls_window 1e999; } }",
+            1,
+            "vhost.hls.hls_window",
+            "1e999",
+        ),
+        ("max_connections { }", 1, "max_connections", "not a block"),
+        ("rtc_server on;", 1, "rtc_server", "expects a block"),
+        ("http_api x { }", 1, "http_api", "takes no arguments"),
+        ("vhost { }", 1, "vhost", "expects one vhost name"),
+        ("vhost a b { }", 1, "vhost", "expects one vhost name"),
+        (
+            "vhost a { }\n\nvhost a { }",
+            3,
+            "vhost",
+            "duplicate vhost \"a\" (first at x.conf:1)",
+        ),
+    ];
+    for (text, line, dir, reason) in cases {
+        let e = err(text);
+        assert!(matches!(e, ConfigError::Invalid { .. }), "{text:?}: {e}");
+        let (l, d, s) = where_(&e);
+        assert_eq!((l, d.as_deref()), (*line, Some(*dir)), "{text:?}: {s}");
+        assert!(s.contains(reason), "{text:?}: {s}");
+    }
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    let text = "a {".repeat(100_000);
+    let e = err(&text);
+    assert!(e.to_string().contains("nested deeper"), "{e}");
+}
+
+// --------------------------------------------------------------- includes
+
+#[test]
+fn includes_are_relative_and_keep_their_file_and_line() {
+    let dir = tmpdir("inc");
+    write(
+        &dir,
+        "conf.d/rtc.inc",
+        "rtc {\n  enabled on;\n  foo 1;\n}\n",
+    );
+    write(
+        &dir,
+        "conf.d/api.inc",
+        "# api\nhttp_api { enabled on; listen 1990; }\n",
+    );
+    write(&dir, "conf.d/top.inc", "include api.inc;\n");
+    let main = write(
+        &dir,
+        "main.conf",
+        "include conf.d/top.inc;\nvhost v {\n  include conf.d/rtc.inc;\n}\n",
+    );
+    let l = Config::load(&main, &empty()).expect("load");
+    assert!(l.config.http_api.enabled);
+    assert_eq!(l.config.http_api.listen, vec![addr("0.0.0.0:1990")]);
+    assert!(l.config.vhost("v").rtc.enabled);
+    assert_eq!(l.warnings.len(), 1);
+    let w = &l.warnings[0];
+    assert!(w.file.ends_with("conf.d/rtc.inc"), "{w}");
+    assert_eq!((w.line, w.directive.as_str()), (3, "vhost.rtc.foo"));
+
+    // parse_str resolves includes relative to the origin's directory.
+    let origin = dir.join("virtual.conf");
+    let l = Config::parse_str(
+        "include conf.d/top.inc;",
+        &origin.display().to_string(),
+        &empty(),
+    )
+    .expect("parse_str");
+    assert!(l.config.http_api.enabled);
+
+    // $VAR in an include path.
+    let env = MapEnv::new().with("CONF", dir.join("conf.d").display().to_string().as_str());
+    let l = Config::parse_str("include $CONF/top.inc;", "t.conf", &env).expect("var include");
+    assert!(l.config.http_api.enabled);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn include_errors() {
+    let dir = tmpdir("incerr");
+    write(&dir, "a.conf", "daemon off;\ninclude b.conf;\n");
+    write(&dir, "b.conf", "\n\ninclude a.conf;\n");
+    write(&dir, "self.conf", "include self.conf;\n");
+    write(&dir, "bad.conf", "daemon off;\n\nlisten nope;\n");
+    write(&dir, "main.conf", "# x\ninclude bad.conf;\n");
+    write(&dir, "missing.conf", "\ninclude nothere.conf;\n");
+    write(&dir, "empty.conf", "include;\n");
+    write(&dir, "dir.conf", "include sub;\n");
+    std::fs::create_dir_all(dir.join("sub")).expect("mkdir");
+
+    let e = Config::load(&dir.join("a.conf"), &empty()).expect_err("cycle");
+    let s = e.to_string();
+    assert!(matches!(e, ConfigError::Include { line: 3, .. }), "{s}");
+    assert!(
+        s.contains("b.conf:3: directive \"include\"") && s.contains("cycle"),
+        "{s}"
+    );
+
+    let e = Config::load(&dir.join("self.conf"), &empty()).expect_err("self");
+    assert!(e.to_string().contains("cycle"), "{e}");
+
+    let e = Config::load(&dir.join("main.conf"), &empty()).expect_err("bad value");
+    let s = e.to_string();
+    assert!(
+        s.contains("bad.conf:3: directive \"listen\": invalid port \"nope\""),
+        "{s}"
+    );
+
+    let e = Config::load(&dir.join("missing.conf"), &empty()).expect_err("missing");
+    assert!(matches!(e, ConfigError::Include { line: 2, .. }), "{e}");
+    assert!(e.to_string().contains("nothere.conf"), "{e}");
+
+    let e = Config::load(&dir.join("empty.conf"), &empty()).expect_err("empty");
+    assert!(e.to_string().contains("no file named"), "{e}");
+
+    let e = Config::load(&dir.join("dir.conf"), &empty()).expect_err("dir");
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+
+    let e = err("include a { }");
+    assert!(e.to_string().contains("cannot be a block"), "{e}");
+
+    // A chain deeper than the limit.
+    for i in 0..30 {
+        write(
+            &dir,
+            &format!("d{i}.conf"),
+            &format!("include d{}.conf;\n", i + 1),
+        );
+    }
+    write(&dir, "d30.conf", "daemon off;\n");
+    let e = Config::load(&dir.join("d0.conf"), &empty()).expect_err("depth");
+    assert!(e.to_string().contains("nested deeper"), "{e}");
+    // A short chain is fine.
+    let l = Config::load(&dir.join("d20.conf"), &empty()).expect("short chain");
+    assert!(!l.config.daemon);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn load_errors() {
+    let dir = tmpdir("load");
+    let e = Config::load(&dir.join("none.conf"), &empty()).expect_err("missing");
+    assert!(matches!(e, ConfigError::Read { .. }));
+    assert!(e.to_string().contains("none.conf"), "{e}");
+    let p = dir.join("latin1.conf");
+    std::fs::write(&p, b"daemon off;\n\npid caf\xe9;\n").expect("write");
+    let e = Config::load(&p, &empty()).expect_err("utf8");
+    assert!(matches!(e, ConfigError::NotUtf8 { line: 3, .. }), "{e}");
+    let e = Config::load(&dir, &empty()).expect_err("dir");
+    assert!(matches!(e, ConfigError::Read { .. }), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ------------------------------------------------------------ environment
+
+#[test]
+fn env_overrides_win_over_the_file() {
+    let text = "listen 1935;\nmax_connections 10;\nworkers 2;\n\
+        http_api { enabled off; listen 1985; }\nhttp_server { enabled off; listen 8080; dir a; }\n\
+        rtc_server { enabled off; listen 8000; protocol udp; tcp { enabled off; listen 8000; }\n\
+          api_as_candidates on; resolve_api_domain on; keep_api_domain off;\n\
+          use_auto_detect_network_ip on; ip_family ipv4; }\n\
+        vhost other { rtc { nack on; } }\n";
+    let env: MapEnv = [
+        ("SRS_LISTEN", "1936 127.0.0.1:1937"),
+        ("SRS_MAX_CONNECTIONS", "20"),
+        ("SRS_WORKERS", "8"),
+        ("SRS_DAEMON", "off"),
+        ("SRS_LOG_TANK", "console"),
+        ("SRS_HTTP_API_ENABLED", "on"),
+        ("SRS_HTTP_API_LISTEN", "2985"),
+        ("SRS_HTTP_SERVER_ENABLED", "on"),
+        ("SRS_HTTP_SERVER_LISTEN", "9080"),
+        ("SRS_HTTP_SERVER_DIR", "/www"),
+        ("SRS_RTC_SERVER_ENABLED", "on"),
+        ("SRS_RTC_SERVER_LISTEN", "9000"),
+        ("SRS_RTC_SERVER_PROTOCOL", "all"),
+        ("SRS_RTC_SERVER_TCP_ENABLED", "on"),
+        ("SRS_RTC_SERVER_TCP_LISTEN", "9001"),
+        ("SRS_RTC_SERVER_API_AS_CANDIDATES", "off"),
+        ("SRS_RTC_SERVER_RESOLVE_API_DOMAIN", "off"),
+        ("SRS_RTC_SERVER_KEEP_API_DOMAIN", "on"),
+        ("SRS_RTC_SERVER_USE_AUTO_DETECT_NETWORK_IP", "off"),
+        ("SRS_RTC_SERVER_IP_FAMILY", "ipv6"),
+        ("SRS_VHOST_RTC_ENABLED", "on"),
+        ("SRS_VHOST_RTC_NACK", "off"),
+        ("SRS_VHOST_RTC_TWCC", "off"),
+        ("SRS_VHOST_RTC_STUN_TIMEOUT", "9"),
+        ("SRS_VHOST_RTC_DTLS_ROLE", "active"),
+        ("SRS_VHOST_RTC_RTMP_TO_RTC", "on"),
+        ("SRS_VHOST_RTC_RTC_TO_RTMP", "on"),
+        ("SRS_VHOST_RTC_PLI_FOR_RTMP", "2.5"),
+        ("SRS_VHOST_RTC_KEEP_BFRAME", "on"),
+        ("SRS_VHOST_HTTP_REMUX_ENABLED", "on"),
+        ("SRS_VHOST_HLS_ENABLED", "on"),
+        ("SRS_VHOST_HLS_HLS_FRAGMENT", "4"),
+        ("SRS_UNRELATED", "x"),
+    ]
+    .into_iter()
+    .collect();
+    let l = parse_env(text, &env).expect("parse");
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = &l.config;
+    assert_eq!(c.listen, vec![addr("0.0.0.0:1936"), addr("127.0.0.1:1937")]);
+    assert_eq!(
+        (c.max_connections, c.workers, c.daemon),
+        (20, Some(8), false)
+    );
+    assert_eq!(c.srs_log_tank, LogTank::Console);
+    assert!(c.http_api.enabled && c.http_server.enabled);
+    assert_eq!(c.http_api.listen, vec![addr("0.0.0.0:2985")]);
+    assert_eq!(c.http_server.listen, vec![addr("0.0.0.0:9080")]);
+    assert_eq!(c.http_server.dir, "/www");
+    let r = &c.rtc_server;
+    assert!(r.enabled && r.tcp.enabled);
+    assert_eq!(r.listen, vec![addr("0.0.0.0:9000")]);
+    assert_eq!(r.tcp.listen, vec![addr("0.0.0.0:9001")]);
+    assert_eq!(r.protocol, RtcProtocol::All);
+    assert!(!r.api_as_candidates && !r.resolve_api_domain && r.keep_api_domain);
+    assert!(!r.use_auto_detect_network_ip);
+    assert_eq!(r.ip_family, IpFamily::Ipv6);
+    for name in [DEFAULT_VHOST, "other"] {
+        let v = c.vhost(name);
+        assert_eq!(v.name, name);
+        assert!(v.rtc.enabled && !v.rtc.nack && !v.rtc.twcc, "{name}");
+        assert_eq!(v.rtc.stun_timeout, Duration::from_secs(9));
+        assert_eq!(v.rtc.dtls_role, DtlsRole::Active);
+        assert!(v.rtc.rtmp_to_rtc && v.rtc.rtc_to_rtmp && v.rtc.keep_bframe);
+        assert_eq!(v.rtc.pli_for_rtmp, Duration::from_millis(2500));
+        assert!(v.http_remux.enabled && v.hls.enabled);
+        assert_eq!(v.hls.hls_fragment, Duration::from_secs(4));
+    }
+}
+
+#[test]
+fn env_precedence_of_aliases_and_empty_values() {
+    let env = MapEnv::new()
+        .with("SRS_SRS_LOG_TANK", "file")
+        .with("SRS_LOG_TANK", "console")
+        .with("SRS_LOG_LEVEL", "error")
+        .with("SRS_MAX_CONNECTIONS", "");
+    let l = parse_env("srs_log_tank console; max_connections 7;", &env).expect("parse");
+    assert_eq!(l.config.srs_log_tank, LogTank::File);
+    assert_eq!(l.config.srs_log_level, LogLevel::Error);
+    assert_eq!(l.config.max_connections, 7, "an empty variable is unset");
+}
+
+#[test]
+fn bad_env_value_names_variable_and_value() {
+    let env = MapEnv::new().with("SRS_RTC_SERVER_LISTEN", "80a");
+    let e = parse_env("", &env).expect_err("bad env");
+    assert_eq!(
+        e.to_string(),
+        "environment variable SRS_RTC_SERVER_LISTEN=\"80a\": invalid port \"80a\""
+    );
+    for (var, value) in [
+        ("SRS_WORKERS", "0"),
+        ("SRS_HTTP_API_ENABLED", "yes please"),
+        ("SRS_VHOST_RTC_DTLS_ROLE", "x"),
+        ("SRS_VHOST_RTC_STUN_TIMEOUT", "1.5"),
+    ] {
+        let e = parse_env("", &MapEnv::new().with(var, value)).expect_err(var);
+        match e {
+            ConfigError::Env {
+                var: v, value: x, ..
+            } => assert_eq!((v.as_str(), x.as_str()), (var, value)),
+            other => panic!("{var}: {other}"),
+        }
+    }
+    // An env value SRS would reset gives a warning, not an error.
+    let l = parse_env("", &MapEnv::new().with("SRS_VHOST_RTC_PLI_FOR_RTMP", "99")).expect("pli");
+    assert_eq!(l.warnings.len(), 1);
+    assert_eq!(l.warnings[0].file, "environment");
+    assert!(l.warnings[0]
+        .message
+        .contains("SRS_VHOST_RTC_PLI_FOR_RTMP=99"));
+}
+
+#[test]
+fn every_env_variable_either_applies_or_names_itself() {
+    let vars = env_variables();
+    let mut names: Vec<&str> = vars.iter().map(|(v, _)| v.as_str()).collect();
+    let n = names.len();
+    names.sort_unstable();
+    names.dedup();
+    // Vhost variables are shared by the https sections? No: each name is unique.
+    assert_eq!(names.len(), n, "duplicate environment variable names");
+    for want in [
+        "SRS_LISTEN",
+        "SRS_MAX_CONNECTIONS",
+        "SRS_WORKERS",
+        "SRS_HTTP_API_ENABLED",
+        "SRS_HTTP_API_LISTEN",
+        "SRS_HTTP_SERVER_ENABLED",
+        "SRS_HTTP_SERVER_LISTEN",
+        "SRS_HTTP_SERVER_DIR",
+        "SRS_RTC_SERVER_ENABLED",
+        "SRS_RTC_SERVER_LISTEN",
+        "SRS_RTC_SERVER_CANDIDATE",
+        "SRS_RTC_SERVER_PROTOCOL",
+        "SRS_RTC_SERVER_TCP_ENABLED",
+        "SRS_RTC_SERVER_TCP_LISTEN",
+        "SRS_RTC_SERVER_API_AS_CANDIDATES",
+        "SRS_RTC_SERVER_RESOLVE_API_DOMAIN",
+        "SRS_RTC_SERVER_KEEP_API_DOMAIN",
+        "SRS_RTC_SERVER_USE_AUTO_DETECT_NETWORK_IP",
+        "SRS_RTC_SERVER_IP_FAMILY",
+        "SRS_VHOST_RTC_ENABLED",
+        "SRS_VHOST_RTC_NACK",
+        "SRS_VHOST_RTC_TWCC",
+        "SRS_VHOST_RTC_STUN_TIMEOUT",
+        "SRS_VHOST_RTC_DTLS_ROLE",
+        "SRS_VHOST_RTC_RTMP_TO_RTC",
+        "SRS_VHOST_RTC_RTC_TO_RTMP",
+        "SRS_VHOST_RTC_PLI_FOR_RTMP",
+        "SRS_VHOST_RTC_KEEP_BFRAME",
+        "SRS_VHOST_HTTP_REMUX_ENABLED",
+        "SRS_VHOST_HLS_ENABLED",
+        "SRS_DAEMON",
+        "SRS_SRS_LOG_TANK",
+        "SRS_LOG_TANK",
+        "SRS_HTTP_API_HTTPS_LISTEN",
+        "CANDIDATE",
+    ] {
+        assert!(names.contains(&want), "{want} missing");
+    }
+    for (var, _) in &vars {
+        for value in ["???", "1", "on", "127.0.0.1:1"] {
+            match parse_env("", &MapEnv::new().with(var, value)) {
+                Ok(_) => {}
+                Err(ConfigError::Env {
+                    var: v, value: x, ..
+                }) => {
+                    assert_eq!((&v, x.as_str()), (var, value));
+                }
+                Err(other) => panic!("{var}={value}: {other}"),
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------- candidate
+
+#[test]
+fn candidate_rules() {
+    let from_var = "rtc_server { candidate $CANDIDATE; }";
+    let literal = "rtc_server { candidate 5.6.7.8; }";
+    let other_var = "rtc_server { candidate $MY_IP; }";
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        ("", &[], "*"),
+        (from_var, &[], "*"),
+        (from_var, &[("CANDIDATE", "")], "*"),
+        (from_var, &[("CANDIDATE", "1.2.3.4")], "1.2.3.4"),
+        (literal, &[], "5.6.7.8"),
+        (literal, &[("CANDIDATE", "1.2.3.4")], "1.2.3.4"),
+        (other_var, &[], "*"),
+        (other_var, &[("MY_IP", "9.8.7.6")], "9.8.7.6"),
+        (
+            other_var,
+            &[("MY_IP", "9.8.7.6"), ("CANDIDATE", "1.2.3.4")],
+            "1.2.3.4",
+        ),
+        (
+            literal,
+            &[
+                ("SRS_RTC_SERVER_CANDIDATE", "9.9.9.9"),
+                ("CANDIDATE", "1.2.3.4"),
+            ],
+            "9.9.9.9",
+        ),
+        (
+            literal,
+            &[("SRS_RTC_SERVER_CANDIDATE", "$EIP"), ("EIP", "7.7.7.7")],
+            "7.7.7.7",
+        ),
+        (literal, &[("SRS_RTC_SERVER_CANDIDATE", "$EIP")], "5.6.7.8"),
+        (
+            literal,
+            &[
+                ("SRS_RTC_SERVER_CANDIDATE", "$EIP"),
+                ("CANDIDATE", "1.2.3.4"),
+            ],
+            "1.2.3.4",
+        ),
+        (from_var, &[("SRS_RTC_SERVER_CANDIDATE", "")], "*"),
+        ("rtc_server { candidate 'lit$X'; }", &[("X", "no")], "lit$X"),
+    ];
+    for (text, env, want) in cases {
+        let env: MapEnv = env.iter().copied().collect();
+        let l = parse_env(text, &env).expect("parse");
+        assert_eq!(l.config.rtc_server.candidate, *want, "{text} with {env:?}");
+    }
+}
+
+// ------------------------------------------------------------ robustness
+
+/// A cheap stand-in for the fuzz target: pseudo-random texts over the
+/// format's alphabet never panic, and errors always carry `file:line`.
+#[test]
+fn random_texts_never_panic() {
+    const ALPHABET: &[&str] = &[
+        " ",
+        "\n",
+        "\t",
+        ";",
+        "{",
+        "}",
+        "#",
+        "\"",
+        "'",
+        "$",
+        "${",
+        "}",
+        "listen",
+        "vhost",
+        "rtc",
+        "rtc_server",
+        "enabled",
+        "on",
+        "off",
+        "8000",
+        "1.2.3.4:80",
+        "[::1]:1",
+        "include",
+        "http_api",
+        "candidate",
+        "$CANDIDATE",
+        "é",
+        "\r",
+        "hls",
+        "pli_for_rtmp",
+        "0.5",
+        "x",
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..3000 {
+        let len = (next() % 40) as usize;
+        let text: String = (0..len)
+            .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+            .collect();
+        match Config::parse_str(&text, "fuzz.conf", &empty()) {
+            Ok(_) => {}
+            Err(ConfigError::Include { .. }) => {}
+            Err(e) => assert!(e.to_string().starts_with("fuzz.conf:"), "{e}"),
+        }
+    }
+}

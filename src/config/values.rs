@@ -43,8 +43,8 @@ pub(crate) fn parse_f64(s: &str) -> Result<f64, String> {
         && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
         && s.bytes().filter(|&b| b == b'.').count() <= 1
         && s != ".";
-    let v: f64 = if ok { s.parse().ok() } else { None }
-        .ok_or_else(|| format!("invalid number \"{s}\""))?;
+    let v: f64 =
+        if ok { s.parse().ok() } else { None }.ok_or_else(|| format!("invalid number \"{s}\""))?;
     if !v.is_finite() {
         return Err(format!("invalid number \"{s}\""));
     }
@@ -99,9 +99,9 @@ pub(crate) fn parse_endpoint(s: &str) -> Result<SocketAddr, String> {
             .map(IpAddr::V6)
             .map_err(|_| format!("invalid IPv6 address \"{inner}\" in \"{s}\""))?
     } else {
-        host.parse::<Ipv4Addr>()
-            .map(IpAddr::V4)
-            .map_err(|_| format!("invalid IP address \"{host}\" in \"{s}\" (IPv6 needs [brackets])"))?
+        host.parse::<Ipv4Addr>().map(IpAddr::V4).map_err(|_| {
+            format!("invalid IP address \"{host}\" in \"{s}\" (IPv6 needs [brackets])")
+        })?
     };
     Ok(SocketAddr::new(ip, port))
 }
@@ -129,7 +129,11 @@ pub(crate) fn set_listen(args: &[String], slot: &mut Vec<SocketAddr>) -> Applied
 
 /// Sets a one-value directive: no value (or an empty one, as from an unset
 /// `$VAR`) keeps the default, more than one value is an error.
-pub(crate) fn set<T>(args: &[String], slot: &mut T, parse: impl Fn(&str) -> Result<T, String>) -> Applied {
+pub(crate) fn set<T>(
+    args: &[String],
+    slot: &mut T,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Applied {
     match args {
         [] => Ok(None),
         [v] if v.is_empty() => Ok(None),
