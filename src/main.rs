@@ -29,7 +29,10 @@ fn init_logging() {
     // extensions; it is noise, not news.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,rtc_dtls=error,glommio=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 fn load(cli: &Cli) -> Result<Loaded, String> {

@@ -17,35 +17,88 @@ fn version_help_and_config_test() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
     let out = Command::new(binary()).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && help.contains("-c") && help.contains("-t"), "{help}");
+    assert!(
+        out.status.success() && help.contains("-c") && help.contains("-t"),
+        "{help}"
+    );
 
     let dir = TempDir::new("cli");
     let good = dir.0.join("good.conf");
-    std::fs::write(&good, "listen 1935;\nrtc_server { enabled on; listen 8000; }\n").unwrap();
-    let out = Command::new(binary()).arg("-t").arg("-c").arg(&good).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        &good,
+        "listen 1935;\nrtc_server { enabled on; listen 8000; }\n",
+    )
+    .unwrap();
+    let out = Command::new(binary())
+        .arg("-t")
+        .arg("-c")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let bad = dir.0.join("bad.conf");
-    std::fs::write(&bad, "listen 1935;\n# a comment\nrtc_server {\n    enabled on;\n    listen eight-thousand;\n}\n").unwrap();
-    let out = Command::new(binary()).arg("-t").arg("-c").arg(&bad).output().unwrap();
+    std::fs::write(
+        &bad,
+        "listen 1935;\n# a comment\nrtc_server {\n    enabled on;\n    listen eight-thousand;\n}\n",
+    )
+    .unwrap();
+    let out = Command::new(binary())
+        .arg("-t")
+        .arg("-c")
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.conf:5"), "names the file and line 5: {err}");
+    assert!(
+        err.contains("bad.conf:5"),
+        "names the file and line 5: {err}"
+    );
     assert!(err.contains("listen"), "names the directive: {err}");
 
     let unclosed = dir.0.join("unclosed.conf");
-    std::fs::write(&unclosed, "vhost __defaultVhost__ {\n  rtc {\n    enabled on;\n").unwrap();
-    let out = Command::new(binary()).arg("-t").arg("-c").arg(&unclosed).output().unwrap();
+    std::fs::write(
+        &unclosed,
+        "vhost __defaultVhost__ {\n  rtc {\n    enabled on;\n",
+    )
+    .unwrap();
+    let out = Command::new(binary())
+        .arg("-t")
+        .arg("-c")
+        .arg(&unclosed)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unclosed.conf:"));
 
-    let missing = Command::new(binary()).arg("-t").arg("-c").arg(dir.0.join("nope.conf")).output().unwrap();
+    let missing = Command::new(binary())
+        .arg("-t")
+        .arg("-c")
+        .arg(dir.0.join("nope.conf"))
+        .output()
+        .unwrap();
     assert!(!missing.status.success());
 
     for shipped in ["rtc.conf", "rtmp2rtc.conf", "rtc2rtmp.conf", "full.conf"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(shipped);
-        let out = Command::new(binary()).arg("-t").arg("-c").arg(&path).output().unwrap();
-        assert!(out.status.success(), "{shipped}: {}", String::from_utf8_lossy(&out.stderr));
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("configs")
+            .join(shipped);
+        let out = Command::new(binary())
+            .arg("-t")
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{shipped}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -54,10 +107,22 @@ fn unknown_directives_are_warned_about() {
     let dir = TempDir::new("warn");
     let conf = dir.0.join("w.conf");
     std::fs::write(&conf, "listen 1935;\nfrobnicate yes;\n").unwrap();
-    let out = Command::new(binary()).arg("-t").arg("-c").arg(&conf).output().unwrap();
+    let out = Command::new(binary())
+        .arg("-t")
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(all.contains("frobnicate"), "the unknown directive is named: {all}");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        all.contains("frobnicate"),
+        "the unknown directive is named: {all}"
+    );
     assert!(all.contains("w.conf:2"), "{all}");
 }
 
@@ -67,11 +132,17 @@ fn sigterm_stops_within_two_seconds_with_sessions_open() {
     let mut srv = Server::start(&config(ports, 2, ""), ports, &[]);
     let offer = std::fs::read_to_string(fixtures().join("sdp/aiortc_whip_h264.sdp")).unwrap();
     for i in 0..10 {
-        let r = post(&srv.api_url(&format!("/rtc/v1/whip/?app=live&stream=t{i}")), "application/sdp", &offer);
+        let r = post(
+            &srv.api_url(&format!("/rtc/v1/whip/?app=live&stream=t{i}")),
+            "application/sdp",
+            &offer,
+        );
         assert_eq!(r.status, 201);
     }
     let t0 = Instant::now();
-    let status = srv.terminate(Duration::from_secs(2)).expect("exited within 2 s");
+    let status = srv
+        .terminate(Duration::from_secs(2))
+        .expect("exited within 2 s");
     assert!(status.success(), "exit status {status}\n{}", srv.log());
     assert!(t0.elapsed() < Duration::from_secs(2));
 }
@@ -81,14 +152,23 @@ fn stun_timeout_ends_sessions_that_stop_checking() {
     let ports = Ports::free();
     let srv = Server::start(&config(ports, 2, "stun_timeout 1;"), ports, &[]);
     let offer = std::fs::read_to_string(fixtures().join("sdp/aiortc_whip_h264.sdp")).unwrap();
-    let r = post(&srv.api_url("/rtc/v1/whip/?app=live&stream=quiet"), "application/sdp", &offer);
+    let r = post(
+        &srv.api_url("/rtc/v1/whip/?app=live&stream=quiet"),
+        "application/sdp",
+        &offer,
+    );
     assert_eq!(r.status, 201);
     let (ufrag, pwd) = ice_credentials(&r.body);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
     let mut out = Vec::new();
     let username = format!("{ufrag}:n3R2");
-    let req = BindingRequest { username: &username, priority: 1, ice_controlling: Some(1), use_candidate: true };
+    let req = BindingRequest {
+        username: &username,
+        priority: 1,
+        ice_controlling: Some(1),
+        use_candidate: true,
+    };
     ice::write_binding_request(&[3; 12], &req, pwd.as_bytes(), &mut out);
     // Checks every 300 ms keep it alive past the 1 s timeout...
     for _ in 0..6 {
@@ -107,8 +187,12 @@ fn stun_timeout_ends_sessions_that_stop_checking() {
     assert_eq!(s["data"]["streams"], 0, "the stream was released");
     sock.send_to(&out, srv.rtc).unwrap();
     let mut buf = [0u8; 512];
-    sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-    assert!(sock.recv_from(&mut buf).is_err(), "a dead session is not answered");
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    assert!(
+        sock.recv_from(&mut buf).is_err(),
+        "a dead session is not answered"
+    );
 }
 
 /// Under the default 8 MiB memlock limit, as an unprivileged user, glommio
@@ -152,11 +236,19 @@ fn runs_as_non_root_without_io_uring_warnings() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let versions = if up { get(&format!("http://{api}/api/v1/versions")).status } else { 0 };
+    let versions = if up {
+        get(&format!("http://{api}/api/v1/versions")).status
+    } else {
+        0
+    };
     // SAFETY: kill(2) on our child (the sh exec'd into setpriv exec'd into shardsfu).
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
-    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(up, "did not start as nobody:\n{log}");
     assert_eq!(versions, 200);
     assert!(out.status.success(), "{log}");

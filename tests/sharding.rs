@@ -29,7 +29,12 @@ fn check_all(srv: &Server, clients: &[(UdpSocket, String, String, String)], roun
         let mut txid = [round; 12];
         txid[..8].copy_from_slice(&rand_u64().to_le_bytes());
         let username = format!("{server_ufrag}:{client_ufrag}");
-        let req = BindingRequest { username: &username, priority: 1, ice_controlling: Some(7), use_candidate: true };
+        let req = BindingRequest {
+            username: &username,
+            priority: 1,
+            ice_controlling: Some(7),
+            use_candidate: true,
+        };
         ice::write_binding_request(&txid, &req, pwd.as_bytes(), &mut out);
         for _attempt in 0..3 {
             sock.send_to(&out, srv.rtc).unwrap();
@@ -59,7 +64,8 @@ fn checks_from_200_ports_are_answered_on_the_right_shard() {
         let (server_ufrag, pwd) = ice_credentials(&r.body);
         let (client_ufrag, _) = ice_credentials(&offer);
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
         clients.push((sock, server_ufrag, client_ufrag, pwd));
     }
     let before = totals(&srv);
@@ -75,18 +81,35 @@ fn checks_from_200_ports_are_answered_on_the_right_shard() {
     assert_eq!(check_all(&srv, &clients, 1), SESSIONS, "{}", srv.log());
     let after1 = totals(&srv);
     let moved = after1["totals"]["sessions_moved_out"].as_u64().unwrap();
-    let holding: Vec<u64> =
-        after1["per_shard"].as_array().unwrap().iter().map(|s| s["sessions"].as_u64().unwrap()).collect();
-    assert_eq!(holding.iter().sum::<u64>(), SESSIONS as u64, "no session lost: {holding:?}");
-    assert!(holding.iter().all(|&n| n > 0), "both shards hold sessions: {holding:?}");
-    assert!(moved > 0, "some sessions were created on the other shard and moved");
+    let holding: Vec<u64> = after1["per_shard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sessions"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        holding.iter().sum::<u64>(),
+        SESSIONS as u64,
+        "no session lost: {holding:?}"
+    );
+    assert!(
+        holding.iter().all(|&n| n > 0),
+        "both shards hold sessions: {holding:?}"
+    );
+    assert!(
+        moved > 0,
+        "some sessions were created on the other shard and moved"
+    );
 
     // Round 2: every check now lands where its session lives: nothing is
     // forwarded or moved any more, and all are answered.
     let fwd1 = after1["totals"]["stun_forwarded"].as_u64().unwrap();
     assert_eq!(check_all(&srv, &clients, 2), SESSIONS);
     let after2 = totals(&srv);
-    assert_eq!(after2["totals"]["sessions_moved_out"].as_u64().unwrap(), moved);
+    assert_eq!(
+        after2["totals"]["sessions_moved_out"].as_u64().unwrap(),
+        moved
+    );
     assert_eq!(after2["totals"]["stun_forwarded"].as_u64().unwrap(), fwd1);
     assert_eq!(
         after2["totals"]["stun_answered"].as_u64().unwrap(),

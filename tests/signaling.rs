@@ -12,11 +12,19 @@ fn fixture(name: &str) -> String {
 }
 
 fn whip(srv: &Server, stream: &str, offer: &str) -> Resp {
-    post(&srv.api_url(&format!("/rtc/v1/whip/?app=live&stream={stream}")), "application/sdp", offer)
+    post(
+        &srv.api_url(&format!("/rtc/v1/whip/?app=live&stream={stream}")),
+        "application/sdp",
+        offer,
+    )
 }
 
 fn whep(srv: &Server, stream: &str, offer: &str) -> Resp {
-    post(&srv.api_url(&format!("/rtc/v1/whep/?app=live&stream={stream}")), "application/sdp", offer)
+    post(
+        &srv.api_url(&format!("/rtc/v1/whep/?app=live&stream={stream}")),
+        "application/sdp",
+        offer,
+    )
 }
 
 fn start(extra: &str) -> Server {
@@ -27,22 +35,41 @@ fn start(extra: &str) -> Server {
 #[test]
 fn whip_answer_has_what_webrtc_clients_need() {
     let srv = start("");
-    for (name, setup) in [
+    for (i, (name, setup)) in [
         ("aiortc_whip_h264.sdp", "a=setup:passive"),
         ("chromium156_whip.sdp", "a=setup:passive"),
         ("ffmpeg8_whip_gnutls.sdp", "a=setup:active"),
-    ] {
-        let r = whip(&srv, &format!("cam-{}", name.len()), &fixture(name));
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = whip(&srv, &format!("cam-{i}"), &fixture(name));
         assert_eq!(r.status, 201, "{name}: {}", r.body);
         assert_eq!(r.header("content-type"), Some("application/sdp"));
         let loc = r.header("location").expect("Location");
         assert!(loc.starts_with("/rtc/v1/whip/?"), "{loc}");
         let a = &r.body;
-        for must in ["a=ice-lite", "a=group:BUNDLE", "a=rtcp-mux", "a=rtcp-rsize", "a=recvonly", "a=fingerprint:sha-256 ", setup] {
+        for must in [
+            "a=ice-lite",
+            "a=group:BUNDLE",
+            "a=rtcp-mux",
+            "a=recvonly",
+            "a=fingerprint:sha-256 ",
+            setup,
+        ] {
             assert!(a.contains(must), "{name}: answer lacks {must}:\n{a}");
         }
+        // RFC 5506: reduced-size RTCP is answered only when it was offered.
+        assert_eq!(
+            a.contains("a=rtcp-rsize"),
+            fixture(name).contains("a=rtcp-rsize"),
+            "{name}:\n{a}"
+        );
         assert!(a.contains("127.0.0.1"), "{name}: candidate 127.0.0.1:\n{a}");
-        assert!(r.header("access-control-allow-origin").is_some(), "CORS on every response");
+        assert!(
+            r.header("access-control-allow-origin").is_some(),
+            "CORS on every response"
+        );
     }
 }
 
@@ -50,26 +77,49 @@ fn whip_answer_has_what_webrtc_clients_need() {
 fn whep_plays_what_is_published_and_delete_ends_it() {
     let srv = start("");
     let offer = fixture("aiortc_whip_h264.sdp");
-    assert_eq!(whep(&srv, "show", &offer).status, 404, "nobody publishes yet");
+    assert_eq!(
+        whep(&srv, "show", &offer).status,
+        404,
+        "nobody publishes yet"
+    );
     let pubr = whip(&srv, "show", &offer);
     assert_eq!(pubr.status, 201);
     let second = whip(&srv, "show", &offer);
     assert_eq!(second.status, 409, "{}", second.body);
-    assert!(second.body.contains("already publishing"), "{}", second.body);
+    assert!(
+        second.body.contains("already publishing"),
+        "{}",
+        second.body
+    );
 
     let play_offer = fixture("aiortc_whep_recvonly.sdp");
     let play = whep(&srv, "show", &play_offer);
     assert_eq!(play.status, 201, "{}", play.body);
     assert!(play.body.contains("a=sendonly"), "{}", play.body);
-    assert!(play.body.contains("a=ssrc:"), "a sendonly answer names its SSRCs:\n{}", play.body);
-    assert!(play.header("location").unwrap().starts_with("/rtc/v1/whep/?"));
+    assert!(
+        play.body.contains("a=ssrc:"),
+        "a sendonly answer names its SSRCs:\n{}",
+        play.body
+    );
+    assert!(play
+        .header("location")
+        .unwrap()
+        .starts_with("/rtc/v1/whep/?"));
 
     // DELETE the publisher: its resource is gone and the stream is free again.
     let loc = pubr.header("location").unwrap().to_string();
     assert_eq!(delete(&srv.api_url(&loc)).status, 200);
-    assert_eq!(delete(&srv.api_url(&loc)).status, 404, "a second DELETE finds nothing");
+    assert_eq!(
+        delete(&srv.api_url(&loc)).status,
+        404,
+        "a second DELETE finds nothing"
+    );
     assert_eq!(whep(&srv, "show", &play_offer).status, 404);
-    assert_eq!(whip(&srv, "show", &offer).status, 201, "the stream can be published again");
+    assert_eq!(
+        whip(&srv, "show", &offer).status,
+        201,
+        "the stream can be published again"
+    );
 }
 
 #[test]
@@ -79,13 +129,22 @@ fn query_options_force_candidate_and_credentials() {
     let url = srv.api_url("/rtc/v1/whip/?app=live&stream=e&eip=10.9.8.7:9999&ice-ufrag=abcd1234&ice-pwd=0123456789abcdefghijklmn");
     let r = post(&url, "application/sdp", &offer);
     assert_eq!(r.status, 201, "{}", r.body);
-    let cands: Vec<&str> = r.body.lines().filter(|l| l.starts_with("a=candidate:")).collect();
+    let cands: Vec<&str> = r
+        .body
+        .lines()
+        .filter(|l| l.starts_with("a=candidate:"))
+        .collect();
     assert!(!cands.is_empty());
-    assert!(cands.iter().any(|c| c.contains(" 10.9.8.7 9999 typ host")), "{cands:?}");
+    assert!(
+        cands.iter().any(|c| c.contains(" 10.9.8.7 9999 typ host")),
+        "{cands:?}"
+    );
     assert!(r.body.contains("a=ice-ufrag:abcd1234"));
     assert!(r.body.contains("a=ice-pwd:0123456789abcdefghijklmn"));
     // The same forced ufrag cannot serve two sessions.
-    let url2 = srv.api_url("/rtc/v1/whip/?app=live&stream=f&ice-ufrag=abcd1234&ice-pwd=0123456789abcdefghijklmn");
+    let url2 = srv.api_url(
+        "/rtc/v1/whip/?app=live&stream=f&ice-ufrag=abcd1234&ice-pwd=0123456789abcdefghijklmn",
+    );
     assert_eq!(post(&url2, "application/sdp", &offer).status, 409);
 }
 
@@ -98,9 +157,21 @@ fn bad_input_gets_a_clear_4xx() {
     assert_eq!(r.status, 415, "{}", r.body);
     assert!(r.body.contains("application/sdp"));
 
-    let no_fp: String = offer.lines().filter(|l| !l.starts_with("a=fingerprint")).map(|l| format!("{l}\r\n")).collect();
-    let no_ice: String = offer.lines().filter(|l| !l.starts_with("a=ice-")).map(|l| format!("{l}\r\n")).collect();
-    let no_media: String = offer.lines().take_while(|l| !l.starts_with("m=")).map(|l| format!("{l}\r\n")).collect();
+    let no_fp: String = offer
+        .lines()
+        .filter(|l| !l.starts_with("a=fingerprint"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let no_ice: String = offer
+        .lines()
+        .filter(|l| !l.starts_with("a=ice-"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let no_media: String = offer
+        .lines()
+        .take_while(|l| !l.starts_with("m="))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
     let no_codec = offer
         .replace("H264/90000", "H265/90000")
         .replace("VP8/90000", "AV1X/90000")
@@ -116,12 +187,49 @@ fn bad_input_gets_a_clear_4xx() {
     ] {
         let r = post(&url, "application/sdp", &body);
         assert_eq!(r.status, 400, "{what}: {}", r.body);
-        assert!(r.body.to_lowercase().contains(needle), "{what}: reason {:?} should mention {needle}", r.body);
+        assert!(
+            r.body.to_lowercase().contains(needle),
+            "{what}: reason {:?} should mention {needle}",
+            r.body
+        );
     }
-    assert_eq!(post(&srv.api_url("/rtc/v1/whip/?stream=x"), "application/sdp", &offer).status, 400, "no app");
-    assert_eq!(post(&srv.api_url("/rtc/v1/whip/?app=live&stream=../x"), "application/sdp", &offer).status, 400);
-    assert_eq!(post(&srv.api_url("/rtc/v1/whip/?app=live&stream=y&eip=not%20an%20ip"), "application/sdp", &offer).status, 400);
-    assert_eq!(post(&srv.api_url("/rtc/v1/whip/?app=live&stream=y&ice-ufrag=a:b"), "application/sdp", &offer).status, 400);
+    assert_eq!(
+        post(
+            &srv.api_url("/rtc/v1/whip/?stream=x"),
+            "application/sdp",
+            &offer
+        )
+        .status,
+        400,
+        "no app"
+    );
+    assert_eq!(
+        post(
+            &srv.api_url("/rtc/v1/whip/?app=live&stream=../x"),
+            "application/sdp",
+            &offer
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        post(
+            &srv.api_url("/rtc/v1/whip/?app=live&stream=y&eip=not%20an%20ip"),
+            "application/sdp",
+            &offer
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        post(
+            &srv.api_url("/rtc/v1/whip/?app=live&stream=y&ice-ufrag=a:b"),
+            "application/sdp",
+            &offer
+        )
+        .status,
+        400
+    );
     assert_eq!(delete(&srv.api_url("/rtc/v1/whip/?token=nope")).status, 404);
     assert_eq!(get(&srv.api_url("/api/v1/nothing")).status, 404);
 
@@ -129,7 +237,10 @@ fn bad_input_gets_a_clear_4xx() {
     let big = format!("POST /rtc/v1/whip/?app=live&stream=z HTTP/1.1\r\nHost: x\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n", 70 * 1024);
     let reply = raw_http(srv.api, big.as_bytes(), Duration::from_secs(3));
     assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
-    let huge_header = format!("GET /api/v1/versions HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", "a".repeat(20 * 1024));
+    let huge_header = format!(
+        "GET /api/v1/versions HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(20 * 1024)
+    );
     let reply = raw_http(srv.api, huge_header.as_bytes(), Duration::from_secs(3));
     assert!(reply.starts_with("HTTP/1.1 431"), "{reply}");
     let reply = raw_http(srv.api, b"BLAH\r\n\r\n", Duration::from_secs(3));
@@ -143,8 +254,16 @@ fn cors_preflight_is_answered() {
     let srv = start("");
     let req = b"OPTIONS /rtc/v1/whip/?app=live&stream=s HTTP/1.1\r\nHost: x\r\nOrigin: http://127.0.0.1:8080\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\nConnection: close\r\n\r\n";
     let reply = raw_http(srv.api, req, Duration::from_secs(3)).to_lowercase();
-    assert!(reply.starts_with("http/1.1 204") || reply.starts_with("http/1.1 200"), "{reply}");
-    for h in ["access-control-allow-origin:", "access-control-allow-methods:", "access-control-allow-headers:", "access-control-expose-headers: location"] {
+    assert!(
+        reply.starts_with("http/1.1 204") || reply.starts_with("http/1.1 200"),
+        "{reply}"
+    );
+    for h in [
+        "access-control-allow-origin:",
+        "access-control-allow-methods:",
+        "access-control-allow-headers:",
+        "access-control-expose-headers: location",
+    ] {
         assert!(reply.contains(h), "preflight lacks {h}:\n{reply}");
     }
     assert!(reply.contains("content-type"), "{reply}");
@@ -155,26 +274,50 @@ fn legacy_json_api_publishes_and_plays() {
     let srv = start("");
     let offer = fixture("aiortc_whip_h264.sdp");
     let body = serde_json::json!({"api": srv.api_url("/rtc/v1/publish/"), "streamurl": "webrtc://127.0.0.1/live/legacy", "sdp": offer, "tid": "x1"});
-    let r = post(&srv.api_url("/rtc/v1/publish/"), "application/json", &body.to_string());
+    let r = post(
+        &srv.api_url("/rtc/v1/publish/"),
+        "application/json",
+        &body.to_string(),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     let j = r.json();
     assert_eq!(j["code"], 0);
     assert!(j["sdp"].as_str().unwrap().contains("a=recvonly"));
     assert!(j["sessionid"].as_str().unwrap().contains(':'));
-    let again = post(&srv.api_url("/rtc/v1/publish/"), "application/json", &body.to_string());
+    let again = post(
+        &srv.api_url("/rtc/v1/publish/"),
+        "application/json",
+        &body.to_string(),
+    );
     assert_eq!(again.status, 409);
     assert_ne!(again.json()["code"], 0);
 
     let play = serde_json::json!({"streamurl": "webrtc://127.0.0.1/live/legacy", "sdp": fixture("aiortc_whep_recvonly.sdp")});
-    let r = post(&srv.api_url("/rtc/v1/play/"), "application/json", &play.to_string());
+    let r = post(
+        &srv.api_url("/rtc/v1/play/"),
+        "application/json",
+        &play.to_string(),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.json()["sdp"].as_str().unwrap().contains("a=sendonly"));
 
-    let r = post(&srv.api_url("/rtc/v1/play/"), "application/json", "{not json");
+    let r = post(
+        &srv.api_url("/rtc/v1/play/"),
+        "application/json",
+        "{not json",
+    );
     assert_eq!(r.status, 400);
     assert_ne!(r.json()["code"], 0);
     let bad_url = serde_json::json!({"streamurl": "rtmp://x/live/s", "sdp": offer});
-    assert_eq!(post(&srv.api_url("/rtc/v1/play/"), "application/json", &bad_url.to_string()).status, 400);
+    assert_eq!(
+        post(
+            &srv.api_url("/rtc/v1/play/"),
+            "application/json",
+            &bad_url.to_string()
+        )
+        .status,
+        400
+    );
 }
 
 #[test]
@@ -196,11 +339,27 @@ fn versions_summaries_and_static_files() {
     let page = get(&format!("http://{}/index.html", srv.http));
     assert_eq!(page.status, 200);
     assert!(page.body.contains("shardsfu test page"));
-    assert_eq!(page.header("content-type").map(|c| c.starts_with("text/html")), Some(true));
-    assert_eq!(get(&format!("http://{}/", srv.http)).status, 200, "a directory serves index.html");
-    let escape = raw_http(srv.http, b"GET /../../../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", Duration::from_secs(3));
+    assert_eq!(
+        page.header("content-type")
+            .map(|c| c.starts_with("text/html")),
+        Some(true)
+    );
+    assert_eq!(
+        get(&format!("http://{}/", srv.http)).status,
+        200,
+        "a directory serves index.html"
+    );
+    let escape = raw_http(
+        srv.http,
+        b"GET /../../../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(3),
+    );
     assert!(!escape.contains("root:"), "no path escapes:\n{escape}");
     assert!(escape.starts_with("HTTP/1.1 40"), "{escape}");
-    let escape2 = raw_http(srv.http, b"GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", Duration::from_secs(3));
+    let escape2 = raw_http(
+        srv.http,
+        b"GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(3),
+    );
     assert!(!escape2.contains("root:"), "{escape2}");
 }

@@ -16,19 +16,33 @@ const SRS_STUN: &str = "000100502112a44274796d7a41512b2f4a4b77520006000d36706b31
 const PWD: &str = "l91z529147ri9163933p51c4";
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 #[test]
 fn srs_whip_and_stun_checks_pass() {
     let offer = std::fs::read_to_string(fixtures().join("sdp/srs_whip_offer.sdp")).unwrap();
-    assert!(offer.contains("a=ice-ufrag:J8X7"), "the fixture is SRS's sample offer");
-    let ports = Ports { rtmp: free_port(), api: 1985, http: free_port(), rtc: 8000 };
+    assert!(
+        offer.contains("a=ice-ufrag:J8X7"),
+        "the fixture is SRS's sample offer"
+    );
+    let ports = Ports {
+        rtmp: free_port(),
+        api: 1985,
+        http: free_port(),
+        rtc: 8000,
+    };
     let srv = Server::start_with("", ports, &[("CANDIDATE", "127.0.0.1")], |cmd| {
         // An empty conf: no -c, the embedded default configuration.
         cmd.env("SRS_LISTEN", format!("127.0.0.1:{}", ports.rtmp));
         cmd.env("SRS_HTTP_API_LISTEN", "127.0.0.1:1985");
-        cmd.env("SRS_HTTP_SERVER_LISTEN", format!("127.0.0.1:{}", ports.http));
+        cmd.env(
+            "SRS_HTTP_SERVER_LISTEN",
+            format!("127.0.0.1:{}", ports.http),
+        );
         cmd.env("SRS_RTC_SERVER_LISTEN", "127.0.0.1:8000");
     });
     let url = "http://127.0.0.1:1985/rtc/v1/whip/?ice-ufrag=6pk11386&ice-pwd=l91z529147ri9163933p51c4&app=live&stream=livestream-1";
@@ -48,11 +62,16 @@ fn srs_whip_and_stun_checks_pass() {
     sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     sock.send_to(&hex(SRS_STUN), "127.0.0.1:8000").unwrap();
     let mut buf = [0u8; 1500];
-    let (n, _) = sock.recv_from(&mut buf).expect("a STUN answer from 127.0.0.1:8000");
+    let (n, _) = sock
+        .recv_from(&mut buf)
+        .expect("a STUN answer from 127.0.0.1:8000");
     let resp = shardsfu::ice::parse(&buf[..n]).expect("a STUN message");
     assert_eq!(resp.class(), shardsfu::ice::StunClass::Success);
     assert_eq!(resp.transaction_id(), &hex(SRS_STUN)[8..20]);
-    assert!(resp.verify_integrity(PWD.as_bytes()), "integrity verifies with the forced pwd");
+    assert!(
+        resp.verify_integrity(PWD.as_bytes()),
+        "integrity verifies with the forced pwd"
+    );
     assert!(resp.has_fingerprint() && resp.verify_fingerprint());
     assert_eq!(resp.xor_mapped_address(), Some(sock.local_addr().unwrap()));
     // And with a wrong key it does not: the check above can fail.

@@ -34,11 +34,16 @@ fn envelope(data: Value) -> Value {
 pub fn versions() -> Response {
     let v = env!("CARGO_PKG_VERSION");
     let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor, revision) =
-        (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let (major, minor, revision) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
     Response::json(
         200,
-        &envelope(json!({ "major": major, "minor": minor, "revision": revision, "version": v, "server": "shardsfu" })),
+        &envelope(
+            json!({ "major": major, "minor": minor, "revision": revision, "version": v, "server": "shardsfu" }),
+        ),
     )
 }
 
@@ -69,7 +74,10 @@ fn rss_kib() -> u64 {
 pub fn summaries(core: &ShardCore) -> Response {
     let shared = &core.shared;
     let uptime = shared.started.elapsed().as_secs();
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     let (sessions, streams) = shared.directory.counts();
     let per_shard: Vec<Value> = shared
         .stats

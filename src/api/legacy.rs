@@ -19,24 +19,43 @@ struct Body {
     tid: Option<String>,
 }
 
-/// `webrtc://host[:port]/app/stream[?query]` → (host, app, stream, query pairs).
-fn parse_stream_url(url: &str) -> Result<(String, String, String, Vec<(String, String)>), ApiError> {
-    let bad = || ApiError::BadRequest(format!("invalid streamurl {url:?}, expected webrtc://host/app/stream"));
+/// The parts of `webrtc://host[:port]/app/stream[?query]` we use (the host
+/// names SRS's vhost; shardsfu serves the default vhost).
+#[derive(Debug)]
+struct StreamUrl {
+    app: String,
+    stream: String,
+    query: Vec<(String, String)>,
+}
+
+fn parse_stream_url(url: &str) -> Result<StreamUrl, ApiError> {
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "invalid streamurl {url:?}, expected webrtc://host/app/stream"
+        ))
+    };
     let rest = url.strip_prefix("webrtc://").ok_or_else(bad)?;
     let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
     let mut parts = rest.splitn(2, '/');
-    let host = parts.next().filter(|h| !h.is_empty()).ok_or_else(bad)?;
+    let _host = parts.next().filter(|h| !h.is_empty()).ok_or_else(bad)?;
     let path = parts.next().ok_or_else(bad)?;
     let (app, stream) = path.rsplit_once('/').ok_or_else(bad)?;
     if app.is_empty() || stream.is_empty() {
         return Err(bad());
     }
     let query = crate::http::query::parse_query(query);
-    Ok((host.to_string(), app.to_string(), stream.to_string(), query))
+    Ok(StreamUrl {
+        app: app.to_string(),
+        stream: stream.to_string(),
+        query,
+    })
 }
 
 fn fail(e: ApiError) -> Response {
-    Response::json(e.status(), &json!({ "code": e.code(), "error": e.to_string() }))
+    Response::json(
+        e.status(),
+        &json!({ "code": e.code(), "error": e.to_string() }),
+    )
 }
 
 /// Handles `/rtc/v1/publish/` (`role` Publish) and `/rtc/v1/play/` (Play).
@@ -45,14 +64,20 @@ pub fn handle(core: &ShardCore, req: &Request, role: Role) -> Response {
         Ok(b) => b,
         Err(e) => return fail(ApiError::BadRequest(format!("invalid JSON body: {e}"))),
     };
-    let (_host, app, stream, query) = match parse_stream_url(&body.streamurl) {
+    let StreamUrl {
+        app, stream, query, ..
+    } = match parse_stream_url(&body.streamurl) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
     // Options may come in the API URL's query or in the stream URL's.
     let opt = |k: &str| {
-        req.query_param(k)
-            .or_else(|| query.iter().find(|(qk, _)| qk == k).map(|(_, v)| v.as_str()))
+        req.query_param(k).or_else(|| {
+            query
+                .iter()
+                .find(|(qk, _)| qk == k)
+                .map(|(_, v)| v.as_str())
+        })
     };
     let sreq = SessionRequest {
         role: Some(role),
@@ -86,12 +111,19 @@ mod tests {
 
     #[test]
     fn stream_urls() {
-        let (h, a, s, q) = parse_stream_url("webrtc://example.com:1985/live/cam?eip=1.2.3.4").unwrap();
-        assert_eq!((h.as_str(), a.as_str(), s.as_str()), ("example.com:1985", "live", "cam"));
-        assert_eq!(q, vec![("eip".to_string(), "1.2.3.4".to_string())]);
-        let (_, a, s, _) = parse_stream_url("webrtc://h/a/b/c").unwrap();
-        assert_eq!((a.as_str(), s.as_str()), ("a/b", "c"));
-        for bad in ["rtmp://h/live/s", "webrtc://", "webrtc://h", "webrtc://h/live", "webrtc://h/live/", "webrtc:///live/s"] {
+        let u = parse_stream_url("webrtc://example.com:1985/live/cam?eip=1.2.3.4").unwrap();
+        assert_eq!((u.app.as_str(), u.stream.as_str()), ("live", "cam"));
+        assert_eq!(u.query, vec![("eip".to_string(), "1.2.3.4".to_string())]);
+        let u = parse_stream_url("webrtc://h/a/b/c").unwrap();
+        assert_eq!((u.app.as_str(), u.stream.as_str()), ("a/b", "c"));
+        for bad in [
+            "rtmp://h/live/s",
+            "webrtc://",
+            "webrtc://h",
+            "webrtc://h/live",
+            "webrtc://h/live/",
+            "webrtc:///live/s",
+        ] {
             assert!(parse_stream_url(bad).is_err(), "{bad}");
         }
     }

@@ -16,8 +16,8 @@ pub use error::ApiError;
 pub use session::{create_session, Created, SessionRequest};
 
 use crate::config::Config;
-use crate::http::{self, Method, Request, Response};
 use crate::config::{DtlsRole, IpFamily as CfgIpFamily, RtcProtocol};
+use crate::http::{self, Method, Request, Response};
 use crate::sdp::{CandidatePolicy, IpFamily, Protocol};
 use crate::server::{ShardCore, Site};
 
@@ -37,11 +37,19 @@ fn route(core: &ShardCore, req: &Request, site: Site) -> Response {
     if api {
         let p = path.trim_end_matches('/');
         match (&req.method, p) {
-            (Method::Post, "/rtc/v1/whip") => return whip::create(core, req, crate::sdp::Role::Publish),
-            (Method::Post, "/rtc/v1/whep") => return whip::create(core, req, crate::sdp::Role::Play),
+            (Method::Post, "/rtc/v1/whip") => {
+                return whip::create(core, req, crate::sdp::Role::Publish)
+            }
+            (Method::Post, "/rtc/v1/whep") => {
+                return whip::create(core, req, crate::sdp::Role::Play)
+            }
             (Method::Delete, "/rtc/v1/whip" | "/rtc/v1/whep") => return whip::delete(core, req),
-            (Method::Post, "/rtc/v1/publish") => return legacy::handle(core, req, crate::sdp::Role::Publish),
-            (Method::Post, "/rtc/v1/play") => return legacy::handle(core, req, crate::sdp::Role::Play),
+            (Method::Post, "/rtc/v1/publish") => {
+                return legacy::handle(core, req, crate::sdp::Role::Publish)
+            }
+            (Method::Post, "/rtc/v1/play") => {
+                return legacy::handle(core, req, crate::sdp::Role::Play)
+            }
             (Method::Get, "/api/v1/versions") => return info::versions(),
             (Method::Get, "/api/v1/summaries") => return info::summaries(core),
             (Method::Get, "/api/v1" | "/api") => return info::index(),
@@ -51,7 +59,8 @@ fn route(core: &ShardCore, req: &Request, site: Site) -> Response {
             return Response::error(404, &format!("no API at {} {}", req.method, path));
         }
     }
-    if matches!(site, Site::Files | Site::Both) && matches!(req.method, Method::Get | Method::Head) {
+    if matches!(site, Site::Files | Site::Both) && matches!(req.method, Method::Get | Method::Head)
+    {
         return static_file(core, &req.raw_target);
     }
     Response::error(404, &format!("not found: {path}"))
@@ -83,7 +92,10 @@ pub fn candidate_policy(cfg: &Config) -> CandidatePolicy {
     CandidatePolicy {
         candidate: rtc.candidate.clone(),
         udp_port,
-        tcp_port: rtc.tcp.enabled.then(|| rtc.tcp.listen.first().map(|a| a.port()).unwrap_or(udp_port)),
+        tcp_port: rtc
+            .tcp
+            .enabled
+            .then(|| rtc.tcp.listen.first().map(|a| a.port()).unwrap_or(udp_port)),
         protocol: match rtc.protocol {
             RtcProtocol::Tcp => Protocol::Tcp,
             RtcProtocol::All => Protocol::All,
@@ -112,11 +124,15 @@ pub(crate) fn check_eip(eip: &str) -> Result<(), ApiError> {
     };
     let host_ok = !host.is_empty()
         && host.len() <= 253
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p != 0));
     if host_ok && port_ok {
         Ok(())
     } else {
-        Err(ApiError::BadRequest(format!("invalid eip {eip:?}, expected ip[:port]")))
+        Err(ApiError::BadRequest(format!(
+            "invalid eip {eip:?}, expected ip[:port]"
+        )))
     }
 }

@@ -46,7 +46,8 @@ pub struct Created {
 fn check_name(what: &str, v: &str) -> Result<(), ApiError> {
     let ok = !v.is_empty()
         && v.len() <= 256
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b));
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -58,17 +59,22 @@ fn check_name(what: &str, v: &str) -> Result<(), ApiError> {
 /// also refuse `:` which separates the two ufrags in USERNAME.
 fn check_ice(what: &str, v: &str, min: usize) -> Result<(), ApiError> {
     let ok = (min..=256).contains(&v.len())
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
     if ok {
         Ok(())
     } else {
-        Err(ApiError::BadRequest(format!("invalid {what} {v:?} ({min} to 256 ICE characters)")))
+        Err(ApiError::BadRequest(format!(
+            "invalid {what} {v:?} ({min} to 256 ICE characters)"
+        )))
     }
 }
 
 /// Parses the offer, builds the answer and registers the session on `core`'s shard.
 pub fn create_session(core: &ShardCore, req: &SessionRequest<'_>) -> Result<Created, ApiError> {
-    let role = req.role.ok_or_else(|| ApiError::BadRequest("no role".into()))?;
+    let role = req
+        .role
+        .ok_or_else(|| ApiError::BadRequest("no role".into()))?;
     check_name("app", req.app)?;
     check_name("stream", req.stream)?;
     let shared = &core.shared;
@@ -120,7 +126,10 @@ pub fn create_session(core: &ShardCore, req: &SessionRequest<'_>) -> Result<Crea
     }
     let resolve = |host: &str| -> Vec<std::net::IpAddr> {
         use std::net::ToSocketAddrs;
-        (host, 0).to_socket_addrs().map(|it| it.map(|a| a.ip()).collect()).unwrap_or_default()
+        (host, 0)
+            .to_socket_addrs()
+            .map(|it| it.map(|a| a.ip()).collect())
+            .unwrap_or_default()
     };
     let candidates = sdp::discover_candidates(
         &shared.candidates,
@@ -145,14 +154,33 @@ pub fn create_session(core: &ShardCore, req: &SessionRequest<'_>) -> Result<Crea
     let session_id = format!("{ufrag}:{}", answer.remote_ufrag);
     let publish = (role == Role::Publish).then(|| StreamEntry {
         publisher: token.clone(),
-        video: answer.tracks.iter().find(|t| t.kind == sdp::MediaKind::Video).map(|t| t.codec),
-        audio: answer.tracks.iter().find(|t| t.kind == sdp::MediaKind::Audio).map(|t| t.codec),
+        video: answer
+            .tracks
+            .iter()
+            .find(|t| t.kind == sdp::MediaKind::Video)
+            .map(|t| t.codec),
+        audio: answer
+            .tracks
+            .iter()
+            .find(|t| t.kind == sdp::MediaKind::Audio)
+            .map(|t| t.codec),
     });
-    let entry = SessionEntry { ufrag: ufrag.clone(), shard: core.id, role, stream: key };
+    let entry = SessionEntry {
+        ufrag: ufrag.clone(),
+        shard: core.id,
+        role,
+        stream: key,
+    };
     shared.directory.register(&token, entry, publish)?;
     let now = Instant::now();
     let stun_timeout = vhost.rtc.stun_timeout;
-    let ice = IceLite::new(ufrag.clone(), &pwd, Some(answer.remote_ufrag.clone()), stun_timeout, now);
+    let ice = IceLite::new(
+        ufrag.clone(),
+        &pwd,
+        Some(answer.remote_ufrag.clone()),
+        stun_timeout,
+        now,
+    );
     let sdp_text = answer.sdp.clone();
     core.adopt(Session {
         token: token.clone(),
@@ -166,5 +194,9 @@ pub fn create_session(core: &ShardCore, req: &SessionRequest<'_>) -> Result<Crea
         created: now,
     });
     tracing::info!(shard = core.id, session = %session_id, ?role, app = req.app, stream = req.stream, "session created");
-    Ok(Created { answer: sdp_text, token, session_id })
+    Ok(Created {
+        answer: sdp_text,
+        token,
+        session_id,
+    })
 }

@@ -26,7 +26,9 @@ pub fn create(core: &ShardCore, req: &Request, role: Role) -> Response {
         return err(ApiError::BadRequest("the offer is not UTF-8".into()));
     };
     let (Some(app), Some(stream)) = (req.query_param("app"), req.query_param("stream")) else {
-        return err(ApiError::BadRequest("the query needs app and stream".into()));
+        return err(ApiError::BadRequest(
+            "the query needs app and stream".into(),
+        ));
     };
     let sreq = SessionRequest {
         role: Some(role),
@@ -40,7 +42,11 @@ pub fn create(core: &ShardCore, req: &Request, role: Role) -> Response {
     };
     match create_session(core, &sreq) {
         Ok(c) => {
-            let kind = if role == Role::Publish { "whip" } else { "whep" };
+            let kind = if role == Role::Publish {
+                "whip"
+            } else {
+                "whep"
+            };
             let location = format!(
                 "/rtc/v1/{kind}/?action=delete&token={}&app={app}&stream={stream}&session={}",
                 c.token, c.session_id
@@ -56,14 +62,25 @@ pub fn create(core: &ShardCore, req: &Request, role: Role) -> Response {
 /// shard holds it.
 pub fn delete(core: &ShardCore, req: &Request) -> Response {
     let Some(token) = req.query_param("token") else {
-        return err(ApiError::BadRequest("DELETE needs the token of the session resource".into()));
+        return err(ApiError::BadRequest(
+            "DELETE needs the token of the session resource".into(),
+        ));
     };
     let Some(entry) = core.shared.directory.session(token) else {
         return err(ApiError::SessionNotFound(token.to_string()));
     };
     if entry.shard == core.id {
         core.close_session(token);
-    } else if core.mesh.try_send(entry.shard, ShardMsg::Close { token: token.to_string() }).is_err() {
+    } else if core
+        .mesh
+        .try_send(
+            entry.shard,
+            ShardMsg::Close {
+                token: token.to_string(),
+            },
+        )
+        .is_err()
+    {
         // The owner is busy; forget it here so the resource is gone, and the
         // owner drops it at its next stun_timeout check.
         core.shared.directory.remove(token);

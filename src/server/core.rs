@@ -47,7 +47,9 @@ impl ShardCore {
     }
 
     async fn send_udp(&self, data: &[u8], to: SocketAddr) {
-        let Some(sock) = self.socket_for(&to) else { return };
+        let Some(sock) = self.socket_for(&to) else {
+            return;
+        };
         if sock.send_to(data, to).await.is_ok() {
             ShardStats::inc(&self.stats().udp_packets_out);
             ShardStats::add(&self.stats().udp_bytes_out, data.len() as u64);
@@ -73,7 +75,10 @@ impl ShardCore {
     }
 
     async fn on_stun(&self, from: SocketAddr, data: &[u8], out: &mut Vec<u8>) {
-        let action = self.state.borrow_mut().handle_stun(Instant::now(), from, data, out);
+        let action = self
+            .state
+            .borrow_mut()
+            .handle_stun(Instant::now(), from, data, out);
         let stats = self.stats();
         match action {
             StunAction::Reply(to) => {
@@ -84,7 +89,11 @@ impl ShardCore {
             StunAction::Drop(StunDrop::Rejected) => ShardStats::inc(&stats.stun_rejected),
             StunAction::NotHere(ufrag) => match self.shared.directory.shard_of_ufrag(&ufrag) {
                 Some(owner) if owner != self.id => {
-                    let msg = ShardMsg::Stun { arrived_on: self.id, from, packet: data.to_vec() };
+                    let msg = ShardMsg::Stun {
+                        arrived_on: self.id,
+                        from,
+                        packet: data.to_vec(),
+                    };
                     match self.mesh.try_send(owner, msg) {
                         Ok(()) => ShardStats::inc(&stats.stun_forwarded),
                         Err(_) => ShardStats::inc(&stats.stun_rejected),
@@ -100,10 +109,18 @@ impl ShardCore {
     /// Handles a message from another shard.
     pub async fn on_mesh(&self, msg: ShardMsg, out: &mut Vec<u8>) {
         match msg {
-            ShardMsg::Stun { arrived_on, from, packet } => {
+            ShardMsg::Stun {
+                arrived_on,
+                from,
+                packet,
+            } => {
                 self.move_session_to(arrived_on, from, packet);
             }
-            ShardMsg::Adopt { session, from, packet } => {
+            ShardMsg::Adopt {
+                session,
+                from,
+                packet,
+            } => {
                 // The session may have been closed while it travelled.
                 if !self.shared.directory.set_shard(&session.token, self.id) {
                     return;
@@ -129,11 +146,17 @@ impl ShardCore {
                 None => return,
             }
         };
-        let Some(session) = self.state.borrow_mut().remove(&token) else { return };
+        let Some(session) = self.state.borrow_mut().remove(&token) else {
+            return;
+        };
         if !self.shared.directory.set_shard(&token, to) {
             return;
         }
-        let msg = ShardMsg::Adopt { session: Box::new(session), from, packet };
+        let msg = ShardMsg::Adopt {
+            session: Box::new(session),
+            from,
+            packet,
+        };
         match self.mesh.try_send(to, msg) {
             Ok(()) => {
                 ShardStats::dec(&self.stats().sessions);
@@ -158,7 +181,9 @@ impl ShardCore {
 
     /// Ends a session held by this shard. Returns false if it is not here.
     pub fn close_session(&self, token: &str) -> bool {
-        let Some(session) = self.state.borrow_mut().remove(token) else { return false };
+        let Some(session) = self.state.borrow_mut().remove(token) else {
+            return false;
+        };
         self.release(&session);
         true
     }
@@ -185,8 +210,12 @@ impl ShardCore {
 
     /// Ends every session (shutdown).
     pub fn close_all(&self) {
-        let tokens: Vec<String> =
-            self.state.borrow().sessions().map(|s| s.token.clone()).collect();
+        let tokens: Vec<String> = self
+            .state
+            .borrow()
+            .sessions()
+            .map(|s| s.token.clone())
+            .collect();
         for t in tokens {
             self.close_session(&t);
         }

@@ -82,7 +82,9 @@ impl Directory {
             }
             inner.streams.insert(entry.stream.clone(), stream);
         }
-        inner.by_ufrag.insert(entry.ufrag.clone(), token.to_string());
+        inner
+            .by_ufrag
+            .insert(entry.ufrag.clone(), token.to_string());
         inner.sessions.insert(token.to_string(), entry);
         Ok(())
     }
@@ -92,7 +94,11 @@ impl Directory {
         let mut inner = self.lock();
         let entry = inner.sessions.remove(token)?;
         inner.by_ufrag.remove(&entry.ufrag);
-        if inner.streams.get(&entry.stream).is_some_and(|s| s.publisher == token) {
+        if inner
+            .streams
+            .get(&entry.stream)
+            .is_some_and(|s| s.publisher == token)
+        {
             inner.streams.remove(&entry.stream);
         }
         Some(entry)
@@ -139,22 +145,33 @@ mod tests {
     use super::*;
 
     fn entry(ufrag: &str, role: Role) -> SessionEntry {
-        SessionEntry { ufrag: ufrag.into(), shard: 0, role, stream: "live/s".into() }
+        SessionEntry {
+            ufrag: ufrag.into(),
+            shard: 0,
+            role,
+            stream: "live/s".into(),
+        }
     }
 
     fn stream(token: &str) -> StreamEntry {
-        StreamEntry { publisher: token.into(), video: Some(Codec::H264), audio: None }
+        StreamEntry {
+            publisher: token.into(),
+            video: Some(Codec::H264),
+            audio: None,
+        }
     }
 
     #[test]
     fn a_stream_has_one_publisher_until_it_leaves() {
         let d = Directory::default();
-        d.register("t1", entry("u1", Role::Publish), Some(stream("t1"))).unwrap();
+        d.register("t1", entry("u1", Role::Publish), Some(stream("t1")))
+            .unwrap();
         let err = d.register("t2", entry("u2", Role::Publish), Some(stream("t2")));
         assert_eq!(err, Err(DirectoryError::StreamBusy("live/s".into())));
         assert!(d.remove("t1").is_some());
         assert_eq!(d.stream("live/s"), None);
-        d.register("t2", entry("u2", Role::Publish), Some(stream("t2"))).unwrap();
+        d.register("t2", entry("u2", Role::Publish), Some(stream("t2")))
+            .unwrap();
         assert_eq!(d.stream("live/s").unwrap().publisher, "t2");
     }
 
@@ -177,7 +194,8 @@ mod tests {
     #[test]
     fn a_player_leaving_does_not_release_the_stream() {
         let d = Directory::default();
-        d.register("p", entry("u1", Role::Publish), Some(stream("p"))).unwrap();
+        d.register("p", entry("u1", Role::Publish), Some(stream("p")))
+            .unwrap();
         d.register("v", entry("u2", Role::Play), None).unwrap();
         d.remove("v");
         assert!(d.stream("live/s").is_some());

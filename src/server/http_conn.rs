@@ -20,7 +20,10 @@ pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener, site: Site)
                 let open = core.shared.http_connections.fetch_add(1, Ordering::Relaxed) + 1;
                 if open > core.shared.config.max_connections as usize {
                     core.shared.http_connections.fetch_sub(1, Ordering::Relaxed);
-                    tracing::warn!(open, "max_connections reached, closing a new HTTP connection");
+                    tracing::warn!(
+                        open,
+                        "max_connections reached, closing a new HTTP connection"
+                    );
                     continue;
                 }
                 let core = core.clone();
@@ -63,7 +66,9 @@ async fn serve(core: &ShardCore, mut stream: TcpStream, site: Site) {
             return;
         }
         let now = Instant::now();
-        let wait = conn.poll_timeout().map(|t| t.saturating_duration_since(now));
+        let wait = conn
+            .poll_timeout()
+            .map(|t| t.saturating_duration_since(now));
         if wait == Some(Duration::ZERO) {
             conn.handle_timeout(now);
             continue;
@@ -73,7 +78,9 @@ async fn serve(core: &ShardCore, mut stream: TcpStream, site: Site) {
         match stream.read(&mut buf).await {
             Ok(0) => conn.handle_eof(Instant::now()),
             Ok(n) => conn.handle_input(Instant::now(), &buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => conn.handle_timeout(Instant::now()),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                conn.handle_timeout(Instant::now())
+            }
             Err(_) => return,
         }
     }

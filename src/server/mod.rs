@@ -51,7 +51,10 @@ pub enum Site {
 /// Runs the server until `shutdown` is requested. Returns once every shard
 /// has closed its sessions.
 pub fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
-    let workers = config.workers.unwrap_or_else(|| shards::allowed_cpus().len()).max(1);
+    let workers = config
+        .workers
+        .unwrap_or_else(|| shards::allowed_cpus().len())
+        .max(1);
     let shared = Arc::new(build_shared(config, workers)?);
     tracing::info!(
         workers,
@@ -120,7 +123,11 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
         }));
     }
     for (listener, site) in http {
-        tasks.push(glommio::spawn_local(http_conn::accept_loop(core.clone(), listener, site)));
+        tasks.push(glommio::spawn_local(http_conn::accept_loop(
+            core.clone(),
+            listener,
+            site,
+        )));
     }
     tracing::debug!(shard = ctx.id, cpu = ?ctx.cpu, "shard running");
     while !ctx.shutdown.is_requested() {
@@ -148,14 +155,24 @@ fn bind_all(shared: &Shared) -> anyhow::Result<Bound> {
         }
     }
     let mut http = Vec::new();
-    let api: Vec<SocketAddr> =
-        if cfg.http_api.enabled { cfg.http_api.listen.clone() } else { Vec::new() };
-    let files: Vec<SocketAddr> =
-        if cfg.http_server.enabled { cfg.http_server.listen.clone() } else { Vec::new() };
+    let api: Vec<SocketAddr> = if cfg.http_api.enabled {
+        cfg.http_api.listen.clone()
+    } else {
+        Vec::new()
+    };
+    let files: Vec<SocketAddr> = if cfg.http_server.enabled {
+        cfg.http_server.listen.clone()
+    } else {
+        Vec::new()
+    };
     for addr in &api {
-        let site = if files.contains(addr) { Site::Both } else { Site::Api };
-        let l = shards::bind_tcp(*addr)
-            .with_context(|| format!("http_api: cannot bind TCP {addr}"))?;
+        let site = if files.contains(addr) {
+            Site::Both
+        } else {
+            Site::Api
+        };
+        let l =
+            shards::bind_tcp(*addr).with_context(|| format!("http_api: cannot bind TCP {addr}"))?;
         http.push((l, site));
     }
     for addr in files.iter().filter(|a| !api.contains(a)) {

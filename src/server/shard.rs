@@ -38,7 +38,8 @@ pub struct ShardState {
 impl ShardState {
     /// Adds a session (new, or moved in from another shard).
     pub fn insert(&mut self, session: Session) {
-        self.by_ufrag.insert(session.ufrag.clone(), session.token.clone());
+        self.by_ufrag
+            .insert(session.ufrag.clone(), session.token.clone());
         for addr in session.ice.validated() {
             self.by_addr.insert(addr, session.token.clone());
         }
@@ -105,7 +106,8 @@ impl ShardState {
                 if !self.by_addr.contains_key(&from) {
                     // The agent bounds its validated addresses; keep the index in step.
                     let token = token.clone();
-                    self.by_addr.retain(|a, t| *t != token || session.ice.is_validated(*a));
+                    self.by_addr
+                        .retain(|a, t| *t != token || session.ice.is_validated(*a));
                     self.by_addr.insert(from, token);
                 }
                 StunAction::Reply(from)
@@ -116,7 +118,10 @@ impl ShardState {
 
     /// The soonest deadline of any session.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sessions.values().filter_map(|s| s.ice.poll_timeout()).min()
+        self.sessions
+            .values()
+            .filter_map(|s| s.ice.poll_timeout())
+            .min()
     }
 
     /// Runs session timers and returns the sessions that ended (removed).

@@ -30,7 +30,12 @@ pub struct Ports {
 
 impl Ports {
     pub fn free() -> Self {
-        Self { rtmp: free_port(), api: free_port(), http: free_port(), rtc: free_port() }
+        Self {
+            rtmp: free_port(),
+            api: free_port(),
+            http: free_port(),
+            rtc: free_port(),
+        }
     }
 }
 
@@ -91,7 +96,10 @@ impl Drop for TempDir {
 
 pub fn rand_u64() -> u64 {
     let mut b = [0u8; 8];
-    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut b).unwrap();
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut b)
+        .unwrap();
     u64::from_le_bytes(b)
 }
 
@@ -130,7 +138,19 @@ impl Server {
         tweak(&mut cmd);
         let mut child = cmd.spawn().expect("spawn shardsfu");
         let log = Arc::new(Mutex::new(String::new()));
-        for pipe in [child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>), child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>)].into_iter().flatten() {
+        for pipe in [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
@@ -152,7 +172,11 @@ impl Server {
             if let Ok(Some(st)) = child.try_wait() {
                 panic!("shardsfu exited early ({st}):\n{}", log.lock().unwrap());
             }
-            assert!(Instant::now() < deadline, "shardsfu did not listen on {api}:\n{}", log.lock().unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "shardsfu did not listen on {api}:\n{}",
+                log.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Server {
@@ -217,7 +241,10 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
@@ -232,11 +259,19 @@ fn into_resp(r: ureq::http::Response<ureq::Body>) -> Resp {
         .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
         .collect();
     let body = r.into_body().read_to_string().unwrap_or_default();
-    Resp { status, headers, body }
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub fn post(url: &str, content_type: &str, body: &str) -> Resp {
-    let r = agent().post(url).header("Content-Type", content_type).send(body).expect("POST");
+    let r = agent()
+        .post(url)
+        .header("Content-Type", content_type)
+        .send(body)
+        .expect("POST");
     into_resp(r)
 }
 
