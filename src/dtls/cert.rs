@@ -23,8 +23,9 @@ impl DtlsCert {
     pub fn generate() -> Result<Self, DtlsError> {
         let provider: Arc<dyn RTCCryptoProvider> = Arc::new(CompatProvider::new()?);
         // rcgen's simple self-signed certificate uses ECDSA P-256 with SHA-256.
-        let cert = Certificate::generate_self_signed(vec!["shardsfu".to_owned()], provider.crypto())
-            .map_err(|e| DtlsError::Certificate(e.to_string()))?;
+        let cert =
+            Certificate::generate_self_signed(vec!["shardsfu".to_owned()], provider.crypto())
+                .map_err(|e| DtlsError::Certificate(e.to_string()))?;
         let der = cert
             .certificate
             .first()

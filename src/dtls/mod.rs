@@ -189,7 +189,9 @@ impl DtlsTransport {
         let expected = remote_fingerprints.clone();
         let verify: VerifyPeerCertificateFn = Arc::new(move |raw: &[Vec<u8>], _| {
             let Some(leaf) = raw.first() else {
-                return Err(rtc_shared::error::Error::Other("no peer certificate".into()));
+                return Err(rtc_shared::error::Error::Other(
+                    "no peer certificate".into(),
+                ));
             };
             if cert::matches_any(leaf, &expected) {
                 Ok(())

@@ -28,13 +28,39 @@ struct Pair {
 }
 
 impl Pair {
-    fn new(ccert: &DtlsCert, scert: &DtlsCert, c_expect: Vec<(String, Vec<u8>)>, s_expect: Vec<(String, Vec<u8>)>) -> Self {
+    fn new(
+        ccert: &DtlsCert,
+        scert: &DtlsCert,
+        c_expect: Vec<(String, Vec<u8>)>,
+        s_expect: Vec<(String, Vec<u8>)>,
+    ) -> Self {
         let now = Instant::now();
-        let client =
-            DtlsTransport::new(ccert, DtlsRole::Client, addr(C_ADDR), addr(S_ADDR), c_expect, now).unwrap();
-        let server =
-            DtlsTransport::new(scert, DtlsRole::Server, addr(S_ADDR), addr(C_ADDR), s_expect, now).unwrap();
-        Self { client, server, now, client_events: vec![], server_events: vec![], sent: 0 }
+        let client = DtlsTransport::new(
+            ccert,
+            DtlsRole::Client,
+            addr(C_ADDR),
+            addr(S_ADDR),
+            c_expect,
+            now,
+        )
+        .unwrap();
+        let server = DtlsTransport::new(
+            scert,
+            DtlsRole::Server,
+            addr(S_ADDR),
+            addr(C_ADDR),
+            s_expect,
+            now,
+        )
+        .unwrap();
+        Self {
+            client,
+            server,
+            now,
+            client_events: vec![],
+            server_events: vec![],
+            sent: 0,
+        }
     }
 
     /// Moves datagrams until both sides are idle; returns how many moved.
@@ -109,8 +135,14 @@ fn rtp(seq: u16) -> Vec<u8> {
 
 fn assert_media_flows(a: &SrtpKeys, b: &SrtpKeys) {
     let (mut a, mut b) = (SrtpSession::new(a).unwrap(), SrtpSession::new(b).unwrap());
-    assert_eq!(b.unprotect_rtp(&a.protect_rtp(&rtp(1)).unwrap()).unwrap(), rtp(1));
-    assert_eq!(a.unprotect_rtp(&b.protect_rtp(&rtp(2)).unwrap()).unwrap(), rtp(2));
+    assert_eq!(
+        b.unprotect_rtp(&a.protect_rtp(&rtp(1)).unwrap()).unwrap(),
+        rtp(1)
+    );
+    assert_eq!(
+        a.unprotect_rtp(&b.protect_rtp(&rtp(2)).unwrap()).unwrap(),
+        rtp(2)
+    );
 }
 
 #[test]
@@ -122,7 +154,11 @@ fn handshake_in_memory_exports_matching_keys() {
     assert_eq!(p.server.phase(), DtlsPhase::Connected);
     let (ck, sk) = (keys(&p.client_events), keys(&p.server_events));
     assert_eq!(ck.keying_material, sk.keying_material);
-    assert_eq!(ck.profile, SrtpProfile::AeadAes128Gcm, "GCM is offered first");
+    assert_eq!(
+        ck.profile,
+        SrtpProfile::AeadAes128Gcm,
+        "GCM is offered first"
+    );
     assert!(ck.is_client && !sk.is_client);
     assert_media_flows(&ck, &sk);
     assert_eq!(p.client.stats().datagrams_ignored, 0);
@@ -145,8 +181,15 @@ fn server_accepts_client_that_prefers_aes_cm() {
     let scert = DtlsCert::generate().unwrap();
     let ccert = DtlsCert::generate().unwrap();
     let now = Instant::now();
-    let mut server =
-        DtlsTransport::new(&scert, DtlsRole::Server, addr(S_ADDR), addr(C_ADDR), fp_of(&ccert), now).unwrap();
+    let mut server = DtlsTransport::new(
+        &scert,
+        DtlsRole::Server,
+        addr(S_ADDR),
+        addr(C_ADDR),
+        fp_of(&ccert),
+        now,
+    )
+    .unwrap();
     let cfg = ConfigBuilder::default()
         .with_crypto_provider(ccert.provider.clone())
         .with_certificates(vec![ccert.cert.clone()])
@@ -156,14 +199,19 @@ fn server_accepts_client_that_prefers_aes_cm() {
         .build(true, Some(addr(S_ADDR)))
         .unwrap();
     let mut client = Endpoint::new(addr(C_ADDR), TransportProtocol::UDP, None);
-    client.connect(now, addr(S_ADDR), Arc::new(cfg), None).unwrap();
+    client
+        .connect(now, addr(S_ADDR), Arc::new(cfg), None)
+        .unwrap();
     let mut client_done = false;
     for _ in 0..20 {
         while let Some(m) = client.poll_transmit() {
             server.handle_input(now, &m.message);
         }
         while let Some(d) = server.poll_transmit() {
-            for ev in client.read(now, addr(S_ADDR), None, BytesMut::from(&d[..])).unwrap() {
+            for ev in client
+                .read(now, addr(S_ADDR), None, BytesMut::from(&d[..]))
+                .unwrap()
+            {
                 client_done |= matches!(ev, EndpointEvent::HandshakeComplete);
             }
         }
@@ -175,7 +223,11 @@ fn server_accepts_client_that_prefers_aes_cm() {
     let km = st
         .export_keying_material(SRTP_EXPORTER_LABEL, &[], sk.profile.keying_material_len())
         .unwrap();
-    let ck = SrtpKeys { profile: sk.profile, keying_material: km.as_ref().to_vec(), is_client: true };
+    let ck = SrtpKeys {
+        profile: sk.profile,
+        keying_material: km.as_ref().to_vec(),
+        is_client: true,
+    };
     assert_eq!(ck.keying_material, sk.keying_material);
     assert_media_flows(&ck, &sk);
 }
@@ -193,7 +245,10 @@ fn lost_flight_is_retransmitted_after_poll_timeout() {
     // Early call does nothing.
     p.client.handle_timeout(deadline - Duration::from_millis(1));
     assert!(p.client.poll_transmit().is_none());
-    p.drive(&mut |from_client, n| from_client && n == 1, Duration::from_secs(5));
+    p.drive(
+        &mut |from_client, n| from_client && n == 1,
+        Duration::from_secs(5),
+    );
     assert_eq!(p.client.phase(), DtlsPhase::Connected);
     assert_eq!(p.server.phase(), DtlsPhase::Connected);
     assert!(p.now - start >= FLIGHT_INTERVAL && p.now - start < Duration::from_secs(1));
@@ -220,29 +275,45 @@ fn silent_peer_times_out() {
     let mut p = Pair::new(&ccert, &scert, fp_of(&scert), fp_of(&ccert));
     p.drive(&mut |from_client, _| from_client, Duration::from_secs(600));
     assert_eq!(p.client.phase(), DtlsPhase::Failed);
-    assert!(matches!(p.client_events.last(), Some(DtlsEvent::Failed(DtlsError::Timeout(_)))));
+    assert!(matches!(
+        p.client_events.last(),
+        Some(DtlsEvent::Failed(DtlsError::Timeout(_)))
+    ));
     assert_eq!(p.client.poll_timeout(), None);
 }
 
 #[test]
 fn wrong_fingerprint_fails_on_the_side_that_checks() {
-    let (ccert, scert, other) =
-        (DtlsCert::generate().unwrap(), DtlsCert::generate().unwrap(), DtlsCert::generate().unwrap());
+    let (ccert, scert, other) = (
+        DtlsCert::generate().unwrap(),
+        DtlsCert::generate().unwrap(),
+        DtlsCert::generate().unwrap(),
+    );
     // The client expects another server certificate.
     let mut p = Pair::new(&ccert, &scert, fp_of(&other), fp_of(&ccert));
     p.drive(&mut |_, _| false, Duration::from_secs(5));
     assert_eq!(p.client.phase(), DtlsPhase::Failed);
-    let want = DtlsError::FingerprintMismatch { sha256: scert.fingerprint_sha256() };
+    let want = DtlsError::FingerprintMismatch {
+        sha256: scert.fingerprint_sha256(),
+    };
     assert_eq!(p.client_events, vec![DtlsEvent::Failed(want)]);
-    assert!(!p.server_events.iter().any(|e| matches!(e, DtlsEvent::Connected { .. })));
+    assert!(!p
+        .server_events
+        .iter()
+        .any(|e| matches!(e, DtlsEvent::Connected { .. })));
 
     // The server expects another client certificate.
     let mut p = Pair::new(&ccert, &scert, fp_of(&scert), fp_of(&other));
     p.drive(&mut |_, _| false, Duration::from_secs(5));
     assert_eq!(p.server.phase(), DtlsPhase::Failed);
-    let want = DtlsError::FingerprintMismatch { sha256: ccert.fingerprint_sha256() };
+    let want = DtlsError::FingerprintMismatch {
+        sha256: ccert.fingerprint_sha256(),
+    };
     assert_eq!(p.server_events, vec![DtlsEvent::Failed(want)]);
-    assert!(!p.client_events.iter().any(|e| matches!(e, DtlsEvent::Connected { .. })));
+    assert!(!p
+        .client_events
+        .iter()
+        .any(|e| matches!(e, DtlsEvent::Connected { .. })));
 }
 
 #[test]
@@ -258,7 +329,10 @@ fn any_offered_fingerprint_may_match_case_insensitively() {
     let mut p = Pair::new(&ccert, &scert, offered, fp_of(&ccert));
     p.drive(&mut |_, _| false, Duration::from_secs(5));
     assert_eq!(p.client.phase(), DtlsPhase::Connected);
-    let sha512 = vec![("sha-512".to_string(), fingerprint(FingerprintAlg::Sha512, ccert.der()))];
+    let sha512 = vec![(
+        "sha-512".to_string(),
+        fingerprint(FingerprintAlg::Sha512, ccert.der()),
+    )];
     let mut p = Pair::new(&ccert, &scert, fp_of(&scert), sha512);
     p.drive(&mut |_, _| false, Duration::from_secs(5));
     assert_eq!(p.server.phase(), DtlsPhase::Connected);
@@ -274,12 +348,32 @@ fn garbled_datagrams_are_ignored_without_panic() {
         vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 50, 1, 2, 3], // length past the end
         vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],           // empty record
         // Well framed, garbage body, handshake type at epoch 0 and 1 and an unknown type.
-        [&[22u8, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 99, 0, 8][..], &[0xEE; 8]].concat(),
-        [&[22u8, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 99, 0, 40][..], &[0x11; 40]].concat(),
-        [&[23u8, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 97, 0, 40][..], &[0x33; 40]].concat(),
+        [
+            &[22u8, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 99, 0, 8][..],
+            &[0xEE; 8],
+        ]
+        .concat(),
+        [
+            &[22u8, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 99, 0, 40][..],
+            &[0x11; 40],
+        ]
+        .concat(),
+        [
+            &[23u8, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 97, 0, 40][..],
+            &[0x33; 40],
+        ]
+        .concat(),
         // Unknown content type and a wrong version: rtc-dtls would answer with a fatal alert.
-        [&[63u8, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 98, 0, 4][..], &[0x22; 4]].concat(),
-        [&[22u8, 0x03, 0x03, 0, 0, 0, 0, 0, 0, 0, 96, 0, 4][..], &[0x22; 4]].concat(),
+        [
+            &[63u8, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 98, 0, 4][..],
+            &[0x22; 4],
+        ]
+        .concat(),
+        [
+            &[22u8, 0x03, 0x03, 0, 0, 0, 0, 0, 0, 0, 96, 0, 4][..],
+            &[0x22; 4],
+        ]
+        .concat(),
     ];
     for g in &garbage {
         p.server.handle_input(p.now, g); // before any ClientHello
@@ -300,7 +394,11 @@ fn garbled_datagrams_are_ignored_without_panic() {
         p.client.handle_input(p.now, g);
         p.server.handle_input(p.now, g);
     }
-    assert_eq!(p.client.phase(), DtlsPhase::Connected, "forged records after connect are dropped");
+    assert_eq!(
+        p.client.phase(),
+        DtlsPhase::Connected,
+        "forged records after connect are dropped"
+    );
     assert_eq!(p.server.phase(), DtlsPhase::Connected);
 }
 
@@ -311,8 +409,15 @@ fn garbled_records_from_a_fuzzer_never_panic() {
     let hello = p.client.poll_transmit().unwrap().to_vec();
     // Flip each byte of a real ClientHello in turn and feed it to fresh servers.
     for i in (0..hello.len()).step_by(7) {
-        let mut s = DtlsTransport::new(&scert, DtlsRole::Server, addr(S_ADDR), addr(C_ADDR), fp_of(&ccert), p.now)
-            .unwrap();
+        let mut s = DtlsTransport::new(
+            &scert,
+            DtlsRole::Server,
+            addr(S_ADDR),
+            addr(C_ADDR),
+            fp_of(&ccert),
+            p.now,
+        )
+        .unwrap();
         let mut bad = hello.clone();
         bad[i] ^= 0xA5;
         s.handle_input(p.now, &bad);
@@ -362,9 +467,16 @@ fn fingerprint_text_round_trips_and_rejects_junk() {
     assert_eq!(format_fingerprint(&bytes), fp);
     assert_eq!(bytes, fingerprint(FingerprintAlg::Sha256, cert.der()));
     for junk in ["", "A", "ABC:DE", "GG:00", "00::11", "00:11:"] {
-        assert_eq!(parse_fingerprint(junk), Err(DtlsError::BadFingerprint(junk.into())), "{junk}");
+        assert_eq!(
+            parse_fingerprint(junk),
+            Err(DtlsError::BadFingerprint(junk.into())),
+            "{junk}"
+        );
     }
-    assert_eq!(FingerprintAlg::from_name("Sha-512"), Some(FingerprintAlg::Sha512));
+    assert_eq!(
+        FingerprintAlg::from_name("Sha-512"),
+        Some(FingerprintAlg::Sha512)
+    );
     assert_eq!(FingerprintAlg::from_name("sha-1"), None);
 }
 
@@ -380,18 +492,30 @@ fn p224_signatures_verify_through_openssl() {
     let group = EcGroup::from_curve_name(Nid::SECP224R1).unwrap();
     let key = EcKey::generate(&group).unwrap();
     let mut ctx = BigNumContext::new().unwrap();
-    let point = key.public_key().to_bytes(&group, PointConversionForm::UNCOMPRESSED, &mut ctx).unwrap();
+    let point = key
+        .public_key()
+        .to_bytes(&group, PointConversionForm::UNCOMPRESSED, &mut ctx)
+        .unwrap();
     assert_eq!(point.len(), 57);
     let pkey = PKey::from_ec_key(key).unwrap();
     let mut signer = Signer::new(MessageDigest::sha256(), &pkey).unwrap();
     signer.update(b"server key exchange").unwrap();
     let sig = signer.sign_to_vec().unwrap();
     let provider = compat::CompatProvider::new().unwrap();
-    let pk = || PublicKey { encoding: PublicKeyEncoding::EcUncompressedPoint, bytes: &point };
+    let pk = || PublicKey {
+        encoding: PublicKeyEncoding::EcUncompressedPoint,
+        bytes: &point,
+    };
     let s = SignatureScheme::EcdsaP256Sha256;
-    assert!(provider.verify_signature(s, pk(), b"server key exchange", &sig).is_ok());
-    assert!(provider.verify_signature(s, pk(), b"tampered", &sig).is_err());
-    assert!(provider.verify_signature(SignatureScheme::Ed25519, pk(), b"server key exchange", &sig).is_err());
+    assert!(provider
+        .verify_signature(s, pk(), b"server key exchange", &sig)
+        .is_ok());
+    assert!(provider
+        .verify_signature(s, pk(), b"tampered", &sig)
+        .is_err());
+    assert!(provider
+        .verify_signature(SignatureScheme::Ed25519, pk(), b"server key exchange", &sig)
+        .is_err());
 }
 
 #[test]
@@ -413,5 +537,8 @@ fn handshake_cost_in_memory() {
         p.drive(&mut |_, _| false, Duration::from_secs(5));
         assert_eq!(p.server.phase(), DtlsPhase::Connected);
     }
-    eprintln!("in-memory DTLS handshake (client+server, debug build): {} us", t.elapsed().as_micros() / n);
+    eprintln!(
+        "in-memory DTLS handshake (client+server, debug build): {} us",
+        t.elapsed().as_micros() / n
+    );
 }

@@ -124,7 +124,12 @@ fn vp9_keyframe(p: &[u8]) -> bool {
     let Some(&b0) = p.first() else {
         return false;
     };
-    let (i, pb, l, b) = (b0 & 0x80 != 0, b0 & 0x40 != 0, b0 & 0x20 != 0, b0 & 0x08 != 0);
+    let (i, pb, l, b) = (
+        b0 & 0x80 != 0,
+        b0 & 0x40 != 0,
+        b0 & 0x20 != 0,
+        b0 & 0x08 != 0,
+    );
     if pb || !b {
         return false;
     }

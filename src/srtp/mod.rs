@@ -12,10 +12,10 @@
 //! own: the crate's buffer is frozen into the returned [`Bytes`].
 
 use bytes::Bytes;
+use rtc_shared::error::Error as RtcError;
 use rtc_srtp::context::Context;
 use rtc_srtp::option::{srtcp_replay_protection, srtp_replay_protection};
 use rtc_srtp::protection_profile::ProtectionProfile;
-use rtc_shared::error::Error as RtcError;
 
 #[cfg(test)]
 mod tests;

@@ -43,8 +43,16 @@ fn rtp_round_trip_both_directions_every_profile() {
         let (mut client, mut server) = pair(profile);
         let plain = rtp(1, 1200);
         let enc = client.protect_rtp(&plain).unwrap();
-        assert_eq!(enc.len(), plain.len() + profile.rtp_overhead(), "{profile:?}");
-        assert_ne!(&enc[12..plain.len()], &plain[12..], "payload must be encrypted");
+        assert_eq!(
+            enc.len(),
+            plain.len() + profile.rtp_overhead(),
+            "{profile:?}"
+        );
+        assert_ne!(
+            &enc[12..plain.len()],
+            &plain[12..],
+            "payload must be encrypted"
+        );
         assert_eq!(server.unprotect_rtp(&enc).unwrap(), plain);
         let back = server.protect_rtp(&rtp(2, 300)).unwrap();
         assert_eq!(client.unprotect_rtp(&back).unwrap(), rtp(2, 300));
@@ -58,7 +66,11 @@ fn rtcp_round_trip_every_profile() {
     for profile in PROFILES {
         let (mut client, mut server) = pair(profile);
         let enc = client.protect_rtcp(&rr()).unwrap();
-        assert_eq!(enc.len(), rr().len() + profile.rtcp_overhead(), "{profile:?}");
+        assert_eq!(
+            enc.len(),
+            rr().len() + profile.rtcp_overhead(),
+            "{profile:?}"
+        );
         assert_eq!(server.unprotect_rtcp(&enc).unwrap(), rr());
         assert_eq!(server.stats().rtcp_unprotected, 1);
     }
@@ -84,7 +96,14 @@ fn bad_auth_tag_is_counted() {
         let last = enc.len() - 1;
         enc[last] ^= 0x01;
         let err = server.unprotect_rtp(&enc).unwrap_err();
-        assert_eq!(err, SrtpError::AuthFailed { rtcp: false, len: enc.len() }, "{profile:?}");
+        assert_eq!(
+            err,
+            SrtpError::AuthFailed {
+                rtcp: false,
+                len: enc.len()
+            },
+            "{profile:?}"
+        );
         let mut enc = client.protect_rtcp(&rr()).unwrap().to_vec();
         enc[9] ^= 0x80;
         assert!(matches!(
@@ -115,7 +134,11 @@ fn replay_is_counted() {
         server.unprotect_rtcp(&enc).unwrap();
         assert!(matches!(
             server.unprotect_rtcp(&enc),
-            Err(SrtpError::Replay { rtcp: true, ssrc: 0x01020304, .. })
+            Err(SrtpError::Replay {
+                rtcp: true,
+                ssrc: 0x01020304,
+                ..
+            })
         ));
         assert_eq!(server.stats().replays, 2);
         // A packet far older than the window is rejected as a replay too.
@@ -126,16 +149,24 @@ fn replay_is_counted() {
                 .unprotect_rtp(&client.protect_rtp(&rtp(seq, 50)).unwrap())
                 .unwrap();
         }
-        assert!(matches!(server.unprotect_rtp(&old), Err(SrtpError::Replay { .. })));
+        assert!(matches!(
+            server.unprotect_rtp(&old),
+            Err(SrtpError::Replay { .. })
+        ));
     }
 }
 
 #[test]
 fn reordered_within_window_is_accepted() {
     let (mut client, mut server) = pair(SrtpProfile::AeadAes128Gcm);
-    let encs: Vec<_> = (10..20).map(|s| client.protect_rtp(&rtp(s, 80)).unwrap()).collect();
+    let encs: Vec<_> = (10..20)
+        .map(|s| client.protect_rtp(&rtp(s, 80)).unwrap())
+        .collect();
     for i in [0usize, 3, 1, 2, 9, 4, 8, 5, 7, 6] {
-        assert_eq!(server.unprotect_rtp(&encs[i]).unwrap(), rtp(10 + i as u16, 80));
+        assert_eq!(
+            server.unprotect_rtp(&encs[i]).unwrap(),
+            rtp(10 + i as u16, 80)
+        );
     }
     assert_eq!(server.stats().replays, 0);
 }
@@ -143,7 +174,12 @@ fn reordered_within_window_is_accepted() {
 #[test]
 fn malformed_packets_are_counted_not_panicking() {
     let (mut client, mut server) = pair(SrtpProfile::AeadAes128Gcm);
-    for bad in [&[][..], &[0x80][..], &[0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0][..], &[0x80; 14][..]] {
+    for bad in [
+        &[][..],
+        &[0x80][..],
+        &[0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0][..],
+        &[0x80; 14][..],
+    ] {
         assert!(server.unprotect_rtp(bad).is_err());
         assert!(server.unprotect_rtcp(bad).is_err());
         if bad.len() < 8 {
@@ -152,7 +188,11 @@ fn malformed_packets_are_counted_not_panicking() {
     }
     assert!(matches!(
         client.protect_rtp(&[0x80, 96, 0]),
-        Err(SrtpError::Malformed { what: "RTP", len: 3, .. })
+        Err(SrtpError::Malformed {
+            what: "RTP",
+            len: 3,
+            ..
+        })
     ));
     assert!(server.stats().malformed + server.stats().auth_failures >= 8);
 }

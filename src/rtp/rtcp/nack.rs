@@ -45,9 +45,12 @@ impl<'a> Nack<'a> {
 
     /// The raw (PID, BLP) entries.
     pub fn entries(&self) -> impl Iterator<Item = (u16, u16)> + 'a {
-        self.data[FIXED..]
-            .chunks_exact(ENTRY)
-            .map(|e| (u16::from_be_bytes([e[0], e[1]]), u16::from_be_bytes([e[2], e[3]])))
+        self.data[FIXED..].chunks_exact(ENTRY).map(|e| {
+            (
+                u16::from_be_bytes([e[0], e[1]]),
+                u16::from_be_bytes([e[2], e[3]]),
+            )
+        })
     }
 
     /// Every sequence number reported lost, in entry order.

@@ -46,7 +46,10 @@ impl ReportBlock {
 
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.ssrc.0.to_be_bytes());
-        let lost = self.cumulative_lost.clamp(-0x80_0000, 0x7f_ffff).to_be_bytes();
+        let lost = self
+            .cumulative_lost
+            .clamp(-0x80_0000, 0x7f_ffff)
+            .to_be_bytes();
         out.extend_from_slice(&[self.fraction_lost, lost[1], lost[2], lost[3]]);
         for v in [
             self.highest_seq,
