@@ -542,3 +542,36 @@ fn handshake_cost_in_memory() {
         t.elapsed().as_micros() / n
     );
 }
+
+#[test]
+fn lost_final_flight_is_recovered() {
+    let (ccert, scert) = (DtlsCert::generate().unwrap(), DtlsCert::generate().unwrap());
+    // Record which datagrams the server sends in a clean run.
+    let mut p = Pair::new(&ccert, &scert, fp_of(&scert), fp_of(&ccert));
+    let mut server_sent = vec![];
+    p.drive(
+        &mut |from_client, n| {
+            if !from_client {
+                server_sent.push(n);
+            }
+            false
+        },
+        Duration::from_secs(5),
+    );
+    let last = *server_sent.last().unwrap();
+    // Lose the server's final flight: the client must retransmit its own and the
+    // (already connected) server must answer with its final flight again.
+    let mut p = Pair::new(&ccert, &scert, fp_of(&scert), fp_of(&ccert));
+    p.drive(
+        &mut |from_client, n| !from_client && n == last,
+        Duration::from_secs(5),
+    );
+    assert_eq!(p.server.phase(), DtlsPhase::Connected);
+    assert_eq!(
+        p.client.phase(),
+        DtlsPhase::Connected,
+        "client events {:?}",
+        p.client_events
+    );
+    assert_media_flows(&keys(&p.client_events), &keys(&p.server_events));
+}

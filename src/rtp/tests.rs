@@ -3,6 +3,7 @@ use std::time::{Duration, Instant};
 use super::*;
 
 /// Builds an RTP packet: V=2, optional padding, CSRCs, extension block (profile, body), payload.
+#[allow(clippy::too_many_arguments)] // A test builder with one argument per header field.
 fn packet(
     marker: bool,
     pt: u8,

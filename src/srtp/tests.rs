@@ -238,3 +238,30 @@ fn session_is_send() {
     fn is_send<T: Send>() {}
     is_send::<SrtpSession>();
 }
+
+#[test]
+fn key_split_matches_rtc_srtp_config() {
+    // Our RFC 5764 split must agree with rtc-srtp's own, or real peers could not decrypt.
+    for profile in [SrtpProfile::AeadAes128Gcm, SrtpProfile::Aes128CmHmacSha1_80] {
+        let k = keys(profile, false);
+        let mut cfg = rtc_srtp::config::Config {
+            profile: profile.to_rtc(),
+            ..Default::default()
+        };
+        cfg.set_session_keys_from_keying_material(&k.keying_material, true)
+            .unwrap();
+        let provider = rtc_crypto::default_provider().unwrap();
+        let mut their_client = Context::new(
+            &cfg.keys.local_master_key,
+            &cfg.keys.local_master_salt,
+            profile.to_rtc(),
+            None,
+            None,
+            provider.crypto(),
+        )
+        .unwrap();
+        let mut our_server = SrtpSession::new(&k).unwrap();
+        let enc = their_client.encrypt_rtp(&rtp(5, 100)).unwrap();
+        assert_eq!(our_server.unprotect_rtp(&enc).unwrap(), rtp(5, 100));
+    }
+}
