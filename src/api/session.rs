@@ -7,7 +7,9 @@ use crate::api::ApiError;
 use crate::ice::IceLite;
 use crate::sdp::{self, AnswerOptions, PlayOptions, Role};
 use crate::server::directory::{SessionEntry, StreamEntry};
-use crate::server::session::{stream_key, Session};
+use crate::server::player::PlayerState;
+use crate::server::publisher::PublisherState;
+use crate::server::session::{stream_key, Media, Session};
 use crate::server::ShardCore;
 use crate::util::{random_string, random_u32};
 
@@ -138,6 +140,7 @@ pub fn create_session(core: &ShardCore, req: &SessionRequest<'_>) -> Result<Crea
         &shared.interfaces,
         &resolve,
     );
+    let play_ssrcs = play.as_ref().map(|p| (p.audio_ssrc, p.video_ssrc));
     let opts = AnswerOptions {
         role,
         ice_ufrag: ufrag.clone(),
@@ -169,7 +172,7 @@ pub fn create_session(core: &ShardCore, req: &SessionRequest<'_>) -> Result<Crea
         ufrag: ufrag.clone(),
         shard: core.id,
         role,
-        stream: key,
+        stream: key.clone(),
     };
     shared.directory.register(&token, entry, publish)?;
     let now = Instant::now();
@@ -182,16 +185,25 @@ pub fn create_session(core: &ShardCore, req: &SessionRequest<'_>) -> Result<Crea
         now,
     );
     let sdp_text = answer.sdp.clone();
+    let media = match play_ssrcs {
+        Some((audio, video)) => Media::Player(PlayerState::new(&answer.tracks, audio, video)),
+        None => Media::Publisher(PublisherState::new(&answer.tracks)),
+    };
     core.adopt(Session {
         token: token.clone(),
         id: session_id.clone(),
         role,
         app: req.app.to_string(),
         stream: req.stream.to_string(),
+        stream_key: key,
         ufrag,
         ice,
         answer,
         created: now,
+        media,
+        dtls: None,
+        srtp: None,
+        counters: Default::default(),
     });
     tracing::info!(shard = core.id, session = %session_id, ?role, app = req.app, stream = req.stream, "session created");
     Ok(Created {

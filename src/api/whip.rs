@@ -70,7 +70,11 @@ pub fn delete(core: &ShardCore, req: &Request) -> Response {
         return err(ApiError::SessionNotFound(token.to_string()));
     };
     if entry.shard == core.id {
-        core.close_session(token);
+        if !core.close_session(token) {
+            // In flight between shards: the directory entry goes now; the
+            // receiving shard finds it gone and drops the session.
+            core.shared.directory.remove(token);
+        }
     } else if core
         .mesh
         .try_send(

@@ -1,4 +1,5 @@
-//! One shard's runtime state and the async glue that feeds its sans-IO parts.
+//! One shard's runtime glue: feeds datagrams, mesh messages and the clock
+//! into its [`ShardState`] and carries out what it asks.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -9,14 +10,13 @@ use std::time::Instant;
 use shards::glommio::net::UdpSocket;
 use shards::{Mesh, SendError};
 
-use crate::rtp::{classify, PacketKind};
 use crate::server::mesh_msg::ShardMsg;
 use crate::server::session::Session;
-use crate::server::shard::{ShardState, StunAction, StunDrop};
+use crate::server::shard::{EndReason, MeshDest, Outputs, ShardState};
 use crate::server::shared::Shared;
 use crate::server::stats::ShardStats;
 
-/// A shard: its sessions, sockets and channels. Lives in an `Rc` on its
+/// A shard: its state, sockets and channels. Lives in an `Rc` on its
 /// executor; tasks borrow `state` only between awaits.
 pub struct ShardCore {
     /// This shard's id.
@@ -25,7 +25,7 @@ pub struct ShardCore {
     pub count: usize,
     /// Process-wide state.
     pub shared: Arc<Shared>,
-    /// The sessions this shard holds.
+    /// The sessions and routes this shard holds (sans-IO).
     pub state: RefCell<ShardState>,
     /// Channels to the other shards.
     pub mesh: Mesh<ShardMsg>,
@@ -46,178 +46,88 @@ impl ShardCore {
             .or(self.udp.first())
     }
 
-    async fn send_udp(&self, data: &[u8], to: SocketAddr) {
-        let Some(sock) = self.socket_for(&to) else {
-            return;
-        };
-        if sock.send_to(data, to).await.is_ok() {
-            ShardStats::inc(&self.stats().udp_packets_out);
-            ShardStats::add(&self.stats().udp_bytes_out, data.len() as u64);
-        }
-    }
-
     /// Handles one datagram received on this shard's RTC socket.
-    pub async fn on_datagram(&self, from: SocketAddr, data: &[u8], out: &mut Vec<u8>) {
-        let stats = self.stats();
-        ShardStats::inc(&stats.udp_packets_in);
-        ShardStats::add(&stats.udp_bytes_in, data.len() as u64);
-        match classify(data) {
-            PacketKind::Stun => self.on_stun(from, data, out).await,
-            PacketKind::Unknown => ShardStats::inc(&stats.packets_unclassified),
-            _ => {
-                // DTLS, RTP and RTCP are only accepted from addresses that
-                // passed ICE; the media path (DTLS/SRTP) builds on this.
-                if self.state.borrow().token_of_addr(&from).is_none() {
-                    ShardStats::inc(&stats.packets_unknown_source);
-                }
-            }
-        }
-    }
-
-    async fn on_stun(&self, from: SocketAddr, data: &[u8], out: &mut Vec<u8>) {
-        let action = self
-            .state
+    pub async fn on_datagram(&self, from: SocketAddr, data: &[u8]) {
+        self.state
             .borrow_mut()
-            .handle_stun(Instant::now(), from, data, out);
-        let stats = self.stats();
-        match action {
-            StunAction::Reply(to) => {
-                ShardStats::inc(&stats.stun_answered);
-                self.send_udp(out, to).await;
-            }
-            StunAction::Drop(StunDrop::Malformed) => ShardStats::inc(&stats.stun_malformed),
-            StunAction::Drop(StunDrop::Rejected) => ShardStats::inc(&stats.stun_rejected),
-            StunAction::NotHere(ufrag) => match self.shared.directory.shard_of_ufrag(&ufrag) {
-                Some(owner) if owner != self.id => {
-                    let msg = ShardMsg::Stun {
-                        arrived_on: self.id,
-                        from,
-                        packet: data.to_vec(),
-                    };
-                    match self.mesh.try_send(owner, msg) {
-                        Ok(()) => ShardStats::inc(&stats.stun_forwarded),
-                        Err(_) => ShardStats::inc(&stats.stun_rejected),
-                    }
-                }
-                // Owned here but in flight (moving in): the client retransmits.
-                Some(_) => ShardStats::inc(&stats.stun_forwarded),
-                None => ShardStats::inc(&stats.stun_unknown_ufrag),
-            },
-        }
+            .handle_datagram(Instant::now(), from, data);
+        self.flush().await;
     }
 
     /// Handles a message from another shard.
-    pub async fn on_mesh(&self, msg: ShardMsg, out: &mut Vec<u8>) {
-        match msg {
-            ShardMsg::Stun {
-                arrived_on,
-                from,
-                packet,
-            } => {
-                self.move_session_to(arrived_on, from, packet);
-            }
-            ShardMsg::Adopt {
-                session,
-                from,
-                packet,
-            } => {
-                // The session may have been closed while it travelled.
-                if !self.shared.directory.set_shard(&session.token, self.id) {
-                    return;
-                }
-                self.adopt(*session);
-                self.on_stun(from, &packet, out).await;
-            }
-            ShardMsg::Close { token } => {
-                self.close_session(&token);
-            }
-        }
+    pub async fn on_mesh(&self, msg: ShardMsg) {
+        self.state.borrow_mut().handle_mesh(Instant::now(), msg);
+        self.flush().await;
     }
 
-    /// Moves the session named by the check in `packet` to shard `to`.
-    fn move_session_to(&self, to: usize, from: SocketAddr, packet: Vec<u8>) {
-        let token = {
-            let state = self.state.borrow();
-            let ufrag = crate::ice::parse(&packet)
-                .ok()
-                .and_then(|m| m.split_username().map(|(l, _)| l.to_string()));
-            match ufrag.and_then(|u| state.token_of_ufrag(&u).map(str::to_string)) {
-                Some(t) => t,
-                None => return,
-            }
-        };
-        let Some(session) = self.state.borrow_mut().remove(&token) else {
-            return;
-        };
-        if !self.shared.directory.set_shard(&token, to) {
-            return;
-        }
-        let msg = ShardMsg::Adopt {
-            session: Box::new(session),
-            from,
-            packet,
-        };
-        match self.mesh.try_send(to, msg) {
-            Ok(()) => {
-                ShardStats::dec(&self.stats().sessions);
-                ShardStats::inc(&self.stats().sessions_moved_out);
-            }
-            Err(SendError::Full(ShardMsg::Adopt { session, .. }))
-            | Err(SendError::Closed(ShardMsg::Adopt { session, .. })) => {
-                // Keep it here; the next check will try again.
-                self.shared.directory.set_shard(&token, self.id);
-                self.state.borrow_mut().insert(*session);
-            }
-            Err(_) => {}
-        }
-    }
-
-    /// Adds a session created or moved to this shard.
+    /// Adds a session created on this shard.
     pub fn adopt(&self, session: Session) {
-        ShardStats::inc(&self.stats().sessions);
-        ShardStats::inc(&self.stats().sessions_created);
         self.state.borrow_mut().insert(session);
     }
 
-    /// Ends a session held by this shard. Returns false if it is not here.
+    /// Ends a session held by this shard (its close_notify goes out at the
+    /// next [`Self::flush`]). Returns false if it is not here.
     pub fn close_session(&self, token: &str) -> bool {
-        let Some(session) = self.state.borrow_mut().remove(token) else {
-            return false;
-        };
-        self.release(&session);
-        true
+        self.state
+            .borrow_mut()
+            .close(Instant::now(), token, EndReason::Deleted)
     }
 
-    fn release(&self, session: &Session) {
-        self.shared.directory.remove(&session.token);
-        ShardStats::dec(&self.stats().sessions);
-        tracing::info!(shard = self.id, session = %session.id, stream = %session.stream_key(), "session closed");
-    }
-
-    /// Runs the session timers (`stun_timeout`).
-    pub fn tick(&self, now: Instant) {
+    /// Runs due timers (DTLS retransmissions, `stun_timeout`).
+    pub async fn tick(&self, now: Instant) {
         let due = self.state.borrow().poll_timeout().is_some_and(|t| t <= now);
-        if !due {
-            return;
-        }
-        let ended = self.state.borrow_mut().handle_timeout(now);
-        for s in &ended {
-            ShardStats::inc(&self.stats().sessions_timed_out);
-            tracing::info!(shard = self.id, session = %s.id, "stun_timeout");
-            self.release(s);
+        if due {
+            self.state.borrow_mut().handle_timeout(now);
+            self.flush().await;
         }
     }
 
-    /// Ends every session (shutdown).
-    pub fn close_all(&self) {
-        let tokens: Vec<String> = self
-            .state
-            .borrow()
-            .sessions()
-            .map(|s| s.token.clone())
-            .collect();
-        for t in tokens {
-            self.close_session(&t);
+    /// Ends every session (shutdown), sending close_notify where DTLS is up.
+    pub async fn close_all(&self) {
+        self.state.borrow_mut().close_all(Instant::now());
+        self.flush().await;
+    }
+
+    /// Carries out what the state queued: datagrams, then mesh messages.
+    pub async fn flush(&self) {
+        loop {
+            let out: Outputs = self.state.borrow_mut().take_outputs();
+            if out.is_empty() {
+                return;
+            }
+            for (to, msg) in out.mesh {
+                match to {
+                    MeshDest::Shard(s) => self.send_mesh(s, msg),
+                    MeshDest::Others => {
+                        for s in (0..self.count).filter(|&s| s != self.id) {
+                            if let Some(copy) = msg.broadcast_copy() {
+                                self.send_mesh(s, copy);
+                            }
+                        }
+                    }
+                }
+            }
+            for (data, to) in out.datagrams {
+                let Some(sock) = self.socket_for(&to) else {
+                    continue;
+                };
+                if sock.send_to(&data, to).await.is_ok() {
+                    ShardStats::inc(&self.stats().udp_packets_out);
+                    ShardStats::add(&self.stats().udp_bytes_out, data.len() as u64);
+                }
+            }
+        }
+    }
+
+    fn send_mesh(&self, to: usize, msg: ShardMsg) {
+        match self.mesh.try_send(to, msg) {
+            Ok(()) => {}
+            Err(SendError::Full(ShardMsg::Adopt { session, .. }))
+            | Err(SendError::Closed(ShardMsg::Adopt { session, .. })) => {
+                // Keep it here; the next check tries again.
+                self.state.borrow_mut().undo_move(*session);
+            }
+            Err(_) => ShardStats::inc(&self.stats().mesh_dropped),
         }
     }
 }

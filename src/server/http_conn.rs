@@ -54,6 +54,8 @@ async fn serve(core: &ShardCore, mut stream: TcpStream, site: Site) {
                 Err(e) => e.response(),
             };
             conn.send_response(Instant::now(), &resp);
+            // A DELETE may have queued close_notify or mesh messages.
+            core.flush().await;
         }
         while let Some(out) = conn.poll_transmit() {
             match stream.write(out).await {

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use crate::server::publisher::MediaPacket;
 use crate::server::session::Session;
 
 /// What one shard asks of another.
@@ -30,4 +31,48 @@ pub enum ShardMsg {
         /// The session's token.
         token: String,
     },
+    /// A packet of `stream` for this shard's players (sent once per shard
+    /// by the publisher's shard).
+    Media {
+        /// `app/stream`.
+        stream: String,
+        /// The packet, shared by reference count.
+        packet: MediaPacket,
+    },
+    /// Shard `shard` now has (`on`) or no longer has players of `stream`.
+    Interest {
+        /// `app/stream`.
+        stream: String,
+        /// The shard whose players changed.
+        shard: usize,
+        /// Whether it has players now.
+        on: bool,
+    },
+    /// A player of `stream` needs a keyframe: the shard of its publisher
+    /// sends a PLI (rate-limited per stream).
+    Keyframe {
+        /// `app/stream`.
+        stream: String,
+    },
+}
+
+impl ShardMsg {
+    /// A copy for broadcasting to every other shard; `None` for messages
+    /// meant for one shard only.
+    pub fn broadcast_copy(&self) -> Option<ShardMsg> {
+        match self {
+            ShardMsg::Interest { stream, shard, on } => Some(ShardMsg::Interest {
+                stream: stream.clone(),
+                shard: *shard,
+                on: *on,
+            }),
+            ShardMsg::Keyframe { stream } => Some(ShardMsg::Keyframe {
+                stream: stream.clone(),
+            }),
+            ShardMsg::Close { token } => Some(ShardMsg::Close {
+                token: token.clone(),
+            }),
+            _ => None,
+        }
+    }
 }

@@ -11,6 +11,9 @@ mod core;
 pub mod directory;
 mod http_conn;
 mod mesh_msg;
+pub mod player;
+pub mod publisher;
+pub mod router;
 pub mod session;
 pub mod shard;
 pub mod shared;
@@ -35,7 +38,7 @@ use crate::server::shard::ShardState;
 use crate::server::stats::ShardStats;
 
 /// How often each shard runs its timers and checks for shutdown.
-const TICK: Duration = Duration::from_millis(50);
+const TICK: Duration = Duration::from_millis(20);
 
 /// Which HTTP listener a connection came in on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,11 +104,15 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
         }
     };
     let receivers = ctx.mesh.take_receivers();
+    let local_addr = udp
+        .first()
+        .and_then(|s| s.local_addr().ok())
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let core = Rc::new(ShardCore {
         id: ctx.id,
         count: ctx.count,
+        state: std::cell::RefCell::new(ShardState::new(shared.clone(), ctx.id, local_addr)),
         shared,
-        state: std::cell::RefCell::new(ShardState::default()),
         mesh: ctx.mesh,
         udp: udp.into_iter().map(Rc::new).collect(),
     });
@@ -116,9 +123,8 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
     for (_peer, rx) in receivers {
         let core = core.clone();
         tasks.push(glommio::spawn_local(async move {
-            let mut out = Vec::with_capacity(512);
             while let Some(msg) = rx.recv().await {
-                core.on_mesh(msg, &mut out).await;
+                core.on_mesh(msg).await;
             }
         }));
     }
@@ -132,11 +138,11 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
     tracing::debug!(shard = ctx.id, cpu = ?ctx.cpu, "shard running");
     while !ctx.shutdown.is_requested() {
         glommio::timer::sleep(TICK).await;
-        core.tick(Instant::now());
+        core.tick(Instant::now()).await;
     }
     // Stop accepting and receiving, then end the sessions.
     drop(tasks);
-    core.close_all();
+    core.close_all().await;
     core.mesh.close();
     tracing::debug!(shard = ctx.id, "shard stopped");
     Ok(())
@@ -185,10 +191,9 @@ fn bind_all(shared: &Shared) -> anyhow::Result<Bound> {
 
 async fn udp_loop(core: Rc<ShardCore>, sock: Rc<UdpSocket>) {
     let mut buf = vec![0u8; 2048];
-    let mut out = Vec::with_capacity(512);
     loop {
         match sock.recv_from(&mut buf).await {
-            Ok((n, from)) => core.on_datagram(from, &buf[..n], &mut out).await,
+            Ok((n, from)) => core.on_datagram(from, &buf[..n]).await,
             Err(e) => {
                 tracing::warn!(shard = core.id, "rtc udp receive: {e}");
                 glommio::timer::sleep(Duration::from_millis(10)).await;

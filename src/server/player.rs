@@ -48,7 +48,11 @@ impl PlayerState {
                 kind: t.kind,
                 codec: t.codec,
                 pt: t.pt,
-                ssrc: if t.kind == MediaKind::Audio { audio_ssrc } else { video_ssrc },
+                ssrc: if t.kind == MediaKind::Audio {
+                    audio_ssrc
+                } else {
+                    video_ssrc
+                },
                 ext: t.ext,
                 rewriter: Rewriter::new(t.clock_rate),
                 ext_map_for: None,
@@ -61,7 +65,10 @@ impl PlayerState {
 
     /// Our SSRC for the video track, if any.
     pub fn video_ssrc(&self) -> Option<u32> {
-        self.tracks.iter().find(|t| t.kind == MediaKind::Video).map(|t| t.ssrc)
+        self.tracks
+            .iter()
+            .find(|t| t.kind == MediaKind::Video)
+            .map(|t| t.ssrc)
     }
 
     /// Whether the video track still waits for its first keyframe.
@@ -72,7 +79,12 @@ impl PlayerState {
     /// Rewrites `pkt` for this subscriber into `out` (reused; no allocation
     /// once it has grown). On success `out` holds the plain RTP packet to
     /// protect and send.
-    pub fn rewrite(&mut self, now: Instant, pkt: &MediaPacket, out: &mut Vec<u8>) -> Result<(), PlayDrop> {
+    pub fn rewrite(
+        &mut self,
+        now: Instant,
+        pkt: &MediaPacket,
+        out: &mut Vec<u8>,
+    ) -> Result<(), PlayDrop> {
         let t = self
             .tracks
             .iter_mut()

@@ -74,7 +74,11 @@ impl PublisherState {
                 ext: t.ext,
             })
             .collect();
-        Self { tracks, last_pli: None, sender_reports: Vec::new() }
+        Self {
+            tracks,
+            last_pli: None,
+            sender_reports: Vec::new(),
+        }
     }
 
     /// Classifies a decrypted RTP packet into a [`MediaPacket`] for fan-out.
@@ -94,7 +98,11 @@ impl PublisherState {
         if self.tracks.iter().any(|t| t.rtx_pt == Some(pt)) {
             return Err(RtpDrop::Rtx);
         }
-        let track = self.tracks.iter_mut().find(|t| t.pt == pt).ok_or(RtpDrop::UnknownPt)?;
+        let track = self
+            .tracks
+            .iter_mut()
+            .find(|t| t.pt == pt)
+            .ok_or(RtpDrop::UnknownPt)?;
         if payload_empty {
             return Err(RtpDrop::Rtx);
         }
@@ -107,18 +115,30 @@ impl PublisherState {
             (MediaKind::Video, Codec::Vp8) => keyframe_of.1,
             _ => false,
         };
-        Ok(MediaPacket { kind: track.kind, codec: track.codec, keyframe, ext: track.ext, rtp })
+        Ok(MediaPacket {
+            kind: track.kind,
+            codec: track.codec,
+            keyframe,
+            ext: track.ext,
+            rtp,
+        })
     }
 
     /// The video SSRC to address a PLI to, if any video was seen or signalled.
     pub fn video_ssrc(&self) -> Option<u32> {
-        self.tracks.iter().find(|t| t.kind == MediaKind::Video).and_then(|t| t.ssrcs.last().copied())
+        self.tracks
+            .iter()
+            .find(|t| t.kind == MediaKind::Video)
+            .and_then(|t| t.ssrcs.last().copied())
     }
 
     /// Whether a keyframe request may be sent now (at most one per
     /// [`PLI_INTERVAL`]); records it when it may.
     pub fn allow_pli(&mut self, now: Instant) -> bool {
-        if self.last_pli.is_some_and(|t| now.saturating_duration_since(t) < PLI_INTERVAL) {
+        if self
+            .last_pli
+            .is_some_and(|t| now.saturating_duration_since(t) < PLI_INTERVAL)
+        {
             return false;
         }
         self.last_pli = Some(now);

@@ -23,7 +23,9 @@ impl Router {
 
     /// Removes a local player; true when it was the last on this shard.
     pub fn remove_subscriber(&mut self, stream: &str, token: &str) -> bool {
-        let Some(list) = self.subscribers.get_mut(stream) else { return false };
+        let Some(list) = self.subscribers.get_mut(stream) else {
+            return false;
+        };
         let before = list.len();
         list.retain(|t| t != token);
         let removed = list.len() < before;
@@ -35,7 +37,10 @@ impl Router {
 
     /// The local players of `stream`.
     pub fn subscribers(&self, stream: &str) -> &[String] {
-        self.subscribers.get(stream).map(Vec::as_slice).unwrap_or(&[])
+        self.subscribers
+            .get(stream)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Records whether shard `shard` has players of `stream`.
@@ -60,7 +65,8 @@ impl Router {
 
     /// Records the local publisher of `stream`.
     pub fn set_publisher(&mut self, stream: &str, token: &str) {
-        self.publishers.insert(stream.to_string(), token.to_string());
+        self.publishers
+            .insert(stream.to_string(), token.to_string());
     }
 
     /// Forgets the local publisher of `stream` if it is `token`.
@@ -78,7 +84,11 @@ impl Router {
     /// Entries in each table (subscribed streams, published streams, streams
     /// with remote interest); all zero when the shard routes nothing.
     pub fn sizes(&self) -> (usize, usize, usize) {
-        (self.subscribers.len(), self.publishers.len(), self.interest.len())
+        (
+            self.subscribers.len(),
+            self.publishers.len(),
+            self.interest.len(),
+        )
     }
 }
 

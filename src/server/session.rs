@@ -3,8 +3,42 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::dtls::DtlsTransport;
 use crate::ice::IceLite;
 use crate::sdp::{Answer, Role};
+use crate::server::player::PlayerState;
+use crate::server::publisher::PublisherState;
+use crate::srtp::SrtpSession;
+
+/// The media side of a session.
+#[derive(Debug)]
+pub enum Media {
+    /// It publishes a stream.
+    Publisher(PublisherState),
+    /// It plays a stream.
+    Player(PlayerState),
+}
+
+/// Per-session counters (reported by `/api/v1/clients`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SessionCounters {
+    /// RTP packets received and decrypted.
+    pub rtp_in: u64,
+    /// RTP packets sent.
+    pub rtp_out: u64,
+    /// RTCP packets received and decrypted.
+    pub rtcp_in: u64,
+    /// RTCP packets sent.
+    pub rtcp_out: u64,
+    /// Bytes received (datagrams, encrypted).
+    pub bytes_in: u64,
+    /// Bytes sent (datagrams, encrypted).
+    pub bytes_out: u64,
+    /// SRTP/SRTCP packets that failed authentication or replay checks.
+    pub srtp_errors: u64,
+    /// Packets dropped for other reasons (malformed, unknown payload type, waiting for a keyframe).
+    pub dropped: u64,
+}
 
 /// A WebRTC session as a shard holds it.
 ///
@@ -21,6 +55,8 @@ pub struct Session {
     pub app: String,
     /// The `stream` name.
     pub stream: String,
+    /// `app/stream`.
+    pub stream_key: String,
     /// The server's ICE ufrag.
     pub ufrag: String,
     /// The ICE-lite agent.
@@ -29,17 +65,27 @@ pub struct Session {
     pub answer: Answer,
     /// When the session was created.
     pub created: Instant,
+    /// Publisher or player state.
+    pub media: Media,
+    /// The DTLS association, once ICE validated the peer.
+    pub dtls: Option<DtlsTransport>,
+    /// SRTP contexts, once DTLS connected.
+    pub srtp: Option<SrtpSession>,
+    /// Counters.
+    pub counters: SessionCounters,
 }
 
 impl Session {
-    /// `app/stream`, the key of the stream in the directory.
-    pub fn stream_key(&self) -> String {
-        stream_key(&self.app, &self.stream)
+    /// The address media goes to: the nominated one, else the DTLS peer.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.ice
+            .selected()
+            .or_else(|| self.dtls.as_ref().map(|d| d.peer()))
     }
 
-    /// The peer address ICE selected, if any.
-    pub fn peer(&self) -> Option<SocketAddr> {
-        self.ice.selected()
+    /// Whether SRTP is up.
+    pub fn is_connected(&self) -> bool {
+        self.srtp.is_some()
     }
 }
 

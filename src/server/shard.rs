@@ -1,43 +1,111 @@
-//! The sessions one shard holds, and what it does with a STUN check (sans-IO).
+//! One shard's sessions and what it does with every datagram, mesh message
+//! and timer (sans-IO: outputs are queued in [`Outputs`] for the runtime).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
+
+use crate::dtls::{DtlsEvent, DtlsPhase, DtlsRole, DtlsTransport};
 use crate::ice::{self, IceEvent};
-use crate::server::session::Session;
+use crate::rtp::rtcp::{self, RtcpPacket};
+use crate::rtp::{classify, PacketKind, Ssrc};
+use crate::sdp::Role;
+use crate::server::mesh_msg::ShardMsg;
+use crate::server::publisher::{MediaPacket, RtpDrop};
+use crate::server::router::Router;
+use crate::server::session::{Media, Session};
+use crate::server::shared::Shared;
+use crate::server::stats::ShardStats;
+use crate::srtp::SrtpSession;
 
-/// What to do with a STUN message that arrived on this shard.
-#[derive(Debug, PartialEq, Eq)]
-pub enum StunAction {
-    /// Send the response written into the output buffer to this address.
-    Reply(SocketAddr),
-    /// No local session has this server ufrag; ask the directory.
-    NotHere(String),
-    /// Drop it; the reason is counted.
-    Drop(StunDrop),
+/// Where a mesh message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeshDest {
+    /// One shard.
+    Shard(usize),
+    /// Every other shard.
+    Others,
 }
 
-/// Why a STUN message was dropped.
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum StunDrop {
-    /// It did not parse as STUN or had no usable USERNAME.
-    Malformed,
-    /// The session's ICE agent refused it (integrity, fingerprint, ufrag, class).
-    Rejected,
-}
-
-/// The sessions of one shard, indexed by token, server ufrag and peer address.
+/// What the runtime must do after a call into [`ShardState`].
 #[derive(Default)]
+pub struct Outputs {
+    /// Datagrams to send from the RTC socket.
+    pub datagrams: Vec<(Bytes, SocketAddr)>,
+    /// Messages for other shards.
+    pub mesh: Vec<(MeshDest, ShardMsg)>,
+}
+
+impl Outputs {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.datagrams.is_empty() && self.mesh.is_empty()
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// DELETE of its resource.
+    Deleted,
+    /// No STUN check for `stun_timeout`.
+    StunTimeout,
+    /// The peer sent DTLS close_notify.
+    DtlsClosed,
+    /// The DTLS handshake failed (wrong fingerprint, timeout, fatal alert).
+    DtlsFailed,
+    /// The server is stopping.
+    Shutdown,
+}
+
+/// The sessions of one shard, indexed by token, server ufrag and peer
+/// address, and the shard's stream routing.
 pub struct ShardState {
+    shared: Arc<Shared>,
+    id: usize,
+    local_addr: SocketAddr,
     sessions: HashMap<String, Session>,
     by_ufrag: HashMap<String, String>,
     by_addr: HashMap<SocketAddr, String>,
+    router: Router,
+    handshaking: Vec<String>,
+    scratch: Vec<u8>,
+    out: Outputs,
 }
 
 impl ShardState {
+    /// The state of shard `id`, whose RTC socket is bound to `local_addr`.
+    pub fn new(shared: Arc<Shared>, id: usize, local_addr: SocketAddr) -> Self {
+        Self {
+            shared,
+            id,
+            local_addr,
+            sessions: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_addr: HashMap::new(),
+            router: Router::default(),
+            handshaking: Vec::new(),
+            scratch: Vec::with_capacity(1500),
+            out: Outputs::default(),
+        }
+    }
+
+    fn stats(&self) -> &ShardStats {
+        &self.shared.stats[self.id]
+    }
+
+    /// Takes what the runtime must send.
+    pub fn take_outputs(&mut self) -> Outputs {
+        std::mem::take(&mut self.out)
+    }
+
     /// Adds a session (new, or moved in from another shard).
     pub fn insert(&mut self, session: Session) {
+        ShardStats::inc(&self.stats().sessions);
+        ShardStats::inc(&self.stats().sessions_created);
         self.by_ufrag
             .insert(session.ufrag.clone(), session.token.clone());
         for addr in session.ice.validated() {
@@ -46,12 +114,62 @@ impl ShardState {
         self.sessions.insert(session.token.clone(), session);
     }
 
-    /// Removes a session and every index entry that points at it.
-    pub fn remove(&mut self, token: &str) -> Option<Session> {
+    /// Takes a session out to move it to another shard (it stays registered).
+    pub fn take_for_move(&mut self, token: &str) -> Option<Session> {
+        let s = self.unindex(token)?;
+        ShardStats::dec(&self.stats().sessions);
+        ShardStats::inc(&self.stats().sessions_moved_out);
+        Some(s)
+    }
+
+    fn unindex(&mut self, token: &str) -> Option<Session> {
         let session = self.sessions.remove(token)?;
         self.by_ufrag.remove(&session.ufrag);
         self.by_addr.retain(|_, t| t != token);
+        self.handshaking.retain(|t| t != token);
         Some(session)
+    }
+
+    /// Ends a session: close_notify to the peer if DTLS is up, routes and
+    /// directory entries removed. Returns false if it is not on this shard.
+    pub fn close(&mut self, now: Instant, token: &str, reason: EndReason) -> bool {
+        let Some(mut s) = self.unindex(token) else {
+            return false;
+        };
+        let peer = s.peer();
+        if let (Some(dtls), Some(peer)) = (s.dtls.as_mut(), peer) {
+            if dtls.phase() == DtlsPhase::Connected && reason != EndReason::DtlsClosed {
+                dtls.close(now);
+            }
+            while let Some(d) = dtls.poll_transmit() {
+                self.out.datagrams.push((d, peer));
+            }
+        }
+        let connected = s.is_connected();
+        match (&s.media, connected) {
+            (Media::Player(_), true) => {
+                if self.router.remove_subscriber(&s.stream_key, &s.token) {
+                    let msg = ShardMsg::Interest {
+                        stream: s.stream_key.clone(),
+                        shard: self.id,
+                        on: false,
+                    };
+                    self.out.mesh.push((MeshDest::Others, msg));
+                }
+            }
+            (Media::Publisher(_), _) => self.router.remove_publisher(&s.stream_key, &s.token),
+            _ => {}
+        }
+        self.shared.directory.remove(&s.token);
+        let stats = self.stats();
+        ShardStats::dec(&stats.sessions);
+        match reason {
+            EndReason::StunTimeout => ShardStats::inc(&stats.sessions_timed_out),
+            EndReason::DtlsFailed => ShardStats::inc(&stats.dtls_failures),
+            _ => {}
+        }
+        tracing::info!(shard = self.id, session = %s.id, stream = %s.stream_key, ?reason, "session closed");
+        true
     }
 
     /// The session with this token.
@@ -64,15 +182,19 @@ impl ShardState {
         self.by_ufrag.get(ufrag).map(String::as_str)
     }
 
-    /// The token of the session that validated `addr` through ICE.
-    pub fn token_of_addr(&self, addr: &SocketAddr) -> Option<&str> {
-        self.by_addr.get(addr).map(String::as_str)
-    }
-
-    /// Number of sessions, ufrag entries and address entries (all zero when
-    /// the shard is empty; tests use this to find leaks).
-    pub fn table_sizes(&self) -> (usize, usize, usize) {
-        (self.sessions.len(), self.by_ufrag.len(), self.by_addr.len())
+    /// Sizes of the tables: sessions, ufrags, addresses, routed streams
+    /// (subscribed, published, remote interest). All zero when idle; tests
+    /// use this to find leaks.
+    pub fn table_sizes(&self) -> [usize; 6] {
+        let (sub, publ, interest) = self.router.sizes();
+        [
+            self.sessions.len(),
+            self.by_ufrag.len(),
+            self.by_addr.len(),
+            sub,
+            publ,
+            interest,
+        ]
     }
 
     /// Iterates over the sessions.
@@ -80,63 +202,477 @@ impl ShardState {
         self.sessions.values()
     }
 
-    /// Handles a STUN message from `from`, writing any response into `out`.
-    pub fn handle_stun(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        packet: &[u8],
-        out: &mut Vec<u8>,
-    ) -> StunAction {
-        let Ok(msg) = ice::parse(packet) else {
-            return StunAction::Drop(StunDrop::Malformed);
-        };
-        let Some((local, _remote)) = msg.split_username() else {
-            return StunAction::Drop(StunDrop::Malformed);
-        };
-        let Some(token) = self.by_ufrag.get(local) else {
-            return StunAction::NotHere(local.to_string());
-        };
-        let Some(session) = self.sessions.get_mut(token) else {
-            return StunAction::NotHere(local.to_string());
-        };
-        out.clear();
-        match session.ice.handle_binding_request(now, from, &msg, out) {
-            Ok(_) => {
-                if !self.by_addr.contains_key(&from) {
-                    // The agent bounds its validated addresses; keep the index in step.
-                    let token = token.clone();
-                    self.by_addr
-                        .retain(|a, t| *t != token || session.ice.is_validated(*a));
-                    self.by_addr.insert(from, token);
+    /// Handles one datagram from the RTC socket.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let stats = self.stats();
+        ShardStats::inc(&stats.udp_packets_in);
+        ShardStats::add(&stats.udp_bytes_in, data.len() as u64);
+        match classify(data) {
+            PacketKind::Stun => self.handle_stun(now, from, data),
+            PacketKind::Unknown => ShardStats::inc(&self.stats().packets_unclassified),
+            kind => {
+                let Some(token) = self.by_addr.get(&from).cloned() else {
+                    ShardStats::inc(&self.stats().packets_unknown_source);
+                    return;
+                };
+                match kind {
+                    PacketKind::Dtls => self.handle_dtls(now, &token, data),
+                    PacketKind::Rtp => self.handle_rtp(now, &token, data),
+                    _ => self.handle_rtcp(now, &token, data),
                 }
-                StunAction::Reply(from)
             }
-            Err(_) => StunAction::Drop(StunDrop::Rejected),
         }
+    }
+
+    fn handle_stun(&mut self, now: Instant, from: SocketAddr, packet: &[u8]) {
+        let Ok(msg) = ice::parse(packet) else {
+            return ShardStats::inc(&self.stats().stun_malformed);
+        };
+        let Some((local, _)) = msg.split_username() else {
+            return ShardStats::inc(&self.stats().stun_malformed);
+        };
+        let Some(token) = self.by_ufrag.get(local).cloned() else {
+            return self.forward_stun(from, local, packet);
+        };
+        let stats = &self.shared.stats[self.id];
+        let Some(session) = self.sessions.get_mut(&token) else {
+            return;
+        };
+        let mut out = Vec::with_capacity(128);
+        if session
+            .ice
+            .handle_binding_request(now, from, &msg, &mut out)
+            .is_err()
+        {
+            return ShardStats::inc(&stats.stun_rejected);
+        }
+        ShardStats::inc(&stats.stun_answered);
+        self.out.datagrams.push((Bytes::from(out), from));
+        if !self.by_addr.contains_key(&from) {
+            // The agent bounds its validated addresses; keep the index in step.
+            self.by_addr
+                .retain(|a, t| *t != token || session.ice.is_validated(*a));
+            self.by_addr.insert(from, token.clone());
+        }
+        while session.ice.poll_event().is_some() {}
+        if session.dtls.is_none() {
+            self.start_dtls(now, &token, from);
+        }
+    }
+
+    /// A check for a session this shard does not hold: hand it to the shard
+    /// that does (which moves the session here), or count it as unknown.
+    fn forward_stun(&mut self, from: SocketAddr, ufrag: &str, packet: &[u8]) {
+        match self.shared.directory.shard_of_ufrag(ufrag) {
+            Some(owner) if owner != self.id => {
+                let msg = ShardMsg::Stun {
+                    arrived_on: self.id,
+                    from,
+                    packet: packet.to_vec(),
+                };
+                self.out.mesh.push((MeshDest::Shard(owner), msg));
+                ShardStats::inc(&self.stats().stun_forwarded);
+            }
+            // Ours but in flight (moving in): the client retransmits.
+            Some(_) => ShardStats::inc(&self.stats().stun_forwarded),
+            None => ShardStats::inc(&self.stats().stun_unknown_ufrag),
+        }
+    }
+
+    fn start_dtls(&mut self, now: Instant, token: &str, peer: SocketAddr) {
+        let Some(s) = self.sessions.get_mut(token) else {
+            return;
+        };
+        let role = if s.answer.we_are_dtls_client {
+            DtlsRole::Client
+        } else {
+            DtlsRole::Server
+        };
+        let fps = s
+            .answer
+            .remote_fingerprints
+            .iter()
+            .map(|f| (f.algorithm.clone(), f.value.clone()))
+            .collect();
+        match DtlsTransport::new(&self.shared.cert, role, self.local_addr, peer, fps, now) {
+            Ok(mut dtls) => {
+                while let Some(d) = dtls.poll_transmit() {
+                    self.out.datagrams.push((d, peer));
+                }
+                s.dtls = Some(dtls);
+                self.handshaking.push(token.to_string());
+            }
+            Err(e) => {
+                tracing::warn!(session = %s.id, "DTLS setup failed: {e}");
+                self.close(now, token, EndReason::DtlsFailed);
+            }
+        }
+    }
+
+    fn handle_dtls(&mut self, now: Instant, token: &str, data: &[u8]) {
+        let Some(s) = self.sessions.get_mut(token) else {
+            return;
+        };
+        s.counters.bytes_in += data.len() as u64;
+        let Some(dtls) = s.dtls.as_mut() else {
+            return ShardStats::inc(&self.stats().dtls_dropped);
+        };
+        let ignored = dtls.stats().datagrams_ignored;
+        dtls.handle_input(now, data);
+        if dtls.stats().datagrams_ignored > ignored {
+            ShardStats::inc(&self.stats().dtls_dropped);
+        }
+        self.drive_dtls(now, token);
+    }
+
+    /// Sends what DTLS has to send and acts on its events.
+    fn drive_dtls(&mut self, now: Instant, token: &str) {
+        let Some(s) = self.sessions.get_mut(token) else {
+            return;
+        };
+        let peer = s.peer();
+        let (Some(dtls), Some(peer)) = (s.dtls.as_mut(), peer) else {
+            return;
+        };
+        while let Some(d) = dtls.poll_transmit() {
+            s.counters.bytes_out += d.len() as u64;
+            self.out.datagrams.push((d, peer));
+        }
+        let mut ended = None;
+        let mut connected = false;
+        while let Some(ev) = dtls.poll_event() {
+            match ev {
+                DtlsEvent::Connected { srtp } => match SrtpSession::new(&srtp) {
+                    Ok(ctx) => {
+                        s.srtp = Some(ctx);
+                        connected = true;
+                    }
+                    Err(e) => {
+                        tracing::warn!(session = %s.id, "SRTP setup failed: {e}");
+                        ended = Some(EndReason::DtlsFailed);
+                    }
+                },
+                DtlsEvent::Closed => ended = Some(EndReason::DtlsClosed),
+                DtlsEvent::Failed(e) => {
+                    tracing::warn!(session = %s.id, "DTLS failed: {e}");
+                    ended = Some(EndReason::DtlsFailed);
+                }
+            }
+        }
+        if connected || ended.is_some() {
+            self.handshaking.retain(|t| t != token);
+        }
+        if let Some(reason) = ended {
+            self.close(now, token, reason);
+        } else if connected {
+            self.on_connected(now, token);
+        }
+    }
+
+    fn on_connected(&mut self, now: Instant, token: &str) {
+        let Some(s) = self.sessions.get(token) else {
+            return;
+        };
+        ShardStats::inc(&self.stats().dtls_connected);
+        tracing::info!(shard = self.id, session = %s.id, stream = %s.stream_key, role = ?s.role, "media connected");
+        let stream = s.stream_key.clone();
+        match s.role {
+            Role::Play => {
+                if self.router.add_subscriber(&stream, token) {
+                    let msg = ShardMsg::Interest {
+                        stream: stream.clone(),
+                        shard: self.id,
+                        on: true,
+                    };
+                    self.out.mesh.push((MeshDest::Others, msg));
+                }
+                self.request_keyframe(now, &stream);
+            }
+            Role::Publish => {
+                self.router.set_publisher(&stream, token);
+                // Players may already wait (a publisher came back): start them.
+                if !self.router.subscribers(&stream).is_empty()
+                    || !self.router.remote_shards(&stream).is_empty()
+                {
+                    self.send_pli(now, token);
+                }
+            }
+        }
+    }
+
+    /// Asks the publisher of `stream` for a keyframe, wherever it is.
+    fn request_keyframe(&mut self, now: Instant, stream: &str) {
+        match self.router.publisher(stream).map(str::to_string) {
+            Some(token) => self.send_pli(now, &token),
+            None => self.out.mesh.push((
+                MeshDest::Others,
+                ShardMsg::Keyframe {
+                    stream: stream.to_string(),
+                },
+            )),
+        }
+    }
+
+    fn send_pli(&mut self, now: Instant, publisher: &str) {
+        let Some(s) = self.sessions.get_mut(publisher) else {
+            return;
+        };
+        let (Media::Publisher(p), Some(srtp), Some(peer)) =
+            (&mut s.media, s.srtp.as_mut(), s.ice.selected())
+        else {
+            return;
+        };
+        let Some(media) = p.video_ssrc() else { return };
+        if !p.allow_pli(now) {
+            return;
+        }
+        self.scratch.clear();
+        rtcp::write_pli(&mut self.scratch, Ssrc(1), Ssrc(media));
+        if let Ok(enc) = srtp.protect_rtcp(&self.scratch) {
+            s.counters.rtcp_out += 1;
+            s.counters.bytes_out += enc.len() as u64;
+            ShardStats::inc(&self.shared.stats[self.id].plis_sent);
+            self.out.datagrams.push((enc, peer));
+        }
+    }
+
+    fn handle_rtp(&mut self, now: Instant, token: &str, data: &[u8]) {
+        let Some(s) = self.sessions.get_mut(token) else {
+            return;
+        };
+        s.counters.bytes_in += data.len() as u64;
+        let (Some(srtp), Media::Publisher(p)) = (s.srtp.as_mut(), &mut s.media) else {
+            s.counters.dropped += 1;
+            return ShardStats::inc(&self.shared.stats[self.id].rtp_dropped);
+        };
+        let plain = match srtp.unprotect_rtp(data) {
+            Ok(p) => p,
+            Err(_) => {
+                s.counters.srtp_errors += 1;
+                return ShardStats::inc(&self.shared.stats[self.id].srtp_errors);
+            }
+        };
+        s.counters.rtp_in += 1;
+        let pkt = match p.classify(plain) {
+            Ok(pkt) => pkt,
+            Err(RtpDrop::Rtx) => return,
+            Err(_) => {
+                s.counters.dropped += 1;
+                return ShardStats::inc(&self.shared.stats[self.id].rtp_dropped);
+            }
+        };
+        let stream = s.stream_key.clone();
+        ShardStats::inc(&self.shared.stats[self.id].rtp_received);
+        for &shard in self.router.remote_shards(&stream) {
+            let msg = ShardMsg::Media {
+                stream: stream.clone(),
+                packet: pkt.clone(),
+            };
+            self.out.mesh.push((MeshDest::Shard(shard), msg));
+        }
+        self.fan_out(now, &stream, &pkt);
+    }
+
+    /// Sends `pkt` to every local player of `stream`.
+    pub fn fan_out(&mut self, now: Instant, stream: &str, pkt: &MediaPacket) {
+        let Self {
+            router,
+            sessions,
+            scratch,
+            out,
+            shared,
+            id,
+            ..
+        } = self;
+        for token in router.subscribers(stream) {
+            let Some(s) = sessions.get_mut(token) else {
+                continue;
+            };
+            let (Media::Player(p), Some(srtp), Some(peer)) =
+                (&mut s.media, s.srtp.as_mut(), s.ice.selected())
+            else {
+                continue;
+            };
+            if p.rewrite(now, pkt, scratch).is_err() {
+                s.counters.dropped += 1;
+                continue;
+            }
+            match srtp.protect_rtp(scratch) {
+                Ok(enc) => {
+                    s.counters.rtp_out += 1;
+                    s.counters.bytes_out += enc.len() as u64;
+                    out.datagrams.push((enc, peer));
+                }
+                Err(_) => ShardStats::inc(&shared.stats[*id].srtp_errors),
+            }
+        }
+    }
+
+    fn handle_rtcp(&mut self, now: Instant, token: &str, data: &[u8]) {
+        let Some(s) = self.sessions.get_mut(token) else {
+            return;
+        };
+        s.counters.bytes_in += data.len() as u64;
+        let Some(srtp) = s.srtp.as_mut() else {
+            s.counters.dropped += 1;
+            return;
+        };
+        let plain = match srtp.unprotect_rtcp(data) {
+            Ok(p) => p,
+            Err(_) => {
+                s.counters.srtp_errors += 1;
+                return ShardStats::inc(&self.shared.stats[self.id].srtp_errors);
+            }
+        };
+        s.counters.rtcp_in += 1;
+        let mut wants_keyframe = false;
+        for pkt in rtcp::parse_compound(&plain).flatten() {
+            match (&mut s.media, pkt) {
+                (Media::Publisher(p), RtcpPacket::SenderReport(sr)) => {
+                    let entry = (sr.ssrc().0, sr.ntp_time(), sr.rtp_time());
+                    let reports = &mut p.sender_reports;
+                    if let Some(i) = reports.iter().position(|e| e.0 == entry.0) {
+                        reports[i] = entry;
+                    } else if reports.len() < 4 {
+                        reports.push(entry);
+                    }
+                }
+                (Media::Player(_), RtcpPacket::Pli(_) | RtcpPacket::Fir(_)) => {
+                    wants_keyframe = true
+                }
+                _ => {}
+            }
+        }
+        if wants_keyframe {
+            let stream = s.stream_key.clone();
+            ShardStats::inc(&self.shared.stats[self.id].plis_received);
+            self.request_keyframe(now, &stream);
+        }
+    }
+
+    /// Handles a message from another shard.
+    pub fn handle_mesh(&mut self, now: Instant, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Stun {
+                arrived_on,
+                from,
+                packet,
+            } => self.move_session(now, arrived_on, from, packet),
+            ShardMsg::Adopt {
+                session,
+                from,
+                packet,
+            } => {
+                // The session may have been closed while it travelled.
+                if self.shared.directory.set_shard(&session.token, self.id) {
+                    self.insert(*session);
+                    self.handle_stun(now, from, &packet);
+                }
+            }
+            ShardMsg::Close { token } => {
+                self.close(now, &token, EndReason::Deleted);
+            }
+            ShardMsg::Media { stream, packet } => self.fan_out(now, &stream, &packet),
+            ShardMsg::Interest { stream, shard, on } => {
+                self.router.set_interest(&stream, shard, on)
+            }
+            ShardMsg::Keyframe { stream } => {
+                if let Some(token) = self.router.publisher(&stream).map(str::to_string) {
+                    self.send_pli(now, &token);
+                }
+            }
+        }
+    }
+
+    /// Moves the session named by the check in `packet` to shard `to`.
+    fn move_session(&mut self, now: Instant, to: usize, from: SocketAddr, packet: Vec<u8>) {
+        let ufrag = ice::parse(&packet)
+            .ok()
+            .and_then(|m| m.split_username().map(|(l, _)| l.to_string()));
+        let Some(token) = ufrag.and_then(|u| self.by_ufrag.get(&u).cloned()) else {
+            return;
+        };
+        if self.sessions.get(&token).is_some_and(|s| s.dtls.is_some()) {
+            // Too late to move (DTLS started here): the peer's address changed
+            // after ICE. Answer from here; the reply leaves from the same port.
+            return self.handle_stun(now, from, &packet);
+        }
+        let Some(session) = self.take_for_move(&token) else {
+            return;
+        };
+        if self.shared.directory.set_shard(&token, to) {
+            let msg = ShardMsg::Adopt {
+                session: Box::new(session),
+                from,
+                packet,
+            };
+            self.out.mesh.push((MeshDest::Shard(to), msg));
+        }
+    }
+
+    /// Puts a session back after its move failed (the target's channel was full).
+    pub fn undo_move(&mut self, session: Session) {
+        self.shared.directory.set_shard(&session.token, self.id);
+        ShardStats::dec(&self.stats().sessions_moved_out);
+        ShardStats::dec(&self.stats().sessions_created);
+        self.insert(session);
     }
 
     /// The soonest deadline of any session.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sessions
+        let ice = self
+            .sessions
             .values()
             .filter_map(|s| s.ice.poll_timeout())
-            .min()
+            .min();
+        let dtls = self
+            .handshaking
+            .iter()
+            .filter_map(|t| self.sessions.get(t)?.dtls.as_ref()?.poll_timeout())
+            .min();
+        ice.into_iter().chain(dtls).min()
     }
 
-    /// Runs session timers and returns the sessions that ended (removed).
-    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Session> {
-        let mut ended = Vec::new();
+    /// Runs due timers: DTLS retransmissions and `stun_timeout`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .handshaking
+            .iter()
+            .filter(|t| {
+                self.sessions
+                    .get(*t)
+                    .and_then(|s| s.dtls.as_ref()?.poll_timeout())
+                    .is_some_and(|at| at <= now)
+            })
+            .cloned()
+            .collect();
+        for token in due {
+            if let Some(d) = self.sessions.get_mut(&token).and_then(|s| s.dtls.as_mut()) {
+                d.handle_timeout(now);
+            }
+            self.drive_dtls(now, &token);
+        }
+        let mut timed_out = Vec::new();
         for s in self.sessions.values_mut() {
             if s.ice.poll_timeout().is_some_and(|t| t <= now) {
                 s.ice.handle_timeout(now);
             }
             while let Some(ev) = s.ice.poll_event() {
-                if matches!(ev, IceEvent::TimedOut) {
-                    ended.push(s.token.clone());
+                if ev == IceEvent::TimedOut {
+                    timed_out.push(s.token.clone());
                 }
             }
         }
-        ended.iter().filter_map(|t| self.remove(t)).collect()
+        for token in timed_out {
+            self.close(now, &token, EndReason::StunTimeout);
+        }
+    }
+
+    /// Ends every session (shutdown).
+    pub fn close_all(&mut self, now: Instant) {
+        let tokens: Vec<String> = self.sessions.keys().cloned().collect();
+        for t in tokens {
+            self.close(now, &t, EndReason::Shutdown);
+        }
     }
 }

@@ -65,6 +65,24 @@ counters! {
     packets_unclassified,
     /// HTTP requests served.
     http_requests,
+    /// DTLS handshakes completed (SRTP keys exported).
+    dtls_connected,
+    /// DTLS handshakes or associations that failed (wrong fingerprint, timeout, alert).
+    dtls_failures,
+    /// DTLS datagrams dropped (garbled records, or before the handshake could start).
+    dtls_dropped,
+    /// SRTP/SRTCP packets dropped: authentication or replay check failed.
+    srtp_errors,
+    /// RTP packets received from publishers and forwarded.
+    rtp_received,
+    /// RTP packets dropped: from a player, before SRTP, or with an unknown payload type.
+    rtp_dropped,
+    /// Keyframe requests (PLI) sent to publishers.
+    plis_sent,
+    /// PLI/FIR received from players.
+    plis_received,
+    /// Messages to other shards dropped because a channel was full.
+    mesh_dropped,
 }
 
 impl ShardStats {
