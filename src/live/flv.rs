@@ -94,9 +94,17 @@ impl FlvTag {
         }
     }
 
-    /// A video keyframe (frame type 1), sequence headers included.
+    /// A video keyframe that starts a GOP: frame type 1 and, for AVC/HEVC,
+    /// packet type 1 (coded frames). Sequence headers and end-of-sequence
+    /// tags (packet types 0 and 2, also marked frame type 1) are not keyframes.
     pub fn is_keyframe(&self) -> bool {
-        self.kind == TagKind::Video && self.data.first().is_some_and(|b| b >> 4 == 1)
+        if self.kind != TagKind::Video || self.data.first().is_none_or(|b| b >> 4 != 1) {
+            return false;
+        }
+        match self.video_codec_id() {
+            Some(codec::VIDEO_AVC | codec::VIDEO_HEVC) => self.data.get(1) == Some(&1),
+            _ => true,
+        }
     }
 
     /// An AVC/HEVC decoder configuration record or an AAC AudioSpecificConfig.
@@ -312,7 +320,7 @@ mod tests {
         assert_eq!((vsh, ash), (1, 1));
         let keys = tags
             .iter()
-            .filter(|t| t.is_keyframe() && t.data.get(1) == Some(&1))
+            .filter(|t| t.is_keyframe())
             .count();
         assert_eq!(keys, 2, "2 s at -g 15 and 15 fps (plus an end-of-sequence tag)");
         let video = tags.iter().filter(|t| t.kind == TagKind::Video).count();
@@ -416,7 +424,11 @@ mod tests {
     #[test]
     fn tag_helpers() {
         let avc_sh = FlvTag::new(TagKind::Video, 0, vec![0x17, 0, 0, 0, 0]);
-        assert!(avc_sh.is_keyframe() && avc_sh.is_sequence_header());
+        assert!(!avc_sh.is_keyframe() && avc_sh.is_sequence_header());
+        let key = FlvTag::new(TagKind::Video, 0, vec![0x17, 1, 0, 0, 0]);
+        assert!(key.is_keyframe() && !key.is_sequence_header());
+        let eos = FlvTag::new(TagKind::Video, 0, vec![0x17, 2, 0, 0, 0]);
+        assert!(!eos.is_keyframe() && !eos.is_sequence_header());
         let inter = FlvTag::new(TagKind::Video, 0, vec![0x27, 1, 0, 0, 0]);
         assert!(!inter.is_keyframe() && !inter.is_sequence_header());
         let aac_sh = FlvTag::new(TagKind::Audio, 0, vec![0xAF, 0, 0x12, 0x10]);

@@ -154,6 +154,8 @@ mod tests {
         c.push(&v(1000, true));
         c.push(&a(1010));
         c.push(&v(1040, false));
+        // FFmpeg ends AVC with an end-of-sequence tag marked as a keyframe: not a GOP start.
+        c.push(&FlvTag::new(TagKind::Video, 1080, vec![0x17, 2, 0, 0, 0]));
         let got: Vec<(TagKind, u32)> = c.startup_tags().map(|t| (t.kind, t.timestamp_ms)).collect();
         assert_eq!(
             got,
@@ -164,6 +166,7 @@ mod tests {
                 (TagKind::Video, 1000),
                 (TagKind::Audio, 1010),
                 (TagKind::Video, 1040),
+                (TagKind::Video, 1080),
             ]
         );
         assert!(c.startup_tags().nth(1).unwrap().is_video_sequence_header());

@@ -11,5 +11,7 @@ pub mod session;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ffmpeg_tests;
 
 pub use session::{RtmpConfig, RtmpError, RtmpEvent, RtmpServerConn};
