@@ -129,7 +129,10 @@ mod tests {
 
     #[test]
     fn bad_configs() {
-        assert_eq!(AudioSpecificConfig::parse(&[0x12]), Err(AacError::Truncated(1)));
+        assert_eq!(
+            AudioSpecificConfig::parse(&[0x12]),
+            Err(AacError::Truncated(1))
+        );
         assert_eq!(
             AudioSpecificConfig::parse(&[0x17, 0x80]),
             Err(AacError::BadSampleRateIndex(15))

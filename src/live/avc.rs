@@ -301,6 +301,9 @@ mod tests {
             }
         );
         assert_eq!(rest, &[9]);
-        assert_eq!(AvcTagHeader::parse(&[0x2C, 1, 0, 0, 0]), Err(AvcError::NotAvc(12)));
+        assert_eq!(
+            AvcTagHeader::parse(&[0x2C, 1, 0, 0, 0]),
+            Err(AvcError::NotAvc(12))
+        );
     }
 }

@@ -297,7 +297,10 @@ mod tests {
     use super::*;
 
     fn fixture() -> Vec<u8> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/live/testsrc_2s.flv");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/live/testsrc_2s.flv"
+        );
         std::fs::read(path).expect("fixture tests/fixtures/live/testsrc_2s.flv")
     }
 
@@ -318,16 +321,19 @@ mod tests {
         let vsh = tags.iter().filter(|t| t.is_video_sequence_header()).count();
         let ash = tags.iter().filter(|t| t.is_audio_sequence_header()).count();
         assert_eq!((vsh, ash), (1, 1));
-        let keys = tags
-            .iter()
-            .filter(|t| t.is_keyframe())
-            .count();
-        assert_eq!(keys, 2, "2 s at -g 15 and 15 fps (plus an end-of-sequence tag)");
+        let keys = tags.iter().filter(|t| t.is_keyframe()).count();
+        assert_eq!(
+            keys, 2,
+            "2 s at -g 15 and 15 fps (plus an end-of-sequence tag)"
+        );
         let video = tags.iter().filter(|t| t.kind == TagKind::Video).count();
         assert!((29..=32).contains(&video), "{video} video tags");
-        assert!(tags.iter().any(|t| t.audio_codec_id() == Some(codec::AUDIO_AAC)));
-        assert!(tags.iter().all(|t| t.kind != TagKind::Video
-            || t.video_codec_id() == Some(codec::VIDEO_AVC)));
+        assert!(tags
+            .iter()
+            .any(|t| t.audio_codec_id() == Some(codec::AUDIO_AAC)));
+        assert!(tags
+            .iter()
+            .all(|t| t.kind != TagKind::Video || t.video_codec_id() == Some(codec::VIDEO_AVC)));
         let last = tags.iter().map(|t| t.timestamp_ms).max().unwrap();
         assert!((1900..=2100).contains(&last), "last ts {last}");
     }

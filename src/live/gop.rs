@@ -127,7 +127,11 @@ mod tests {
     use super::*;
 
     fn v(ts: u32, key: bool) -> FlvTag {
-        FlvTag::new(TagKind::Video, ts, vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 1])
+        FlvTag::new(
+            TagKind::Video,
+            ts,
+            vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 1],
+        )
     }
     fn a(ts: u32) -> FlvTag {
         FlvTag::new(TagKind::Audio, ts, vec![0xAF, 1, 0x21])

@@ -243,7 +243,10 @@ mod tests {
     use crate::live::flv::FlvDemuxer;
 
     fn fixture_tags() -> Vec<FlvTag> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/live/testsrc_2s.flv");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/live/testsrc_2s.flv"
+        );
         let mut d = FlvDemuxer::new();
         d.push(&std::fs::read(path).expect("fixture"));
         let mut tags = Vec::new();
@@ -311,7 +314,11 @@ mod tests {
     #[test]
     fn bad_sequence_header_is_an_error_and_skipped() {
         let mut h = HlsMuxer::new(Duration::from_secs(1), Duration::from_secs(10));
-        let bad = FlvTag::new(TagKind::Video, 0, vec![0x17, 0, 0, 0, 0, 2, 0x42, 0, 0x1e, 0xff, 0xe1]);
+        let bad = FlvTag::new(
+            TagKind::Video,
+            0,
+            vec![0x17, 0, 0, 0, 0, 2, 0x42, 0, 0x1e, 0xff, 0xe1],
+        );
         assert_eq!(h.push(&bad), Err(HlsError::Avc(AvcError::BadVersion(2))));
         let bad_aac = FlvTag::new(TagKind::Audio, 0, vec![0xAF, 0, 0x17, 0x80]);
         assert_eq!(
@@ -331,7 +338,10 @@ mod tests {
 
     #[test]
     fn ffprobe_accepts_the_segments() {
-        let Ok(out) = std::process::Command::new("ffprobe").arg("-version").output() else {
+        let Ok(out) = std::process::Command::new("ffprobe")
+            .arg("-version")
+            .output()
+        else {
             eprintln!("ffprobe not installed: skipping the TS check against a real demuxer");
             return;
         };
@@ -343,7 +353,14 @@ mod tests {
             let path = dir.join(format!("{}.ts", s.seq));
             std::fs::write(&path, &s.data).unwrap();
             let out = std::process::Command::new("ffprobe")
-                .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+                .args([
+                    "-v",
+                    "error",
+                    "-show_entries",
+                    "stream=codec_name",
+                    "-of",
+                    "csv=p=0",
+                ])
                 .arg(&path)
                 .output()
                 .unwrap();
@@ -351,7 +368,10 @@ mod tests {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(out.status.success(), "ffprobe failed: {stderr}");
             assert!(stderr.trim().is_empty(), "ffprobe complained: {stderr}");
-            assert!(stdout.contains("h264") && stdout.contains("aac"), "{stdout}");
+            assert!(
+                stdout.contains("h264") && stdout.contains("aac"),
+                "{stdout}"
+            );
             // Decode every frame: counts errors that a header probe would miss.
             let out = std::process::Command::new("ffmpeg")
                 .args(["-v", "error", "-i"])
@@ -360,7 +380,10 @@ mod tests {
                 .output()
                 .unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success() && stderr.trim().is_empty(), "ffmpeg decode: {stderr}");
+            assert!(
+                out.status.success() && stderr.trim().is_empty(),
+                "ffmpeg decode: {stderr}"
+            );
         }
         let pl = dir.join("index.m3u8");
         // ENDLIST, or ffprobe keeps reloading a live playlist.
@@ -373,7 +396,11 @@ mod tests {
             .arg(&pl)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         let frames = stdout.lines().find(|l| !l.trim().is_empty());
         assert_eq!(frames, Some("30"), "video packets read through the m3u8");

@@ -67,7 +67,14 @@ impl TsMuxer {
     }
 
     /// Append one H.264 access unit (Annex-B, AUD first) as a PES with PCR.
-    pub fn write_video(&mut self, out: &mut Vec<u8>, pts: u64, dts: u64, annexb: &[u8], keyframe: bool) {
+    pub fn write_video(
+        &mut self,
+        out: &mut Vec<u8>,
+        pts: u64,
+        dts: u64,
+        annexb: &[u8],
+        keyframe: bool,
+    ) {
         let pes = pes_header(0xE0, pts, Some(dts), 0);
         write_pes(
             out,

@@ -324,21 +324,15 @@ impl<'a> Reader<'a> {
         loop {
             let key_len = self.u16()? as usize;
             if key_len == 0 {
-                let offset = self.pos;
                 // Some encoders end an object with only `00 00` at the very end of the input.
-                if self.remaining() == 0 {
-                    return Ok(props);
-                }
-                match self.u8()? {
-                    marker::OBJECT_END => return Ok(props),
-                    m => {
-                        // An empty key followed by a value: legal, if odd.
-                        self.pos = offset;
-                        let _ = m;
-                        let v = self.value(depth + 1)?;
-                        props.push((String::new(), v));
-                        continue;
+                match self.data.get(self.pos) {
+                    None => return Ok(props),
+                    Some(&marker::OBJECT_END) => {
+                        self.pos += 1;
+                        return Ok(props);
                     }
+                    // An empty key followed by a value: legal, if odd.
+                    Some(_) => {}
                 }
             }
             let key = self.utf8(key_len)?;

@@ -152,6 +152,15 @@ impl ChunkDecoder {
         Ok(())
     }
 
+    /// Drop the half-received message on chunk stream `csid` (Abort Message).
+    pub fn abort(&mut self, csid: u32) {
+        if let Some(cs) = self.streams.get_mut(&csid) {
+            self.buffered -= cs.partial.len();
+            cs.partial.clear();
+            cs.head.in_message = false;
+        }
+    }
+
     /// Append received bytes.
     pub fn push(&mut self, data: &[u8]) {
         if self.pos > 0 && self.pos == self.buf.len() {
@@ -467,6 +476,21 @@ mod tests {
         dec.set_chunk_size(4096).unwrap();
         let msgs = decode_all(&mut dec);
         assert_eq!(msgs[0].payload.len(), 3000);
+    }
+
+    #[test]
+    fn abort_drops_the_partial_message() {
+        let mut dec = ChunkDecoder::new(1000);
+        let mut wire = vec![0x06, 0, 0, 0, 0, 0, 200, 9, 1, 0, 0, 0];
+        wire.extend(vec![0; 128]);
+        dec.push(&wire);
+        assert_eq!(dec.next_message(), Ok(None));
+        dec.abort(6);
+        let mut next = Vec::new();
+        write_message(&mut next, 6, 5, 8, 1, b"new", 128);
+        dec.push(&next);
+        assert_eq!(dec.next_message().unwrap().unwrap().payload, b"new");
+        assert_eq!(dec.buffered, 0);
     }
 
     #[test]

@@ -12,7 +12,10 @@ use super::{RtmpEvent, RtmpServerConn};
 use crate::live::flv::{FlvDemuxer, FlvTag, TagKind};
 use crate::live::gop::GopCache;
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/live/testsrc_2s.flv");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/live/testsrc_2s.flv"
+);
 
 fn have_ffmpeg() -> bool {
     Command::new("ffmpeg").arg("-version").output().is_ok()
@@ -40,7 +43,8 @@ fn serve(
     conn: &mut RtmpServerConn,
     mut on_event: impl FnMut(&mut RtmpServerConn, RtmpEvent) -> bool,
 ) {
-    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -51,10 +55,18 @@ fn serve(
                 true
             }
             Ok(n) => {
-                conn.handle_input(&buf[..n]).expect("ffmpeg speaks valid RTMP");
+                conn.handle_input(&buf[..n])
+                    .expect("ffmpeg speaks valid RTMP");
                 false
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => false,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                false
+            }
             Err(_) => {
                 conn.handle_eof();
                 true
@@ -124,7 +136,12 @@ fn ffmpeg_publishes_and_plays() {
     };
     // ffmpeg re-muxes: same audio/video tags (it may drop the end-of-sequence tag).
     let (g, w) = (media(&got), media(&want));
-    assert!(g.len() + 1 >= w.len() && g.len() <= w.len(), "{} vs {}", g.len(), w.len());
+    assert!(
+        g.len() + 1 >= w.len() && g.len() <= w.len(),
+        "{} vs {}",
+        g.len(),
+        w.len()
+    );
     assert_eq!(g[..], w[..g.len()]);
     assert!(got.iter().any(FlvTag::is_metadata));
 
@@ -133,10 +150,16 @@ fn ffmpeg_publishes_and_plays() {
     for t in &got {
         cache.push(t);
     }
-    let out_path = std::env::temp_dir().join(format!("shardsfu-rtmp-play-{}.flv", std::process::id()));
+    let out_path =
+        std::env::temp_dir().join(format!("shardsfu-rtmp-play-{}.flv", std::process::id()));
     let _play = Guard(
         Command::new("ffmpeg")
-            .args(["-v", &std::env::var("FFMPEG_LOGLEVEL").unwrap_or("error".into()), "-y", "-i"])
+            .args([
+                "-v",
+                &std::env::var("FFMPEG_LOGLEVEL").unwrap_or("error".into()),
+                "-y",
+                "-i",
+            ])
             .arg(&url)
             .args(["-c", "copy", "-f", "flv"])
             .arg(&out_path)

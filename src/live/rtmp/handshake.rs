@@ -62,7 +62,11 @@ impl ServerHandshake {
 
     /// Feed bytes. Returns how many of `data` were consumed (the rest belongs
     /// to the chunk stream), and appends S0/S1/S2 to `out` once C1 is complete.
-    pub fn handle_input(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<usize, HandshakeError> {
+    pub fn handle_input(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<usize, HandshakeError> {
         let mut used = 0;
         while used < data.len() && self.stage != Stage::Done {
             let want = match self.stage {
@@ -103,9 +107,11 @@ fn write_s0s1s2(c1: &[u8], out: &mut Vec<u8>) {
     // this is the simple handshake. The filler needs no secrecy; derive it from
     // C1 so the core needs no random source and stays deterministic in tests.
     out.extend_from_slice(&[0; 8]);
-    let mut x: u32 = c1.iter().take(64).fold(0x9E37_79B9u32, |a, b| {
-        a.rotate_left(5) ^ u32::from(*b)
-    }) | 1;
+    let mut x: u32 = c1
+        .iter()
+        .take(64)
+        .fold(0x9E37_79B9u32, |a, b| a.rotate_left(5) ^ u32::from(*b))
+        | 1;
     for _ in 0..(HANDSHAKE_SIZE - 8) / 4 {
         // xorshift32
         x ^= x << 13;
@@ -151,7 +157,10 @@ mod tests {
         let mut all = c0c1();
         all.extend(vec![1u8; HANDSHAKE_SIZE]);
         for b in &all {
-            assert_eq!(hs.handle_input(std::slice::from_ref(b), &mut out).unwrap(), 1);
+            assert_eq!(
+                hs.handle_input(std::slice::from_ref(b), &mut out).unwrap(),
+                1
+            );
         }
         assert!(hs.is_done());
         assert_eq!(out.len(), 1 + 2 * HANDSHAKE_SIZE);

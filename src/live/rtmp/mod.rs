@@ -10,8 +10,8 @@ pub mod message;
 pub mod session;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod ffmpeg_tests;
+#[cfg(test)]
+mod tests;
 
 pub use session::{RtmpConfig, RtmpError, RtmpEvent, RtmpServerConn};

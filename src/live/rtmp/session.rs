@@ -20,7 +20,9 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use super::amf0::{self, Amf0Error, Amf0Value};
-use super::chunk::{write_message, ChunkDecoder, ChunkError, RtmpMessage, DEFAULT_MAX_MESSAGE_SIZE};
+use super::chunk::{
+    write_message, ChunkDecoder, ChunkError, RtmpMessage, DEFAULT_MAX_MESSAGE_SIZE,
+};
 use super::handshake::{HandshakeError, ServerHandshake};
 use super::message::{csid, msg_type, status_object, user_control, Writer};
 use crate::live::flv::{FlvTag, TagKind, MAX_TAG_SIZE};
@@ -452,9 +454,7 @@ impl RtmpServerConn {
                 // The top bit is reserved and must be zero; SRS masks it too.
                 self.decoder.set_chunk_size(v & 0x7FFF_FFFF)?;
             }
-            msg_type::ABORT => {
-                control_u32(&msg)?;
-            }
+            msg_type::ABORT => self.decoder.abort(control_u32(&msg)?),
             msg_type::ACK => {
                 control_u32(&msg)?;
             }
@@ -510,10 +510,11 @@ impl RtmpServerConn {
             Role::Publishing { stream_id: s } if s == stream_id => {
                 self.events.push_back(RtmpEvent::Media(tag));
             }
-            Role::PublishPending { stream_id: s } if s == stream_id => {
-                if self.pending_media.len() < self.config.max_pending_media {
-                    self.pending_media.push(tag);
-                }
+            // Held media beyond the bound is dropped (the stream has not started yet).
+            Role::PublishPending { stream_id: s }
+                if s == stream_id && self.pending_media.len() < self.config.max_pending_media =>
+            {
+                self.pending_media.push(tag);
             }
             _ => {}
         }
@@ -698,12 +699,14 @@ impl RtmpServerConn {
         let out = &mut self.out;
         self.writer
             .control_u32(out, msg_type::WINDOW_ACK_SIZE, self.config.window_ack_size);
-        self.writer.peer_bandwidth(out, self.config.window_ack_size, 2);
+        self.writer
+            .peer_bandwidth(out, self.config.window_ack_size, 2);
         let chunk = self
             .config
             .out_chunk_size
             .clamp(super::chunk::MIN_CHUNK_SIZE, super::chunk::MAX_CHUNK_SIZE);
-        self.writer.control_u32(out, msg_type::SET_CHUNK_SIZE, chunk);
+        self.writer
+            .control_u32(out, msg_type::SET_CHUNK_SIZE, chunk);
         self.writer.chunk_size = chunk as usize;
         let mut info = match status_object(
             "status",
@@ -747,7 +750,8 @@ impl RtmpServerConn {
                 Amf0Value::Null,
             ],
         );
-        self.events.push_back(RtmpEvent::Connect { app, tc_url, param });
+        self.events
+            .push_back(RtmpEvent::Connect { app, tc_url, param });
         Ok(())
     }
 }

@@ -62,7 +62,15 @@ impl Client {
         payload: &[u8],
     ) -> Result<(), RtmpError> {
         let mut wire = Vec::new();
-        write_message(&mut wire, csid, ts, type_id, stream_id, payload, self.out_chunk);
+        write_message(
+            &mut wire,
+            csid,
+            ts,
+            type_id,
+            stream_id,
+            payload,
+            self.out_chunk,
+        );
         self.feed(conn, &wire)
     }
 
@@ -112,7 +120,10 @@ fn commands(msgs: &[RtmpMessage]) -> Vec<Vec<Amf0Value>> {
 }
 
 fn code_of(values: &[Amf0Value]) -> Option<&str> {
-    values.get(3).and_then(|o| o.get("code")).and_then(Amf0Value::as_str)
+    values
+        .get(3)
+        .and_then(|o| o.get("code"))
+        .and_then(Amf0Value::as_str)
 }
 
 fn s(v: &str) -> Amf0Value {
@@ -124,7 +135,10 @@ fn n(v: f64) -> Amf0Value {
 }
 
 fn fixture_tags() -> Vec<FlvTag> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/live/testsrc_2s.flv");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/live/testsrc_2s.flv"
+    );
     let mut d = FlvDemuxer::new();
     d.push(&std::fs::read(path).unwrap());
     std::iter::from_fn(|| d.next_tag().unwrap()).collect()
@@ -174,10 +188,18 @@ fn connected(trickle: bool) -> (Client, RtmpServerConn) {
 /// connect + releaseStream/FCPublish/createStream + publish, as FFmpeg does.
 fn publish_requested(trickle: bool) -> (Client, RtmpServerConn) {
     let (c, mut conn) = connected(trickle);
-    c.command(&mut conn, 0, &[s("releaseStream"), n(2.0), Amf0Value::Null, s("livestream")])
-        .unwrap();
-    c.command(&mut conn, 0, &[s("FCPublish"), n(3.0), Amf0Value::Null, s("livestream")])
-        .unwrap();
+    c.command(
+        &mut conn,
+        0,
+        &[s("releaseStream"), n(2.0), Amf0Value::Null, s("livestream")],
+    )
+    .unwrap();
+    c.command(
+        &mut conn,
+        0,
+        &[s("FCPublish"), n(3.0), Amf0Value::Null, s("livestream")],
+    )
+    .unwrap();
     c.command(&mut conn, 0, &[s("createStream"), n(4.0), Amf0Value::Null])
         .unwrap();
     let (mut c, mut conn) = (c, conn);
@@ -188,7 +210,13 @@ fn publish_requested(trickle: bool) -> (Client, RtmpServerConn) {
     c.command(
         &mut conn,
         1,
-        &[s("publish"), n(5.0), Amf0Value::Null, s("livestream?token=abc"), s("live")],
+        &[
+            s("publish"),
+            n(5.0),
+            Amf0Value::Null,
+            s("livestream?token=abc"),
+            s("live"),
+        ],
     )
     .unwrap();
     assert_eq!(
@@ -209,8 +237,15 @@ fn publish_flow(trickle: bool) {
     // The first video tag arrives before the answer: it is held.
     c.set_chunk_size(&mut conn, 4096);
     let first = &tags[1];
-    c.send(&mut conn, 6, first.timestamp_ms, first.kind.type_id(), 1, &first.data)
-        .unwrap();
+    c.send(
+        &mut conn,
+        6,
+        first.timestamp_ms,
+        first.kind.type_id(),
+        1,
+        &first.data,
+    )
+    .unwrap();
     assert!(events(&mut conn).is_empty());
     conn.accept_publish().unwrap();
     assert!(conn.is_publishing());
@@ -224,7 +259,8 @@ fn publish_flow(trickle: bool) {
     let meta = &tags[0];
     let mut body = amf0::encode_all(&[s("@setDataFrame")]);
     body.extend_from_slice(&meta.data);
-    c.send(&mut conn, 4, 0, msg_type::DATA_AMF0, 1, &body).unwrap();
+    c.send(&mut conn, 4, 0, msg_type::DATA_AMF0, 1, &body)
+        .unwrap();
     let ev = events(&mut conn);
     assert_eq!(ev, vec![RtmpEvent::Media(meta.clone())]);
 
@@ -242,11 +278,19 @@ fn publish_flow(trickle: bool) {
         .collect();
     assert_eq!(media, tags[2..].to_vec());
 
-    c.command(&mut conn, 0, &[s("FCUnpublish"), n(6.0), Amf0Value::Null, s("livestream")])
-        .unwrap();
+    c.command(
+        &mut conn,
+        0,
+        &[s("FCUnpublish"), n(6.0), Amf0Value::Null, s("livestream")],
+    )
+    .unwrap();
     assert_eq!(events(&mut conn), vec![RtmpEvent::Unpublish]);
-    c.command(&mut conn, 0, &[s("deleteStream"), n(7.0), Amf0Value::Null, n(1.0)])
-        .unwrap();
+    c.command(
+        &mut conn,
+        0,
+        &[s("deleteStream"), n(7.0), Amf0Value::Null, n(1.0)],
+    )
+    .unwrap();
     assert!(events(&mut conn).is_empty(), "unpublish is reported once");
     conn.handle_eof();
     assert_eq!(events(&mut conn), vec![RtmpEvent::Closed]);
@@ -267,7 +311,10 @@ fn eof_while_publishing_unpublishes() {
     let (_c, mut conn) = publish_requested(false);
     conn.accept_publish().unwrap();
     conn.handle_eof();
-    assert_eq!(events(&mut conn), vec![RtmpEvent::Unpublish, RtmpEvent::Closed]);
+    assert_eq!(
+        events(&mut conn),
+        vec![RtmpEvent::Unpublish, RtmpEvent::Closed]
+    );
     // Input after close is ignored.
     assert!(conn.handle_input(&[0xff; 10]).is_ok());
 }
@@ -294,15 +341,41 @@ fn play_end_to_end() {
     let (mut c, mut conn) = connected(false);
     c.command(&mut conn, 0, &[s("createStream"), n(2.0), Amf0Value::Null])
         .unwrap();
-    c.command(&mut conn, 0, &[s("getStreamLength"), n(3.0), Amf0Value::Null, s("livestream")])
-        .unwrap();
+    c.command(
+        &mut conn,
+        0,
+        &[
+            s("getStreamLength"),
+            n(3.0),
+            Amf0Value::Null,
+            s("livestream"),
+        ],
+    )
+    .unwrap();
     let cmds = commands(&c.receive(&mut conn));
     assert_eq!(cmds[1], vec![s("_result"), n(3.0), Amf0Value::Null, n(0.0)]);
     // FFmpeg sets the buffer length before play; ignored.
-    c.send(&mut conn, 2, 0, msg_type::USER_CONTROL, 0, &[0, 3, 0, 0, 0, 1, 0, 0, 0x0b, 0xb8])
-        .unwrap();
-    c.command(&mut conn, 1, &[s("play"), n(4.0), Amf0Value::Null, s("livestream"), n(-2000.0)])
-        .unwrap();
+    c.send(
+        &mut conn,
+        2,
+        0,
+        msg_type::USER_CONTROL,
+        0,
+        &[0, 3, 0, 0, 0, 1, 0, 0, 0x0b, 0xb8],
+    )
+    .unwrap();
+    c.command(
+        &mut conn,
+        1,
+        &[
+            s("play"),
+            n(4.0),
+            Amf0Value::Null,
+            s("livestream"),
+            n(-2000.0),
+        ],
+    )
+    .unwrap();
     assert_eq!(
         events(&mut conn),
         vec![RtmpEvent::Play {
@@ -324,7 +397,11 @@ fn play_end_to_end() {
     assert_eq!(cmds[2][0], s("|RtmpSampleAccess"));
 
     let mut sent = tags.clone();
-    sent.push(FlvTag::new(TagKind::Video, 0x0123_4567, tags[5].data.clone()));
+    sent.push(FlvTag::new(
+        TagKind::Video,
+        0x0123_4567,
+        tags[5].data.clone(),
+    ));
     for t in &sent {
         conn.send_tag(t).unwrap();
     }
@@ -349,8 +426,12 @@ fn play_end_to_end() {
 #[test]
 fn reject_play() {
     let (mut c, mut conn) = connected(false);
-    c.command(&mut conn, 1, &[s("play"), n(4.0), Amf0Value::Null, s("nosuch")])
-        .unwrap();
+    c.command(
+        &mut conn,
+        1,
+        &[s("play"), n(4.0), Amf0Value::Null, s("nosuch")],
+    )
+    .unwrap();
     events(&mut conn);
     conn.reject("no such stream");
     let cmds = commands(&c.receive(&mut conn));
@@ -361,28 +442,55 @@ fn reject_play() {
 #[test]
 fn ping_and_acknowledgement() {
     let (mut c, mut conn) = connected(false);
-    c.send(&mut conn, 2, 0, msg_type::USER_CONTROL, 0, &[0, 6, 0, 0, 0x30, 0x39])
-        .unwrap();
+    c.send(
+        &mut conn,
+        2,
+        0,
+        msg_type::USER_CONTROL,
+        0,
+        &[0, 6, 0, 0, 0x30, 0x39],
+    )
+    .unwrap();
     let msgs = c.receive(&mut conn);
     assert_eq!(msgs.len(), 1);
-    assert_eq!(msgs[0].payload, vec![0, 7, 0, 0, 0x30, 0x39], "PingResponse");
+    assert_eq!(
+        msgs[0].payload,
+        vec![0, 7, 0, 0, 0x30, 0x39],
+        "PingResponse"
+    );
     // Window of 1000 bytes: the next input over it gets an Acknowledgement.
-    c.send(&mut conn, 2, 0, msg_type::WINDOW_ACK_SIZE, 0, &1000u32.to_be_bytes())
+    c.send(
+        &mut conn,
+        2,
+        0,
+        msg_type::WINDOW_ACK_SIZE,
+        0,
+        &1000u32.to_be_bytes(),
+    )
+    .unwrap();
+    c.send(&mut conn, 2, 0, msg_type::ACK, 0, &0u32.to_be_bytes())
         .unwrap();
-    c.send(&mut conn, 2, 0, msg_type::ACK, 0, &0u32.to_be_bytes()).unwrap();
     let msgs = c.receive(&mut conn);
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].type_id, msg_type::ACK);
     let acked = u32::from_be_bytes(msgs[0].payload[..4].try_into().unwrap());
-    assert!(acked > 3072, "counts the handshake and every chunk: {acked}");
+    assert!(
+        acked > 3072,
+        "counts the handshake and every chunk: {acked}"
+    );
 }
 
 #[test]
 fn amf3_command_envelope_is_accepted() {
     let (mut c, mut conn) = connected(false);
     let mut body = vec![0u8];
-    body.extend(amf0::encode_all(&[s("createStream"), n(2.0), Amf0Value::Null]));
-    c.send(&mut conn, 3, 0, msg_type::COMMAND_AMF3, 0, &body).unwrap();
+    body.extend(amf0::encode_all(&[
+        s("createStream"),
+        n(2.0),
+        Amf0Value::Null,
+    ]));
+    c.send(&mut conn, 3, 0, msg_type::COMMAND_AMF3, 0, &body)
+        .unwrap();
     let cmds = commands(&c.receive(&mut conn));
     assert_eq!(cmds[0], vec![s("_result"), n(2.0), Amf0Value::Null, n(1.0)]);
 }
@@ -402,7 +510,14 @@ fn bad_handshake_version() {
 fn protocol_errors_end_the_connection() {
     let (c, mut conn) = connected(false);
     assert_eq!(
-        c.send(&mut conn, 2, 0, msg_type::SET_CHUNK_SIZE, 0, &70_000u32.to_be_bytes()),
+        c.send(
+            &mut conn,
+            2,
+            0,
+            msg_type::SET_CHUNK_SIZE,
+            0,
+            &70_000u32.to_be_bytes()
+        ),
         Err(RtmpError::Chunk(ChunkError::BadChunkSize(70_000)))
     );
 
@@ -414,7 +529,11 @@ fn protocol_errors_end_the_connection() {
 
     let (c, mut conn) = connected(false);
     assert_eq!(
-        c.command(&mut conn, 0, &[s("launchMissiles"), n(2.0), Amf0Value::Null]),
+        c.command(
+            &mut conn,
+            0,
+            &[s("launchMissiles"), n(2.0), Amf0Value::Null]
+        ),
         Err(RtmpError::UnknownCommand("launchMissiles".into()))
     );
 
@@ -433,24 +552,42 @@ fn protocol_errors_end_the_connection() {
     let (c, mut conn) = connected(false);
     assert!(matches!(
         c.command(&mut conn, 1, &[s("publish"), n(5.0), Amf0Value::Null]),
-        Err(RtmpError::MalformedCommand { reason: "no stream name", .. })
+        Err(RtmpError::MalformedCommand {
+            reason: "no stream name",
+            ..
+        })
     ));
 
     let (c, mut conn) = connected(false);
     assert!(matches!(
-        c.command(&mut conn, 1, &[s("play"), n(5.0), Amf0Value::Null, s("?x=1")]),
-        Err(RtmpError::MalformedCommand { reason: "empty stream name", .. })
+        c.command(
+            &mut conn,
+            1,
+            &[s("play"), n(5.0), Amf0Value::Null, s("?x=1")]
+        ),
+        Err(RtmpError::MalformedCommand {
+            reason: "empty stream name",
+            ..
+        })
     ));
 
     let (c, mut conn) = connected(false);
     assert!(matches!(
-        c.command(&mut conn, 0, &[s("connect"), n(2.0), Amf0Value::object([("app", s("x"))])]),
+        c.command(
+            &mut conn,
+            0,
+            &[s("connect"), n(2.0), Amf0Value::object([("app", s("x"))])]
+        ),
         Err(RtmpError::MalformedCommand { .. })
     ));
 
     let (c, mut conn) = publish_requested(false);
     assert_eq!(
-        c.command(&mut conn, 1, &[s("play"), n(6.0), Amf0Value::Null, s("other")]),
+        c.command(
+            &mut conn,
+            1,
+            &[s("play"), n(6.0), Amf0Value::Null, s("other")]
+        ),
         Err(RtmpError::StreamBusy("play".into()))
     );
 
@@ -477,7 +614,10 @@ fn command_before_connect() {
     c.handshake(&mut conn);
     assert!(matches!(
         c.command(&mut conn, 0, &[s("connect"), n(1.0), Amf0Value::Null]),
-        Err(RtmpError::MalformedCommand { reason: "no app", .. })
+        Err(RtmpError::MalformedCommand {
+            reason: "no app",
+            ..
+        })
     ));
 }
 
@@ -485,7 +625,39 @@ fn command_before_connect() {
 fn media_from_a_player_or_other_stream_is_ignored() {
     let (c, mut conn) = publish_requested(false);
     conn.accept_publish().unwrap();
-    c.send(&mut conn, 6, 0, msg_type::VIDEO, 2, &[0x17, 1, 0, 0, 0]).unwrap();
+    c.send(&mut conn, 6, 0, msg_type::VIDEO, 2, &[0x17, 1, 0, 0, 0])
+        .unwrap();
     c.send(&mut conn, 6, 0, msg_type::VIDEO, 1, &[]).unwrap();
     assert!(events(&mut conn).is_empty());
+}
+
+#[test]
+fn fuzz_seeds_reach_publish_and_play() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/rtmp_chunk");
+    for (seed, want_media) in [("seed-publish", true), ("seed-play", false)] {
+        let data = std::fs::read(format!("{dir}/{seed}")).unwrap();
+        let mut conn = RtmpServerConn::default();
+        let mut hs = vec![3u8];
+        hs.resize(1 + 2 * HANDSHAKE_SIZE, 0);
+        conn.handle_input(&hs).unwrap();
+        conn.handle_input(&data).unwrap();
+        let mut media = 0;
+        let mut requests = 0;
+        while let Some(ev) = conn.poll_event() {
+            match ev {
+                RtmpEvent::Publish { .. } => {
+                    requests += 1;
+                    conn.accept_publish().unwrap();
+                }
+                RtmpEvent::Play { .. } => {
+                    requests += 1;
+                    conn.accept_play().unwrap();
+                }
+                RtmpEvent::Media(_) => media += 1,
+                _ => {}
+            }
+        }
+        assert_eq!(requests, 1, "{seed}");
+        assert_eq!(media > 0, want_media, "{seed}: {media} media events");
+    }
 }
