@@ -5,9 +5,9 @@
 //! newest segments whose durations sum to at most `window` (always at least
 //! one). Each segment starts with PAT/PMT and, on keyframes, SPS/PPS, so it
 //! decodes on its own. Only H.264 and AAC are muxed; other codecs' tags are
-//! skipped (as SRS does for HLS without `hls_acodec`/`hls_vcodec` support).
-//! Not done yet: SRS's `hls_td_ratio` forced cut of segments that never see a
-//! keyframe, `#EXT-X-DISCONTINUITY` on timestamp jumps, and writing to `hls_path`.
+//! skipped. SRS's `hls_td_ratio` is [`HlsMuxer::set_td_ratio`].
+//! A segment over [`MAX_SEGMENT_BYTES`] is cut at the next video frame.
+//! Not done yet: `#EXT-X-DISCONTINUITY` on timestamp jumps, and writing to `hls_path`.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -20,6 +20,10 @@ use crate::live::aac::{AacError, AudioSpecificConfig};
 use crate::live::avc::{self, AvcConfig, AvcError, AvcTagHeader};
 use crate::live::flv::{codec, FlvTag, TagKind};
 use crate::live::ts::TsMuxer;
+
+/// A segment that grows past this many bytes is cut at the next frame even
+/// without a keyframe, so a publisher that never sends one cannot grow memory.
+pub const MAX_SEGMENT_BYTES: usize = 32 * 1024 * 1024;
 
 /// Errors from malformed publisher data. The muxer stays usable: the bad tag is skipped.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -49,6 +53,9 @@ struct OpenSegment {
     seq: u64,
     start_ms: u32,
     last_ms: u32,
+    /// The PMT of this segment lists video / audio: only those PIDs may be written.
+    video: bool,
+    audio: bool,
     data: Vec<u8>,
 }
 
@@ -57,6 +64,7 @@ struct OpenSegment {
 pub struct HlsMuxer {
     fragment: Duration,
     window: Duration,
+    td_ratio: f64,
     ts: TsMuxer,
     avc: Option<AvcConfig>,
     asc: Option<AudioSpecificConfig>,
@@ -73,6 +81,7 @@ impl HlsMuxer {
         Self {
             fragment,
             window,
+            td_ratio: 1.0,
             ts: TsMuxer::new(),
             avc: None,
             asc: None,
@@ -81,6 +90,12 @@ impl HlsMuxer {
             next_seq: 0,
             scratch: Vec::new(),
         }
+    }
+
+    /// Cut only once a segment holds `fragment * ratio` (SRS's `hls_td_ratio`,
+    /// 1.5 in SRS's full.conf; 1.0 here by default). Ratios below 0.1 are raised to 0.1.
+    pub fn set_td_ratio(&mut self, ratio: f64) {
+        self.td_ratio = ratio.max(0.1);
     }
 
     /// Feed one tag of the live stream, in timestamp order. An error names a
@@ -107,13 +122,23 @@ impl HlsMuxer {
             _ => return Ok(()),
         }
         let ts = tag.timestamp_ms;
-        if h.keyframe {
-            self.maybe_cut(ts);
+        let oversized = self
+            .current
+            .as_ref()
+            .is_some_and(|s| s.data.len() > MAX_SEGMENT_BYTES);
+        if h.keyframe || oversized {
+            // A segment opened before the video config (audio first) has no
+            // video in its PMT: cut it at the first keyframe.
+            let force = oversized || self.current.as_ref().is_some_and(|s| !s.video);
+            self.maybe_cut(ts, force);
         }
         let (Some(cfg), Some(seg)) = (&self.avc, &mut self.current) else {
             // No sequence header yet, or waiting for the first keyframe.
             return Ok(());
         };
+        if !seg.video {
+            return Ok(());
+        }
         self.scratch.clear();
         avc::avcc_to_annexb(body, cfg, h.keyframe, &mut self.scratch)?;
         let dts = u64::from(ts) * 90;
@@ -135,11 +160,15 @@ impl HlsMuxer {
         let ts = tag.timestamp_ms;
         if self.avc.is_none() {
             // Audio-only stream: any frame may start a segment.
-            self.maybe_cut(ts);
+            self.maybe_cut(ts, false);
         }
         let (Some(asc), Some(seg)) = (&self.asc, &mut self.current) else {
             return Ok(());
         };
+        if !seg.audio {
+            // The AAC config came after this segment's PMT: audio starts with the next segment.
+            return Ok(());
+        }
         let raw = &tag.data[2..];
         self.scratch.clear();
         self.scratch.extend_from_slice(&asc.adts_header(raw.len())?);
@@ -152,21 +181,23 @@ impl HlsMuxer {
 
     /// At a possible cut point: open the first segment, or close the current
     /// one and open the next once it holds `fragment` of media.
-    fn maybe_cut(&mut self, ts: u32) {
+    fn maybe_cut(&mut self, ts: u32, force: bool) {
         if let Some(seg) = &self.current {
             let elapsed = Duration::from_millis(u64::from(ts.wrapping_sub(seg.start_ms)));
-            if elapsed < self.fragment {
+            if !force && elapsed < self.fragment.mul_f64(self.td_ratio) {
                 return;
             }
             self.close_segment(ts);
         }
+        let (video, audio) = (self.avc.is_some(), self.asc.is_some());
         let mut data = Vec::with_capacity(64 * 1024);
-        self.ts
-            .write_tables(&mut data, self.avc.is_some(), self.asc.is_some());
+        self.ts.write_tables(&mut data, video, audio);
         self.current = Some(OpenSegment {
             seq: self.next_seq,
             start_ms: ts,
             last_ms: ts,
+            video,
+            audio,
             data,
         });
         self.next_seq += 1;
@@ -309,6 +340,44 @@ mod tests {
         assert_eq!(seqs, vec![1]);
         assert!(h.playlist("[seq].ts").contains("#EXT-X-MEDIA-SEQUENCE:1\n"));
         assert!(h.segment(0).is_none());
+    }
+
+    #[test]
+    fn td_ratio_delays_the_cut() {
+        let mut h = HlsMuxer::new(Duration::from_millis(800), Duration::from_secs(60));
+        h.set_td_ratio(1.5);
+        for t in fixture_tags() {
+            h.push(&t).unwrap();
+        }
+        h.flush();
+        // 800 ms * 1.5 = 1.2 s: the keyframe at 1 s does not cut.
+        assert_eq!(h.segments().count(), 1);
+    }
+
+    #[test]
+    fn audio_before_video_config_does_not_mix_pids() {
+        // Audio config and frames first, then video: the audio-only segment
+        // is cut at the first keyframe so the next PMT lists video.
+        let tags = fixture_tags();
+        let mut h = HlsMuxer::new(Duration::from_secs(10), Duration::from_secs(60));
+        let (video, other): (Vec<&FlvTag>, Vec<&FlvTag>) =
+            tags.iter().partition(|t| t.kind == TagKind::Video);
+        for t in other.iter().filter(|t| t.timestamp_ms < 500) {
+            h.push(t).unwrap();
+        }
+        for t in &video {
+            h.push(t).unwrap();
+        }
+        h.flush();
+        let segs: Vec<_> = h.segments().collect();
+        assert_eq!(segs.len(), 2);
+        let pids = |d: &[u8]| -> std::collections::BTreeSet<u16> {
+            d.chunks(188)
+                .map(|p| u16::from_be_bytes([p[1] & 0x1f, p[2]]))
+                .collect()
+        };
+        assert!(!pids(&segs[0].data).contains(&crate::live::ts::VIDEO_PID));
+        assert!(pids(&segs[1].data).contains(&crate::live::ts::VIDEO_PID));
     }
 
     #[test]
