@@ -1,1 +1,19 @@
 //! Live streaming: RTMP, FLV and HLS (sans-IO cores).
+//!
+//! - [`rtmp`]: [`rtmp::RtmpServerConn`], one RTMP connection (publisher or player).
+//! - [`flv`]: [`flv::FlvTag`] (the unit every part exchanges), FLV muxer and demuxer (HTTP-FLV).
+//! - [`gop`]: [`gop::GopCache`], so a new player starts at the last keyframe.
+//! - [`avc`], [`aac`]: H.264 and AAC configuration records, AVCC to Annex-B, ADTS.
+//! - [`ts`], [`hls`]: MPEG-TS muxer and the in-memory HLS segmenter with its m3u8.
+//!
+//! Data flow: publisher bytes → `RtmpServerConn::handle_input` → `RtmpEvent::Media(FlvTag)`
+//! → the stream's `GopCache` and `HlsMuxer`, and each player's `RtmpServerConn::send_tag`
+//! or `FlvMuxer::write_tag` (HTTP-FLV).
+
+pub mod aac;
+pub mod avc;
+pub mod flv;
+pub mod gop;
+pub mod hls;
+pub mod rtmp;
+pub mod ts;
