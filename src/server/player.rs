@@ -36,7 +36,12 @@ pub enum PlayDrop {
 #[derive(Debug)]
 pub struct PlayerState {
     tracks: Vec<SubTrack>,
+    last_keyframe_request: Option<Instant>,
 }
+
+/// How long a player waits for a keyframe before asking again (the first
+/// request or the keyframe itself may have been lost).
+pub const KEYFRAME_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl PlayerState {
     /// A player of the negotiated `tracks`, sending with our `audio_ssrc` and `video_ssrc`.
@@ -60,7 +65,23 @@ impl PlayerState {
                 waiting_keyframe: t.kind == MediaKind::Video,
             })
             .collect();
-        Self { tracks }
+        Self {
+            tracks,
+            last_keyframe_request: None,
+        }
+    }
+
+    /// Records that a keyframe was requested for this player now.
+    pub fn keyframe_requested(&mut self, now: Instant) {
+        self.last_keyframe_request = Some(now);
+    }
+
+    /// When to ask for a keyframe again, while still waiting for one.
+    pub fn keyframe_retry_due(&self) -> Option<Instant> {
+        if !self.waiting_keyframe() {
+            return None;
+        }
+        self.last_keyframe_request.map(|t| t + KEYFRAME_RETRY)
     }
 
     /// Our SSRC for the video track, if any.

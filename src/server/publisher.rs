@@ -54,6 +54,7 @@ pub enum RtpDrop {
 pub struct PublisherState {
     tracks: Vec<PubTrack>,
     last_pli: Option<Instant>,
+    pli_pending: bool,
     /// The latest Sender Report per SSRC: (ssrc, NTP time, RTP time), kept
     /// for A/V sync.
     pub sender_reports: Vec<(u32, u64, u32)>,
@@ -77,6 +78,7 @@ impl PublisherState {
         Self {
             tracks,
             last_pli: None,
+            pli_pending: false,
             sender_reports: Vec::new(),
         }
     }
@@ -133,16 +135,27 @@ impl PublisherState {
     }
 
     /// Whether a keyframe request may be sent now (at most one per
-    /// [`PLI_INTERVAL`]); records it when it may.
+    /// [`PLI_INTERVAL`]). When it may not, the request is kept and
+    /// [`Self::pli_due`] says when to send it: requests are merged, never lost.
     pub fn allow_pli(&mut self, now: Instant) -> bool {
         if self
             .last_pli
             .is_some_and(|t| now.saturating_duration_since(t) < PLI_INTERVAL)
         {
+            self.pli_pending = true;
             return false;
         }
         self.last_pli = Some(now);
+        self.pli_pending = false;
         true
+    }
+
+    /// When a merged keyframe request is due, if one is waiting.
+    pub fn pli_due(&self) -> Option<Instant> {
+        match (self.pli_pending, self.last_pli) {
+            (true, Some(t)) => Some(t + PLI_INTERVAL),
+            _ => None,
+        }
     }
 
     /// Codecs of the audio and video tracks.

@@ -147,15 +147,13 @@ impl ShardState {
         }
         let connected = s.is_connected();
         match (&s.media, connected) {
-            (Media::Player(_), true) => {
-                if self.router.remove_subscriber(&s.stream_key, &s.token) {
-                    let msg = ShardMsg::Interest {
-                        stream: s.stream_key.clone(),
-                        shard: self.id,
-                        on: false,
-                    };
-                    self.out.mesh.push((MeshDest::Others, msg));
-                }
+            (Media::Player(_), true) if self.router.remove_subscriber(&s.stream_key, &s.token) => {
+                let msg = ShardMsg::Interest {
+                    stream: s.stream_key.clone(),
+                    shard: self.id,
+                    on: false,
+                };
+                self.out.mesh.push((MeshDest::Others, msg));
             }
             (Media::Publisher(_), _) => self.router.remove_publisher(&s.stream_key, &s.token),
             _ => {}
@@ -385,6 +383,9 @@ impl ShardState {
                         on: true,
                     };
                     self.out.mesh.push((MeshDest::Others, msg));
+                }
+                if let Some(Media::Player(p)) = self.sessions.get_mut(token).map(|s| &mut s.media) {
+                    p.keyframe_requested(now);
                 }
                 self.request_keyframe(now, &stream);
             }
@@ -623,7 +624,14 @@ impl ShardState {
         let ice = self
             .sessions
             .values()
-            .filter_map(|s| s.ice.poll_timeout())
+            .flat_map(|s| {
+                let media = match &s.media {
+                    Media::Publisher(p) => p.pli_due(),
+                    Media::Player(p) if s.is_connected() => p.keyframe_retry_due(),
+                    Media::Player(_) => None,
+                };
+                s.ice.poll_timeout().into_iter().chain(media)
+            })
             .min();
         let dtls = self
             .handshaking
@@ -651,6 +659,30 @@ impl ShardState {
                 d.handle_timeout(now);
             }
             self.drive_dtls(now, &token);
+        }
+        let mut plis = Vec::new();
+        let mut retries = Vec::new();
+        for s in self.sessions.values_mut() {
+            match &mut s.media {
+                Media::Publisher(p) if p.pli_due().is_some_and(|t| t <= now) => {
+                    plis.push(s.token.clone())
+                }
+                Media::Player(p)
+                    if s.srtp.is_some() && p.keyframe_retry_due().is_some_and(|t| t <= now) =>
+                {
+                    p.keyframe_requested(now);
+                    retries.push(s.stream_key.clone());
+                }
+                _ => {}
+            }
+        }
+        for token in plis {
+            self.send_pli(now, &token);
+        }
+        retries.sort();
+        retries.dedup();
+        for stream in retries {
+            self.request_keyframe(now, &stream);
         }
         let mut timed_out = Vec::new();
         for s in self.sessions.values_mut() {
