@@ -118,3 +118,55 @@ pub fn summaries(core: &ShardCore) -> Response {
         })),
     )
 }
+
+/// `GET /api/v1/clients`: every session on every shard, as of the shards'
+/// last snapshot (at most a second old).
+pub fn clients(core: &ShardCore) -> Response {
+    let clients = core.shared.snapshots.clients();
+    let mut v = envelope(json!({}));
+    v["clients"] = serde_json::to_value(&clients).unwrap_or(Value::Null);
+    Response::json(200, &v)
+}
+
+/// `GET /api/v1/streams`: published and played streams, from the directory
+/// and the shards' snapshots.
+pub fn streams(core: &ShardCore) -> Response {
+    use std::collections::BTreeMap;
+    let clients = core.shared.snapshots.clients();
+    let mut by_stream: BTreeMap<(String, String), Vec<&crate::server::snapshot::ClientInfo>> =
+        BTreeMap::new();
+    for c in &clients {
+        by_stream
+            .entry((c.app.clone(), c.name.clone()))
+            .or_default()
+            .push(c);
+    }
+    let streams: Vec<Value> = by_stream
+        .iter()
+        .map(|((app, name), cs)| {
+            let key = crate::server::session::stream_key(app, name);
+            let publisher = cs.iter().find(|c| c.publish);
+            let players = cs.iter().filter(|c| !c.publish).count();
+            let active = core.shared.directory.stream(&key).is_some();
+            let send: u64 = cs.iter().filter(|c| !c.publish).map(|c| c.kbps.send_30s).sum();
+            let recv = publisher.map(|p| p.kbps.recv_30s).unwrap_or(0);
+            json!({
+                "id": key,
+                "name": name,
+                "vhost": "__defaultVhost__",
+                "app": app,
+                "url": format!("/{key}"),
+                "clients": players,
+                "recv_bytes": publisher.map(|p| p.counters.bytes_in).unwrap_or(0),
+                "send_bytes": cs.iter().filter(|c| !c.publish).map(|c| c.counters.bytes_out).sum::<u64>(),
+                "kbps": { "recv_30s": recv, "send_30s": send },
+                "publish": { "active": active, "cid": publisher.map(|p| p.id.clone()) },
+                "video": publisher.and_then(|p| p.video).map(|c| json!({ "codec": c })),
+                "audio": publisher.and_then(|p| p.audio).map(|c| json!({ "codec": c })),
+            })
+        })
+        .collect();
+    let mut v = envelope(json!({}));
+    v["streams"] = Value::Array(streams);
+    Response::json(200, &v)
+}

@@ -52,6 +52,8 @@ fn route(core: &ShardCore, req: &Request, site: Site) -> Response {
             }
             (Method::Get, "/api/v1/versions") => return info::versions(),
             (Method::Get, "/api/v1/summaries") => return info::summaries(core),
+            (Method::Get, "/api/v1/clients") => return info::clients(core),
+            (Method::Get, "/api/v1/streams") => return info::streams(core),
             (Method::Get, "/api/v1" | "/api") => return info::index(),
             _ => {}
         }

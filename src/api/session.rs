@@ -204,6 +204,7 @@ pub fn create_session(core: &ShardCore, req: &SessionRequest<'_>) -> Result<Crea
         dtls: None,
         srtp: None,
         counters: Default::default(),
+        rate: Default::default(),
     });
     tracing::info!(shard = core.id, session = %session_id, ?role, app = req.app, stream = req.stream, "session created");
     Ok(Created {

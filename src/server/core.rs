@@ -73,8 +73,10 @@ impl ShardCore {
             .close(Instant::now(), token, EndReason::Deleted)
     }
 
-    /// Runs due timers (DTLS retransmissions, `stun_timeout`).
-    pub async fn tick(&self, now: Instant) {
+    /// Runs due timers (DTLS retransmissions, `stun_timeout`) and publishes
+    /// the shard's figures for the API.
+    pub async fn tick(&self, now: Instant, with_clients: bool) {
+        self.state.borrow_mut().publish_stats(now, with_clients);
         let due = self.state.borrow().poll_timeout().is_some_and(|t| t <= now);
         if due {
             self.state.borrow_mut().handle_timeout(now);

@@ -17,6 +17,7 @@ pub mod router;
 pub mod session;
 pub mod shard;
 pub mod shared;
+pub mod snapshot;
 pub mod stats;
 
 use std::net::SocketAddr;
@@ -88,6 +89,7 @@ fn build_shared(config: Config, workers: usize) -> anyhow::Result<Shared> {
         config,
         directory: Directory::default(),
         stats: (0..workers).map(|_| ShardStats::default()).collect(),
+        snapshots: crate::server::snapshot::Snapshots::new(workers),
         http_connections: Default::default(),
         started: Instant::now(),
         started_at: SystemTime::now(),
@@ -136,9 +138,15 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
         )));
     }
     tracing::debug!(shard = ctx.id, cpu = ?ctx.cpu, "shard running");
+    let mut last_snapshot = Instant::now();
     while !ctx.shutdown.is_requested() {
         glommio::timer::sleep(TICK).await;
-        core.tick(Instant::now()).await;
+        let now = Instant::now();
+        let with_clients = now.duration_since(last_snapshot) >= snapshot::SNAPSHOT_INTERVAL;
+        if with_clients {
+            last_snapshot = now;
+        }
+        core.tick(now, with_clients).await;
     }
     // Stop accepting and receiving, then end the sessions.
     drop(tasks);

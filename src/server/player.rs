@@ -84,6 +84,12 @@ impl PlayerState {
         self.last_keyframe_request.map(|t| t + KEYFRAME_RETRY)
     }
 
+    /// Codecs of the audio and video tracks.
+    pub fn codecs(&self) -> (Option<Codec>, Option<Codec>) {
+        let of = |k| self.tracks.iter().find(|t| t.kind == k).map(|t| t.codec);
+        (of(MediaKind::Audio), of(MediaKind::Video))
+    }
+
     /// Our SSRC for the video track, if any.
     pub fn video_ssrc(&self) -> Option<u32> {
         self.tracks

@@ -73,6 +73,8 @@ pub struct Session {
     pub srtp: Option<SrtpSession>,
     /// Counters.
     pub counters: SessionCounters,
+    /// Rates for the API, from `counters`.
+    pub rate: crate::server::snapshot::RateMeter,
 }
 
 impl Session {

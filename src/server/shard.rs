@@ -18,6 +18,7 @@ use crate::server::publisher::{MediaPacket, RtpDrop};
 use crate::server::router::Router;
 use crate::server::session::{Media, Session};
 use crate::server::shared::Shared;
+use crate::server::snapshot::{client_info, ShardSnapshot};
 use crate::server::stats::ShardStats;
 use crate::srtp::SrtpSession;
 
@@ -697,6 +698,28 @@ impl ShardState {
         }
         for token in timed_out {
             self.close(now, &token, EndReason::StunTimeout);
+        }
+    }
+
+    /// Publishes the table sizes as gauges and, every
+    /// [`SNAPSHOT_INTERVAL`](crate::server::snapshot::SNAPSHOT_INTERVAL), the
+    /// sessions for the API.
+    pub fn publish_stats(&mut self, now: Instant, with_clients: bool) {
+        let [_, ufrags, addrs, sub, publ, interest] = self.table_sizes();
+        let st = &self.shared.stats[self.id];
+        ShardStats::set(&st.table_ufrags, ufrags as u64);
+        ShardStats::set(&st.table_addrs, addrs as u64);
+        ShardStats::set(&st.table_subscribed, sub as u64);
+        ShardStats::set(&st.table_published, publ as u64);
+        ShardStats::set(&st.table_interest, interest as u64);
+        if with_clients {
+            let id = self.id;
+            let clients = self
+                .sessions
+                .values_mut()
+                .map(|s| client_info(id, now, s))
+                .collect();
+            self.shared.snapshots.publish(id, ShardSnapshot { clients });
         }
     }
 

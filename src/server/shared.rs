@@ -28,6 +28,8 @@ pub struct Shared {
     pub directory: Directory,
     /// One set of counters per shard.
     pub stats: Vec<ShardStats>,
+    /// What each shard last published for the API.
+    pub snapshots: crate::server::snapshot::Snapshots,
     /// Open HTTP connections, all listeners and shards together.
     pub http_connections: AtomicUsize,
     /// When the server started.

@@ -83,6 +83,16 @@ counters! {
     plis_received,
     /// Messages to other shards dropped because a channel was full.
     mesh_dropped,
+    /// Gauge: entries in the shard's ufrag index.
+    table_ufrags,
+    /// Gauge: entries in the shard's peer-address index.
+    table_addrs,
+    /// Gauge: streams with local players in the shard's router.
+    table_subscribed,
+    /// Gauge: streams with a local publisher in the shard's router.
+    table_published,
+    /// Gauge: streams other shards want from this shard.
+    table_interest,
 }
 
 impl ShardStats {
@@ -94,6 +104,11 @@ impl ShardStats {
     /// Adds one to a counter.
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets a gauge.
+    pub fn set(counter: &AtomicU64, v: u64) {
+        counter.store(v, Ordering::Relaxed);
     }
 
     /// Subtracts one from a gauge.
