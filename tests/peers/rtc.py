@@ -141,6 +141,8 @@ def passive_without_candidates(sdp: str) -> str:
 class Peer:
     """One RTCPeerConnection with its WHIP/WHEP session; state history kept for reports."""
 
+    stat_types = ("outbound-rtp", "inbound-rtp", "remote-inbound-rtp", "remote-outbound-rtp")
+
     def __init__(self, name: str) -> None:
         self.name = name
         self.pc = RTCPeerConnection(CONFIG)
@@ -209,7 +211,7 @@ class Peer:
             return f"getStats failed: {e!r}"
         lines = []
         for s in report.values():
-            if s.type in ("outbound-rtp", "inbound-rtp", "remote-inbound-rtp", "remote-outbound-rtp"):
+            if s.type in self.stat_types:
                 fields = {k: v for k, v in vars(s).items() if k in (
                     "kind", "packetsSent", "bytesSent", "packetsReceived", "bytesReceived",
                     "packetsLost", "jitter", "ssrc")}
@@ -259,6 +261,8 @@ class Publisher(Peer):
 
 class Subscriber(Peer):
     """WHEP: receives video and audio, counting decoded frames from track.recv()."""
+
+    stat_types = ("inbound-rtp", "remote-outbound-rtp")
 
     def __init__(self, name: str, video_codec: str = "H264") -> None:
         super().__init__(name)
