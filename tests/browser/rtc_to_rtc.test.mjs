@@ -87,6 +87,38 @@ async function waitConnected(peers, what) {
 
 const decoded = (s) => s.stats?.['inbound-rtp/video']?.framesDecoded ?? 0;
 
+// Holds before DTLS and media exist: the page's cross-origin POST gets a 201
+// (CORS works), Chromium accepts the answer, and its checks against the
+// ICE-lite server succeed.
+test('Chromium WHIP and WHEP pages: signaling (CORS) and ICE', { timeout: 60_000 }, async () => {
+  const stream = `ice${Date.now()}`;
+  const contexts = [];
+  try {
+    const peers = [];
+    for (const kind of ['whip', 'whep']) {
+      const ctx = await browser.newContext();
+      contexts.push(ctx);
+      const p = await openPeer(await ctx.newPage(), kind, stream);
+      p.name = kind;
+      peers.push(p);
+      const deadline = Date.now() + 10_000;
+      let s = await snapshot(p);
+      while (Date.now() < deadline && !s.error && !['connected', 'completed'].includes(s.iceConnectionState)) {
+        await sleep(100);
+        s = await snapshot(p);
+      }
+      if (s.error || !['connected', 'completed'].includes(s.iceConnectionState)) {
+        assert.fail(await describe(peers, `${kind} page: iceConnectionState not connected within 10 s`));
+      }
+    }
+    const statuses = [];
+    for (const p of peers.reverse()) statuses.push(await p.page.evaluate(() => window.hangUp()));
+    assert.deepEqual(statuses, [200, 200], `DELETE of the sessions: ${statuses}\n${server.logTail()}`);
+  } finally {
+    for (const c of contexts) await c.close().catch(() => {});
+  }
+});
+
 test('Chromium WHIP publisher reaches 3 Chromium WHEP players (framesDecoded grows)', { timeout: 120_000 }, async () => {
   const stream = `chromium${Date.now()}`;
   const contexts = [];
