@@ -1,0 +1,118 @@
+// Starting the real shardsfu binary for a browser test (as tests/common/mod.rs
+// and tests/peers/sfu.py do): everything on 127.0.0.1 with free ports,
+// `workers 2`, `candidate 127.0.0.1`, and this folder's www/ served by the
+// server's http_server so that pages come from http://127.0.0.1:<http port>/.
+import { spawn, spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(here, '..', '..');
+export const WWW = path.join(here, 'www');
+
+export function binary() {
+  return process.env.SHARDSFU_BIN || path.join(ROOT, 'target', 'debug', 'shardsfu');
+}
+
+// Builds the debug binary (offline: the namespace has no network) unless SHARDSFU_BIN is set.
+export function build() {
+  if (process.env.SHARDSFU_BIN) return;
+  const r = spawnSync('cargo', ['build', '--offline', '--quiet', '-p', 'shardsfu', '--bin', 'shardsfu'],
+    { cwd: ROOT, stdio: 'inherit', timeout: 1_200_000 });
+  if (r.status !== 0) throw new Error(`cargo build failed (${r.status ?? r.signal})`);
+}
+
+async function tryPort() {
+  const port = await new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+  return new Promise((resolve) => {
+    const u = dgram.createSocket('udp4');
+    u.once('error', () => { u.close(); resolve(null); });
+    u.bind(port, '127.0.0.1', () => u.close(() => resolve(port)));
+  });
+}
+
+// A port free for TCP and UDP on 127.0.0.1 (bounded tries).
+export async function freePort() {
+  for (let i = 0; i < 200; i++) {
+    const p = await tryPort();
+    if (p) return p;
+  }
+  throw new Error('no free port on 127.0.0.1 after 200 tries');
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const c = net.connect({ host: '127.0.0.1', port });
+    c.setTimeout(200);
+    c.once('connect', () => { c.destroy(); resolve(true); });
+    c.once('error', () => resolve(false));
+    c.once('timeout', () => { c.destroy(); resolve(false); });
+  });
+}
+
+export class Server {
+  static async start({ workers = 2 } = {}) {
+    const s = new Server();
+    s.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shardsfu-browser-'));
+    s.ports = {};
+    for (const k of ['rtmp', 'api', 'http', 'rtc']) s.ports[k] = await freePort();
+    s.api = `http://127.0.0.1:${s.ports.api}`;
+    s.http = `http://127.0.0.1:${s.ports.http}`;
+    const conf = [
+      `listen 127.0.0.1:${s.ports.rtmp};`, 'max_connections 1000;', 'daemon off;',
+      'srs_log_tank console;', `workers ${workers};`,
+      `http_server { enabled on; listen 127.0.0.1:${s.ports.http}; dir ${WWW}; }`,
+      `http_api { enabled on; listen 127.0.0.1:${s.ports.api}; }`,
+      `rtc_server { enabled on; listen 127.0.0.1:${s.ports.rtc}; candidate 127.0.0.1; }`,
+      'vhost __defaultVhost__ { rtc { enabled on; } }', '',
+    ].join('\n');
+    fs.writeFileSync(path.join(s.dir, 'test.conf'), conf);
+    const env = Object.fromEntries(Object.entries(process.env)
+      .filter(([k]) => !k.startsWith('SRS_') && k !== 'CANDIDATE'));
+    env.RUST_LOG ??= 'info,rtc_dtls=warn';
+    env.NO_COLOR ??= '1';
+    s.log = '';
+    s.child = spawn(binary(), ['-c', path.join(s.dir, 'test.conf')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    s.exited = new Promise((resolve) => s.child.once('exit', (code, sig) => resolve(code ?? sig)));
+    for (const p of [s.child.stdout, s.child.stderr]) p.on('data', (d) => { s.log += d.toString(); });
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if (s.child.exitCode !== null) throw new Error(`shardsfu exited early (${s.child.exitCode}):\n${s.logTail()}`);
+      if (await canConnect(s.ports.api)) return s;
+      if (Date.now() > deadline) { await s.stop(); throw new Error(`shardsfu did not listen on ${s.api}:\n${s.logTail()}`); }
+      await sleep(50);
+    }
+  }
+
+  logTail(lines = 40) {
+    const tail = this.log.replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter(Boolean).slice(-lines);
+    return `--- shardsfu log (last ${tail.length} lines) ---\n${tail.join('\n')}\n--- end of log ---`;
+  }
+
+  async totals() {
+    const r = await fetch(`${this.api}/api/v1/summaries`, { signal: AbortSignal.timeout(5000) });
+    return (await r.json()).data?.totals ?? {};
+  }
+
+  // SIGTERM, then SIGKILL after 5 s; resolves to the exit code or signal.
+  async stop() {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      const killer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+      await this.exited;
+      clearTimeout(killer);
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    return this.child.exitCode ?? this.child.signalCode;
+  }
+}
