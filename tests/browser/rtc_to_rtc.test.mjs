@@ -139,7 +139,15 @@ test('Chromium WHIP publisher reaches 3 Chromium WHEP players (framesDecoded gro
     }
     await waitConnected([pub, ...players], 'WHEP players');
 
-    const first = await Promise.all(players.map(snapshot));
+    // A player that just connected waits for its first keyframe (a PLI
+    // round trip): give every player up to 5 s to decode its first frame,
+    // then require growth between two samples.
+    const firstFrameDeadline = Date.now() + 5_000;
+    let first = await Promise.all(players.map(snapshot));
+    while (Date.now() < firstFrameDeadline && first.some((s) => !(decoded(s) > 0))) {
+      await sleep(200);
+      first = await Promise.all(players.map(snapshot));
+    }
     await sleep(SAMPLE_GAP_MS);
     const second = await Promise.all(players.map(snapshot));
     const lines = players.map((p, i) => `${p.name}: framesDecoded ${decoded(first[i])} -> ${decoded(second[i])}`);

@@ -79,7 +79,7 @@ export class Server {
     fs.writeFileSync(path.join(s.dir, 'test.conf'), conf);
     const env = Object.fromEntries(Object.entries(process.env)
       .filter(([k]) => !k.startsWith('SRS_') && k !== 'CANDIDATE'));
-    env.RUST_LOG ??= 'info,rtc_dtls=warn';
+    env.RUST_LOG ??= 'info,rtc_dtls=error';
     env.NO_COLOR ??= '1';
     s.log = '';
     s.child = spawn(binary(), ['-c', path.join(s.dir, 'test.conf')], { env, stdio: ['ignore', 'pipe', 'pipe'] });

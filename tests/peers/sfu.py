@@ -77,7 +77,7 @@ class Server:
         (self.dir / "test.conf").write_text(conf)
         self.log_path = self.dir / "server.log"
         child_env = {k: v for k, v in os.environ.items() if not (k.startswith("SRS_") or k == "CANDIDATE")}
-        child_env.setdefault("RUST_LOG", "info,rtc_dtls=warn")
+        child_env.setdefault("RUST_LOG", "info,rtc_dtls=error")
         child_env.setdefault("NO_COLOR", "1")
         child_env.update(env or {})
         self._log = open(self.log_path, "wb")
