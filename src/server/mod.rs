@@ -23,7 +23,7 @@ pub mod stats;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use shards::glommio::{self, net::UdpSocket};
@@ -33,10 +33,7 @@ pub use self::core::ShardCore;
 pub use self::mesh_msg::ShardMsg;
 pub use self::shared::Shared;
 use crate::config::Config;
-use crate::dtls::DtlsCert;
-use crate::server::directory::Directory;
 use crate::server::shard::ShardState;
-use crate::server::stats::ShardStats;
 
 /// How often each shard runs its timers and checks for shutdown.
 const TICK: Duration = Duration::from_millis(20);
@@ -59,7 +56,7 @@ pub fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
         .workers
         .unwrap_or_else(|| shards::allowed_cpus().len())
         .max(1);
-    let shared = Arc::new(build_shared(config, workers)?);
+    let shared = Arc::new(Shared::new(config, workers)?);
     tracing::info!(
         workers,
         fingerprint = %shared.fingerprint,
@@ -75,25 +72,6 @@ pub fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     // A shard that could not bind reports why; the others were told to stop.
     results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
     Ok(())
-}
-
-fn build_shared(config: Config, workers: usize) -> anyhow::Result<Shared> {
-    let cert = DtlsCert::generate().context("cannot create the DTLS certificate")?;
-    let fingerprint = cert.fingerprint_sha256();
-    let candidates = crate::api::candidate_policy(&config);
-    Ok(Shared {
-        interfaces: crate::sdp::local_interface_ips(),
-        candidates,
-        cert,
-        fingerprint,
-        config,
-        directory: Directory::default(),
-        stats: (0..workers).map(|_| ShardStats::default()).collect(),
-        snapshots: crate::server::snapshot::Snapshots::new(workers),
-        http_connections: Default::default(),
-        started: Instant::now(),
-        started_at: SystemTime::now(),
-    })
 }
 
 async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> anyhow::Result<()> {

@@ -368,7 +368,11 @@ impl ShardState {
         }
     }
 
-    fn on_connected(&mut self, now: Instant, token: &str) {
+    /// Starts the media of a session whose DTLS just connected: a player
+    /// joins its stream's fan-out (and asks for a keyframe), a publisher
+    /// becomes the stream's source. Called by the DTLS driver; public so
+    /// benchmarks can build connected sessions without a handshake.
+    pub fn on_connected(&mut self, now: Instant, token: &str) {
         let Some(s) = self.sessions.get(token) else {
             return;
         };

@@ -39,6 +39,28 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The state for `workers` shards: a fresh DTLS certificate, the
+    /// candidate policy and the interface addresses of the machine.
+    pub fn new(config: Config, workers: usize) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let cert = DtlsCert::generate().context("cannot create the DTLS certificate")?;
+        let fingerprint = cert.fingerprint_sha256();
+        let candidates = crate::api::candidate_policy(&config);
+        Ok(Shared {
+            interfaces: crate::sdp::local_interface_ips(),
+            candidates,
+            cert,
+            fingerprint,
+            config,
+            directory: Directory::default(),
+            stats: (0..workers).map(|_| ShardStats::default()).collect(),
+            snapshots: crate::server::snapshot::Snapshots::new(workers),
+            http_connections: Default::default(),
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+        })
+    }
+
     /// Every shard's counters added up.
     pub fn totals(&self) -> StatsSnapshot {
         let mut sum = StatsSnapshot::default();
