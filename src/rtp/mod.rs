@@ -13,8 +13,15 @@ mod classify;
 mod header;
 mod id;
 mod keyframe;
+pub mod nack_generator;
+pub mod nack_history;
+pub mod nack_responder;
+pub mod receiver_stats;
 mod rewrite;
 pub mod rtcp;
+pub mod rtx;
+pub mod sr_mapping;
+pub mod twcc;
 #[cfg(test)]
 mod tests;
 
