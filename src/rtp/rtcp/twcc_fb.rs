@@ -1,0 +1,2 @@
+//! placeholder
+pub struct TwccError; pub struct TwccFeedback; pub enum TwccStatus {}
