@@ -21,9 +21,9 @@ mod rewrite;
 pub mod rtcp;
 pub mod rtx;
 pub mod sr_mapping;
-pub mod twcc;
 #[cfg(test)]
 mod tests;
+pub mod twcc;
 
 pub use classify::{classify, PacketKind};
 pub use header::{ExtensionForm, Extensions, RtpError, RtpHeader};

@@ -281,7 +281,10 @@ mod tests {
         assert_eq!(a, vec![Arrival::InOrder, Arrival::InOrder, Arrival::Gap(2)]);
         assert_eq!(g.poll_timeout(), Some(t0));
         assert_eq!(nacks(&mut g, t0), vec![12, 13]);
-        assert!(nacks(&mut g, t0 + MS).is_empty(), "not again before the retry time");
+        assert!(
+            nacks(&mut g, t0 + MS).is_empty(),
+            "not again before the retry time"
+        );
         // The RTX of 12 arrives.
         assert_eq!(g.on_wire_seq(t0 + 20 * MS, 12), Arrival::Recovered);
         assert_eq!(g.on_wire_seq(t0 + 20 * MS, 12), Arrival::Late, "duplicate");
@@ -291,7 +294,10 @@ mod tests {
         assert_eq!(g.on_wire_seq(t0 + 160 * MS, 13), Arrival::Recovered);
         assert_eq!(g.poll_timeout(), None);
         let s = g.stats();
-        assert_eq!((s.missing, s.nacks_sent, s.recovered, s.given_up), (2, 3, 2, 0));
+        assert_eq!(
+            (s.missing, s.nacks_sent, s.recovered, s.given_up),
+            (2, 3, 2, 0)
+        );
         assert!(!g.take_keyframe_request());
     }
 
@@ -340,7 +346,11 @@ mod tests {
             sent += nacks(&mut g, now).len();
         }
         assert_eq!(sent, 3);
-        assert_eq!(now, t0 + 60 * MS, "given up at the poll after the third NACK");
+        assert_eq!(
+            now,
+            t0 + 60 * MS,
+            "given up at the poll after the third NACK"
+        );
         assert_eq!(g.stats().given_up, 1);
         assert!(g.take_keyframe_request());
         assert!(!g.take_keyframe_request(), "the flag clears");

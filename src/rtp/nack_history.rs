@@ -32,7 +32,9 @@ impl PacketHistory {
     /// A history keeping the last `capacity` sequence numbers (rounded up to
     /// a power of two within 16..=32768). Allocates once, here.
     pub fn new(capacity: usize) -> Self {
-        let cap = capacity.clamp(MIN_CAPACITY, MAX_CAPACITY).next_power_of_two();
+        let cap = capacity
+            .clamp(MIN_CAPACITY, MAX_CAPACITY)
+            .next_power_of_two();
         Self {
             slots: vec![None; cap].into_boxed_slice(),
             max: None,
@@ -191,6 +193,9 @@ mod tests {
         assert_eq!(PacketHistory::new(0).capacity(), 16);
         assert_eq!(PacketHistory::new(1000).capacity(), 1024);
         assert_eq!(PacketHistory::new(usize::MAX).capacity(), 32768);
-        assert_eq!(PacketHistory::default().capacity(), DEFAULT_HISTORY_CAPACITY);
+        assert_eq!(
+            PacketHistory::default().capacity(),
+            DEFAULT_HISTORY_CAPACITY
+        );
     }
 }

@@ -192,9 +192,7 @@ impl NackResponder {
     ) -> Result<Resend<'h>, Refusal> {
         self.stats.requested += 1;
         self.refill(now);
-        let found = self
-            .slot(out_seq)
-            .and_then(|i| self.map[i].map(|s| (i, s)));
+        let found = self.slot(out_seq).and_then(|i| self.map[i].map(|s| (i, s)));
         let Some((idx, slot)) = found else {
             self.stats.unknown += 1;
             return Err(Refusal::Unknown);
@@ -203,11 +201,9 @@ impl NackResponder {
             self.stats.evicted += 1;
             return Err(Refusal::Evicted);
         };
-        let interval = self
-            .rtt
-            .map_or(self.limits.min_resend_interval, |r| {
-                r.max(self.limits.min_resend_interval)
-            });
+        let interval = self.rtt.map_or(self.limits.min_resend_interval, |r| {
+            r.max(self.limits.min_resend_interval)
+        });
         if slot
             .resent_at
             .is_some_and(|at| now.saturating_duration_since(at) < interval)
@@ -357,7 +353,11 @@ mod tests {
         assert!(granted <= u64::from(limits.burst_packets + limits.packets_per_sec));
         // Bytes: at most the starting budget plus half the media bytes.
         let byte_cap = u64::from(limits.burst_bytes) + 1000 * 1000 / 2;
-        assert!(s.granted_bytes <= byte_cap, "{} > {byte_cap}", s.granted_bytes);
+        assert!(
+            s.granted_bytes <= byte_cap,
+            "{} > {byte_cap}",
+            s.granted_bytes
+        );
         assert!(s.rate_limited > 8000, "{s:?}");
         assert!(granted >= 400, "the budget is used, not starved: {granted}");
     }

@@ -78,7 +78,7 @@ pub fn rtt_from_report(now_ntp: u64, lsr: u32, dlsr: u32) -> Option<Duration> {
     if rtt > u32::MAX / 2 {
         return None;
     }
-    Some(Duration::from_micros(u64::from(rtt) * 1_000_000 >> 16))
+    Some(Duration::from_micros((u64::from(rtt) * 1_000_000) >> 16))
 }
 
 /// A sequence jump larger than this starts re-synchronisation (RFC 3550 A.1).
@@ -272,7 +272,10 @@ mod tests {
         let dlsr = (ntp_units(50 * MS) >> 16) as u32;
         let now = (100 << 32) + ntp_units(200 * MS);
         let rtt = rtt_from_report(now, lsr, dlsr).unwrap();
-        assert!(rtt.abs_diff(150 * MS) < Duration::from_micros(50), "{rtt:?}");
+        assert!(
+            rtt.abs_diff(150 * MS) < Duration::from_micros(50),
+            "{rtt:?}"
+        );
         assert_eq!(rtt_from_report(now, 0, dlsr), None, "no SR reported");
         assert_eq!(rtt_from_report(100 << 32, lsr, dlsr), None, "negative");
     }

@@ -55,12 +55,7 @@ pub fn unwrap_rtx(rtx: &[u8]) -> Result<(u16, &[u8]), RtxError> {
 /// first): sequence number from the OSN, SSRC and PT of the media stream
 /// (`ssrc`, `pt`, which the session knows from the SDP's `apt` and
 /// `ssrc-group:FID`), the rest kept. Returns the OSN.
-pub fn unwrap_rtx_into(
-    out: &mut Vec<u8>,
-    rtx: &[u8],
-    ssrc: Ssrc,
-    pt: Pt,
-) -> Result<u16, RtxError> {
+pub fn unwrap_rtx_into(out: &mut Vec<u8>, rtx: &[u8], ssrc: Ssrc, pt: Pt) -> Result<u16, RtxError> {
     let h = RtpHeader::parse(rtx)?;
     let (osn, payload) = unwrap_rtx(rtx)?;
     out.clear();
@@ -87,7 +82,20 @@ mod tests {
 
     /// V=2, X=1 with one one-byte extension, one CSRC, marker, padding of 3.
     fn original() -> Vec<u8> {
-        let mut p = vec![0xB1, 0x80 | 96, 0x12, 0x34, 0, 0, 0x10, 0, 0xAA, 0xBB, 0xCC, 0xDD];
+        let mut p = vec![
+            0xB1,
+            0x80 | 96,
+            0x12,
+            0x34,
+            0,
+            0,
+            0x10,
+            0,
+            0xAA,
+            0xBB,
+            0xCC,
+            0xDD,
+        ];
         p.extend_from_slice(&[1, 2, 3, 4]); // CSRC
         p.extend_from_slice(&[0xBE, 0xDE, 0, 1, 0x10, 0x55, 0, 0]); // ext id 1, 1 byte
         p.extend_from_slice(b"payload");

@@ -90,7 +90,12 @@ impl SrMapper {
     /// The sender info of an SR sent at `now`, from the publisher's newest
     /// SR `sr`; `None` before the first packet or when `sr` is of another
     /// source than the one forwarded now.
-    pub fn sender_info(&self, now: Instant, clock: &NtpClock, sr: &PublisherSr) -> Option<SenderInfo> {
+    pub fn sender_info(
+        &self,
+        now: Instant,
+        clock: &NtpClock,
+        sr: &PublisherSr,
+    ) -> Option<SenderInfo> {
         let (ssrc, offset) = self.source?;
         if ssrc != sr.ssrc {
             return None;
@@ -113,7 +118,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::rtp::{ExtIdMap, Pt, RtpHeader, Rewriter};
+    use crate::rtp::{ExtIdMap, Pt, Rewriter, RtpHeader};
 
     const RATE: u32 = 90_000;
 
@@ -149,11 +154,25 @@ mod tests {
     }
 
     /// Forwards a packet captured at `at` and returns its output timestamp.
-    fn forward(rw: &mut Rewriter, m: &mut SrMapper, t0: Instant, src: &Source, at: Duration, n: u16) -> u32 {
+    fn forward(
+        rw: &mut Rewriter,
+        m: &mut SrMapper,
+        t0: Instant,
+        src: &Source,
+        at: Duration,
+        n: u16,
+    ) -> u32 {
         let pkt = src.packet(at, n);
         let mut out = Vec::new();
-        rw.rewrite_into(t0 + at, &pkt, &mut out, Ssrc(1), Pt(100), &ExtIdMap::drop_all())
-            .unwrap();
+        rw.rewrite_into(
+            t0 + at,
+            &pkt,
+            &mut out,
+            Ssrc(1),
+            Pt(100),
+            &ExtIdMap::drop_all(),
+        )
+        .unwrap();
         let h = RtpHeader::parse(&out).unwrap();
         m.on_forwarded(src.ssrc, src.ts(at), h.timestamp(), h.payload().len());
         h.timestamp()
@@ -166,11 +185,25 @@ mod tests {
         let mut rw = Rewriter::new(RATE);
         let mut m = SrMapper::new(RATE);
         let ms = Duration::from_millis;
-        let a = Source { ssrc: Ssrc(0xA), ts0: 4_000_000_000, ntp0: 5 << 32, seq0: 100 };
-        let b = Source { ssrc: Ssrc(0xB), ts0: 1234, ntp0: 9 << 32, seq0: 60_000 };
+        let a = Source {
+            ssrc: Ssrc(0xA),
+            ts0: 4_000_000_000,
+            ntp0: 5 << 32,
+            seq0: 100,
+        };
+        let b = Source {
+            ssrc: Ssrc(0xB),
+            ts0: 1234,
+            ntp0: 9 << 32,
+            seq0: 60_000,
+        };
 
         let sr_a = a.sr(t0, ms(0));
-        assert_eq!(m.sender_info(t0, &clock, &sr_a), None, "nothing forwarded yet");
+        assert_eq!(
+            m.sender_info(t0, &clock, &sr_a),
+            None,
+            "nothing forwarded yet"
+        );
         for i in 0..50u16 {
             forward(&mut rw, &mut m, t0, &a, ms(20 * u64::from(i)), i);
         }
@@ -183,7 +216,11 @@ mod tests {
 
         // The publisher reconnects as B at 2 s.
         forward(&mut rw, &mut m, t0, &b, ms(2000), 0);
-        assert_eq!(m.sender_info(t0 + ms(2000), &clock, &sr_a), None, "A's SR is stale");
+        assert_eq!(
+            m.sender_info(t0 + ms(2000), &clock, &sr_a),
+            None,
+            "A's SR is stale"
+        );
         let sr_b = b.sr(t0, ms(2100));
         let want = forward(&mut rw, &mut m, t0, &b, ms(2500), 1);
         let info = m.sender_info(t0 + ms(2500), &clock, &sr_b).unwrap();
@@ -195,7 +232,12 @@ mod tests {
     #[test]
     fn from_a_parsed_report() {
         let mut buf = Vec::new();
-        let info = SenderInfo { ntp: 77 << 32, rtp_ts: 555, packets: 1, octets: 2 };
+        let info = SenderInfo {
+            ntp: 77 << 32,
+            rtp_ts: 555,
+            packets: 1,
+            octets: 2,
+        };
         crate::rtp::rtcp::write_sr(&mut buf, Ssrc(3), &info, &[]);
         let Some(Ok(crate::rtp::rtcp::RtcpPacket::SenderReport(sr))) =
             crate::rtp::rtcp::parse_compound(&buf).next()
@@ -204,6 +246,14 @@ mod tests {
         };
         let now = Instant::now();
         let p = PublisherSr::from_report(&sr, now);
-        assert_eq!(p, PublisherSr { ssrc: Ssrc(3), ntp: 77 << 32, rtp_ts: 555, received_at: now });
+        assert_eq!(
+            p,
+            PublisherSr {
+                ssrc: Ssrc(3),
+                ntp: 77 << 32,
+                rtp_ts: 555,
+                received_at: now
+            }
+        );
     }
 }

@@ -131,7 +131,13 @@ impl TwccReceiver {
     /// Writes the due feedback into `out` (appended, as a compound of one or
     /// more transport-cc packets from `sender` about `media`); returns the
     /// bytes written, 0 when nothing is due at `now`.
-    pub fn poll_feedback(&mut self, now: Instant, sender: Ssrc, media: Ssrc, out: &mut Vec<u8>) -> usize {
+    pub fn poll_feedback(
+        &mut self,
+        now: Instant,
+        sender: Ssrc,
+        media: Ssrc,
+        out: &mut Vec<u8>,
+    ) -> usize {
         if self.poll_timeout().is_none_or(|t| now < t) {
             return 0;
         }
@@ -241,7 +247,10 @@ mod tests {
         let fbs = feedbacks(&out);
         assert_eq!(fbs.len(), 1);
         let f = &fbs[0];
-        assert_eq!((f.sender, f.media, f.base_seq, f.fb_count), (Ssrc(1), Ssrc(2), 65_534, 0));
+        assert_eq!(
+            (f.sender, f.media, f.base_seq, f.fb_count),
+            (Ssrc(1), Ssrc(2), 65_534, 0)
+        );
         assert_eq!(
             f.statuses,
             vec![
@@ -264,7 +273,14 @@ mod tests {
         assert_eq!((f.base_seq, f.fb_count), (3, 1));
         assert_eq!(f.reference_time, 1, "70 ms is in the second 64 ms unit");
         assert_eq!(f.arrivals().collect::<Vec<_>>(), vec![(3, Some(70_000))]);
-        assert_eq!(r.stats(), TwccStats { received: 5, late: 1, feedbacks: 2 });
+        assert_eq!(
+            r.stats(),
+            TwccStats {
+                received: 5,
+                late: 1,
+                feedbacks: 2
+            }
+        );
     }
 
     #[test]
@@ -302,10 +318,7 @@ mod tests {
         r.poll_feedback(t0 + Duration::from_secs(10), Ssrc(1), Ssrc(2), &mut out);
         let fbs = feedbacks(&out);
         assert_eq!(fbs.len(), 2);
-        assert_eq!(
-            arrivals(&fbs),
-            vec![(10, Some(0)), (11, Some(9_000_000))]
-        );
+        assert_eq!(arrivals(&fbs), vec![(10, Some(0)), (11, Some(9_000_000))]);
     }
 
     #[test]

@@ -73,7 +73,12 @@ mod tests {
         assert!(it.next().is_none());
         assert_eq!(sr.ssrc(), Ssrc(7));
         assert_eq!(
-            (sr.ntp_time(), sr.rtp_time(), sr.packet_count(), sr.octet_count()),
+            (
+                sr.ntp_time(),
+                sr.rtp_time(),
+                sr.packet_count(),
+                sr.octet_count()
+            ),
             (info.ntp, 90_000, 10, 12_000)
         );
         assert_eq!(sr.reports().collect::<Vec<_>>(), vec![block, block]);

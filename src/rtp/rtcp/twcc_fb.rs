@@ -456,7 +456,9 @@ mod tests {
     fn chunks(statuses: &[TwccStatus]) -> Vec<u16> {
         let mut out = Vec::new();
         write_chunks(statuses, &mut out);
-        out.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect()
+        out.chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect()
     }
 
     /// Statuses as rtc-rtcp decodes them.
@@ -467,9 +469,10 @@ mod tests {
         for c in &t.packet_chunks {
             let left = count - syms.len();
             match c {
-                PacketStatusChunk::RunLengthChunk(r) => syms.extend(
-                    std::iter::repeat_n(r.packet_status_symbol, usize::from(r.run_length).min(left)),
-                ),
+                PacketStatusChunk::RunLengthChunk(r) => syms.extend(std::iter::repeat_n(
+                    r.packet_status_symbol,
+                    usize::from(r.run_length).min(left),
+                )),
                 PacketStatusChunk::StatusVectorChunk(v) => {
                     syms.extend(v.symbol_list.iter().take(left).copied())
                 }
@@ -563,8 +566,20 @@ mod tests {
         let (t, statuses) = theirs_decode(&pkt);
         assert_eq!(statuses, f.statuses);
         assert_eq!(
-            (t.sender_ssrc, t.media_ssrc, t.base_sequence_number, t.reference_time, t.fb_pkt_count),
-            (f.sender.0, f.media.0, f.base_seq, f.reference_time, f.fb_count)
+            (
+                t.sender_ssrc,
+                t.media_ssrc,
+                t.base_sequence_number,
+                t.reference_time,
+                t.fb_pkt_count
+            ),
+            (
+                f.sender.0,
+                f.media.0,
+                f.base_seq,
+                f.reference_time,
+                f.fb_count
+            )
         );
         let theirs = theirs_encode(f);
         assert_eq!(&TwccFeedback::parse(&theirs).unwrap(), f);
@@ -581,7 +596,10 @@ mod tests {
         assert_eq!(chunks(&[N; 3]), vec![3]);
         // Mixed small/lost: one-bit vectors of 14, the rest as two-bit.
         let mixed: Vec<_> = (0..20).map(|i| if i % 2 == 0 { S(4) } else { N }).collect();
-        assert_eq!(chunks(&mixed), vec![0b1010_1010_1010_1010, 0xC000 | 0b01_00_01_00_01_00_00]);
+        assert_eq!(
+            chunks(&mixed),
+            vec![0b1010_1010_1010_1010, 0xC000 | 0b01_00_01_00_01_00_00]
+        );
         // A large delta forces two-bit vectors.
         assert_eq!(
             chunks(&[S(1), L(-1), N, S(1), N, S(1), N]),
@@ -599,9 +617,27 @@ mod tests {
     fn round_trips_and_agrees_with_rtc_rtcp() {
         check(&fb(0, vec![S(0)]));
         check(&fb(65_530, vec![S(10); 30])); // sequence wrap
-        check(&fb(5, (0..50).map(|i| if i % 3 == 0 { N } else { S(i as u8) }).collect()));
+        check(&fb(
+            5,
+            (0..50)
+                .map(|i| if i % 3 == 0 { N } else { S(i as u8) })
+                .collect(),
+        ));
         // Large and negative deltas (reordering), mixed with losses.
-        check(&fb(100, vec![S(1), L(-40), L(1000), N, N, S(255), L(i16::MIN), L(i16::MAX), S(0)]));
+        check(&fb(
+            100,
+            vec![
+                S(1),
+                L(-40),
+                L(1000),
+                N,
+                N,
+                S(255),
+                L(i16::MIN),
+                L(i16::MAX),
+                S(0),
+            ],
+        ));
         // A large loss run beyond one run-length chunk, then arrivals.
         let mut v = vec![S(3)];
         v.extend([N; 9000]);
@@ -633,7 +669,12 @@ mod tests {
         let a: Vec<_> = f.arrivals().collect();
         assert_eq!(
             a,
-            vec![(10, Some(129_000)), (11, None), (12, Some(128_500)), (13, Some(130_500))]
+            vec![
+                (10, Some(129_000)),
+                (11, None),
+                (12, Some(128_500)),
+                (13, Some(130_500))
+            ]
         );
         assert_eq!(TwccStatus::received(255), Some(S(255)));
         assert_eq!(TwccStatus::received(256), Some(L(256)));
@@ -652,29 +693,53 @@ mod tests {
         nack[0] = (nack[0] & 0xe0) | 1;
         assert_eq!(
             TwccFeedback::parse(&nack),
-            Err(TwccError::NotTwcc { version: 2, pt: 205, fmt: 1 })
+            Err(TwccError::NotTwcc {
+                version: 2,
+                pt: 205,
+                fmt: 1
+            })
         );
         let cut = &good[..good.len() - 4];
-        assert!(matches!(TwccFeedback::parse(cut), Err(TwccError::TooShort { .. })));
+        assert!(matches!(
+            TwccFeedback::parse(cut),
+            Err(TwccError::TooShort { .. })
+        ));
         let mut pad = good.clone();
         *pad.last_mut().unwrap() = 0;
-        assert!(matches!(TwccFeedback::parse(&pad), Err(TwccError::BadPadding { padding: 0, .. })));
+        assert!(matches!(
+            TwccFeedback::parse(&pad),
+            Err(TwccError::BadPadding { padding: 0, .. })
+        ));
 
         // Status count 40 with one run chunk of 3 and nothing after it.
-        let mut p = vec![0x8f, 205, 0, 5, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 40, 0, 0, 0, 0];
+        let mut p = vec![
+            0x8f, 205, 0, 5, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 40, 0, 0, 0, 0,
+        ];
         p.extend_from_slice(&[0x20, 3, 0, 0]);
         assert!(matches!(
             TwccFeedback::parse(&p),
-            Err(TwccError::ChunksTruncated { count: 40, covered: 3 })
+            Err(TwccError::ChunksTruncated {
+                count: 40,
+                covered: 3
+            })
         ));
         // Reserved symbol 3 in a run chunk and in a two-bit vector.
         p[15] = 3;
         p[20] = 0x60;
-        assert_eq!(TwccFeedback::parse(&p), Err(TwccError::ReservedSymbol { chunk: 0x6003 }));
+        assert_eq!(
+            TwccFeedback::parse(&p),
+            Err(TwccError::ReservedSymbol { chunk: 0x6003 })
+        );
         p[20] = 0xff;
-        assert_eq!(TwccFeedback::parse(&p), Err(TwccError::ReservedSymbol { chunk: 0xff03 }));
+        assert_eq!(
+            TwccFeedback::parse(&p),
+            Err(TwccError::ReservedSymbol { chunk: 0xff03 })
+        );
         // Three small deltas announced, two bytes there.
         p[20] = 0x20;
-        assert_eq!(TwccFeedback::parse(&p), Err(TwccError::DeltasTruncated { need: 3, have: 2 }));
+        assert_eq!(
+            TwccFeedback::parse(&p),
+            Err(TwccError::DeltasTruncated { need: 3, have: 2 })
+        );
     }
 }
