@@ -13,10 +13,17 @@ mod classify;
 mod header;
 mod id;
 mod keyframe;
+pub mod nack_generator;
+pub mod nack_history;
+pub mod nack_responder;
+pub mod receiver_stats;
 mod rewrite;
 pub mod rtcp;
+pub mod rtx;
+pub mod sr_mapping;
 #[cfg(test)]
 mod tests;
+pub mod twcc;
 
 pub use classify::{classify, PacketKind};
 pub use header::{ExtensionForm, Extensions, RtpError, RtpHeader};

@@ -10,16 +10,20 @@ mod fir;
 mod nack;
 mod pli;
 mod report;
+mod sr;
 #[cfg(test)]
 mod tests;
 mod twcc;
+mod twcc_fb;
 
 pub use bye::Bye;
 pub use fir::{write_fir, Fir};
 pub use nack::{write_nack, Nack};
 pub use pli::{write_pli, Pli};
 pub use report::{write_rr, ReceiverReport, ReportBlock, SenderReport};
+pub use sr::{write_sr, SenderInfo};
 pub use twcc::TransportCc;
+pub use twcc_fb::{TwccError, TwccFeedback, TwccStatus};
 
 use super::id::Ssrc;
 
