@@ -13,7 +13,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use common::*;
-use shardsfu::dtls::{format_fingerprint, parse_fingerprint, DtlsCert, DtlsEvent, DtlsRole, DtlsTransport};
+use shardsfu::dtls::{
+    format_fingerprint, parse_fingerprint, DtlsCert, DtlsEvent, DtlsRole, DtlsTransport,
+};
 use shardsfu::ice::{self, BindingRequest};
 use shardsfu::srtp::SrtpSession;
 
@@ -32,7 +34,9 @@ fn signal_and_ice(srv: &Server, stream: &str, announce: &str) -> (Peer, String) 
     let offer = std::fs::read_to_string(fixtures().join("sdp/aiortc_whip_h264.sdp")).unwrap();
     let offer: String = offer
         .lines()
-        .filter(|l| !l.starts_with("a=fingerprint:sha-384") && !l.starts_with("a=fingerprint:sha-512"))
+        .filter(|l| {
+            !l.starts_with("a=fingerprint:sha-384") && !l.starts_with("a=fingerprint:sha-512")
+        })
         .map(|l| {
             if l.starts_with("a=fingerprint:sha-256") {
                 format!("a=fingerprint:sha-256 {announce}\r\n")
@@ -41,25 +45,48 @@ fn signal_and_ice(srv: &Server, stream: &str, announce: &str) -> (Peer, String) 
             }
         })
         .collect();
-    let r = post(&srv.api_url(&format!("/rtc/v1/whip/?app=live&stream={stream}")), "application/sdp", &offer);
+    let r = post(
+        &srv.api_url(&format!("/rtc/v1/whip/?app=live&stream={stream}")),
+        "application/sdp",
+        &offer,
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     let (ufrag, pwd) = ice_credentials(&r.body);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut out = Vec::new();
     let username = format!("{ufrag}:n3R2");
-    let req = BindingRequest { username: &username, priority: 1, ice_controlling: Some(9), use_candidate: true };
+    let req = BindingRequest {
+        username: &username,
+        priority: 1,
+        ice_controlling: Some(9),
+        use_candidate: true,
+    };
     ice::write_binding_request(&[7; 12], &req, pwd.as_bytes(), &mut out);
     sock.send_to(&out, srv.rtc).unwrap();
     let mut buf = [0u8; 1500];
     let (n, _) = sock.recv_from(&mut buf).expect("STUN answered");
-    assert!(ice::parse(&buf[..n]).unwrap().verify_integrity(pwd.as_bytes()));
+    assert!(ice::parse(&buf[..n])
+        .unwrap()
+        .verify_integrity(pwd.as_bytes()));
     let server_fp = r
         .body
         .lines()
-        .find_map(|l| l.trim().strip_prefix("a=fingerprint:sha-256 ").map(str::to_string))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("a=fingerprint:sha-256 ")
+                .map(str::to_string)
+        })
         .expect("answer fingerprint");
-    (Peer { sock, server: srv.rtc, srtp: None }, server_fp)
+    (
+        Peer {
+            sock,
+            server: srv.rtc,
+            srtp: None,
+        },
+        server_fp,
+    )
 }
 
 /// Runs the DTLS handshake as the server's peer; returns the last event.
@@ -67,7 +94,15 @@ fn handshake(peer: &mut Peer, cert: &DtlsCert, server_fp: &str) -> Option<DtlsEv
     let local = peer.sock.local_addr().unwrap();
     let fps = vec![("sha-256".to_string(), parse_fingerprint(server_fp).unwrap())];
     // The offer said actpass, so the server is the DTLS server and we are the client.
-    let mut dtls = DtlsTransport::new(cert, DtlsRole::Client, local, peer.server, fps, Instant::now()).unwrap();
+    let mut dtls = DtlsTransport::new(
+        cert,
+        DtlsRole::Client,
+        local,
+        peer.server,
+        fps,
+        Instant::now(),
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut buf = [0u8; 2048];
     while Instant::now() < deadline {
@@ -81,7 +116,9 @@ fn handshake(peer: &mut Peer, cert: &DtlsCert, server_fp: &str) -> Option<DtlsEv
             return Some(ev);
         }
         match peer.sock.recv_from(&mut buf) {
-            Ok((n, _)) if (20..64).contains(&buf[0]) => dtls.handle_input(Instant::now(), &buf[..n]),
+            Ok((n, _)) if (20..64).contains(&buf[0]) => {
+                dtls.handle_input(Instant::now(), &buf[..n])
+            }
             Ok(_) => {}
             Err(_) => dtls.handle_timeout(Instant::now()),
         }
@@ -117,9 +154,15 @@ fn hostile_media_is_dropped_and_counted() {
 
     // A peer that passed ICE sends a garbled DTLS record.
     let (mut good, server_fp) = signal_and_ice(&srv, "good", &mine);
-    let garbled = [22u8, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2, 3];
+    let garbled = [
+        22u8, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2, 3,
+    ];
     good.sock.send_to(&garbled, good.server).unwrap();
-    assert_eq!(wait_for(&srv, "dtls_dropped", 1), 1, "the garbled record is counted");
+    assert_eq!(
+        wait_for(&srv, "dtls_dropped", 1),
+        1,
+        "the garbled record is counted"
+    );
 
     // ...and still completes its handshake afterwards.
     match handshake(&mut good, &cert, &server_fp) {
@@ -170,5 +213,8 @@ fn hostile_media_is_dropped_and_counted() {
     }
     assert!(wait_for(&srv, "rtp_received", before + 10) >= before + 10);
     let s = get(&srv.api_url("/api/v1/summaries")).json();
-    assert_eq!(s["data"]["sessions"], 1, "the liar's session is gone, the good one stays");
+    assert_eq!(
+        s["data"]["sessions"], 1,
+        "the liar's session is gone, the good one stays"
+    );
 }
