@@ -475,6 +475,19 @@ impl ShardState {
         self.fan_out(now, &stream, &pkt);
     }
 
+    /// Live hook (RTMP → RTC bridge): fans out a packet made on this shard
+    /// (not received from a WebRTC publisher) exactly as `handle_rtp` does.
+    pub fn inject_media(&mut self, now: Instant, stream: &str, pkt: &MediaPacket) {
+        for &shard in self.router.remote_shards(stream) {
+            let msg = ShardMsg::Media {
+                stream: stream.to_string(),
+                packet: pkt.clone(),
+            };
+            self.out.mesh.push((MeshDest::Shard(shard), msg));
+        }
+        self.fan_out(now, stream, pkt);
+    }
+
     /// Sends `pkt` to every local player of `stream`.
     pub fn fan_out(&mut self, now: Instant, stream: &str, pkt: &MediaPacket) {
         let Self {

@@ -19,6 +19,7 @@ use shards::glommio::{self, net::TcpListener, net::TcpStream};
 use crate::live::flv::FlvTag;
 use crate::live::rtmp::{RtmpConfig, RtmpEvent, RtmpServerConn};
 use crate::server::live::hub::{stream_key, Hub, Publication, StreamSettings};
+use crate::server::live::rtmp_to_rtc::RtmpToRtc;
 use crate::server::ShardCore;
 
 /// Tags written per wake-up of a player before its input is looked at again.
@@ -41,7 +42,7 @@ pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener) {
                 }
                 let core = core.clone();
                 glommio::spawn_local(async move {
-                    serve(&core, stream).await;
+                    serve(core, stream).await;
                     hub.rtmp_connections.fetch_sub(1, Ordering::Relaxed);
                 })
                 .detach();
@@ -57,7 +58,8 @@ pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener) {
 /// What the connection does with its stream.
 enum Role {
     Idle,
-    Publishing(Publication),
+    /// The live publication, and its WebRTC side when `rtmp_to_rtc` is on.
+    Publishing(Publication, Option<RtmpToRtc>),
     Playing(flume::Receiver<FlvTag>),
 }
 
@@ -67,7 +69,7 @@ enum Wake {
     Tag(Option<FlvTag>),
 }
 
-async fn serve(core: &ShardCore, stream: TcpStream) {
+async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
     let peer = stream
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -90,6 +92,11 @@ async fn serve(core: &ShardCore, stream: TcpStream) {
     let hub = core.shared.live.clone();
     let vhost = core.shared.config.vhost("__defaultVhost__");
     let settings = StreamSettings::from_vhost(vhost);
+    let bridge = BridgeSettings {
+        on: vhost.rtc.enabled && vhost.rtc.rtmp_to_rtc && core.shared.config.rtc_server.enabled,
+        keep_bframe: vhost.rtc.keep_bframe,
+        opus_bitrate: vhost.rtc.opus_bitrate,
+    };
     let mut conn = RtmpServerConn::new(RtmpConfig {
         out_chunk_size: vhost.chunk_size.unwrap_or(core.shared.config.chunk_size),
         ..RtmpConfig::default()
@@ -98,7 +105,12 @@ async fn serve(core: &ShardCore, stream: TcpStream) {
     let mut closed = false;
     loop {
         while let Some(ev) = conn.poll_event() {
-            closed |= on_event(&hub, &settings, &mut conn, &mut role, ev, peer);
+            closed |= on_event(
+                &core, &hub, &settings, &bridge, &mut conn, &mut role, ev, peer,
+            );
+        }
+        if let Role::Publishing(_, Some(b)) = &mut role {
+            b.flush().await;
         }
         while let Some(out) = conn.poll_transmit() {
             if wr.write_all(&out).await.is_err() {
@@ -155,10 +167,20 @@ async fn serve(core: &ShardCore, stream: TcpStream) {
     drop(reader);
 }
 
+/// `rtc { rtmp_to_rtc; keep_bframe; opus_bitrate }` of the vhost.
+struct BridgeSettings {
+    on: bool,
+    keep_bframe: bool,
+    opus_bitrate: u32,
+}
+
 /// Carry out one event; true when the connection should close.
+#[allow(clippy::too_many_arguments)]
 fn on_event(
+    core: &Rc<ShardCore>,
     hub: &Arc<Hub>,
     settings: &StreamSettings,
+    bridge: &BridgeSettings,
     conn: &mut RtmpServerConn,
     role: &mut Role,
     ev: RtmpEvent,
@@ -170,14 +192,32 @@ fn on_event(
         }
         RtmpEvent::Publish { app, stream, .. } => {
             let key = stream_key(&app, &stream);
+            // A WebRTC publisher of the same stream also makes it busy.
+            let rtc = if bridge.on {
+                match RtmpToRtc::start(core.clone(), &key, bridge.keep_bframe, bridge.opus_bitrate)
+                {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        tracing::warn!(%peer, "rtmp publish refused: {e}");
+                        conn.reject(&e.to_string());
+                        return false;
+                    }
+                }
+            } else if core.shared.directory.stream(&key).is_some() {
+                tracing::warn!(%peer, stream = key, "rtmp publish refused: already publishing over WebRTC");
+                conn.reject("stream is already publishing");
+                return false;
+            } else {
+                None
+            };
             match hub.publish(&key, settings) {
                 Ok(p) => {
                     if let Err(e) = conn.accept_publish() {
                         tracing::warn!(%peer, "rtmp publish: {e}");
                         return true;
                     }
-                    tracing::info!(%peer, stream = key, "rtmp publish");
-                    *role = Role::Publishing(p);
+                    tracing::info!(%peer, stream = key, rtc = rtc.is_some(), "rtmp publish");
+                    *role = Role::Publishing(p, rtc);
                 }
                 Err(e) => {
                     tracing::warn!(%peer, "rtmp publish refused: {e}");
@@ -200,12 +240,15 @@ fn on_event(
             *role = Role::Playing(rx);
         }
         RtmpEvent::Media(tag) => {
-            if let Role::Publishing(p) = role {
+            if let Role::Publishing(p, rtc) = role {
                 p.push(&tag);
+                if let Some(b) = rtc {
+                    b.on_tag(&tag);
+                }
             }
         }
         RtmpEvent::Unpublish | RtmpEvent::PlayStop => {
-            if let Role::Publishing(p) = role {
+            if let Role::Publishing(p, _) = role {
                 tracing::info!(%peer, stream = p.key(), "rtmp unpublish");
             }
             *role = Role::Idle;
