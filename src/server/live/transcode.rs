@@ -72,16 +72,47 @@ pub struct AudioWorker {
 impl AudioWorker {
     /// Starts a worker. `config` is the input's codec configuration (the
     /// AudioSpecificConfig for AAC; empty for Opus); `bitrate` the output's.
+    /// Encoded frames come out of [`AudioWorker::output`].
     pub fn spawn(
         dir: Direction,
         config: &[u8],
         bitrate: u32,
         name: &str,
     ) -> Result<Self, TranscodeError> {
+        let (out_tx, rx) = flume::bounded(OUTPUT_QUEUE);
+        let sink = move |o: AudioOut| {
+            !matches!(
+                out_tx.try_send(o),
+                Err(flume::TrySendError::Disconnected(_))
+            )
+        };
+        Self::start(dir, config, bitrate, name, rx, Box::new(sink))
+    }
+
+    /// Like [`AudioWorker::spawn`], but the worker thread hands each encoded
+    /// frame to `sink` (which returns false to stop the worker).
+    pub fn spawn_with_sink(
+        dir: Direction,
+        config: &[u8],
+        bitrate: u32,
+        name: &str,
+        sink: Box<dyn FnMut(AudioOut) -> bool + Send>,
+    ) -> Result<Self, TranscodeError> {
+        let (_, rx) = flume::bounded(1);
+        Self::start(dir, config, bitrate, name, rx, sink)
+    }
+
+    fn start(
+        dir: Direction,
+        config: &[u8],
+        bitrate: u32,
+        name: &str,
+        rx: flume::Receiver<AudioOut>,
+        mut sink: Box<dyn FnMut(AudioOut) -> bool + Send>,
+    ) -> Result<Self, TranscodeError> {
         let mut t = Transcoder::new(dir, config, bitrate)?;
         let extradata = t.extradata();
         let (tx, jobs) = crossbeam_channel::bounded::<Job>(INPUT_QUEUE);
-        let (out_tx, rx) = flume::bounded(OUTPUT_QUEUE);
         let cpu_ns = Arc::new(AtomicU64::new(0));
         let cpu = cpu_ns.clone();
         let stream = name.to_owned();
@@ -97,7 +128,7 @@ impl AudioWorker {
                         }
                     };
                     for o in out {
-                        if let Err(flume::TrySendError::Disconnected(_)) = out_tx.try_send(o) {
+                        if !sink(o) {
                             return;
                         }
                     }
