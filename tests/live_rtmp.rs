@@ -151,11 +151,11 @@ fn rtmp_push_reads_back_over_rtmp_http_flv_and_hls() {
     let rtmp = format!("rtmp://127.0.0.1:{}/live/cam", ports.rtmp);
     let publisher = push(&rtmp, 25);
     // HLS has a segment once a second of video is in, and the publish is known.
-    let m3u8 = format!("/live/cam.m3u8");
+    let m3u8 = "/live/cam.m3u8";
     assert!(
         wait_until(Duration::from_secs(15), || http_get_status(
             server.http,
-            &m3u8
+            m3u8
         )
         .starts_with("HTTP/1.1 200")),
         "no HLS playlist appeared:\n{}",

@@ -162,7 +162,7 @@ impl H264Depacketizer {
         }
         let mut b = BytesMut::new();
         b.put_slice(&[if keyframe { 0x17 } else { 0x27 }, 1, 0, 0, 0]);
-        for n in nalus.iter().filter(|n| !matches!(n[0] & 0x1f, 9)) {
+        for n in nalus.iter().filter(|n| !matches!(n[0] & 0x1f, 7..=9)) {
             b.put_u32(n.len() as u32);
             b.put_slice(n);
         }
@@ -230,7 +230,7 @@ mod tests {
     fn packetizer_output_round_trips() {
         let mut p = H264Packetizer::new(1, 65530, false);
         p.packetize(&seq_header());
-        let mut idr = vec![0x65];
+        let mut idr = vec![0x65, 0x88];
         idr.resize(4000, 7);
         let mut d = H264Depacketizer::new();
         let out = feed(&mut d, &p.packetize(&frame(true, &idr, 0)));

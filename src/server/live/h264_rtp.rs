@@ -75,7 +75,7 @@ impl H264Packetizer {
         };
         let nalus: Vec<&[u8]> = nalus
             .into_iter()
-            .filter(|n| !n.is_empty() && !matches!(n[0] & 0x1f, 9 | 10 | 11 | 12))
+            .filter(|n| !n.is_empty() && !matches!(n[0] & 0x1f, 9..=12))
             .collect();
         if !self.keep_bframe && nalus.iter().any(|n| is_b_slice(n)) {
             self.dropped_bframes += 1;

@@ -59,7 +59,7 @@ pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener) {
 enum Role {
     Idle,
     /// The live publication, and its WebRTC side when `rtmp_to_rtc` is on.
-    Publishing(Publication, Option<RtmpToRtc>),
+    Publishing(Publication, Option<Box<RtmpToRtc>>),
     Playing(flume::Receiver<FlvTag>),
 }
 
@@ -196,7 +196,7 @@ fn on_event(
             let rtc = if bridge.on {
                 match RtmpToRtc::start(core.clone(), &key, bridge.keep_bframe, bridge.opus_bitrate)
                 {
-                    Ok(b) => Some(b),
+                    Ok(b) => Some(Box::new(b)),
                     Err(e) => {
                         tracing::warn!(%peer, "rtmp publish refused: {e}");
                         conn.reject(&e.to_string());
