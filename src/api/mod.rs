@@ -63,6 +63,10 @@ fn route(core: &ShardCore, req: &Request, site: Site) -> Response {
     }
     if matches!(site, Site::Files | Site::Both) && matches!(req.method, Method::Get | Method::Head)
     {
+        // Live hook: HLS playlists and segments before static files.
+        if let Some(resp) = crate::server::live::http::hls_response(core, req) {
+            return resp;
+        }
         return static_file(core, &req.raw_target);
     }
     Response::error(404, &format!("not found: {path}"))

@@ -46,6 +46,20 @@ async fn serve(core: &ShardCore, mut stream: TcpStream, site: Site) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         while let Some(req) = conn.poll_request() {
+            // Live hook: an HTTP-FLV play takes over the connection.
+            if let Ok(r) = &req {
+                if let Some(play) = crate::server::live::http::flv_request(core, r, site) {
+                    ShardStats::inc(&core.stats().http_requests);
+                    while let Some(out) = conn.poll_transmit() {
+                        match stream.write(out).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => conn.consume_transmit(n),
+                        }
+                    }
+                    crate::server::live::http::serve_flv(stream, play).await;
+                    return;
+                }
+            }
             let resp = match req {
                 Ok(req) => {
                     ShardStats::inc(&core.stats().http_requests);

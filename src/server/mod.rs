@@ -10,6 +10,7 @@
 mod core;
 pub mod directory;
 mod http_conn;
+pub mod live;
 mod mesh_msg;
 pub mod player;
 pub mod publisher;
@@ -76,7 +77,7 @@ pub fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
 
 async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> anyhow::Result<()> {
     let bound = bind_all(&shared);
-    let (udp, http) = match bound {
+    let (udp, http, rtmp) = match bound {
         Ok(b) => b,
         Err(e) => {
             ctx.shutdown.request();
@@ -115,6 +116,13 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
             site,
         )));
     }
+    // Live streaming: one RTMP accept loop per `listen` address.
+    for listener in rtmp {
+        tasks.push(glommio::spawn_local(live::rtmp_conn::accept_loop(
+            core.clone(),
+            listener,
+        )));
+    }
     tracing::debug!(shard = ctx.id, cpu = ?ctx.cpu, "shard running");
     let mut last_snapshot = Instant::now();
     while !ctx.shutdown.is_requested() {
@@ -134,7 +142,11 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
     Ok(())
 }
 
-type Bound = (Vec<UdpSocket>, Vec<(glommio::net::TcpListener, Site)>);
+type Bound = (
+    Vec<UdpSocket>,
+    Vec<(glommio::net::TcpListener, Site)>,
+    Vec<glommio::net::TcpListener>,
+);
 
 fn bind_all(shared: &Shared) -> anyhow::Result<Bound> {
     let cfg = &shared.config;
@@ -172,7 +184,13 @@ fn bind_all(shared: &Shared) -> anyhow::Result<Bound> {
             .with_context(|| format!("http_server: cannot bind TCP {addr}"))?;
         http.push((l, Site::Files));
     }
-    Ok((udp, http))
+    // RTMP (`listen`, SRS's 1935).
+    let mut rtmp = Vec::new();
+    for addr in &cfg.listen {
+        let l = shards::bind_tcp(*addr).with_context(|| format!("rtmp: cannot bind TCP {addr}"))?;
+        rtmp.push(l);
+    }
+    Ok((udp, http, rtmp))
 }
 
 async fn udp_loop(core: Rc<ShardCore>, sock: Rc<UdpSocket>) {

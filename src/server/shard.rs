@@ -160,6 +160,8 @@ impl ShardState {
             _ => {}
         }
         self.shared.directory.remove(&s.token);
+        // Live hook: the RTC → RTMP bridge of a publisher ends with it.
+        crate::server::live::rtc_to_rtmp::on_close(&s.token);
         let stats = self.stats();
         ShardStats::dec(&stats.sessions);
         match reason {
@@ -477,6 +479,23 @@ impl ShardState {
             self.out.mesh.push((MeshDest::Shard(shard), msg));
         }
         self.fan_out(now, &stream, &pkt);
+        // Live hook: RTC → RTMP bridge (`rtc_to_rtmp`); may ask for a keyframe.
+        if crate::server::live::rtc_to_rtmp::on_media(&self.shared, now, token, &stream, &pkt) {
+            self.send_pli(now, token);
+        }
+    }
+
+    /// Live hook (RTMP → RTC bridge): fans out a packet made on this shard
+    /// (not received from a WebRTC publisher) exactly as `handle_rtp` does.
+    pub fn inject_media(&mut self, now: Instant, stream: &str, pkt: &MediaPacket) {
+        for &shard in self.router.remote_shards(stream) {
+            let msg = ShardMsg::Media {
+                stream: stream.to_string(),
+                packet: pkt.clone(),
+            };
+            self.out.mesh.push((MeshDest::Shard(shard), msg));
+        }
+        self.fan_out(now, stream, pkt);
     }
 
     /// Sends `pkt` to every local player of `stream`.
@@ -536,6 +555,10 @@ impl ShardState {
             match (&mut s.media, pkt) {
                 (Media::Publisher(p), RtcpPacket::SenderReport(sr)) => {
                     let entry = (sr.ssrc().0, sr.ntp_time(), sr.rtp_time());
+                    // Live hook: RTC → RTMP aligns audio and video by SRs.
+                    crate::server::live::rtc_to_rtmp::on_sender_report(
+                        &s.token, entry.0, entry.1, entry.2,
+                    );
                     let reports = &mut p.sender_reports;
                     if let Some(i) = reports.iter().position(|e| e.0 == entry.0) {
                         reports[i] = entry;

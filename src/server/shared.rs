@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::config::Config;
@@ -32,6 +33,8 @@ pub struct Shared {
     pub snapshots: crate::server::snapshot::Snapshots,
     /// Open HTTP connections, all listeners and shards together.
     pub http_connections: AtomicUsize,
+    /// Live streams (RTMP, HTTP-FLV, HLS), shared by every shard.
+    pub live: Arc<crate::server::live::Hub>,
     /// When the server started.
     pub started: Instant,
     /// Wall-clock start time.
@@ -56,6 +59,7 @@ impl Shared {
             stats: (0..workers).map(|_| ShardStats::default()).collect(),
             snapshots: crate::server::snapshot::Snapshots::new(workers),
             http_connections: Default::default(),
+            live: Default::default(),
             started: Instant::now(),
             started_at: SystemTime::now(),
         })

@@ -1,0 +1,130 @@
+//! HTTP-FLV and HLS on the HTTP server site.
+//!
+//! - HTTP-FLV (`http_remux`, mount `[vhost]/[app]/[stream].flv`): a GET of a
+//!   publishing stream takes over the TCP connection ([`flv_request`] in the
+//!   HTTP loop, then [`serve_flv`]): a response head without length, the FLV
+//!   header, then the GOP cache and live tags until either side ends.
+//! - HLS (`hls`): `/[app]/[stream].m3u8` and `/[app]/[stream]-[seq].ts` are
+//!   whole responses from the stream's in-memory segmenter ([`hls_response`]).
+
+use bytes::Bytes;
+use futures_lite::AsyncWriteExt;
+use shards::glommio::net::TcpStream;
+
+use crate::http::{Method, Request, Response};
+use crate::live::flv::{FlvMuxer, FlvTag};
+use crate::server::live::hub::stream_key;
+use crate::server::{ShardCore, Site};
+
+/// Bytes of FLV gathered before a write to the socket.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// An HTTP-FLV request that was accepted: the player's tag queue.
+pub struct FlvPlay {
+    /// `app/stream`.
+    pub key: String,
+    rx: flume::Receiver<FlvTag>,
+}
+
+/// `(app, stream)` of `/app/stream.<ext>` (also `/vhost/app/stream.<ext>`:
+/// the last two path segments).
+fn app_stream<'a>(path: &'a str, ext: &str) -> Option<(&'a str, &'a str)> {
+    let rest = path.strip_prefix('/')?.strip_suffix(ext)?;
+    let (dir, stream) = rest.rsplit_once('/')?;
+    let app = dir.rsplit('/').next()?;
+    let ok = |s: &str| !s.is_empty() && s != "." && s != "..";
+    (ok(app) && ok(stream)).then_some((app, stream))
+}
+
+/// When `req` is an HTTP-FLV play of a publishing stream, its queue: the
+/// caller then hands the TCP stream to [`serve_flv`]. `None` leaves the
+/// request to the normal router (which answers 404 for unknown streams).
+pub fn flv_request(core: &ShardCore, req: &Request, site: Site) -> Option<FlvPlay> {
+    if req.method != Method::Get || !matches!(site, Site::Files | Site::Both) {
+        return None;
+    }
+    let remux = &core.shared.config.vhost("__defaultVhost__").http_remux;
+    if !remux.enabled || !remux.mount.ends_with(".flv") {
+        return None;
+    }
+    let (app, stream) = app_stream(&req.path, ".flv")?;
+    let key = stream_key(app, stream);
+    let rx = core.shared.live.subscribe(&key, false)?;
+    Some(FlvPlay { key, rx })
+}
+
+/// Streams FLV to an HTTP client until the stream ends, the client goes away
+/// or it reads too slowly (its queue overflows and the hub drops it).
+pub async fn serve_flv(mut stream: TcpStream, play: FlvPlay) {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nServer: {}\r\n\
+         Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
+        crate::http::response::SERVER
+    );
+    let mut out = head.into_bytes();
+    out.extend_from_slice(&FlvMuxer::header(true, true));
+    tracing::info!(stream = play.key, "http-flv play");
+    loop {
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                break;
+            }
+            out.clear();
+        }
+        let Ok(tag) = play.rx.recv_async().await else {
+            break;
+        };
+        let mut next = Some(tag);
+        while let Some(tag) = next.take() {
+            if let Err(e) = FlvMuxer::write_tag(&tag, &mut out) {
+                tracing::debug!(stream = play.key, "http-flv: tag skipped: {e}");
+            }
+            if out.len() < WRITE_BATCH {
+                next = play.rx.try_recv().ok();
+            }
+        }
+    }
+    tracing::info!(stream = play.key, "http-flv play ended");
+    let _ = stream.close().await;
+}
+
+/// The HLS playlist or segment `req` asks for, when HLS serves that path.
+pub fn hls_response(core: &ShardCore, req: &Request) -> Option<Response> {
+    if !matches!(req.method, Method::Get | Method::Head) {
+        return None;
+    }
+    if !core.shared.config.vhost("__defaultVhost__").hls.enabled {
+        return None;
+    }
+    let hub = &core.shared.live;
+    if let Some((app, stream)) = app_stream(&req.path, ".m3u8") {
+        let key = stream_key(app, stream);
+        let body = hub.hls_playlist(&key, &format!("{stream}-[seq].ts"))?;
+        return Some(
+            Response::bytes(200, "application/vnd.apple.mpegurl", body)
+                .with_header("Cache-Control", "no-cache"),
+        );
+    }
+    let (app, name) = app_stream(&req.path, ".ts")?;
+    let (stream, seq) = name.rsplit_once('-')?;
+    let seq: u64 = seq.parse().ok()?;
+    let data: Bytes = hub.hls_segment(&stream_key(app, stream), seq)?;
+    Some(Response::bytes(200, "video/MP2T", data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::app_stream;
+
+    #[test]
+    fn paths_name_app_and_stream() {
+        assert_eq!(
+            app_stream("/live/livestream.flv", ".flv"),
+            Some(("live", "livestream"))
+        );
+        assert_eq!(app_stream("/vh/live/s.m3u8", ".m3u8"), Some(("live", "s")));
+        assert_eq!(app_stream("/s.flv", ".flv"), None);
+        assert_eq!(app_stream("/live/.flv", ".flv"), None);
+        assert_eq!(app_stream("/live/s.mp4", ".flv"), None);
+    }
+}

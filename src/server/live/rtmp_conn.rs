@@ -1,0 +1,259 @@
+//! The RTMP listeners of a shard: accept, then drive one sans-IO
+//! [`RtmpServerConn`] per connection against the process-wide [`Hub`].
+//!
+//! Each connection is two local tasks: a reader that forwards socket bytes
+//! through a small channel, and the connection task that waits on either
+//! those bytes or the player's tag queue, so a player writes tags while
+//! still reading control messages. A malformed stream (bad handshake,
+//! oversized chunk, bad AMF) ends that connection with one log line.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use shards::glommio::{self, net::TcpListener, net::TcpStream};
+
+use crate::live::flv::FlvTag;
+use crate::live::rtmp::{RtmpConfig, RtmpEvent, RtmpServerConn};
+use crate::server::live::hub::{stream_key, Hub, Publication, StreamSettings};
+use crate::server::live::rtmp_to_rtc::RtmpToRtc;
+use crate::server::ShardCore;
+
+/// Tags written per wake-up of a player before its input is looked at again.
+const TAG_BATCH: usize = 64;
+
+/// Accepts RTMP connections until the task is dropped (shutdown).
+pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let hub = core.shared.live.clone();
+                let open = hub.rtmp_connections.fetch_add(1, Ordering::Relaxed) + 1;
+                if open > core.shared.config.max_connections as usize {
+                    hub.rtmp_connections.fetch_sub(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        open,
+                        "max_connections reached, closing a new RTMP connection"
+                    );
+                    continue;
+                }
+                let core = core.clone();
+                glommio::spawn_local(async move {
+                    serve(core, stream).await;
+                    hub.rtmp_connections.fetch_sub(1, Ordering::Relaxed);
+                })
+                .detach();
+            }
+            Err(e) => {
+                tracing::warn!(shard = core.id, "rtmp accept: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// What the connection does with its stream.
+enum Role {
+    Idle,
+    /// The live publication, and its WebRTC side when `rtmp_to_rtc` is on.
+    Publishing(Publication, Option<Box<RtmpToRtc>>),
+    Playing(flume::Receiver<FlvTag>),
+}
+
+/// What woke the connection task.
+enum Wake {
+    Input(Option<Vec<u8>>),
+    Tag(Option<FlvTag>),
+}
+
+async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
+    let peer = stream
+        .peer_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = futures_lite::io::split(stream);
+    let (in_tx, in_rx) = flume::bounded::<Option<Vec<u8>>>(4);
+    let reader = glommio::spawn_local(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => 0,
+                Ok(n) => n,
+            };
+            let msg = (n > 0).then(|| buf[..n].to_vec());
+            if in_tx.send_async(msg).await.is_err() || n == 0 {
+                return;
+            }
+        }
+    });
+    let hub = core.shared.live.clone();
+    let vhost = core.shared.config.vhost("__defaultVhost__");
+    let settings = StreamSettings::from_vhost(vhost);
+    let bridge = BridgeSettings {
+        on: vhost.rtc.enabled && vhost.rtc.rtmp_to_rtc && core.shared.config.rtc_server.enabled,
+        keep_bframe: vhost.rtc.keep_bframe,
+        opus_bitrate: vhost.rtc.opus_bitrate,
+    };
+    let mut conn = RtmpServerConn::new(RtmpConfig {
+        out_chunk_size: vhost.chunk_size.unwrap_or(core.shared.config.chunk_size),
+        ..RtmpConfig::default()
+    });
+    let mut role = Role::Idle;
+    let mut closed = false;
+    loop {
+        while let Some(ev) = conn.poll_event() {
+            closed |= on_event(
+                &core, &hub, &settings, &bridge, &mut conn, &mut role, ev, peer,
+            );
+        }
+        if let Role::Publishing(_, Some(b)) = &mut role {
+            b.flush().await;
+        }
+        while let Some(out) = conn.poll_transmit() {
+            if wr.write_all(&out).await.is_err() {
+                closed = true;
+                break;
+            }
+        }
+        if closed {
+            break;
+        }
+        let wake = match &role {
+            Role::Playing(rx) => {
+                futures_lite::future::or(
+                    async { Wake::Input(in_rx.recv_async().await.ok().flatten()) },
+                    async { Wake::Tag(rx.recv_async().await.ok()) },
+                )
+                .await
+            }
+            _ => Wake::Input(in_rx.recv_async().await.ok().flatten()),
+        };
+        match wake {
+            Wake::Input(Some(bytes)) => {
+                if let Err(e) = conn.handle_input(&bytes) {
+                    tracing::warn!(%peer, "rtmp: closing the connection: {e}");
+                    break;
+                }
+            }
+            Wake::Input(None) => conn.handle_eof(),
+            Wake::Tag(Some(tag)) => {
+                let Role::Playing(rx) = &role else {
+                    continue;
+                };
+                let mut next = Some(tag);
+                let mut sent = 0;
+                while let Some(tag) = next.take() {
+                    if let Err(e) = conn.send_tag(&tag) {
+                        tracing::debug!(%peer, "rtmp: player tag not sent: {e}");
+                    }
+                    sent += 1;
+                    if sent < TAG_BATCH {
+                        next = rx.try_recv().ok();
+                    }
+                }
+            }
+            Wake::Tag(None) => {
+                // The stream ended or this player was too slow.
+                tracing::info!(%peer, "rtmp: the played stream ended, closing");
+                break;
+            }
+        }
+    }
+    drop(role);
+    let _ = wr.close().await;
+    drop(reader);
+}
+
+/// `rtc { rtmp_to_rtc; keep_bframe; opus_bitrate }` of the vhost.
+struct BridgeSettings {
+    on: bool,
+    keep_bframe: bool,
+    opus_bitrate: u32,
+}
+
+/// Carry out one event; true when the connection should close.
+#[allow(clippy::too_many_arguments)]
+fn on_event(
+    core: &Rc<ShardCore>,
+    hub: &Arc<Hub>,
+    settings: &StreamSettings,
+    bridge: &BridgeSettings,
+    conn: &mut RtmpServerConn,
+    role: &mut Role,
+    ev: RtmpEvent,
+    peer: SocketAddr,
+) -> bool {
+    match ev {
+        RtmpEvent::Connect { app, .. } => {
+            tracing::debug!(%peer, app, "rtmp connect");
+        }
+        RtmpEvent::Publish { app, stream, .. } => {
+            let key = stream_key(&app, &stream);
+            // A WebRTC publisher of the same stream also makes it busy.
+            let rtc = if bridge.on {
+                match RtmpToRtc::start(core.clone(), &key, bridge.keep_bframe, bridge.opus_bitrate)
+                {
+                    Ok(b) => Some(Box::new(b)),
+                    Err(e) => {
+                        tracing::warn!(%peer, "rtmp publish refused: {e}");
+                        conn.reject(&e.to_string());
+                        return false;
+                    }
+                }
+            } else if core.shared.directory.stream(&key).is_some() {
+                tracing::warn!(%peer, stream = key, "rtmp publish refused: already publishing over WebRTC");
+                conn.reject("stream is already publishing");
+                return false;
+            } else {
+                None
+            };
+            match hub.publish(&key, settings) {
+                Ok(p) => {
+                    if let Err(e) = conn.accept_publish() {
+                        tracing::warn!(%peer, "rtmp publish: {e}");
+                        return true;
+                    }
+                    tracing::info!(%peer, stream = key, rtc = rtc.is_some(), "rtmp publish");
+                    *role = Role::Publishing(p, rtc);
+                }
+                Err(e) => {
+                    tracing::warn!(%peer, "rtmp publish refused: {e}");
+                    conn.reject(&e.to_string());
+                }
+            }
+        }
+        RtmpEvent::Play { app, stream, .. } => {
+            let key = stream_key(&app, &stream);
+            // Subscribing with `wait` cannot fail.
+            let Some(rx) = hub.subscribe(&key, true) else {
+                conn.reject("no such stream");
+                return false;
+            };
+            if let Err(e) = conn.accept_play() {
+                tracing::warn!(%peer, "rtmp play: {e}");
+                return true;
+            }
+            tracing::info!(%peer, stream = key, "rtmp play");
+            *role = Role::Playing(rx);
+        }
+        RtmpEvent::Media(tag) => {
+            if let Role::Publishing(p, rtc) = role {
+                p.push(&tag);
+                if let Some(b) = rtc {
+                    b.on_tag(&tag);
+                }
+            }
+        }
+        RtmpEvent::Unpublish | RtmpEvent::PlayStop => {
+            if let Role::Publishing(p, _) = role {
+                tracing::info!(%peer, stream = p.key(), "rtmp unpublish");
+            }
+            *role = Role::Idle;
+        }
+        RtmpEvent::Closed => return true,
+    }
+    false
+}

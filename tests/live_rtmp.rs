@@ -1,0 +1,283 @@
+//! Live streaming with FFmpeg as the real client: RTMP publish, read back
+//! over RTMP, HTTP-FLV and HLS; a second publisher is refused; malformed
+//! RTMP closes only its own connection.
+//!
+//! Skipped (with a message) when `ffmpeg`/`ffprobe` are not installed.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Ports, Server};
+
+fn have_ffmpeg() -> bool {
+    let ok = |b: &str| Command::new(b).arg("-version").output().is_ok();
+    if !(ok("ffmpeg") && ok("ffprobe")) {
+        eprintln!(
+            "ffmpeg/ffprobe not installed: skipping (scripts/install-test-deps installs them)"
+        );
+        return false;
+    }
+    true
+}
+
+fn live_config(ports: Ports) -> String {
+    let base = common::config(ports, 2, "");
+    // Replace the default vhost line with one that also turns on HTTP-FLV and HLS.
+    let vhost = "vhost __defaultVhost__ { rtc { enabled on; } \
+                 http_remux { enabled on; mount [vhost]/[app]/[stream].flv; } \
+                 hls { enabled on; hls_fragment 1; hls_window 10; } }\n";
+    let mut out: String = base
+        .lines()
+        .filter(|l| !l.starts_with("vhost "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    out.push_str(vhost);
+    out
+}
+
+/// Kills the child (if still running) when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `ffmpeg` pushing `secs` of 25 fps H.264 + 44.1 kHz AAC in real time.
+fn push(url: &str, secs: u32) -> Proc {
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+        ])
+        .args(["-g", "25", "-c:a", "aac", "-t", &secs.to_string()])
+        .args(["-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ffmpeg");
+    Proc(child)
+}
+
+/// Waits up to `limit` for a child; `None` if it is still running (then killed).
+fn wait_for(mut p: Proc, limit: Duration) -> Option<(std::process::ExitStatus, String)> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(st)) = p.0.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = p.0.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            return Some((st, err));
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Codec names ffprobe finds at `url` (bounded by a timeout).
+fn probe(url: &str) -> Vec<String> {
+    let child = Command::new("ffprobe")
+        .args(["-hide_banner", "-v", "error", "-rw_timeout", "10000000"])
+        .args(["-show_entries", "stream=codec_name", "-of", "csv=p=0", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ffprobe");
+    let out = std::thread::spawn(move || child.wait_with_output());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !out.is_finished() {
+        assert!(Instant::now() < deadline, "ffprobe {url} hung");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = out.join().unwrap().expect("ffprobe ran");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+fn assert_h264_aac(url: &str, server: &Server) {
+    let codecs = probe(url);
+    assert!(
+        codecs.iter().any(|c| c == "h264") && codecs.iter().any(|c| c == "aac"),
+        "{url}: ffprobe found {codecs:?}\nserver log:\n{}",
+        server.log()
+    );
+}
+
+/// Waits until `cond` holds (polling), up to `limit`.
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn http_get_status(addr: SocketAddr, path: &str) -> String {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    common::raw_http(addr, req.as_bytes(), Duration::from_secs(5))
+}
+
+#[test]
+fn rtmp_push_reads_back_over_rtmp_http_flv_and_hls() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let ports = Ports::free();
+    let server = Server::start(&live_config(ports), ports, &[]);
+    let rtmp = format!("rtmp://127.0.0.1:{}/live/cam", ports.rtmp);
+    let publisher = push(&rtmp, 25);
+    // HLS has a segment once a second of video is in, and the publish is known.
+    let m3u8 = "/live/cam.m3u8";
+    assert!(
+        wait_until(Duration::from_secs(15), || http_get_status(
+            server.http,
+            m3u8
+        )
+        .starts_with("HTTP/1.1 200")),
+        "no HLS playlist appeared:\n{}",
+        server.log()
+    );
+    assert_h264_aac(&rtmp, &server);
+    assert_h264_aac(
+        &format!("http://127.0.0.1:{}/live/cam.flv", ports.http),
+        &server,
+    );
+    assert_h264_aac(
+        &format!("http://127.0.0.1:{}/live/cam.m3u8", ports.http),
+        &server,
+    );
+
+    // A second publisher of the same stream is refused; the first goes on.
+    let second = push(&rtmp, 5);
+    let (st, _) = wait_for(second, Duration::from_secs(15)).expect("second publisher ended");
+    assert!(!st.success(), "a second publisher was accepted");
+    assert!(
+        server.log().contains("already publishing"),
+        "{}",
+        server.log()
+    );
+    assert_h264_aac(
+        &format!("http://127.0.0.1:{}/live/cam.flv", ports.http),
+        &server,
+    );
+
+    // Unknown streams: 404 over HTTP-FLV and HLS.
+    assert!(http_get_status(server.http, "/live/nope.flv").starts_with("HTTP/1.1 404"));
+    assert!(http_get_status(server.http, "/live/nope.m3u8").starts_with("HTTP/1.1 404"));
+    drop(publisher);
+}
+
+/// C0 + C1, then S0 S1 S2 back, then C2: a finished plain handshake.
+fn handshake(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).expect("connect rtmp");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut c0c1 = vec![3u8];
+    c0c1.extend(std::iter::repeat_n(0x5a, 1536));
+    s.write_all(&c0c1).unwrap();
+    let mut s012 = vec![0u8; 1 + 2 * 1536];
+    s.read_exact(&mut s012).expect("S0 S1 S2");
+    assert_eq!(s012[0], 3);
+    s.write_all(&[0u8; 1536]).unwrap();
+    s
+}
+
+/// True when the server closes `s` (EOF or reset) within 5 s; anything it
+/// sends first (e.g. protocol control messages) is skipped.
+fn closed_by_server(mut s: TcpStream) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// A fmt-0 chunk header on chunk stream 3 for a message of `len` bytes of `kind`.
+fn chunk_header(len: u32, kind: u8) -> Vec<u8> {
+    let mut h = vec![0x03, 0, 0, 0];
+    h.extend_from_slice(&len.to_be_bytes()[1..]);
+    h.push(kind);
+    h.extend_from_slice(&[0, 0, 0, 0]);
+    h
+}
+
+#[test]
+fn malformed_rtmp_closes_only_that_connection() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let ports = Ports::free();
+    let server = Server::start(&live_config(ports), ports, &[]);
+    let addr: SocketAddr = ([127, 0, 0, 1], ports.rtmp).into();
+    let rtmp = format!("rtmp://127.0.0.1:{}/live/ok", ports.rtmp);
+    let publisher = push(&rtmp, 25);
+    assert!(wait_until(Duration::from_secs(10), || server
+        .log()
+        .contains("rtmp publish")));
+
+    // Bad handshake: RTMPE's version 6 in C0.
+    let mut bad = TcpStream::connect(addr).unwrap();
+    bad.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut c0c1 = vec![6u8];
+    c0c1.extend(std::iter::repeat_n(0, 1536));
+    bad.write_all(&c0c1).unwrap();
+    assert!(closed_by_server(bad), "bad handshake left open");
+
+    // Oversized message: 16 MiB declared, over the 8 MiB limit.
+    let mut big = handshake(addr);
+    big.write_all(&chunk_header(0xFF_FFFF, 20)).unwrap();
+    assert!(closed_by_server(big), "oversized message left open");
+
+    // Bad AMF: a command whose first value has an unknown AMF0 marker.
+    let mut amf = handshake(addr);
+    let body = [0x55u8, 1, 2, 3, 4];
+    let mut msg = chunk_header(body.len() as u32, 20);
+    msg.extend_from_slice(&body);
+    amf.write_all(&msg).unwrap();
+    assert!(closed_by_server(amf), "bad AMF left open");
+
+    let log = server.log();
+    assert!(
+        log.matches("rtmp: closing the connection").count() >= 3,
+        "expected one log line per bad connection:\n{log}"
+    );
+    // The good publisher was not disturbed.
+    assert_h264_aac(&rtmp, &server);
+    drop(publisher);
+}
