@@ -107,6 +107,8 @@ fn player(shared: &Shared, i: usize, now: Instant) -> Session {
         &answer.tracks,
         1000 + i as u32,
         2000 + i as u32,
+        3000 + i as u32,
+        true,
     ));
     Session {
         token: format!("t{i}"),

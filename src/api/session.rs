@@ -140,7 +140,9 @@ pub fn create_session(core: &ShardCore, req: &SessionRequest<'_>) -> Result<Crea
         &shared.interfaces,
         &resolve,
     );
-    let play_ssrcs = play.as_ref().map(|p| (p.audio_ssrc, p.video_ssrc));
+    let play_ssrcs = play
+        .as_ref()
+        .map(|p| (p.audio_ssrc, p.video_ssrc, p.video_rtx_ssrc));
     let opts = AnswerOptions {
         role,
         ice_ufrag: ufrag.clone(),
@@ -185,9 +187,12 @@ pub fn create_session(core: &ShardCore, req: &SessionRequest<'_>) -> Result<Crea
         now,
     );
     let sdp_text = answer.sdp.clone();
+    let (nack, twcc) = (vhost.rtc.nack, vhost.rtc.twcc);
     let media = match play_ssrcs {
-        Some((audio, video)) => Media::Player(PlayerState::new(&answer.tracks, audio, video)),
-        None => Media::Publisher(PublisherState::new(&answer.tracks)),
+        Some((audio, video, rtx)) => {
+            Media::Player(PlayerState::new(&answer.tracks, audio, video, rtx, nack))
+        }
+        None => Media::Publisher(PublisherState::new(&answer.tracks, nack, twcc)),
     };
     core.adopt(Session {
         token: token.clone(),

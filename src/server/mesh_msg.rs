@@ -48,6 +48,14 @@ pub enum ShardMsg {
         /// Whether it has players now.
         on: bool,
     },
+    /// The publisher of `stream` sent a Sender Report: every shard keeps the
+    /// latest per source to map it onto its players' timestamps.
+    SenderReport {
+        /// `app/stream`.
+        stream: String,
+        /// The report.
+        sr: crate::rtp::sr_mapping::PublisherSr,
+    },
     /// A player of `stream` needs a keyframe: the shard of its publisher
     /// sends a PLI (rate-limited per stream).
     Keyframe {
@@ -68,6 +76,10 @@ impl ShardMsg {
             }),
             ShardMsg::Keyframe { stream } => Some(ShardMsg::Keyframe {
                 stream: stream.clone(),
+            }),
+            ShardMsg::SenderReport { stream, sr } => Some(ShardMsg::SenderReport {
+                stream: stream.clone(),
+                sr: *sr,
             }),
             ShardMsg::Close { token } => Some(ShardMsg::Close {
                 token: token.clone(),

@@ -9,6 +9,7 @@
 
 mod core;
 pub mod directory;
+pub mod history;
 mod http_conn;
 pub mod live;
 mod mesh_msg;

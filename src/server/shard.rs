@@ -11,8 +11,10 @@ use bytes::Bytes;
 use crate::dtls::{DtlsEvent, DtlsPhase, DtlsRole, DtlsTransport};
 use crate::ice::{self, IceEvent};
 use crate::rtp::rtcp::{self, RtcpPacket};
+use crate::rtp::sr_mapping::PublisherSr;
 use crate::rtp::{classify, PacketKind, Ssrc};
 use crate::sdp::Role;
+use crate::server::history::StreamHistory;
 use crate::server::mesh_msg::ShardMsg;
 use crate::server::publisher::{MediaPacket, RtpDrop};
 use crate::server::router::Router;
@@ -72,6 +74,8 @@ pub struct ShardState {
     by_ufrag: HashMap<String, String>,
     by_addr: HashMap<SocketAddr, String>,
     router: Router,
+    histories: HashMap<String, StreamHistory>,
+    publisher_srs: HashMap<String, Vec<PublisherSr>>,
     handshaking: Vec<String>,
     scratch: Vec<u8>,
     out: Outputs,
@@ -88,6 +92,8 @@ impl ShardState {
             by_ufrag: HashMap::new(),
             by_addr: HashMap::new(),
             router: Router::default(),
+            histories: HashMap::new(),
+            publisher_srs: HashMap::new(),
             handshaking: Vec::new(),
             scratch: Vec::with_capacity(1500),
             out: Outputs::default(),
@@ -149,6 +155,8 @@ impl ShardState {
         let connected = s.is_connected();
         match (&s.media, connected) {
             (Media::Player(_), true) if self.router.remove_subscriber(&s.stream_key, &s.token) => {
+                self.histories.remove(&s.stream_key);
+                self.publisher_srs.remove(&s.stream_key);
                 let msg = ShardMsg::Interest {
                     stream: s.stream_key.clone(),
                     shard: self.id,
@@ -184,10 +192,12 @@ impl ShardState {
     }
 
     /// Sizes of the tables: sessions, ufrags, addresses, routed streams
-    /// (subscribed, published, remote interest). All zero when idle; tests
-    /// use this to find leaks.
-    pub fn table_sizes(&self) -> [usize; 6] {
+    /// (subscribed, published, remote interest) and kept stream state
+    /// (histories and Sender Reports). All zero when idle; tests use this to
+    /// find leaks.
+    pub fn table_sizes(&self) -> [usize; 7] {
         let (sub, publ, interest) = self.router.sizes();
+        let kept = self.histories.len() + self.publisher_srs.len();
         [
             self.sessions.len(),
             self.by_ufrag.len(),
@@ -195,6 +205,7 @@ impl ShardState {
             sub,
             publ,
             interest,
+            kept,
         ]
     }
 
@@ -461,9 +472,9 @@ impl ShardState {
             }
         };
         s.counters.rtp_in += 1;
-        let pkt = match p.classify(plain) {
+        let pkt = match p.classify(now, plain) {
             Ok(pkt) => pkt,
-            Err(RtpDrop::Rtx) => return,
+            Err(RtpDrop::Padding) => return,
             Err(_) => {
                 s.counters.dropped += 1;
                 return ShardStats::inc(&self.shared.stats[self.id].rtp_dropped);
@@ -500,6 +511,13 @@ impl ShardState {
 
     /// Sends `pkt` to every local player of `stream`.
     pub fn fan_out(&mut self, now: Instant, stream: &str, pkt: &MediaPacket) {
+        if self.router.subscribers(stream).is_empty() {
+            return;
+        }
+        self.histories
+            .entry(stream.to_string())
+            .or_default()
+            .insert(pkt);
         let Self {
             router,
             sessions,
@@ -551,31 +569,117 @@ impl ShardState {
         };
         s.counters.rtcp_in += 1;
         let mut wants_keyframe = false;
+        let mut nacks: Vec<(u32, u16)> = Vec::new();
+        let mut new_sr = None;
         for pkt in rtcp::parse_compound(&plain).flatten() {
             match (&mut s.media, pkt) {
                 (Media::Publisher(p), RtcpPacket::SenderReport(sr)) => {
-                    let entry = (sr.ssrc().0, sr.ntp_time(), sr.rtp_time());
                     // Live hook: RTC → RTMP aligns audio and video by SRs.
                     crate::server::live::rtc_to_rtmp::on_sender_report(
-                        &s.token, entry.0, entry.1, entry.2,
+                        &s.token,
+                        sr.ssrc().0,
+                        sr.ntp_time(),
+                        sr.rtp_time(),
                     );
-                    let reports = &mut p.sender_reports;
-                    if let Some(i) = reports.iter().position(|e| e.0 == entry.0) {
-                        reports[i] = entry;
-                    } else if reports.len() < 4 {
-                        reports.push(entry);
+                    new_sr = Some(p.on_sender_report(now, &sr));
+                }
+                (Media::Player(p), RtcpPacket::Pli(_) | RtcpPacket::Fir(_)) => {
+                    p.counters.plis_received += 1;
+                    wants_keyframe = true
+                }
+                (Media::Player(p), RtcpPacket::ReceiverReport(rr)) => {
+                    for b in rr.reports() {
+                        p.on_report_block(now, &self.shared.ntp, &b);
                     }
                 }
-                (Media::Player(_), RtcpPacket::Pli(_) | RtcpPacket::Fir(_)) => {
-                    wants_keyframe = true
+                (Media::Player(p), RtcpPacket::SenderReport(sr)) => {
+                    for b in sr.reports() {
+                        p.on_report_block(now, &self.shared.ntp, &b);
+                    }
+                }
+                (Media::Player(_), RtcpPacket::Nack(n)) => {
+                    let media = n.media().0;
+                    nacks.extend(
+                        n.lost()
+                            .take(512 - nacks.len().min(512))
+                            .map(|seq| (media, seq)),
+                    );
                 }
                 _ => {}
             }
         }
+        let stream = s.stream_key.clone();
+        if let Some(sr) = new_sr {
+            if !self.router.subscribers(&stream).is_empty() {
+                self.store_sender_report(&stream, sr);
+            }
+            let msg = ShardMsg::SenderReport {
+                stream: stream.clone(),
+                sr,
+            };
+            self.out.mesh.push((MeshDest::Others, msg));
+        }
+        if !nacks.is_empty() {
+            self.retransmit(now, token, &stream, &nacks);
+        }
         if wants_keyframe {
-            let stream = s.stream_key.clone();
             ShardStats::inc(&self.shared.stats[self.id].plis_received);
             self.request_keyframe(now, &stream);
+        }
+    }
+
+    fn store_sender_report(&mut self, stream: &str, sr: PublisherSr) {
+        let list = self.publisher_srs.entry(stream.to_string()).or_default();
+        match list.iter_mut().find(|e| e.ssrc == sr.ssrc) {
+            Some(e) => *e = sr,
+            None => {
+                if list.len() >= 4 {
+                    list.remove(0);
+                }
+                list.push(sr);
+            }
+        }
+    }
+
+    /// Answers a player's NACKs from this shard's history of the stream.
+    fn retransmit(&mut self, now: Instant, token: &str, stream: &str, nacks: &[(u32, u16)]) {
+        let Self {
+            sessions,
+            histories,
+            scratch,
+            out,
+            shared,
+            id,
+            ..
+        } = self;
+        let Some(s) = sessions.get_mut(token) else {
+            return;
+        };
+        let (Media::Player(p), Some(srtp), Some(peer)) =
+            (&mut s.media, s.srtp.as_mut(), s.ice.selected())
+        else {
+            return;
+        };
+        let stats = &shared.stats[*id];
+        let history = histories.get(stream);
+        for &(media, seq) in nacks {
+            ShardStats::inc(&stats.nacks_received);
+            let Some(h) = history.and_then(|h| h.for_ssrc(p, media)) else {
+                p.counters.nacks_received += 1;
+                p.counters.retransmit_refused += 1;
+                ShardStats::inc(&stats.retransmit_refused);
+                continue;
+            };
+            if !p.retransmit(now, media, seq, &h.packets, h.ext, scratch) {
+                ShardStats::inc(&stats.retransmit_refused);
+                continue;
+            }
+            if let Ok(enc) = srtp.protect_rtp(scratch) {
+                s.counters.rtp_out += 1;
+                s.counters.bytes_out += enc.len() as u64;
+                ShardStats::inc(&stats.retransmitted);
+                out.datagrams.push((enc, peer));
+            }
         }
     }
 
@@ -604,6 +708,11 @@ impl ShardState {
             ShardMsg::Media { stream, packet } => self.fan_out(now, &stream, &packet),
             ShardMsg::Interest { stream, shard, on } => {
                 self.router.set_interest(&stream, shard, on)
+            }
+            ShardMsg::SenderReport { stream, sr } => {
+                if !self.router.subscribers(&stream).is_empty() {
+                    self.store_sender_report(&stream, sr);
+                }
             }
             ShardMsg::Keyframe { stream } => {
                 if let Some(token) = self.router.publisher(&stream).map(str::to_string) {
@@ -653,12 +762,15 @@ impl ShardState {
             .sessions
             .values()
             .flat_map(|s| {
-                let media = match &s.media {
-                    Media::Publisher(p) => p.pli_due(),
-                    Media::Player(p) if s.is_connected() => p.keyframe_retry_due(),
-                    Media::Player(_) => None,
+                let (a, b) = match &s.media {
+                    Media::Publisher(p) if s.is_connected() => (p.poll_timeout(), None),
+                    Media::Player(p) if s.is_connected() => (
+                        p.keyframe_retry_due(),
+                        Some(p.sr_due().unwrap_or(s.created)),
+                    ),
+                    _ => (None, None),
                 };
-                s.ice.poll_timeout().into_iter().chain(media)
+                s.ice.poll_timeout().into_iter().chain(a).chain(b)
             })
             .min();
         let dtls = self
@@ -690,18 +802,63 @@ impl ShardState {
         }
         let mut plis = Vec::new();
         let mut retries = Vec::new();
-        for s in self.sessions.values_mut() {
+        let Self {
+            sessions,
+            out,
+            shared,
+            id,
+            scratch,
+            publisher_srs,
+            ..
+        } = self;
+        let stats = &shared.stats[*id];
+        for s in sessions.values_mut() {
+            let (Some(srtp), Some(peer)) = (s.srtp.as_mut(), s.ice.selected()) else {
+                continue;
+            };
             match &mut s.media {
-                Media::Publisher(p) if p.pli_due().is_some_and(|t| t <= now) => {
-                    plis.push(s.token.clone())
+                Media::Publisher(p) => {
+                    if p.poll_timeout().is_none_or(|t| t > now) {
+                        continue;
+                    }
+                    let (nacks, fbs) = (p.counters.nacks_sent, p.counters.twcc_feedback);
+                    let keyframe = p.poll_rtcp(now, scratch);
+                    ShardStats::add(&stats.nacks_sent, p.counters.nacks_sent - nacks);
+                    ShardStats::add(&stats.twcc_feedback_sent, p.counters.twcc_feedback - fbs);
+                    if !scratch.is_empty() {
+                        if let Ok(enc) = srtp.protect_rtcp(scratch) {
+                            s.counters.rtcp_out += 1;
+                            s.counters.bytes_out += enc.len() as u64;
+                            ShardStats::inc(&stats.reports_sent);
+                            out.datagrams.push((enc, peer));
+                        }
+                    }
+                    if keyframe || p.pli_due().is_some_and(|t| t <= now) {
+                        plis.push(s.token.clone());
+                    }
                 }
-                Media::Player(p)
-                    if s.srtp.is_some() && p.keyframe_retry_due().is_some_and(|t| t <= now) =>
-                {
-                    p.keyframe_requested(now);
-                    retries.push(s.stream_key.clone());
+                Media::Player(p) => {
+                    if p.keyframe_retry_due().is_some_and(|t| t <= now) {
+                        p.keyframe_requested(now);
+                        retries.push(s.stream_key.clone());
+                    }
+                    if p.sr_due().is_some_and(|t| t > now) {
+                        continue;
+                    }
+                    let srs = publisher_srs
+                        .get(&s.stream_key)
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]);
+                    p.poll_sender_reports(now, &shared.ntp, srs, scratch);
+                    if !scratch.is_empty() {
+                        if let Ok(enc) = srtp.protect_rtcp(scratch) {
+                            s.counters.rtcp_out += 1;
+                            s.counters.bytes_out += enc.len() as u64;
+                            ShardStats::inc(&stats.reports_sent);
+                            out.datagrams.push((enc, peer));
+                        }
+                    }
                 }
-                _ => {}
             }
         }
         for token in plis {
@@ -732,7 +889,8 @@ impl ShardState {
     /// [`SNAPSHOT_INTERVAL`](crate::server::snapshot::SNAPSHOT_INTERVAL), the
     /// sessions for the API.
     pub fn publish_stats(&mut self, now: Instant, with_clients: bool) {
-        let [_, ufrags, addrs, sub, publ, interest] = self.table_sizes();
+        let [_, ufrags, addrs, sub, publ, interest, kept] = self.table_sizes();
+        ShardStats::set(&self.shared.stats[self.id].table_history, kept as u64);
         let st = &self.shared.stats[self.id];
         ShardStats::set(&st.table_ufrags, ufrags as u64);
         ShardStats::set(&st.table_addrs, addrs as u64);

@@ -39,6 +39,8 @@ pub struct Shared {
     pub started: Instant,
     /// Wall-clock start time.
     pub started_at: SystemTime,
+    /// Maps the monotonic clock to NTP time for RTCP (one for all shards).
+    pub ntp: crate::rtp::receiver_stats::NtpClock,
 }
 
 impl Shared {
@@ -62,6 +64,7 @@ impl Shared {
             live: Default::default(),
             started: Instant::now(),
             started_at: SystemTime::now(),
+            ntp: crate::rtp::receiver_stats::NtpClock::new(Instant::now(), SystemTime::now()),
         })
     }
 

@@ -43,6 +43,10 @@ pub struct ClientInfo {
     /// Counters.
     #[serde(flatten)]
     pub counters: SessionCounters,
+    /// Publisher-side quality counters (NACKs sent, recovered, loss, jitter, TWCC).
+    pub publisher: Option<crate::server::publisher::PublisherCounters>,
+    /// Player-side quality counters (NACKs received, retransmissions, PLIs, RTT, loss, jitter).
+    pub player: Option<crate::server::player::PlayerCounters>,
     /// Receive and send rates over the last interval, kbit/s.
     pub kbps: Kbps,
 }
@@ -136,9 +140,9 @@ fn codec_name(c: Codec) -> &'static str {
 
 /// The API's view of `s` on shard `shard`.
 pub fn client_info(shard: usize, now: Instant, s: &mut Session) -> ClientInfo {
-    let (audio, video) = match &s.media {
-        Media::Publisher(p) => p.codecs(),
-        Media::Player(p) => p.codecs(),
+    let ((audio, video), publisher, player) = match &s.media {
+        Media::Publisher(p) => (p.codecs(), Some(p.counters), None),
+        Media::Player(p) => (p.codecs(), None, Some(p.counters)),
     };
     let kbps = s.rate.update(now, &s.counters);
     let publish = s.role == Role::Publish;
@@ -155,6 +159,8 @@ pub fn client_info(shard: usize, now: Instant, s: &mut Session) -> ClientInfo {
         video: video.map(codec_name),
         audio: audio.map(codec_name),
         counters: s.counters,
+        publisher,
+        player,
         kbps,
     }
 }

@@ -83,6 +83,18 @@ counters! {
     plis_received,
     /// Messages to other shards dropped because a channel was full.
     mesh_dropped,
+    /// Sequence numbers players asked for in NACKs.
+    nacks_received,
+    /// Packets retransmitted to players.
+    retransmitted,
+    /// NACKed packets not retransmitted (unknown, evicted, too soon, over a player's budget).
+    retransmit_refused,
+    /// Sequence numbers asked of publishers in NACKs.
+    nacks_sent,
+    /// Transport-cc feedback packets sent to publishers.
+    twcc_feedback_sent,
+    /// Receiver/Sender Reports sent.
+    reports_sent,
     /// Gauge: entries in the shard's ufrag index.
     table_ufrags,
     /// Gauge: entries in the shard's peer-address index.
@@ -93,6 +105,8 @@ counters! {
     table_published,
     /// Gauge: streams other shards want from this shard.
     table_interest,
+    /// Gauge: per-stream packet histories and Sender Reports kept for local players.
+    table_history,
 }
 
 impl ShardStats {
