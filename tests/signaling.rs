@@ -135,8 +135,9 @@ fn query_options_force_candidate_and_credentials() {
         .filter(|l| l.starts_with("a=candidate:"))
         .collect();
     assert!(!cands.is_empty());
+    assert_eq!(cands.len(), 2, "exactly the eip, in each m-line: {cands:?}");
     assert!(
-        cands.iter().any(|c| c.contains(" 10.9.8.7 9999 typ host")),
+        cands.iter().all(|c| c.contains(" 10.9.8.7 9999 typ host")),
         "{cands:?}"
     );
     assert!(r.body.contains("a=ice-ufrag:abcd1234"));

@@ -151,7 +151,11 @@ fn discover_hosts(
 ) -> Vec<String> {
     let mut hosts: Vec<String> = Vec::new();
     if let Some(eip) = eip.map(str::trim).filter(|e| !e.is_empty()) {
-        push_unique(&mut hosts, eip.to_string());
+        // `eip` forces the candidate: the answer carries exactly that one
+        // (SRS adds it to the others; a client may then pick another path,
+        // which defeats a relay or NAT mapping the caller chose on purpose).
+        hosts.push(eip.to_string());
+        return hosts;
     }
     if policy.api_as_candidates {
         if let Some(host) = api_host
