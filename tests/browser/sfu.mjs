@@ -61,7 +61,7 @@ function canConnect(port) {
 }
 
 export class Server {
-  static async start({ workers = 2 } = {}) {
+  static async start({ workers = 2, rtc = '' } = {}) {
     const s = new Server();
     s.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shardsfu-browser-'));
     s.ports = {};
@@ -74,7 +74,7 @@ export class Server {
       `http_server { enabled on; listen 127.0.0.1:${s.ports.http}; dir ${WWW}; }`,
       `http_api { enabled on; listen 127.0.0.1:${s.ports.api}; }`,
       `rtc_server { enabled on; listen 127.0.0.1:${s.ports.rtc}; candidate 127.0.0.1; }`,
-      'vhost __defaultVhost__ { rtc { enabled on; } }', '',
+      `vhost __defaultVhost__ { rtc { enabled on; ${rtc} } }`, '',
     ].join('\n');
     fs.writeFileSync(path.join(s.dir, 'test.conf'), conf);
     const env = Object.fromEntries(Object.entries(process.env)
