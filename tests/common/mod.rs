@@ -1,6 +1,8 @@
 //! Starting the real `shardsfu` binary for a test, and talking to it.
 #![allow(dead_code)]
 
+pub mod peer;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
@@ -191,6 +193,25 @@ impl Server {
 
     pub fn api_url(&self, path: &str) -> String {
         format!("http://{}{}", self.api, path)
+    }
+
+    /// `data.totals` of `/api/v1/summaries`: every shard's counters added up.
+    pub fn totals(&self) -> serde_json::Value {
+        get(&self.api_url("/api/v1/summaries")).json()["data"]["totals"].clone()
+    }
+
+    /// Waits (at most 3 s) until the counter `key` reaches `at_least`; returns its value.
+    pub fn wait_for_counter(&self, key: &str, at_least: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let v = self.totals()[key]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no counter {key}"));
+            if v >= at_least || Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn log(&self) -> String {
