@@ -32,7 +32,7 @@ mod shutdown;
 
 pub use cpus::allowed_cpus;
 pub use mesh::{Mesh, SendError};
-pub use net::{bind_tcp, bind_udp, SocketOptions};
+pub use net::{bind_tcp, bind_udp, SendBatch, SocketOptions, MAX_BATCH};
 pub use runtime::{run, RuntimeError, RuntimeOptions, ShardContext};
 pub use shutdown::Shutdown;
 

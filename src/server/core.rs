@@ -3,12 +3,13 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use shards::glommio::net::UdpSocket;
-use shards::{Mesh, SendError};
+use shards::{Mesh, SendBatch, SendError, MAX_BATCH};
 
 use crate::server::mesh_msg::ShardMsg;
 use crate::server::session::Session;
@@ -30,7 +31,19 @@ pub struct ShardCore {
     /// Channels to the other shards.
     pub mesh: Mesh<ShardMsg>,
     /// The RTC UDP sockets of this shard (one per listen address).
-    pub udp: Vec<Rc<UdpSocket>>,
+    pub udp: Vec<RtcSocket>,
+    /// Reused buffers for batched sends.
+    pub batch: RefCell<SendBatch>,
+}
+
+/// One RTC UDP socket and its address family (known at bind time, so
+/// choosing a socket costs no syscall per datagram).
+#[derive(Clone)]
+pub struct RtcSocket {
+    /// The socket.
+    pub sock: Rc<UdpSocket>,
+    /// Whether it is bound to an IPv4 address.
+    pub v4: bool,
 }
 
 impl ShardCore {
@@ -39,11 +52,12 @@ impl ShardCore {
         &self.shared.stats[self.id]
     }
 
-    fn socket_for(&self, peer: &SocketAddr) -> Option<&Rc<UdpSocket>> {
+    fn socket_for(&self, v4: bool) -> Option<&Rc<UdpSocket>> {
         self.udp
             .iter()
-            .find(|s| s.local_addr().is_ok_and(|a| a.is_ipv4() == peer.is_ipv4()))
+            .find(|s| s.v4 == v4)
             .or(self.udp.first())
+            .map(|s| &s.sock)
     }
 
     /// Handles one datagram received on this shard's RTC socket.
@@ -109,14 +123,42 @@ impl ShardCore {
                     }
                 }
             }
-            for (data, to) in out.datagrams {
-                let Some(sock) = self.socket_for(&to) else {
-                    continue;
-                };
-                if sock.send_to(&data, to).await.is_ok() {
-                    ShardStats::inc(&self.stats().udp_packets_out);
-                    ShardStats::add(&self.stats().udp_bytes_out, data.len() as u64);
+            self.send_datagrams(&out.datagrams).await;
+        }
+    }
+
+    /// Sends datagrams in `sendmmsg` batches (runs of one address family);
+    /// when the kernel's buffer is full, the next one waits the slow way.
+    async fn send_datagrams(&self, datagrams: &[(bytes::Bytes, SocketAddr)]) {
+        let stats = self.stats();
+        let mut i = 0;
+        while i < datagrams.len() {
+            let v4 = datagrams[i].1.is_ipv4();
+            let Some(sock) = self.socket_for(v4) else {
+                return;
+            };
+            let end = datagrams[i..]
+                .iter()
+                .position(|(_, a)| a.is_ipv4() != v4)
+                .map_or(datagrams.len(), |p| i + p)
+                .min(i + MAX_BATCH);
+            let sent = self
+                .batch
+                .borrow_mut()
+                .send(sock.as_raw_fd(), &datagrams[i..end])
+                .unwrap_or(0);
+            let bytes: usize = datagrams[i..i + sent].iter().map(|(d, _)| d.len()).sum();
+            ShardStats::add(&stats.udp_packets_out, sent as u64);
+            ShardStats::add(&stats.udp_bytes_out, bytes as u64);
+            i += sent;
+            if i < end {
+                // Full (or an error for this one datagram): wait for room.
+                let (data, to) = &datagrams[i];
+                if sock.send_to(data, *to).await.is_ok() {
+                    ShardStats::inc(&stats.udp_packets_out);
+                    ShardStats::add(&stats.udp_bytes_out, data.len() as u64);
                 }
+                i += 1;
             }
         }
     }

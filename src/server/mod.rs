@@ -31,7 +31,7 @@ use anyhow::Context;
 use shards::glommio::{self, net::UdpSocket};
 use shards::{RuntimeOptions, ShardContext, Shutdown, SocketOptions};
 
-pub use self::core::ShardCore;
+pub use self::core::{RtcSocket, ShardCore};
 pub use self::mesh_msg::ShardMsg;
 pub use self::shared::Shared;
 use crate::config::Config;
@@ -96,11 +96,18 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
         state: std::cell::RefCell::new(ShardState::new(shared.clone(), ctx.id, local_addr)),
         shared,
         mesh: ctx.mesh,
-        udp: udp.into_iter().map(Rc::new).collect(),
+        udp: udp
+            .into_iter()
+            .map(|s| RtcSocket {
+                v4: s.local_addr().map_or(true, |a| a.is_ipv4()),
+                sock: Rc::new(s),
+            })
+            .collect(),
+        batch: Default::default(),
     });
     let mut tasks = Vec::new();
-    for sock in core.udp.clone() {
-        tasks.push(glommio::spawn_local(udp_loop(core.clone(), sock)));
+    for s in core.udp.clone() {
+        tasks.push(glommio::spawn_local(udp_loop(core.clone(), s.sock)));
     }
     for (_peer, rx) in receivers {
         let core = core.clone();
