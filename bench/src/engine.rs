@@ -251,6 +251,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
             cpu_seconds: b.cpu_seconds - a.cpu_seconds,
             rss_kib: rss_max,
             rss_start_kib: a.rss_kib,
+            hwm_kib: b.hwm_kib,
         }),
         _ => None,
     };

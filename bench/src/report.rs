@@ -149,6 +149,8 @@ pub struct ServerFigures {
     pub rss_kib: u64,
     /// RSS before the first peer connected, KiB.
     pub rss_start_kib: u64,
+    /// The kernel's peak RSS of the process (VmHWM, since it started), KiB.
+    pub hwm_kib: u64,
 }
 
 /// Totals for the final report.
@@ -198,6 +200,7 @@ impl Final<'_> {
                 "cpu_seconds": f.cpu_seconds,
                 "rss_kib": f.rss_kib,
                 "rss_start_kib": f.rss_start_kib,
+                "rss_hwm_kib": f.hwm_kib,
                 "cpu_us_per_packet": if s.pkts_in > 0 { f.cpu_seconds * 1e6 / s.pkts_in as f64 } else { 0.0 },
                 "rss_kib_per_subscriber": if self.subscribers_connected > 0 {
                     f.rss_kib.saturating_sub(f.rss_start_kib) as f64 / self.subscribers_connected as f64 } else { 0.0 },
@@ -317,7 +320,7 @@ mod tests {
             expected: 100,
             received: 99,
             stats: &s,
-            server: Some(ServerFigures { cpu_seconds: 0.5, rss_kib: 2000, rss_start_kib: 1000 }),
+            server: Some(ServerFigures { cpu_seconds: 0.5, rss_kib: 2000, rss_start_kib: 1000, hwm_kib: 2100 }),
         };
         let j = f.json();
         for k in ["duration_s", "publishers_connected", "subscribers_connected", "packets_received", "packets_lost", "loss_ratio"] {

@@ -346,7 +346,7 @@ mod tests {
                    m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n";
         let a = parse_answer(sdp).unwrap();
         assert_eq!((a.video_pt, a.audio_pt), (Some(102), Some(111)));
-        assert_eq!(a.candidates, vec!["127.0.0.1:8000".parse().unwrap()]);
+        assert_eq!(a.candidates, vec!["127.0.0.1:8000".parse::<SocketAddr>().unwrap()]);
         assert_eq!(a.setup, "passive");
         assert!(parse_answer("v=0\r\n").is_err());
     }
