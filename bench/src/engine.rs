@@ -65,23 +65,46 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
     let mut poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let w2 = waker.clone();
-    let (jobs, done) = signal::pool(cfg.signal_threads, Duration::from_secs(10), Arc::new(move || {
-        let _ = w2.wake();
-    }));
+    let (jobs, done) = signal::pool(
+        cfg.signal_threads,
+        Duration::from_secs(10),
+        Arc::new(move || {
+            let _ = w2.wake();
+        }),
+    );
 
     let epoch = Instant::now();
     let seed = epoch.elapsed().as_nanos() as u64 ^ (u64::from(std::process::id()) << 32) ^ 0x5eed;
     let mut peers = Vec::with_capacity(cfg.publishers + cfg.subscribers);
     let streams = cfg.streams.max(1);
     for i in 0..cfg.publishers + cfg.subscribers {
-        let (role, stream) =
-            if i < cfg.publishers { (Role::Publisher, i) } else { (Role::Subscriber, (i - cfg.publishers) % streams) };
-        let bind_ip = Url::parse(if role == Role::Publisher { &cfg.whip } else { &cfg.whep }, 0)?.addr.ip();
+        let (role, stream) = if i < cfg.publishers {
+            (Role::Publisher, i)
+        } else {
+            (Role::Subscriber, (i - cfg.publishers) % streams)
+        };
+        let bind_ip = Url::parse(
+            if role == Role::Publisher {
+                &cfg.whip
+            } else {
+                &cfg.whep
+            },
+            0,
+        )?
+        .addr
+        .ip();
         let bind = std::net::SocketAddr::new(bind_ip, 0);
         let mut sock = UdpSocket::bind(bind).with_context(|| format!("binding UDP socket {i}"))?;
         set_rcvbuf(&sock, cfg.rcvbuf);
-        poll.registry().register(&mut sock, Token(i), Interest::READABLE)?;
-        peers.push(Peer::new(role, stream, sock, splitmix(seed ^ i as u64), epoch));
+        poll.registry()
+            .register(&mut sock, Token(i), Interest::READABLE)?;
+        peers.push(Peer::new(
+            role,
+            stream,
+            sock,
+            splitmix(seed ^ i as u64),
+            epoch,
+        ));
     }
 
     let mut stats = Stats::new();
@@ -98,7 +121,11 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
     let mut ramp_base_n = 0usize;
     let proc0 = cfg.server_pid.and_then(report::proc_sample);
     let mut rss_max = proc0.map_or(0, |p| p.rss_kib);
-    let spacing = if cfg.ramp > 0.0 { Duration::from_secs_f64(1.0 / cfg.ramp) } else { Duration::ZERO };
+    let spacing = if cfg.ramp > 0.0 {
+        Duration::from_secs_f64(1.0 / cfg.ramp)
+    } else {
+        Duration::ZERO
+    };
     let mut due = Vec::new();
 
     loop {
@@ -111,7 +138,9 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
         while started < peers.len() {
             let is_sub = started >= cfg.publishers;
             if is_sub && started == cfg.publishers && ramp_base_n != started {
-                let pubs_done = peers[..cfg.publishers].iter().all(|p| matches!(p.state, State::Media | State::Failed));
+                let pubs_done = peers[..cfg.publishers]
+                    .iter()
+                    .all(|p| matches!(p.state, State::Media | State::Failed));
                 if !pubs_done && now < t0 + Duration::from_secs(5) {
                     break;
                 }
@@ -123,16 +152,26 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
                 break;
             }
             let p = &mut peers[started];
-            let url_tpl = if p.role == Role::Publisher { &cfg.whip } else { &cfg.whep };
+            let url_tpl = if p.role == Role::Publisher {
+                &cfg.whip
+            } else {
+                &cfg.whep
+            };
             let url = Url::parse(url_tpl, p.stream)?;
             let offer = signal::offer(p.role, &p.ufrag, &p.pwd, &fingerprint, p.port(), p.ssrcs);
             p.state = State::Signaling;
             p.post_at = Some(now);
-            let _ = jobs.send(Job::Post { id: started, url, offer });
+            let _ = jobs.send(Job::Post {
+                id: started,
+                url,
+                offer,
+            });
             started += 1;
         }
 
-        let mut timeout = end.saturating_duration_since(now).min(next_tick.saturating_duration_since(now));
+        let mut timeout = end
+            .saturating_duration_since(now)
+            .min(next_tick.saturating_duration_since(now));
         if let Some(Reverse((t, _))) = heap.peek() {
             timeout = timeout.min(t.saturating_duration_since(now));
         }
@@ -141,7 +180,12 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
         }
         poll.poll(&mut events, Some(timeout))?;
 
-        let mut ctx = Ctx { stats: &mut stats, clip: &clip, cert: &cert, epoch };
+        let mut ctx = Ctx {
+            stats: &mut stats,
+            clip: &clip,
+            cert: &cert,
+            epoch,
+        };
         for ev in events.iter() {
             if ev.token() == WAKER {
                 while let Ok(d) = done.try_recv() {
@@ -204,8 +248,14 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
             if cfg.progress {
                 let (pubs, subs, pending) = counts(&peers);
                 let failed: u64 = stats.failures.values().sum();
-                let dt = now.saturating_duration_since(last_at).as_secs_f64().max(1e-3);
-                eprintln!("{}", report::progress_line(now - t0, pubs, subs, pending, failed, &last, &snap, dt));
+                let dt = now
+                    .saturating_duration_since(last_at)
+                    .as_secs_f64()
+                    .max(1e-3);
+                eprintln!(
+                    "{}",
+                    report::progress_line(now - t0, pubs, subs, pending, failed, &last, &snap, dt)
+                );
             }
             last = snap;
             last_at = now;
@@ -226,7 +276,9 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
             State::Signaling => p.fail("signaling_pending_at_end", &mut stats),
             State::Ice => p.fail("ice_pending_at_end", &mut stats),
             State::Dtls => p.fail("dtls_pending_at_end", &mut stats),
-            State::Media if p.role == Role::Subscriber && !p.got_media => p.fail("no_media_at_end", &mut stats),
+            State::Media if p.role == Role::Subscriber && !p.got_media => {
+                p.fail("no_media_at_end", &mut stats)
+            }
             _ => {}
         }
     }
@@ -240,7 +292,8 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
     }
     let stop = Instant::now() + Duration::from_secs(3);
     while deletes > 0 && Instant::now() < stop {
-        if let Ok(Done::Deleted) = done.recv_timeout(stop.saturating_duration_since(Instant::now())) {
+        if let Ok(Done::Deleted) = done.recv_timeout(stop.saturating_duration_since(Instant::now()))
+        {
             deletes -= 1;
         }
     }
@@ -300,13 +353,22 @@ fn snapshot(stats: &Stats, peers: &[Peer]) -> Snapshot {
 
 /// (publishers sending, subscribers receiving, peers still connecting).
 fn counts(peers: &[Peer]) -> (usize, usize, usize) {
-    let pubs = peers.iter().filter(|p| p.role == Role::Publisher && p.state == State::Media).count();
-    let subs = peers.iter().filter(|p| p.role == Role::Subscriber && p.got_media && p.state == State::Media).count();
+    let pubs = peers
+        .iter()
+        .filter(|p| p.role == Role::Publisher && p.state == State::Media)
+        .count();
+    let subs = peers
+        .iter()
+        .filter(|p| p.role == Role::Subscriber && p.got_media && p.state == State::Media)
+        .count();
     let pending = peers
         .iter()
         .filter(|p| matches!(p.state, State::Signaling | State::Ice | State::Dtls))
         .count()
-        + peers.iter().filter(|p| p.role == Role::Subscriber && p.state == State::Media && !p.got_media).count();
+        + peers
+            .iter()
+            .filter(|p| p.role == Role::Subscriber && p.state == State::Media && !p.got_media)
+            .count();
     (pubs, subs, pending)
 }
 

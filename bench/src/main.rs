@@ -28,10 +28,16 @@ use clap::Parser;
 #[command(name = "shardsfu-bench", version)]
 struct Args {
     /// WHIP URL; `%d` in it is replaced by the stream number.
-    #[arg(long, default_value = "http://127.0.0.1:1985/rtc/v1/whip/?app=live&stream=bench%d")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:1985/rtc/v1/whip/?app=live&stream=bench%d"
+    )]
     whip: String,
     /// WHEP URL; `%d` in it is replaced by the stream number.
-    #[arg(long, default_value = "http://127.0.0.1:1985/rtc/v1/whep/?app=live&stream=bench%d")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:1985/rtc/v1/whep/?app=live&stream=bench%d"
+    )]
     whep: String,
     /// Publishers (publisher i publishes stream i).
     #[arg(long, short = 'p', default_value_t = 1)]
@@ -73,7 +79,10 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
-    anyhow::ensure!(a.duration > 0.0 && a.duration < 86_400.0, "--duration must be in (0, 86400)");
+    anyhow::ensure!(
+        a.duration > 0.0 && a.duration < 86_400.0,
+        "--duration must be in (0, 86400)"
+    );
     let cfg = engine::Config {
         whip: a.whip,
         whep: a.whep,

@@ -55,10 +55,34 @@ impl Clip {
             ffmpeg(
                 &video,
                 &[
-                    "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", &dur, "-vf", "noise=alls=12:allf=t",
-                    "-c:v", "libx264",
-                    "-pix_fmt", "yuv420p", "-profile:v", "baseline", "-bf", "0", "-g", "30", "-b:v", &rate, "-maxrate", &rate,
-                    "-bufsize", &buf, "-x264-params", "repeat-headers=1", "-f", "h264",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc2=size=640x360:rate=30",
+                    "-t",
+                    &dur,
+                    "-vf",
+                    "noise=alls=12:allf=t",
+                    "-c:v",
+                    "libx264",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-profile:v",
+                    "baseline",
+                    "-bf",
+                    "0",
+                    "-g",
+                    "30",
+                    "-b:v",
+                    &rate,
+                    "-maxrate",
+                    &rate,
+                    "-bufsize",
+                    &buf,
+                    "-x264-params",
+                    "repeat-headers=1",
+                    "-f",
+                    "h264",
                 ],
             )?;
         }
@@ -67,23 +91,50 @@ impl Clip {
             ffmpeg(
                 &audio,
                 &[
-                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", &dur, "-ac", "2",
-                    "-c:a", "libopus", "-b:a", "48k", "-vbr", "off", "-frame_duration", "20", "-f", "ogg",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "sine=frequency=440:sample_rate=48000",
+                    "-t",
+                    &dur,
+                    "-ac",
+                    "2",
+                    "-c:a",
+                    "libopus",
+                    "-b:a",
+                    "48k",
+                    "-vbr",
+                    "off",
+                    "-frame_duration",
+                    "20",
+                    "-f",
+                    "ogg",
                 ],
             )?;
         }
         let h264 = std::fs::read(&video).with_context(|| format!("reading {}", video.display()))?;
         let ogg = std::fs::read(&audio).with_context(|| format!("reading {}", audio.display()))?;
-        let clip = Clip { video: packetize_h264(&h264), audio: opus_packets(&ogg)? };
+        let clip = Clip {
+            video: packetize_h264(&h264),
+            audio: opus_packets(&ogg)?,
+        };
         if clip.video.is_empty() || !clip.video[0].keyframe || clip.audio.is_empty() {
-            bail!("clip in {} has no keyframe-first video or no audio", dir.display());
+            bail!(
+                "clip in {} has no keyframe-first video or no audio",
+                dir.display()
+            );
         }
         Ok(clip)
     }
 
     /// Average payload bytes per second of video and audio (for the log).
     pub fn bitrates_kbps(&self) -> (f64, f64) {
-        let v: usize = self.video.iter().flat_map(|f| &f.payloads).map(Vec::len).sum();
+        let v: usize = self
+            .video
+            .iter()
+            .flat_map(|f| &f.payloads)
+            .map(Vec::len)
+            .sum();
         let a: usize = self.audio.iter().map(Vec::len).sum();
         let vs = self.video.len() as f64 / f64::from(FPS);
         let as_ = self.audio.len() as f64 * 0.02;
@@ -161,7 +212,10 @@ pub fn packetize_h264(data: &[u8]) -> Vec<VideoFrame> {
             _ => pending.push(nal),
         }
     }
-    frames.into_iter().map(|nals| packetize_frame(&nals)).collect()
+    frames
+        .into_iter()
+        .map(|nals| packetize_frame(&nals))
+        .collect()
 }
 
 /// RFC 6184 payloads of one frame: SPS+PPS in one STAP-A, other NALs single
@@ -169,7 +223,11 @@ pub fn packetize_h264(data: &[u8]) -> Vec<VideoFrame> {
 fn packetize_frame(nals: &[&[u8]]) -> VideoFrame {
     let keyframe = nals.iter().any(|n| n[0] & 0x1f == 5);
     let mut payloads = Vec::new();
-    let params: Vec<&[u8]> = nals.iter().copied().filter(|n| matches!(n[0] & 0x1f, 7 | 8)).collect();
+    let params: Vec<&[u8]> = nals
+        .iter()
+        .copied()
+        .filter(|n| matches!(n[0] & 0x1f, 7 | 8))
+        .collect();
     let stap_len: usize = 1 + params.iter().map(|n| 2 + n.len()).sum::<usize>();
     if params.len() >= 2 && stap_len <= MAX_PAYLOAD {
         let nri = params.iter().map(|n| n[0] & 0x60).max().unwrap_or(0x60);
@@ -221,7 +279,9 @@ pub fn opus_packets(ogg: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
             bail!("no Ogg page at byte {pos}");
         }
         let nseg = usize::from(ogg[pos + 26]);
-        let table = ogg.get(pos + 27..pos + 27 + nseg).context("truncated Ogg segment table")?;
+        let table = ogg
+            .get(pos + 27..pos + 27 + nseg)
+            .context("truncated Ogg segment table")?;
         let mut body = pos + 27 + nseg;
         for &len in table {
             let len = usize::from(len);
@@ -234,7 +294,11 @@ pub fn opus_packets(ogg: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
         pos = body;
     }
     // The first two packets are OpusHead and OpusTags.
-    Ok(packets.into_iter().skip(2).filter(|p| !p.is_empty()).collect())
+    Ok(packets
+        .into_iter()
+        .skip(2)
+        .filter(|p| !p.is_empty())
+        .collect())
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ use bytes::Bytes;
 use mio::net::UdpSocket;
 use shardsfu::dtls::{parse_fingerprint, DtlsCert, DtlsEvent, DtlsRole, DtlsTransport};
 use shardsfu::ice::{self, BindingRequest};
-use shardsfu::rtp::rtcp::{parse_compound, write_nack, write_pli, write_rr, ReportBlock, RtcpPacket};
+use shardsfu::rtp::rtcp::{
+    parse_compound, write_nack, write_pli, write_rr, ReportBlock, RtcpPacket,
+};
 use shardsfu::rtp::{RtpHeader, SeqNo, Ssrc};
 use shardsfu::srtp::SrtpSession;
 
@@ -132,7 +134,9 @@ pub struct Peer {
 impl Peer {
     /// A peer with its socket bound; `seed` varies SSRCs and credentials.
     pub fn new(role: Role, stream: usize, sock: UdpSocket, seed: u64, now: Instant) -> Self {
-        let local = sock.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let local = sock
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let r = splitmix(seed);
         Peer {
             role,
@@ -249,7 +253,12 @@ impl Peer {
         for to in targets {
             let _ = self.sock.send_to(&self.out, to);
         }
-        self.next_check = now + if self.state == State::Ice { ICE_RTO } else { KEEPALIVE };
+        self.next_check = now
+            + if self.state == State::Ice {
+                ICE_RTO
+            } else {
+                KEEPALIVE
+            };
     }
 
     /// Time passed.
@@ -299,7 +308,13 @@ impl Peer {
     }
 
     /// A datagram from `from`.
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8], ctx: &mut Ctx<'_>) {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &[u8],
+        ctx: &mut Ctx<'_>,
+    ) {
         match data.first() {
             Some(0..=3) => self.handle_stun(now, from, data, ctx),
             Some(20..=63) => {
@@ -341,7 +356,11 @@ impl Peer {
             .filter_map(|(h, v)| parse_fingerprint(v).ok().map(|b| (h.clone(), b)))
             .collect();
         // The answer's setup says who we are: passive (or actpass) → we are the client.
-        let role = if self.answer.setup == "active" { DtlsRole::Server } else { DtlsRole::Client };
+        let role = if self.answer.setup == "active" {
+            DtlsRole::Server
+        } else {
+            DtlsRole::Client
+        };
         match DtlsTransport::new(ctx.cert, role, self.local, from, fps, now) {
             Ok(d) => {
                 self.dtls = Some(d);
@@ -385,7 +404,9 @@ impl Peer {
                     Ok(_) => {}
                     Err(_) => self.fail("srtp_setup", ctx.stats),
                 },
-                DtlsEvent::Closed if self.state != State::Media => self.fail("dtls_closed", ctx.stats),
+                DtlsEvent::Closed if self.state != State::Media => {
+                    self.fail("dtls_closed", ctx.stats)
+                }
                 DtlsEvent::Closed => {}
                 DtlsEvent::Failed(_) => self.fail("dtls_failed", ctx.stats),
             }
@@ -408,27 +429,51 @@ impl Peer {
         }
         while self.video_due() <= now {
             let idx = self.video_idx;
-            let ts = self.ts_base.0.wrapping_add((self.video_n as u32).wrapping_mul(90_000 / FPS));
+            let ts = self
+                .ts_base
+                .0
+                .wrapping_add((self.video_n as u32).wrapping_mul(90_000 / FPS));
             let frame = &ctx.clip.video[idx];
             let n = frame.payloads.len();
             for (k, p) in frame.payloads.iter().enumerate() {
-                let pt = self.answer.video_pt.unwrap_or(crate::signal::OFFER_VIDEO_PT);
+                let pt = self
+                    .answer
+                    .video_pt
+                    .unwrap_or(crate::signal::OFFER_VIDEO_PT);
                 self.send_rtp(pt, 0, ts, k + 1 == n, p, ctx);
             }
             self.video_n += 1;
             self.video_idx = (idx + 1) % ctx.clip.video.len();
         }
         while self.audio_due() <= now {
-            let ts = self.ts_base.1.wrapping_add((self.audio_n as u32).wrapping_mul(960));
+            let ts = self
+                .ts_base
+                .1
+                .wrapping_add((self.audio_n as u32).wrapping_mul(960));
             let p = &ctx.clip.audio[(self.audio_n % ctx.clip.audio.len() as u64) as usize];
-            let pt = self.answer.audio_pt.unwrap_or(crate::signal::OFFER_AUDIO_PT);
+            let pt = self
+                .answer
+                .audio_pt
+                .unwrap_or(crate::signal::OFFER_AUDIO_PT);
             self.send_rtp(pt, 1, ts, false, p, ctx);
             self.audio_n += 1;
         }
     }
 
-    fn send_rtp(&mut self, pt: u8, track: usize, ts: u32, marker: bool, payload: &[u8], ctx: &mut Ctx<'_>) {
-        let (ssrc, seq) = if track == 0 { (self.ssrcs.0, &mut self.seq.0) } else { (self.ssrcs.1, &mut self.seq.1) };
+    fn send_rtp(
+        &mut self,
+        pt: u8,
+        track: usize,
+        ts: u32,
+        marker: bool,
+        payload: &[u8],
+        ctx: &mut Ctx<'_>,
+    ) {
+        let (ssrc, seq) = if track == 0 {
+            (self.ssrcs.0, &mut self.seq.0)
+        } else {
+            (self.ssrcs.1, &mut self.seq.1)
+        };
         *seq = seq.wrapping_add(1);
         let seq = *seq;
         let mut pkt = Vec::with_capacity(12 + payload.len() + TRAILER_LEN + 16);
@@ -438,10 +483,16 @@ impl Peer {
         pkt.extend_from_slice(&ssrc.to_be_bytes());
         pkt.extend_from_slice(payload);
         pkt.extend_from_slice(TRAILER_MAGIC);
-        let sent_ns = Instant::now().saturating_duration_since(ctx.epoch).as_nanos() as u64;
+        let sent_ns = Instant::now()
+            .saturating_duration_since(ctx.epoch)
+            .as_nanos() as u64;
         pkt.extend_from_slice(&sent_ns.to_le_bytes());
-        let Some(srtp) = self.srtp.as_mut() else { return };
-        let Ok(p) = srtp.protect_rtp(&pkt) else { return };
+        let Some(srtp) = self.srtp.as_mut() else {
+            return;
+        };
+        let Ok(p) = srtp.protect_rtp(&pkt) else {
+            return;
+        };
         ctx.stats.pkts_out += 1;
         ctx.stats.bytes_out += p.len() as u64;
         self.send(&p);
@@ -455,7 +506,9 @@ impl Peer {
         if self.role != Role::Subscriber {
             return;
         }
-        let Some(srtp) = self.srtp.as_mut() else { return };
+        let Some(srtp) = self.srtp.as_mut() else {
+            return;
+        };
         let plain = match srtp.unprotect_rtp(data) {
             Ok(p) => p,
             Err(_) => {
@@ -465,11 +518,17 @@ impl Peer {
         };
         // `now` is read per datagram, right after recvfrom.
         let recv_ns = now.saturating_duration_since(ctx.epoch).as_nanos() as u64;
-        let Ok(h) = RtpHeader::parse(&plain) else { return };
+        let Ok(h) = RtpHeader::parse(&plain) else {
+            return;
+        };
         ctx.stats.pkts_in += 1;
         ctx.stats.bytes_in += data.len() as u64;
         let payload = h.payload();
-        match payload.len().checked_sub(TRAILER_LEN).map(|at| &payload[at..]) {
+        match payload
+            .len()
+            .checked_sub(TRAILER_LEN)
+            .map(|at| &payload[at..])
+        {
             Some(t) if &t[..4] == TRAILER_MAGIC => {
                 let sent = u64::from_le_bytes(t[4..12].try_into().unwrap_or_default());
                 let us = (recv_ns.saturating_sub(sent) / 1000).max(1);
@@ -496,7 +555,8 @@ impl Peer {
             let gap = ext.0 - tr.max.0 - 1;
             if gap > 0 && gap < 256 {
                 self.nack_buf.clear();
-                self.nack_buf.extend((tr.max.0 + 1..ext.0).map(|s| s as u16));
+                self.nack_buf
+                    .extend((tr.max.0 + 1..ext.0).map(|s| s as u16));
                 let media = Ssrc(tr.ssrc);
                 tr.max = ext;
                 self.send_nack(media, ctx);
@@ -507,7 +567,9 @@ impl Peer {
     }
 
     fn send_rtcp(&mut self, pkt: &[u8]) {
-        let Some(srtp) = self.srtp.as_mut() else { return };
+        let Some(srtp) = self.srtp.as_mut() else {
+            return;
+        };
         if let Ok(p) = srtp.protect_rtcp(pkt) {
             self.send(&p);
         }
@@ -542,7 +604,11 @@ impl Peer {
             t.received_prior = t.received;
             blocks.push(ReportBlock {
                 ssrc: Ssrc(t.ssrc),
-                fraction_lost: if exp_i == 0 { 0 } else { (lost_i * 256 / exp_i).min(255) as u8 },
+                fraction_lost: if exp_i == 0 {
+                    0
+                } else {
+                    (lost_i * 256 / exp_i).min(255) as u8
+                },
                 cumulative_lost: lost.min(0x7f_ffff) as i32,
                 highest_seq: t.max.0 as u32,
                 ..ReportBlock::default()
@@ -554,7 +620,9 @@ impl Peer {
     }
 
     fn handle_rtcp(&mut self, now: Instant, data: &[u8], ctx: &mut Ctx<'_>) {
-        let Some(srtp) = self.srtp.as_mut() else { return };
+        let Some(srtp) = self.srtp.as_mut() else {
+            return;
+        };
         let plain = match srtp.unprotect_rtcp(data) {
             Ok(p) => p,
             Err(_) => {
@@ -573,7 +641,12 @@ impl Peer {
                     for s in n.lost() {
                         ctx.stats.nacks_recv += 1;
                         let media = n.media().0;
-                        if let Some((_, _, b)) = self.history.iter().rev().find(|(ss, q, _)| *ss == media && *q == s) {
+                        if let Some((_, _, b)) = self
+                            .history
+                            .iter()
+                            .rev()
+                            .find(|(ss, q, _)| *ss == media && *q == s)
+                        {
                             resend.push(b.clone());
                         }
                     }
@@ -588,7 +661,10 @@ impl Peer {
         }
         if pli {
             ctx.stats.plis_recv += 1;
-            if self.last_pli.is_none_or(|t| now.saturating_duration_since(t) >= PLI_HOLDOFF) {
+            if self
+                .last_pli
+                .is_none_or(|t| now.saturating_duration_since(t) >= PLI_HOLDOFF)
+            {
                 self.last_pli = Some(now);
                 // The next frame sent is the clip's first (an IDR with SPS/PPS).
                 self.video_idx = 0;

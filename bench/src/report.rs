@@ -55,8 +55,10 @@ impl Stats {
             srtp_errors: 0,
             no_trailer: 0,
             // 1 µs .. 100 s, 3 significant digits.
-            latency: Histogram::new_with_bounds(1, 100_000_000, 3).expect("static bounds are valid"),
-            connect_ms: Histogram::new_with_bounds(1, 3_600_000, 3).expect("static bounds are valid"),
+            latency: Histogram::new_with_bounds(1, 100_000_000, 3)
+                .expect("static bounds are valid"),
+            connect_ms: Histogram::new_with_bounds(1, 3_600_000, 3)
+                .expect("static bounds are valid"),
             failures: BTreeMap::new(),
         }
     }
@@ -90,11 +92,24 @@ pub struct Snapshot {
 
 /// The per-second line.
 #[allow(clippy::too_many_arguments)] // One line, many columns.
-pub fn progress_line(t: Duration, pubs: usize, subs: usize, pending: usize, failed: u64, a: &Snapshot, b: &Snapshot, dt: f64) -> String {
+pub fn progress_line(
+    t: Duration,
+    pubs: usize,
+    subs: usize,
+    pending: usize,
+    failed: u64,
+    a: &Snapshot,
+    b: &Snapshot,
+    dt: f64,
+) -> String {
     let rate = |x: u64, y: u64| (y.saturating_sub(x)) as f64 / dt;
     let exp = b.expected.saturating_sub(a.expected);
     let got = b.received.saturating_sub(a.received);
-    let loss = if exp > 0 { exp.saturating_sub(got) as f64 / exp as f64 * 100.0 } else { 0.0 };
+    let loss = if exp > 0 {
+        exp.saturating_sub(got) as f64 / exp as f64 * 100.0
+    } else {
+        0.0
+    };
     format!(
         "[{:5.1}s] pub {pubs} sub {subs} (pending {pending}, failed {failed}) | in {:.0} pkt/s {:.2} Mbps | out {:.0} pkt/s {:.2} Mbps | loss {loss:.2}% | nack {} pli {}",
         t.as_secs_f64(),
@@ -137,7 +152,11 @@ pub fn proc_sample(pid: u32) -> Option<ProcSample> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    Some(ProcSample { cpu_seconds: ticks as f64 / hz, rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:") })
+    Some(ProcSample {
+        cpu_seconds: ticks as f64 / hz,
+        rss_kib: kib("VmRSS:"),
+        hwm_kib: kib("VmHWM:"),
+    })
 }
 
 /// The server figures of a run.
@@ -287,7 +306,11 @@ impl Final<'_> {
             }
         }
         if let Some(f) = self.server {
-            let per_pkt = if s.pkts_in > 0 { f.cpu_seconds * 1e6 / s.pkts_in as f64 } else { 0.0 };
+            let per_pkt = if s.pkts_in > 0 {
+                f.cpu_seconds * 1e6 / s.pkts_in as f64
+            } else {
+                0.0
+            };
             t.push_str(&format!(
                 "server:    cpu {:.2} s ({:.0}% of one core, {:.2} µs per forwarded packet), peak rss {} KiB (start {} KiB)\n",
                 f.cpu_seconds,
@@ -320,10 +343,22 @@ mod tests {
             expected: 100,
             received: 99,
             stats: &s,
-            server: Some(ServerFigures { cpu_seconds: 0.5, rss_kib: 2000, rss_start_kib: 1000, hwm_kib: 2100 }),
+            server: Some(ServerFigures {
+                cpu_seconds: 0.5,
+                rss_kib: 2000,
+                rss_start_kib: 1000,
+                hwm_kib: 2100,
+            }),
         };
         let j = f.json();
-        for k in ["duration_s", "publishers_connected", "subscribers_connected", "packets_received", "packets_lost", "loss_ratio"] {
+        for k in [
+            "duration_s",
+            "publishers_connected",
+            "subscribers_connected",
+            "packets_received",
+            "packets_lost",
+            "loss_ratio",
+        ] {
             assert!(j.get(k).is_some(), "{k}");
         }
         assert_eq!(j["packets_lost"], 1);

@@ -24,18 +24,28 @@ impl Url {
     /// Parses a plain-HTTP URL; `%d` is replaced by `n`.
     pub fn parse(url: &str, n: usize) -> anyhow::Result<Url> {
         let url = url.replace("%d", &n.to_string());
-        let rest = url.strip_prefix("http://").with_context(|| format!("only http:// URLs: {url}"))?;
+        let rest = url
+            .strip_prefix("http://")
+            .with_context(|| format!("only http:// URLs: {url}"))?;
         let (authority, target) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let with_port = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+        let with_port = if authority.contains(':') {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
         let addr = with_port
             .to_socket_addrs()
             .with_context(|| format!("resolving {authority}"))?
             .next()
             .with_context(|| format!("no address for {authority}"))?;
-        Ok(Url { authority: authority.to_string(), addr, target: target.to_string() })
+        Ok(Url {
+            authority: authority.to_string(),
+            addr,
+            target: target.to_string(),
+        })
     }
 
     /// Resolves a Location header against this URL.
@@ -45,7 +55,11 @@ impl Url {
                 return u;
             }
         }
-        Url { authority: self.authority.clone(), addr: self.addr, target: location.to_string() }
+        Url {
+            authority: self.authority.clone(),
+            addr: self.addr,
+            target: location.to_string(),
+        }
     }
 }
 
@@ -61,7 +75,13 @@ pub struct Response {
 }
 
 /// One blocking HTTP/1.1 exchange on a fresh connection.
-pub fn http(method: &str, url: &Url, content_type: &str, body: &str, timeout: Duration) -> anyhow::Result<Response> {
+pub fn http(
+    method: &str,
+    url: &Url,
+    content_type: &str,
+    body: &str,
+    timeout: Duration,
+) -> anyhow::Result<Response> {
     let mut s = TcpStream::connect_timeout(&url.addr, timeout).context("connect")?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
@@ -88,7 +108,12 @@ pub fn http(method: &str, url: &Url, content_type: &str, body: &str, timeout: Du
                 return parse_response(&buf)?.context("connection closed mid-response");
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 bail!("timeout")
             }
             Err(e) => return Err(e).context("recv"),
@@ -98,7 +123,9 @@ pub fn http(method: &str, url: &Url, content_type: &str, body: &str, timeout: Du
 
 /// A complete response in `buf`, or `None` if more bytes are needed.
 fn parse_response(buf: &[u8]) -> anyhow::Result<Option<Response>> {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { return Ok(None) };
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Ok(None);
+    };
     let head = std::str::from_utf8(&buf[..end]).context("non-UTF-8 head")?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
@@ -122,7 +149,11 @@ fn parse_response(buf: &[u8]) -> anyhow::Result<Option<Response>> {
     let body = &buf[end + 4..];
     match len {
         Some(n) if body.len() < n => Ok(None),
-        Some(n) => Ok(Some(Response { status, location, body: String::from_utf8_lossy(&body[..n]).into_owned() })),
+        Some(n) => Ok(Some(Response {
+            status,
+            location,
+            body: String::from_utf8_lossy(&body[..n]).into_owned(),
+        })),
         None => Ok(None),
     }
 }
@@ -142,7 +173,14 @@ pub const OFFER_VIDEO_PT: u8 = 102;
 pub const OFFER_AUDIO_PT: u8 = 111;
 
 /// An offer like a browser's: BUNDLEd H.264 + Opus, rtcp-mux, actpass.
-pub fn offer(role: Role, ufrag: &str, pwd: &str, fingerprint: &str, port: u16, ssrcs: (u32, u32)) -> String {
+pub fn offer(
+    role: Role,
+    ufrag: &str,
+    pwd: &str,
+    fingerprint: &str,
+    port: u16,
+    ssrcs: (u32, u32),
+) -> String {
     let dir = match role {
         Role::Publisher => "sendonly",
         Role::Subscriber => "recvonly",
@@ -165,12 +203,18 @@ pub fn offer(role: Role, ufrag: &str, pwd: &str, fingerprint: &str, port: u16, s
          a=fmtp:{OFFER_VIDEO_PT} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n"
     ));
     if role == Role::Publisher {
-        s.push_str(&format!("a=msid:bench v\r\na=ssrc:{} cname:bench\r\na=ssrc:{} msid:bench v\r\n", ssrcs.0, ssrcs.0));
+        s.push_str(&format!(
+            "a=msid:bench v\r\na=ssrc:{} cname:bench\r\na=ssrc:{} msid:bench v\r\n",
+            ssrcs.0, ssrcs.0
+        ));
     }
     common(&mut s, "audio", OFFER_AUDIO_PT, 1);
     s.push_str(&format!("a=rtpmap:{OFFER_AUDIO_PT} opus/48000/2\r\na=fmtp:{OFFER_AUDIO_PT} minptime=10;useinbandfec=1\r\n"));
     if role == Role::Publisher {
-        s.push_str(&format!("a=msid:bench a\r\na=ssrc:{} cname:bench\r\na=ssrc:{} msid:bench a\r\n", ssrcs.1, ssrcs.1));
+        s.push_str(&format!(
+            "a=msid:bench a\r\na=ssrc:{} cname:bench\r\na=ssrc:{} msid:bench a\r\n",
+            ssrcs.1, ssrcs.1
+        ));
     }
     s
 }
@@ -215,7 +259,8 @@ pub fn parse_answer(sdp: &str) -> anyhow::Result<Answer> {
         } else if let Some(v) = l.strip_prefix("a=fingerprint:") {
             if let Some((h, f)) = v.split_once(' ') {
                 if !a.fingerprints.iter().any(|(hh, _)| hh == h) {
-                    a.fingerprints.push((h.to_ascii_lowercase(), f.trim().to_string()));
+                    a.fingerprints
+                        .push((h.to_ascii_lowercase(), f.trim().to_string()));
                 }
             }
         } else if let Some(v) = l.strip_prefix("a=setup:") {
@@ -223,7 +268,8 @@ pub fn parse_answer(sdp: &str) -> anyhow::Result<Answer> {
         } else if let Some(v) = l.strip_prefix("a=candidate:") {
             let f: Vec<&str> = v.split_whitespace().collect();
             if f.len() >= 8 && f[2].eq_ignore_ascii_case("udp") {
-                if let (Ok(ip), Ok(port)) = (f[4].parse::<std::net::IpAddr>(), f[5].parse::<u16>()) {
+                if let (Ok(ip), Ok(port)) = (f[4].parse::<std::net::IpAddr>(), f[5].parse::<u16>())
+                {
                     let sa = SocketAddr::new(ip, port);
                     if !a.candidates.contains(&sa) {
                         a.candidates.push(sa);
@@ -279,7 +325,11 @@ pub enum Done {
 }
 
 /// Starts `threads` signaling threads; `wake` is called after each result.
-pub fn pool(threads: usize, timeout: Duration, wake: Arc<dyn Fn() + Send + Sync>) -> (Sender<Job>, Receiver<Done>) {
+pub fn pool(
+    threads: usize,
+    timeout: Duration,
+    wake: Arc<dyn Fn() + Send + Sync>,
+) -> (Sender<Job>, Receiver<Done>) {
     let (jtx, jrx) = crossbeam_channel::unbounded::<Job>();
     let (dtx, drx) = crossbeam_channel::unbounded::<Done>();
     for _ in 0..threads {
@@ -295,7 +345,9 @@ pub fn pool(threads: usize, timeout: Duration, wake: Arc<dyn Fn() + Send + Sync>
                                 .map(|a| (a, r.location.map(|l| url.join(&l))))
                                 .map_err(|e| format!("bad_answer: {e}")),
                             Ok(r) => Err(format!("http_{}", r.status)),
-                            Err(e) if e.to_string().contains("timeout") => Err("signaling_timeout".into()),
+                            Err(e) if e.to_string().contains("timeout") => {
+                                Err("signaling_timeout".into())
+                            }
                             Err(e) => Err(format!("signaling_error: {}", e.root_cause())),
                         };
                         Done::Posted { id, result }
@@ -324,7 +376,10 @@ mod tests {
         let u = Url::parse("http://127.0.0.1:1985/rtc/v1/whip/?app=live&stream=s%d", 7).unwrap();
         assert_eq!(u.authority, "127.0.0.1:1985");
         assert_eq!(u.target, "/rtc/v1/whip/?app=live&stream=s7");
-        assert_eq!(u.join("/rtc/v1/whip/?token=x").target, "/rtc/v1/whip/?token=x");
+        assert_eq!(
+            u.join("/rtc/v1/whip/?token=x").target,
+            "/rtc/v1/whip/?token=x"
+        );
         assert!(Url::parse("https://x/", 0).is_err());
     }
 
@@ -334,7 +389,10 @@ mod tests {
         assert!(parse_response(r).unwrap().is_none());
         let r = b"HTTP/1.1 201 Created\r\nLocation: /x\r\nContent-Length: 3\r\n\r\nabc";
         let r = parse_response(r).unwrap().unwrap();
-        assert_eq!((r.status, r.location.as_deref(), r.body.as_str()), (201, Some("/x"), "abc"));
+        assert_eq!(
+            (r.status, r.location.as_deref(), r.body.as_str()),
+            (201, Some("/x"), "abc")
+        );
         assert!(parse_response(b"garbage\r\n\r\n").is_err());
     }
 
@@ -346,7 +404,10 @@ mod tests {
                    m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n";
         let a = parse_answer(sdp).unwrap();
         assert_eq!((a.video_pt, a.audio_pt), (Some(102), Some(111)));
-        assert_eq!(a.candidates, vec!["127.0.0.1:8000".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(
+            a.candidates,
+            vec!["127.0.0.1:8000".parse::<SocketAddr>().unwrap()]
+        );
         assert_eq!(a.setup, "passive");
         assert!(parse_answer("v=0\r\n").is_err());
     }

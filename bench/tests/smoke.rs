@@ -27,7 +27,10 @@ fn server_binary() -> PathBuf {
     let bin = target.join("debug/shardsfu");
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo).args(["build", "-p", "shardsfu", "--bin", "shardsfu"]).status().expect("cargo build");
+        let st = Command::new(cargo)
+            .args(["build", "-p", "shardsfu", "--bin", "shardsfu"])
+            .status()
+            .expect("cargo build");
         assert!(st.success(), "building the server failed");
     }
     bin
@@ -88,13 +91,17 @@ fn one_publisher_twenty_subscribers() {
     let text = String::from_utf8_lossy(&out.stdout);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "harness failed:\n{text}\n{log}");
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 
     assert_eq!(r["publishers_connected"], 1, "{text}\n{log}");
     assert_eq!(r["subscribers_connected"], 20, "{text}\n{log}");
     assert!(r["failures"].as_object().unwrap().is_empty(), "{text}");
-    assert!(r["packets_received"].as_u64().unwrap() > 20 * 200, "about 110 packets/s per subscriber: {text}");
+    assert!(
+        r["packets_received"].as_u64().unwrap() > 20 * 200,
+        "about 110 packets/s per subscriber: {text}"
+    );
     assert!(r["loss_ratio"].as_f64().unwrap() < 0.01, "{text}");
     let lat = &r["latency_us"];
     let p99 = lat["p99"].as_u64().unwrap();
@@ -103,5 +110,8 @@ fn one_publisher_twenty_subscribers() {
     assert!(r["connect_ms"]["max"].as_u64().unwrap() > 0);
     assert!(r["server"]["cpu_seconds"].as_f64().unwrap() > 0.0, "{text}");
     assert!(r["server"]["rss_kib"].as_u64().unwrap() > 0);
-    assert!(text.contains("latency:") && log.contains("pub 1 sub 20"), "{text}\n{log}");
+    assert!(
+        text.contains("latency:") && log.contains("pub 1 sub 20"),
+        "{text}\n{log}"
+    );
 }
