@@ -120,6 +120,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
     let mut ramp_base = t0;
     let mut ramp_base_n = 0usize;
     let proc0 = cfg.server_pid.and_then(report::proc_sample);
+    let me0 = report::proc_sample(std::process::id());
     let mut rss_max = proc0.map_or(0, |p| p.rss_kib);
     let spacing = if cfg.ramp > 0.0 {
         Duration::from_secs_f64(1.0 / cfg.ramp)
@@ -267,6 +268,11 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
     if let Some(s) = proc1 {
         rss_max = rss_max.max(s.rss_kib);
     }
+    let me1 = report::proc_sample(std::process::id());
+    let harness_cpu = match (me0, me1) {
+        (Some(a), Some(b)) => b.cpu_seconds - a.cpu_seconds,
+        _ => 0.0,
+    };
     let snap = snapshot(&stats, &peers);
     let (pubs, subs, _) = counts(&peers);
     // Peers that never got going by the end are counted, so every peer is accounted for.
@@ -318,6 +324,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
         received: snap.received,
         stats: &stats,
         server,
+        harness_cpu_seconds: harness_cpu,
     };
     Ok((f.text(), f.json()))
 }

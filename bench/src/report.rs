@@ -192,6 +192,8 @@ pub struct Final<'a> {
     pub stats: &'a Stats,
     /// Server figures, if `--server-pid` was given.
     pub server: Option<ServerFigures>,
+    /// The harness's own CPU seconds (all threads) during the run.
+    pub harness_cpu_seconds: f64,
 }
 
 impl Final<'_> {
@@ -251,6 +253,7 @@ impl Final<'_> {
             "plis_sent": s.plis_sent, "plis_received": s.plis_recv,
             "srtp_errors": s.srtp_errors, "packets_without_trailer": s.no_trailer,
             "server": server,
+            "harness": { "cpu_seconds": self.harness_cpu_seconds },
         })
     }
 
@@ -305,6 +308,11 @@ impl Final<'_> {
                 t.push_str(&format!("failures:  {k}: {v}\n"));
             }
         }
+        t.push_str(&format!(
+            "harness:   cpu {:.2} s ({:.0}% of one core)\n",
+            self.harness_cpu_seconds,
+            self.harness_cpu_seconds / self.duration_s.max(1e-9) * 100.0
+        ));
         if let Some(f) = self.server {
             let per_pkt = if s.pkts_in > 0 {
                 f.cpu_seconds * 1e6 / s.pkts_in as f64
@@ -349,6 +357,7 @@ mod tests {
                 rss_start_kib: 1000,
                 hwm_kib: 2100,
             }),
+            harness_cpu_seconds: 0.1,
         };
         let j = f.json();
         for k in [
