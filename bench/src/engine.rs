@@ -193,7 +193,8 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
                     if let Done::Posted { id, result } = d {
                         let p = &mut peers[id];
                         match result {
-                            Ok((answer, loc)) => {
+                            Ok(posted) => {
+                                let (answer, loc) = *posted;
                                 p.location = loc;
                                 if p.state == State::Signaling {
                                     p.handle_answer(answer, Instant::now());

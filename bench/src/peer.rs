@@ -604,11 +604,9 @@ impl Peer {
             t.received_prior = t.received;
             blocks.push(ReportBlock {
                 ssrc: Ssrc(t.ssrc),
-                fraction_lost: if exp_i == 0 {
-                    0
-                } else {
-                    (lost_i * 256 / exp_i).min(255) as u8
-                },
+                fraction_lost: (lost_i * 256)
+                    .checked_div(exp_i)
+                    .map_or(0, |f| f.min(255) as u8),
                 cumulative_lost: lost.min(0x7f_ffff) as i32,
                 highest_seq: t.max.0 as u32,
                 ..ReportBlock::default()

@@ -318,7 +318,7 @@ pub enum Done {
         /// Peer index.
         id: usize,
         /// Answer and resource URL, or a failure reason for the report.
-        result: Result<(Answer, Option<Url>), String>,
+        result: Result<Box<(Answer, Option<Url>)>, String>,
     },
     /// A DELETE ended.
     Deleted,
@@ -342,7 +342,7 @@ pub fn pool(
                     Job::Post { id, url, offer } => {
                         let result = match http("POST", &url, "application/sdp", &offer, timeout) {
                             Ok(r) if r.status == 200 || r.status == 201 => parse_answer(&r.body)
-                                .map(|a| (a, r.location.map(|l| url.join(&l))))
+                                .map(|a| Box::new((a, r.location.map(|l| url.join(&l)))))
                                 .map_err(|e| format!("bad_answer: {e}")),
                             Ok(r) => Err(format!("http_{}", r.status)),
                             Err(e) if e.to_string().contains("timeout") => {
