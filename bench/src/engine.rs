@@ -3,7 +3,6 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,9 +13,10 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use shardsfu::dtls::DtlsCert;
 
 use crate::media::Clip;
-use crate::peer::{splitmix, Ctx, Peer, State};
+use crate::peer::{splitmix, Arrival, Ctx, Peer, State};
 use crate::report::{self, Final, ServerFigures, Snapshot, Stats};
 use crate::signal::{self, Done, Job, Role, Url};
+use crate::sock;
 
 const WAKER: Token = Token(usize::MAX);
 
@@ -74,7 +74,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
     );
 
     let epoch = Instant::now();
-    let seed = epoch.elapsed().as_nanos() as u64 ^ (u64::from(std::process::id()) << 32) ^ 0x5eed;
+    let seed = sock::realtime_ns() ^ (u64::from(std::process::id()) << 32) ^ 0x5eed;
     let mut peers = Vec::with_capacity(cfg.publishers + cfg.subscribers);
     let streams = cfg.streams.max(1);
     for i in 0..cfg.publishers + cfg.subscribers {
@@ -95,7 +95,10 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
         .ip();
         let bind = std::net::SocketAddr::new(bind_ip, 0);
         let mut sock = UdpSocket::bind(bind).with_context(|| format!("binding UDP socket {i}"))?;
-        set_rcvbuf(&sock, cfg.rcvbuf);
+        sock::set_rcvbuf(&sock, cfg.rcvbuf);
+        if role == Role::Subscriber {
+            sock::enable_timestamps(&sock);
+        }
         poll.registry()
             .register(&mut sock, Token(i), Interest::READABLE)?;
         peers.push(Peer::new(
@@ -128,6 +131,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
         Duration::ZERO
     };
     let mut due = Vec::new();
+    let mut backlog: Vec<usize> = Vec::new();
 
     loop {
         let now = Instant::now();
@@ -179,13 +183,15 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
         if started < peers.len() {
             timeout = timeout.min(Duration::from_millis(1));
         }
+        if !backlog.is_empty() {
+            timeout = Duration::ZERO;
+        }
         poll.poll(&mut events, Some(timeout))?;
 
         let mut ctx = Ctx {
             stats: &mut stats,
             clip: &clip,
             cert: &cert,
-            epoch,
         };
         for ev in events.iter() {
             if ev.token() == WAKER {
@@ -208,19 +214,40 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
                 continue;
             }
             let id = ev.token().0;
-            let Some(p) = peers.get_mut(id) else { continue };
-            // Bounded: at most 256 datagrams per socket per wakeup, then others get a turn.
-            for _ in 0..256 {
-                match p.sock.recv_from(&mut buf) {
-                    Ok((n, from)) => {
-                        let now = Instant::now();
-                        p.handle_datagram(now, from, &buf[..n], &mut ctx);
+            if id < peers.len() && !backlog.contains(&id) {
+                backlog.push(id);
+            }
+        }
+        // Read every readable socket until it would block, 64 datagrams at a
+        // time per socket so one busy peer cannot starve the others; sockets
+        // with more stay on the list (mio is edge-triggered).
+        let mut i = 0;
+        while i < backlog.len() {
+            let id = backlog[i];
+            let p = &mut peers[id];
+            let mut drained = false;
+            for _ in 0..64 {
+                match sock::recv(&p.sock, &mut buf) {
+                    Ok((n, from, kernel_ns)) => {
+                        let at = Arrival {
+                            kernel_ns,
+                            user_ns: sock::realtime_ns(),
+                        };
+                        p.handle_datagram(Instant::now(), at, from, &buf[..n], &mut ctx);
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(_) => break,
+                    Err(_) => {
+                        // WouldBlock, or an error such as ECONNREFUSED: read again on the next event.
+                        drained = true;
+                        break;
+                    }
                 }
             }
             schedule(p, id, &mut heap);
+            if drained {
+                backlog.swap_remove(i);
+            } else {
+                i += 1;
+            }
         }
 
         let now = Instant::now();
@@ -378,18 +405,4 @@ fn counts(peers: &[Peer]) -> (usize, usize, usize) {
             .filter(|p| p.role == Role::Subscriber && p.state == State::Media && !p.got_media)
             .count();
     (pubs, subs, pending)
-}
-
-fn set_rcvbuf(sock: &UdpSocket, bytes: usize) {
-    let v = bytes as libc::c_int;
-    // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
 }

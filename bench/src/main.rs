@@ -5,10 +5,12 @@
 //! - `signal`: offers/answers and the signaling thread pool (blocking HTTP);
 //! - `peer`: one virtual peer's ICE → DTLS → SRTP → media state machine;
 //! - `engine`: the single-threaded mio loop driving all peers, with a timer heap;
+//! - `sock`: `recvmsg` with kernel arrival timestamps;
 //! - `report`: counters, histograms, progress lines, the final text and JSON.
 //!
-//! Latency: each payload ends with a 12-byte trailer (`SFB1` + send time in
-//! ns since the harness started). The server forwards payloads untouched
+//! Latency: each payload ends with a 12-byte trailer (`SFB1` + send time,
+//! CLOCK_REALTIME ns); the subscriber subtracts it from the kernel's arrival
+//! timestamp (`SO_TIMESTAMPNS`). The server forwards payloads untouched
 //! inside SRTP, so a subscriber decrypts the packet and subtracts — robust to
 //! any seq/timestamp/SSRC rewriting, with no side table.
 
@@ -17,6 +19,7 @@ mod media;
 mod peer;
 mod report;
 mod signal;
+mod sock;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -59,8 +59,15 @@ pub struct Ctx<'a> {
     pub clip: &'a Clip,
     /// Our certificate.
     pub cert: &'a DtlsCert,
-    /// The harness's time zero (send-time trailers count from it).
-    pub epoch: Instant,
+}
+
+/// When a datagram arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    /// The kernel's receive timestamp (CLOCK_REALTIME ns), if it gave one.
+    pub kernel_ns: Option<u64>,
+    /// When `recvmsg` returned (CLOCK_REALTIME ns).
+    pub user_ns: u64,
 }
 
 /// Reception state of one subscriber track.
@@ -311,6 +318,7 @@ impl Peer {
     pub fn handle_datagram(
         &mut self,
         now: Instant,
+        at: Arrival,
         from: SocketAddr,
         data: &[u8],
         ctx: &mut Ctx<'_>,
@@ -327,7 +335,7 @@ impl Peer {
                 if matches!(data.get(1), Some(192..=223)) {
                     self.handle_rtcp(now, data, ctx);
                 } else {
-                    self.handle_rtp(now, data, ctx);
+                    self.handle_rtp(now, at, data, ctx);
                 }
             }
             _ => {}
@@ -483,9 +491,7 @@ impl Peer {
         pkt.extend_from_slice(&ssrc.to_be_bytes());
         pkt.extend_from_slice(payload);
         pkt.extend_from_slice(TRAILER_MAGIC);
-        let sent_ns = Instant::now()
-            .saturating_duration_since(ctx.epoch)
-            .as_nanos() as u64;
+        let sent_ns = crate::sock::realtime_ns();
         pkt.extend_from_slice(&sent_ns.to_le_bytes());
         let Some(srtp) = self.srtp.as_mut() else {
             return;
@@ -502,7 +508,7 @@ impl Peer {
         self.history.push_back((ssrc, seq, p));
     }
 
-    fn handle_rtp(&mut self, now: Instant, data: &[u8], ctx: &mut Ctx<'_>) {
+    fn handle_rtp(&mut self, now: Instant, at: Arrival, data: &[u8], ctx: &mut Ctx<'_>) {
         if self.role != Role::Subscriber {
             return;
         }
@@ -516,8 +522,15 @@ impl Peer {
                 return;
             }
         };
-        // `now` is read per datagram, right after recvfrom.
-        let recv_ns = now.saturating_duration_since(ctx.epoch).as_nanos() as u64;
+        // Latency ends when the datagram reached the socket; how long it then
+        // waited for the harness is counted apart.
+        let recv_ns = at.kernel_ns.unwrap_or(at.user_ns);
+        if let Some(k) = at.kernel_ns {
+            let _ = ctx
+                .stats
+                .recv_delay
+                .record((at.user_ns.saturating_sub(k) / 1000).clamp(1, 100_000_000));
+        }
         let Ok(h) = RtpHeader::parse(&plain) else {
             return;
         };
