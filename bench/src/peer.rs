@@ -83,6 +83,32 @@ pub struct RecvTrack {
 }
 
 impl RecvTrack {
+    /// Counts a packet with wire sequence number `seq`. When it jumps ahead
+    /// past fewer than 256 missing numbers, puts them in `missing` (cleared
+    /// first) and returns true: the caller sends a NACK.
+    pub fn on_packet(&mut self, ssrc: u32, seq: u16, missing: &mut Vec<u16>) -> bool {
+        self.ssrc = ssrc;
+        self.received += 1;
+        let Some(_) = self.base else {
+            // Start one cycle up so a reordered packet just below the first one still extends.
+            let s = SeqNo(u64::from(seq) + (1 << 16));
+            self.base = Some(s);
+            self.max = s;
+            return false;
+        };
+        let ext = SeqNo::extend(self.max, seq);
+        if ext.0 <= self.max.0 {
+            return false; // late or retransmitted
+        }
+        let gap = ext.0 - self.max.0 - 1;
+        missing.clear();
+        if gap > 0 && gap < 256 {
+            missing.extend((self.max.0 + 1..ext.0).map(|s| s as u16));
+        }
+        self.max = ext;
+        !missing.is_empty()
+    }
+
     /// Expected packets so far.
     pub fn expected(&self) -> u64 {
         self.base.map_or(0, |b| self.max.0 - b.0 + 1)
@@ -555,27 +581,9 @@ impl Peer {
         }
         let k = usize::from(Some(h.pt().wire()) == self.answer.audio_pt);
         let tr = &mut self.tracks[k];
-        tr.ssrc = h.ssrc().0;
-        tr.received += 1;
-        let Some(_) = tr.base else {
-            let s = SeqNo(u64::from(h.seq()) + (1 << 16));
-            tr.base = Some(s);
-            tr.max = s;
-            return;
-        };
-        let ext = SeqNo::extend(tr.max, h.seq());
-        if ext.0 > tr.max.0 {
-            let gap = ext.0 - tr.max.0 - 1;
-            if gap > 0 && gap < 256 {
-                self.nack_buf.clear();
-                self.nack_buf
-                    .extend((tr.max.0 + 1..ext.0).map(|s| s as u16));
-                let media = Ssrc(tr.ssrc);
-                tr.max = ext;
-                self.send_nack(media, ctx);
-            } else {
-                tr.max = ext;
-            }
+        let media = Ssrc(h.ssrc().0);
+        if tr.on_packet(media.0, h.seq(), &mut self.nack_buf) {
+            self.send_nack(media, ctx);
         }
     }
 
@@ -690,4 +698,37 @@ pub fn splitmix(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_are_nacked_and_loss_is_expected_minus_received() {
+        let mut t = RecvTrack::default();
+        let mut missing = Vec::new();
+        assert!(!t.on_packet(7, 65_533, &mut missing));
+        assert!(!t.on_packet(7, 65_534, &mut missing));
+        // 65535 and 0 are lost across the wrap.
+        assert!(t.on_packet(7, 1, &mut missing));
+        assert_eq!(missing, vec![65_535, 0]);
+        assert_eq!((t.expected(), t.received), (5, 3));
+        // A retransmission arrives late: counted, no NACK, expected unchanged.
+        assert!(!t.on_packet(7, 0, &mut missing));
+        assert_eq!((t.expected(), t.received), (5, 4));
+        // A jump of 300 is not NACKed (a new source), but counts as expected.
+        assert!(!t.on_packet(7, 302, &mut missing));
+        assert!(missing.is_empty());
+        assert_eq!(t.expected(), 306);
+        assert_eq!(t.expected() - t.received, 301);
+    }
+
+    #[test]
+    fn seeds_give_distinct_credentials_and_ssrcs() {
+        let a = splitmix(1);
+        let b = splitmix(2);
+        assert_ne!(a, b);
+        assert_eq!(splitmix(1), a, "deterministic");
+    }
 }
