@@ -482,22 +482,16 @@ impl ShardState {
         };
         let stream = s.stream_key.clone();
         ShardStats::inc(&self.shared.stats[self.id].rtp_received);
-        for &shard in self.router.remote_shards(&stream) {
-            let msg = ShardMsg::Media {
-                stream: stream.clone(),
-                packet: pkt.clone(),
-            };
-            self.out.mesh.push((MeshDest::Shard(shard), msg));
-        }
-        self.fan_out(now, &stream, &pkt);
+        self.inject_media(now, &stream, &pkt);
         // Live hook: RTC → RTMP bridge (`rtc_to_rtmp`); may ask for a keyframe.
         if crate::server::live::rtc_to_rtmp::on_media(&self.shared, now, token, &stream, &pkt) {
             self.send_pli(now, token);
         }
     }
 
-    /// Live hook (RTMP → RTC bridge): fans out a packet made on this shard
-    /// (not received from a WebRTC publisher) exactly as `handle_rtp` does.
+    /// Fans out a packet of `stream` that entered on this shard: once to
+    /// every other shard with players of it, and to the local players. The
+    /// WebRTC publisher path and the RTMP → RTC bridge both use it.
     pub fn inject_media(&mut self, now: Instant, stream: &str, pkt: &MediaPacket) {
         for &shard in self.router.remote_shards(stream) {
             let msg = ShardMsg::Media {
