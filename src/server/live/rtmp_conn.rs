@@ -25,6 +25,10 @@ use crate::server::ShardCore;
 /// Tags written per wake-up of a player before its input is looked at again.
 const TAG_BATCH: usize = 64;
 
+/// A connection that is not playing and sends nothing for this long is
+/// closed (a handshake or publish that stalls must not hold a task forever).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Accepts RTMP connections until the task is dropped (shutdown).
 pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener) {
     loop {
@@ -67,6 +71,8 @@ enum Role {
 enum Wake {
     Input(Option<Vec<u8>>),
     Tag(Option<FlvTag>),
+    /// No input for [`IDLE_TIMEOUT`] (not while playing).
+    Idle,
 }
 
 async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
@@ -129,7 +135,16 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
                 )
                 .await
             }
-            _ => Wake::Input(in_rx.recv_async().await.ok().flatten()),
+            _ => {
+                futures_lite::future::or(
+                    async { Wake::Input(in_rx.recv_async().await.ok().flatten()) },
+                    async {
+                        glommio::timer::sleep(IDLE_TIMEOUT).await;
+                        Wake::Idle
+                    },
+                )
+                .await
+            }
         };
         match wake {
             Wake::Input(Some(bytes)) => {
@@ -139,6 +154,10 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
                 }
             }
             Wake::Input(None) => conn.handle_eof(),
+            Wake::Idle => {
+                tracing::warn!(%peer, "rtmp: closing the connection: no data for {IDLE_TIMEOUT:?}");
+                break;
+            }
             Wake::Tag(Some(tag)) => {
                 let Role::Playing(rx) = &role else {
                     continue;
