@@ -364,3 +364,23 @@ fn versions_summaries_and_static_files() {
     );
     assert!(!escape2.contains("root:"), "{escape2}");
 }
+
+#[test]
+fn sessions_are_bounded_by_max_connections() {
+    let ports = Ports::free();
+    let conf = config(ports, 2, "").replace("max_connections 1000;", "max_connections 3;");
+    let srv = Server::start(&conf, ports, &[]);
+    let offer = fixture("aiortc_whip_h264.sdp");
+    let mut locations = Vec::new();
+    for i in 0..3 {
+        let r = whip(&srv, &format!("m{i}"), &offer);
+        assert_eq!(r.status, 201, "{}", r.body);
+        locations.push(r.header("location").unwrap().to_string());
+    }
+    let r = whip(&srv, "m3", &offer);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("max_connections"), "{}", r.body);
+    // A session that ends makes room again.
+    assert_eq!(delete(&srv.api_url(&locations[0])).status, 200);
+    assert_eq!(whip(&srv, "m3", &offer).status, 201);
+}

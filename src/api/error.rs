@@ -28,6 +28,9 @@ pub enum ApiError {
     /// WebRTC is disabled in the configuration.
     #[error("rtc is disabled for vhost {0:?}")]
     RtcDisabled(String),
+    /// The server already holds `max_connections` sessions.
+    #[error("max_connections ({0}) reached: no new session now")]
+    TooManySessions(u32),
 }
 
 impl ApiError {
@@ -38,7 +41,7 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::Sdp(_) => 400,
             ApiError::StreamNotFound(_) | ApiError::SessionNotFound(_) => 404,
             ApiError::Conflict(_) => 409,
-            ApiError::RtcDisabled(_) => 503,
+            ApiError::RtcDisabled(_) | ApiError::TooManySessions(_) => 503,
         }
     }
 

@@ -84,6 +84,10 @@ pub fn create_session(core: &ShardCore, req: &SessionRequest<'_>) -> Result<Crea
     if !shared.config.rtc_server.enabled || !vhost.rtc.enabled {
         return Err(ApiError::RtcDisabled("__defaultVhost__".into()));
     }
+    let limit = shared.config.max_connections;
+    if shared.directory.counts().0 >= limit as usize {
+        return Err(ApiError::TooManySessions(limit));
+    }
     let offer = sdp::parse_offer(req.offer)?;
     let key = stream_key(req.app, req.stream);
     let published = shared.directory.stream(&key);
