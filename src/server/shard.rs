@@ -18,7 +18,7 @@ use crate::server::history::StreamHistory;
 use crate::server::mesh_msg::ShardMsg;
 use crate::server::publisher::{MediaPacket, RtpDrop};
 use crate::server::router::Router;
-use crate::server::session::{Media, Session};
+use crate::server::session::{Media, Session, SessionCounters};
 use crate::server::shared::Shared;
 use crate::server::snapshot::{client_info, ShardSnapshot};
 use crate::server::stats::ShardStats;
@@ -447,11 +447,9 @@ impl ShardState {
         }
         self.scratch.clear();
         rtcp::write_pli(&mut self.scratch, Ssrc(1), Ssrc(media));
-        if let Ok(enc) = srtp.protect_rtcp(&self.scratch) {
-            s.counters.rtcp_out += 1;
-            s.counters.bytes_out += enc.len() as u64;
-            ShardStats::inc(&self.shared.stats[self.id].plis_sent);
-            self.out.datagrams.push((enc, peer));
+        let stats = &self.shared.stats[self.id];
+        if queue_rtcp(&mut self.out, srtp, &mut s.counters, peer, &self.scratch) {
+            ShardStats::inc(&stats.plis_sent);
         }
     }
 
@@ -819,13 +817,8 @@ impl ShardState {
                     let keyframe = p.poll_rtcp(now, scratch);
                     ShardStats::add(&stats.nacks_sent, p.counters.nacks_sent - nacks);
                     ShardStats::add(&stats.twcc_feedback_sent, p.counters.twcc_feedback - fbs);
-                    if !scratch.is_empty() {
-                        if let Ok(enc) = srtp.protect_rtcp(scratch) {
-                            s.counters.rtcp_out += 1;
-                            s.counters.bytes_out += enc.len() as u64;
-                            ShardStats::inc(&stats.reports_sent);
-                            out.datagrams.push((enc, peer));
-                        }
+                    if queue_rtcp(out, srtp, &mut s.counters, peer, scratch) {
+                        ShardStats::inc(&stats.reports_sent);
                     }
                     if keyframe || p.pli_due().is_some_and(|t| t <= now) {
                         plis.push(s.token.clone());
@@ -844,13 +837,8 @@ impl ShardState {
                         .map(Vec::as_slice)
                         .unwrap_or(&[]);
                     p.poll_sender_reports(now, &shared.ntp, srs, scratch);
-                    if !scratch.is_empty() {
-                        if let Ok(enc) = srtp.protect_rtcp(scratch) {
-                            s.counters.rtcp_out += 1;
-                            s.counters.bytes_out += enc.len() as u64;
-                            ShardStats::inc(&stats.reports_sent);
-                            out.datagrams.push((enc, peer));
-                        }
+                    if queue_rtcp(out, srtp, &mut s.counters, peer, scratch) {
+                        ShardStats::inc(&stats.reports_sent);
                     }
                 }
             }
@@ -909,4 +897,25 @@ impl ShardState {
             self.close(now, &t, EndReason::Shutdown);
         }
     }
+}
+
+/// Protects `plain` RTCP with the session's SRTCP context and queues it to
+/// `peer`. Returns whether it was queued (nothing is sent for empty input).
+fn queue_rtcp(
+    out: &mut Outputs,
+    srtp: &mut SrtpSession,
+    counters: &mut SessionCounters,
+    peer: SocketAddr,
+    plain: &[u8],
+) -> bool {
+    if plain.is_empty() {
+        return false;
+    }
+    let Ok(enc) = srtp.protect_rtcp(plain) else {
+        return false;
+    };
+    counters.rtcp_out += 1;
+    counters.bytes_out += enc.len() as u64;
+    out.datagrams.push((enc, peer));
+    true
 }
