@@ -20,16 +20,7 @@ pub struct Fir<'a> {
 
 impl<'a> Fir<'a> {
     pub(super) fn parse(raw: Raw<'a>) -> Result<Self, RtcpError> {
-        raw.need(FIXED + ENTRY)?;
-        let fci = raw.data.len() - FIXED;
-        if fci % ENTRY != 0 {
-            return Err(RtcpError::BadFci {
-                pt: raw.pt,
-                fmt: raw.count,
-                len: fci,
-                entry: ENTRY,
-            });
-        }
+        raw.need_fci(FIXED, ENTRY)?;
         Ok(Self { data: raw.data })
     }
 

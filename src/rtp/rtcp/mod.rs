@@ -153,6 +153,22 @@ pub(super) struct Raw<'a> {
 }
 
 impl Raw<'_> {
+    /// Checks a feedback message: the `fixed` part and at least one FCI
+    /// entry of `entry` bytes, and a whole number of entries.
+    pub(super) fn need_fci(&self, fixed: usize, entry: usize) -> Result<(), RtcpError> {
+        self.need(fixed + entry)?;
+        let len = self.data.len() - fixed;
+        if len % entry != 0 {
+            return Err(RtcpError::BadFci {
+                pt: self.pt,
+                fmt: self.count,
+                len,
+                entry,
+            });
+        }
+        Ok(())
+    }
+
     pub(super) fn need(&self, need: usize) -> Result<(), RtcpError> {
         if self.data.len() < need {
             return Err(RtcpError::Truncated {
