@@ -112,6 +112,22 @@ impl Writer {
         );
     }
 
+    /// The `_result` of the command with transaction id `tid`: `[_result,
+    /// tid, null, value]` over the connection's command chunk stream.
+    pub(crate) fn result(&self, out: &mut Vec<u8>, tid: f64, value: Amf0Value) {
+        self.command(
+            out,
+            csid::OVER_CONNECTION,
+            0,
+            &[
+                Amf0Value::string("_result"),
+                Amf0Value::Number(tid),
+                Amf0Value::Null,
+                value,
+            ],
+        );
+    }
+
     /// An AMF0 command (type 20) on `cs` and message stream `stream_id`.
     pub(crate) fn command(&self, out: &mut Vec<u8>, cs: u32, stream_id: u32, values: &[Amf0Value]) {
         let body = amf0::encode_all(values);

@@ -564,17 +564,7 @@ impl RtmpServerConn {
             "createStream" => {
                 let id = self.next_stream_id;
                 self.next_stream_id = self.next_stream_id.saturating_add(1);
-                w.command(
-                    out,
-                    csid::OVER_CONNECTION,
-                    0,
-                    &[
-                        Amf0Value::string("_result"),
-                        Amf0Value::Number(tid),
-                        Amf0Value::Null,
-                        Amf0Value::Number(f64::from(id)),
-                    ],
-                );
+                w.result(out, tid, Amf0Value::Number(f64::from(id)));
             }
             "releaseStream" | "FCPublish" | "getStreamLength" => {
                 let v = if name == "getStreamLength" {
@@ -582,30 +572,10 @@ impl RtmpServerConn {
                 } else {
                     Amf0Value::Undefined
                 };
-                w.command(
-                    out,
-                    csid::OVER_CONNECTION,
-                    0,
-                    &[
-                        Amf0Value::string("_result"),
-                        Amf0Value::Number(tid),
-                        Amf0Value::Null,
-                        v,
-                    ],
-                );
+                w.result(out, tid, v);
             }
             "FCUnpublish" => {
-                w.command(
-                    out,
-                    csid::OVER_CONNECTION,
-                    0,
-                    &[
-                        Amf0Value::string("_result"),
-                        Amf0Value::Number(tid),
-                        Amf0Value::Null,
-                        Amf0Value::Undefined,
-                    ],
-                );
+                w.result(out, tid, Amf0Value::Undefined);
                 self.stop_stream();
             }
             "deleteStream" | "closeStream" => self.stop_stream(),
