@@ -195,22 +195,8 @@ fn config_record(sps: &[u8], pps: &[u8]) -> Bytes {
 mod tests {
     use super::*;
     use crate::live::avc::AvcConfig;
-    use crate::live::flv::{FlvTag, TagKind};
+    use crate::server::live::h264_rtp::tests::{frame, seq_header};
     use crate::server::live::h264_rtp::H264Packetizer;
-
-    fn seq_header() -> FlvTag {
-        let mut d = vec![0x17, 0, 0, 0, 0, 1, 0x42, 0, 0x1e, 0xff, 0xe1];
-        d.extend_from_slice(&[0, 4, 0x67, 0x42, 0, 0x1e]);
-        d.extend_from_slice(&[1, 0, 2, 0x68, 0xce]);
-        FlvTag::new(TagKind::Video, 0, d)
-    }
-
-    fn frame(key: bool, nal: &[u8], ts: u32) -> FlvTag {
-        let mut d = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
-        d.extend_from_slice(&(nal.len() as u32).to_be_bytes());
-        d.extend_from_slice(nal);
-        FlvTag::new(TagKind::Video, ts, d)
-    }
 
     fn feed(d: &mut H264Depacketizer, pk: &[crate::server::live::h264_rtp::RtpOut]) -> Vec<AvcOut> {
         let mut out = Vec::new();

@@ -207,10 +207,11 @@ impl<'a> BitReader<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn seq_header() -> FlvTag {
+    /// An AVC sequence-header tag (also used by the depacketizer's tests).
+    pub(crate) fn seq_header() -> FlvTag {
         // AVCDecoderConfigurationRecord with one SPS (67 42 ..) and one PPS (68 ..).
         let mut d = vec![0x17, 0, 0, 0, 0, 1, 0x42, 0, 0x1e, 0xff, 0xe1];
         d.extend_from_slice(&[0, 4, 0x67, 0x42, 0, 0x1e]);
@@ -218,7 +219,8 @@ mod tests {
         FlvTag::new(TagKind::Video, 0, d)
     }
 
-    fn frame(key: bool, nal: &[u8], ts: u32) -> FlvTag {
+    /// A one-NAL AVC video tag.
+    pub(crate) fn frame(key: bool, nal: &[u8], ts: u32) -> FlvTag {
         let mut d = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
         d.extend_from_slice(&(nal.len() as u32).to_be_bytes());
         d.extend_from_slice(nal);
