@@ -35,11 +35,16 @@ HTTP_TIMEOUT = ClientTimeout(total=10)
 
 
 class PatternVideoTrack(MediaStreamTrack):
-    """A moving pattern, 640x360 at 30 fps, in yuv420p; counts frames handed to the encoder."""
+    """A moving pattern, 640x360 at 30 fps, in yuv420p; counts frames handed to the encoder.
+
+    With `grain`, every frame carries fresh noise, so the encoder spends its
+    whole target bitrate (about 1 Mbps in aiortc) as camera video does,
+    instead of one packet a frame.
+    """
 
     kind = "video"
 
-    def __init__(self) -> None:
+    def __init__(self, grain: bool = False) -> None:
         super().__init__()
         x = np.arange(WIDTH, dtype=np.uint16)
         y = np.arange(HEIGHT, dtype=np.uint16)[:, None]
@@ -47,6 +52,8 @@ class PatternVideoTrack(MediaStreamTrack):
         self._chroma = np.full((HEIGHT // 2, WIDTH), 128, dtype=np.uint8)
         self.sent = 0
         self._start: Optional[float] = None
+        rng = np.random.default_rng(1)
+        self._grain = [rng.integers(0, 24, (HEIGHT, WIDTH), dtype=np.uint8) for _ in range(8)] if grain else None
 
     async def recv(self) -> av.VideoFrame:
         if self._start is None:
@@ -60,6 +67,8 @@ class PatternVideoTrack(MediaStreamTrack):
         # A block whose position encodes the frame number, so every frame differs.
         bx = (self.sent * 5) % (WIDTH - 64)
         plane[100:164, bx : bx + 64] = 255 - plane[100:164, bx : bx + 64]
+        if self._grain is not None:
+            plane = np.minimum(plane, 231) + self._grain[self.sent % len(self._grain)]
         frame = av.VideoFrame.from_ndarray(np.vstack([plane, self._chroma]), format="yuv420p")
         frame.pts = self.sent * (90000 // FPS)
         frame.time_base = fractions.Fraction(1, 90000)
@@ -246,9 +255,9 @@ class Peer:
 class Publisher(Peer):
     """WHIP: a synthetic video (H264 or VP8) and a sine (Opus)."""
 
-    def __init__(self, name: str, video_codec: str = "H264") -> None:
+    def __init__(self, name: str, video_codec: str = "H264", grain: bool = False) -> None:
         super().__init__(name)
-        self.video = PatternVideoTrack()
+        self.video = PatternVideoTrack(grain)
         self.audio = SineAudioTrack()
         tv = self.pc.addTransceiver(self.video, direction="sendonly")
         ta = self.pc.addTransceiver(self.audio, direction="sendonly")
