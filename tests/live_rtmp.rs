@@ -1,6 +1,7 @@
 //! Live streaming with FFmpeg as the real client: RTMP publish, read back
 //! over RTMP, HTTP-FLV and HLS; a second publisher is refused; malformed
-//! RTMP closes only its own connection.
+//! RTMP closes only its own connection; silent publishers are closed after
+//! SRS's publish timeouts.
 //!
 //! Skipped (with a message) when `ffmpeg`/`ffprobe` are not installed.
 
@@ -280,4 +281,118 @@ fn malformed_rtmp_closes_only_that_connection() {
     // The good publisher was not disturbed.
     assert_h264_aac(&rtmp, &server);
     drop(publisher);
+}
+
+/// The SRS publish timeouts: a publisher that sends no media for
+/// `publish.firstpkt_timeout` after `publish`, or nothing for
+/// `publish.normal_timeout` once media flowed (a hung encoder, here FFmpeg
+/// stopped with SIGSTOP), is closed and frees its stream, so a restarted
+/// encoder can publish it again.
+#[test]
+fn silent_publishers_are_closed_after_the_publish_timeouts() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let ports = Ports::free();
+    let conf = live_config(ports).replace(
+        "vhost __defaultVhost__ {",
+        "vhost __defaultVhost__ { publish { firstpkt_timeout 1000; normal_timeout 2000; }",
+    );
+    let server = Server::start(&conf, ports, &[]);
+    let addr: SocketAddr = ([127, 0, 0, 1], ports.rtmp).into();
+
+    // No first packet: connect, createStream, publish, then silence. No real
+    // client stops there on demand, so the commands are written here.
+    let mut silent = handshake(addr);
+    silent.write_all(&publish_commands("silent")).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || server
+            .log()
+            .contains("live/silent")),
+        "the silent publish was not accepted:\n{}",
+        server.log()
+    );
+    let asked = Instant::now();
+    assert!(
+        closed_by_server(silent),
+        "a publisher that sent no media was left open"
+    );
+    let closed_after = asked.elapsed();
+    // The log line may reach the file a moment after the socket closes.
+    assert!(
+        closed_after < Duration::from_secs(4)
+            && wait_until(Duration::from_secs(2), || server
+                .log()
+                .contains("no data for 1s")),
+        "not closed after firstpkt_timeout ({closed_after:?}):\n{}",
+        server.log()
+    );
+
+    // A hung encoder: media flowed (HLS has a segment), then nothing.
+    let rtmp = format!("rtmp://127.0.0.1:{}/live/hung", ports.rtmp);
+    let hung = push(&rtmp, 60);
+    assert!(
+        wait_until(Duration::from_secs(15), || http_get_status(
+            server.http,
+            "/live/hung.m3u8"
+        )
+        .starts_with("HTTP/1.1 200")),
+        "no media from the encoder:\n{}",
+        server.log()
+    );
+    let stop = Command::new("kill")
+        .args(["-STOP", &hung.0.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(stop.success());
+    assert!(
+        wait_until(Duration::from_secs(6), || server
+            .log()
+            .contains("no data for 2s")),
+        "the hung encoder was not closed after normal_timeout:\n{}",
+        server.log()
+    );
+    // Its stream is free again: a restarted encoder publishes to the end.
+    let (st, err) =
+        wait_for(push(&rtmp, 3), Duration::from_secs(20)).expect("the new encoder ended");
+    assert!(
+        st.success(),
+        "the new encoder was refused: {err}\n{}",
+        server.log()
+    );
+    drop(hung);
+}
+
+/// `connect` (app live), `createStream` and `publish` of `stream` on message
+/// stream 1, as an RTMP encoder sends them.
+fn publish_commands(stream: &str) -> Vec<u8> {
+    use shardsfu::live::rtmp::amf0::{encode_all, Amf0Value as V};
+    use shardsfu::live::rtmp::chunk::write_message;
+    let tc_url = "rtmp://127.0.0.1/live";
+    let commands = [
+        (
+            0,
+            vec![
+                V::string("connect"),
+                V::Number(1.0),
+                V::object([("app", V::string("live")), ("tcUrl", V::string(tc_url))]),
+            ],
+        ),
+        (0, vec![V::string("createStream"), V::Number(2.0), V::Null]),
+        (
+            1,
+            vec![
+                V::string("publish"),
+                V::Number(3.0),
+                V::Null,
+                V::string(stream),
+                V::string("live"),
+            ],
+        ),
+    ];
+    let mut out = Vec::new();
+    for (stream_id, values) in commands {
+        write_message(&mut out, 3, 0, 20, stream_id, &encode_all(&values), 128);
+    }
+    out
 }

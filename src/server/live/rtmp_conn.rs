@@ -16,6 +16,7 @@ use std::time::Duration;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use shards::glommio::{self, net::TcpListener, net::TcpStream};
 
+use crate::config::PublishConfig;
 use crate::live::flv::FlvTag;
 use crate::live::rtmp::{RtmpConfig, RtmpEvent, RtmpServerConn};
 use crate::server::live::hub::{stream_key, Hub, Publication, StreamSettings};
@@ -25,9 +26,10 @@ use crate::server::ShardCore;
 /// Tags written per wake-up of a player before its input is looked at again.
 const TAG_BATCH: usize = 64;
 
-/// A connection that is not playing and sends nothing for this long is
-/// closed (a handshake or publish that stalls must not hold a task forever).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connection that has neither published nor played yet and sends nothing
+/// for this long is closed (SRS's `SRS_CONSTS_RTMP_TIMEOUT`): a stalled
+/// handshake or `connect` must not hold a task forever.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Accepts RTMP connections until the task is dropped (shutdown).
 pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener) {
@@ -62,17 +64,34 @@ pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener) {
 /// What the connection does with its stream.
 enum Role {
     Idle,
-    /// The live publication, and its WebRTC side when `rtmp_to_rtc` is on.
-    Publishing(Publication, Option<Box<RtmpToRtc>>),
+    /// The live publication, its WebRTC side when `rtmp_to_rtc` is on, and
+    /// whether a media message has arrived yet.
+    Publishing(Publication, Option<Box<RtmpToRtc>>, bool),
     Playing(flume::Receiver<FlvTag>),
+}
+
+impl Role {
+    /// How long the connection may send nothing before it is closed, as SRS
+    /// does: `publish.firstpkt_timeout` until a publisher's first media
+    /// message, then `publish.normal_timeout` (an encoder that hangs frees
+    /// its stream); [`SETUP_TIMEOUT`] before publishing or playing; a
+    /// player is never timed out for sending nothing.
+    fn input_timeout(&self, publish: &PublishConfig) -> Option<Duration> {
+        match self {
+            Role::Idle => Some(SETUP_TIMEOUT),
+            Role::Publishing(_, _, false) => Some(publish.firstpkt_timeout),
+            Role::Publishing(_, _, true) => Some(publish.normal_timeout),
+            Role::Playing(_) => None,
+        }
+    }
 }
 
 /// What woke the connection task.
 enum Wake {
     Input(Option<Vec<u8>>),
     Tag(Option<FlvTag>),
-    /// No input for [`IDLE_TIMEOUT`] (not while playing).
-    Idle,
+    /// No input for the role's [`Role::input_timeout`].
+    Silent(Duration),
 }
 
 async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
@@ -115,7 +134,7 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
                 &core, &hub, &settings, &bridge, &mut conn, &mut role, ev, peer,
             );
         }
-        if let Role::Publishing(_, Some(b)) = &mut role {
+        if let Role::Publishing(_, Some(b), _) = &mut role {
             b.flush().await;
         }
         while let Some(out) = conn.poll_transmit() {
@@ -127,24 +146,20 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
         if closed {
             break;
         }
-        let wake = match &role {
-            Role::Playing(rx) => {
-                futures_lite::future::or(
-                    async { Wake::Input(in_rx.recv_async().await.ok().flatten()) },
-                    async { Wake::Tag(rx.recv_async().await.ok()) },
-                )
+        let input = async { Wake::Input(in_rx.recv_async().await.ok().flatten()) };
+        let wake = match (&role, role.input_timeout(&vhost.publish)) {
+            (Role::Playing(rx), _) => {
+                futures_lite::future::or(input, async { Wake::Tag(rx.recv_async().await.ok()) })
+                    .await
+            }
+            (_, Some(limit)) => {
+                futures_lite::future::or(input, async {
+                    glommio::timer::sleep(limit).await;
+                    Wake::Silent(limit)
+                })
                 .await
             }
-            _ => {
-                futures_lite::future::or(
-                    async { Wake::Input(in_rx.recv_async().await.ok().flatten()) },
-                    async {
-                        glommio::timer::sleep(IDLE_TIMEOUT).await;
-                        Wake::Idle
-                    },
-                )
-                .await
-            }
+            (_, None) => input.await,
         };
         match wake {
             Wake::Input(Some(bytes)) => {
@@ -154,8 +169,8 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
                 }
             }
             Wake::Input(None) => conn.handle_eof(),
-            Wake::Idle => {
-                tracing::warn!(%peer, "rtmp: closing the connection: no data for {IDLE_TIMEOUT:?}");
+            Wake::Silent(limit) => {
+                tracing::warn!(%peer, "rtmp: closing the connection: no data for {limit:?}");
                 break;
             }
             Wake::Tag(Some(tag)) => {
@@ -236,7 +251,7 @@ fn on_event(
                         return true;
                     }
                     tracing::info!(%peer, stream = key, rtc = rtc.is_some(), "rtmp publish");
-                    *role = Role::Publishing(p, rtc);
+                    *role = Role::Publishing(p, rtc, false);
                 }
                 Err(e) => {
                     tracing::warn!(%peer, "rtmp publish refused: {e}");
@@ -259,7 +274,8 @@ fn on_event(
             *role = Role::Playing(rx);
         }
         RtmpEvent::Media(tag) => {
-            if let Role::Publishing(p, rtc) = role {
+            if let Role::Publishing(p, rtc, media_seen) = role {
+                *media_seen = true;
                 p.push(&tag);
                 if let Some(b) = rtc {
                     b.on_tag(&tag);
@@ -267,7 +283,7 @@ fn on_event(
             }
         }
         RtmpEvent::Unpublish | RtmpEvent::PlayStop => {
-            if let Role::Publishing(p, _) = role {
+            if let Role::Publishing(p, _, _) = role {
                 tracing::info!(%peer, stream = p.key(), "rtmp unpublish");
             }
             *role = Role::Idle;
