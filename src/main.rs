@@ -62,6 +62,11 @@ fn main() -> ExitCode {
     };
     report(&loaded.warnings);
     if cli.test {
+        // Start-up reads the HTTPS certificates; so does the test.
+        if let Err(e) = shardsfu::server::tls::acceptors(&loaded.config) {
+            eprintln!("shardsfu: configuration error: {e}");
+            return ExitCode::from(2);
+        }
         let name = cli.config.as_ref().map(|p| p.display().to_string());
         println!(
             "shardsfu: the configuration {} is ok ({} warnings)",

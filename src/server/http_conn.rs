@@ -1,19 +1,27 @@
-//! The HTTP listeners of a shard: accept, then drive one sans-IO
-//! [`ServerConn`] per connection.
+//! The HTTP listeners of a shard: accept (and on an `https` listener, finish
+//! the TLS handshake), then drive one sans-IO [`ServerConn`] per connection.
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_rustls::TlsAcceptor;
 use shards::glommio::{self, net::TcpListener, net::TcpStream};
 
 use crate::http::{ServerConn, Timeouts};
 use crate::server::stats::ShardStats;
+use crate::server::tls::{HttpStream, HANDSHAKE_TIMEOUT};
 use crate::server::{ShardCore, Site};
 
-/// Accepts connections until the task is dropped (shutdown).
-pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener, site: Site) {
+/// Accepts connections until the task is dropped (shutdown); with `tls`,
+/// each connection first completes a TLS handshake.
+pub async fn accept_loop(
+    core: Rc<ShardCore>,
+    listener: TcpListener,
+    site: Site,
+    tls: Option<TlsAcceptor>,
+) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
@@ -27,8 +35,16 @@ pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener, site: Site)
                     continue;
                 }
                 let core = core.clone();
+                let tls = tls.clone();
                 glommio::spawn_local(async move {
-                    serve(&core, stream, site).await;
+                    match tls {
+                        None => serve(&core, stream, site).await,
+                        Some(tls) => {
+                            if let Some(stream) = handshake(&tls, stream).await {
+                                serve(&core, stream, site).await;
+                            }
+                        }
+                    }
                     core.shared.http_connections.fetch_sub(1, Ordering::Relaxed);
                 })
                 .detach();
@@ -41,7 +57,25 @@ pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener, site: Site)
     }
 }
 
-async fn serve(core: &ShardCore, mut stream: TcpStream, site: Site) {
+/// The server side of a TLS handshake, bounded by [`HANDSHAKE_TIMEOUT`]; a
+/// failure (plain HTTP on the HTTPS port, a stall, no shared cipher) is
+/// logged at debug level and the connection dropped.
+async fn handshake(
+    tls: &TlsAcceptor,
+    stream: TcpStream,
+) -> Option<futures_rustls::server::TlsStream<TcpStream>> {
+    let peer = stream.peer_addr().ok();
+    let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
+    match tls.accept(stream).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::debug!(?peer, "https: TLS handshake failed: {e}");
+            None
+        }
+    }
+}
+
+async fn serve<S: HttpStream>(core: &ShardCore, mut stream: S, site: Site) {
     let mut conn = ServerConn::new(Instant::now(), Timeouts::default());
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -76,6 +110,10 @@ async fn serve(core: &ShardCore, mut stream: TcpStream, site: Site) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => conn.consume_transmit(n),
             }
+        }
+        // TLS buffers what it encrypts; plain TCP has nothing to flush.
+        if stream.flush().await.is_err() {
+            return;
         }
         if conn.is_closed() {
             let _ = stream.close().await;

@@ -21,6 +21,7 @@ pub mod shard;
 pub mod shared;
 pub mod snapshot;
 pub mod stats;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -117,11 +118,12 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
             }
         }));
     }
-    for (listener, site) in http {
+    for (listener, site, tls) in http {
         tasks.push(glommio::spawn_local(http_conn::accept_loop(
             core.clone(),
             listener,
             site,
+            tls,
         )));
     }
     // Live streaming: one RTMP accept loop per `listen` address.
@@ -150,9 +152,16 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
     Ok(())
 }
 
+/// An HTTP listener, what it serves, and its TLS when it is an `https` one.
+type HttpListener = (
+    glommio::net::TcpListener,
+    Site,
+    Option<futures_rustls::TlsAcceptor>,
+);
+
 type Bound = (
     Vec<UdpSocket>,
-    Vec<(glommio::net::TcpListener, Site)>,
+    Vec<HttpListener>,
     Vec<glommio::net::TcpListener>,
 );
 
@@ -167,31 +176,32 @@ fn bind_all(shared: &Shared) -> anyhow::Result<Bound> {
         }
     }
     let mut http = Vec::new();
-    let api: Vec<SocketAddr> = if cfg.http_api.enabled {
-        cfg.http_api.listen.clone()
+    let api: &[SocketAddr] = if cfg.http_api.enabled {
+        &cfg.http_api.listen
     } else {
-        Vec::new()
+        &[]
     };
-    let files: Vec<SocketAddr> = if cfg.http_server.enabled {
-        cfg.http_server.listen.clone()
+    let files: &[SocketAddr] = if cfg.http_server.enabled {
+        &cfg.http_server.listen
     } else {
-        Vec::new()
+        &[]
     };
-    for addr in &api {
-        let site = if files.contains(addr) {
-            Site::Both
-        } else {
-            Site::Api
-        };
-        let l =
-            shards::bind_tcp(*addr).with_context(|| format!("http_api: cannot bind TCP {addr}"))?;
-        http.push((l, site));
-    }
-    for addr in files.iter().filter(|a| !api.contains(a)) {
-        let l = shards::bind_tcp(*addr)
-            .with_context(|| format!("http_server: cannot bind TCP {addr}"))?;
-        http.push((l, Site::Files));
-    }
+    bind_http(&mut http, (api, None), (files, None), "")?;
+    // HTTPS: `Shared` loaded the certificates of the enabled sections only.
+    let https_api = shared
+        .tls_api
+        .as_ref()
+        .map_or(&[][..], |_| &cfg.http_api.https.listen);
+    let https_files = shared
+        .tls_files
+        .as_ref()
+        .map_or(&[][..], |_| &cfg.http_server.https.listen);
+    bind_http(
+        &mut http,
+        (https_api, shared.tls_api.as_ref()),
+        (https_files, shared.tls_files.as_ref()),
+        ".https",
+    )?;
     // RTMP (`listen`, SRS's 1935).
     let mut rtmp = Vec::new();
     for addr in &cfg.listen {
@@ -199,6 +209,33 @@ fn bind_all(shared: &Shared) -> anyhow::Result<Bound> {
         rtmp.push(l);
     }
     Ok((udp, http, rtmp))
+}
+
+/// Binds the HTTP API's addresses (serving both sites where the HTTP server
+/// shares one) and then the HTTP server's others, each with its TLS if any.
+/// `section` (`""` or `".https"`) goes in bind errors.
+fn bind_http(
+    out: &mut Vec<HttpListener>,
+    (api, tls_api): (&[SocketAddr], Option<&futures_rustls::TlsAcceptor>),
+    (files, tls_files): (&[SocketAddr], Option<&futures_rustls::TlsAcceptor>),
+    section: &str,
+) -> anyhow::Result<()> {
+    for addr in api {
+        let site = if files.contains(addr) {
+            Site::Both
+        } else {
+            Site::Api
+        };
+        let l = shards::bind_tcp(*addr)
+            .with_context(|| format!("http_api{section}: cannot bind TCP {addr}"))?;
+        out.push((l, site, tls_api.cloned()));
+    }
+    for addr in files.iter().filter(|a| !api.contains(a)) {
+        let l = shards::bind_tcp(*addr)
+            .with_context(|| format!("http_server{section}: cannot bind TCP {addr}"))?;
+        out.push((l, Site::Files, tls_files.cloned()));
+    }
+    Ok(())
 }
 
 async fn udp_loop(core: Rc<ShardCore>, sock: Rc<UdpSocket>) {

@@ -41,13 +41,20 @@ pub struct Shared {
     pub started_at: SystemTime,
     /// Maps the monotonic clock to NTP time for RTCP (one for all shards).
     pub ntp: crate::rtp::receiver_stats::NtpClock,
+    /// TLS for `http_api { https { enabled on; } }`.
+    pub tls_api: Option<futures_rustls::TlsAcceptor>,
+    /// TLS for `http_server { https { enabled on; } }`.
+    pub tls_files: Option<futures_rustls::TlsAcceptor>,
 }
 
 impl Shared {
     /// The state for `workers` shards: a fresh DTLS certificate, the
-    /// candidate policy and the interface addresses of the machine.
+    /// candidate policy, the interface addresses of the machine and the
+    /// HTTPS certificates (an unreadable one is an error here, before any
+    /// port is bound).
     pub fn new(config: Config, workers: usize) -> anyhow::Result<Self> {
         use anyhow::Context;
+        let (tls_api, tls_files) = crate::server::tls::acceptors(&config)?;
         let cert = DtlsCert::generate().context("cannot create the DTLS certificate")?;
         let fingerprint = cert.fingerprint_sha256();
         let candidates = crate::api::candidate_policy(&config);
@@ -65,6 +72,8 @@ impl Shared {
             started: Instant::now(),
             started_at: SystemTime::now(),
             ntp: crate::rtp::receiver_stats::NtpClock::new(Instant::now(), SystemTime::now()),
+            tls_api,
+            tls_files,
         })
     }
 

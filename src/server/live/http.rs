@@ -8,8 +8,7 @@
 //!   whole responses from the stream's in-memory segmenter ([`hls_response`]).
 
 use bytes::Bytes;
-use futures_lite::AsyncWriteExt;
-use shards::glommio::net::TcpStream;
+use futures_lite::{AsyncWrite, AsyncWriteExt};
 
 use crate::http::{Method, Request, Response};
 use crate::live::flv::{FlvMuxer, FlvTag};
@@ -55,7 +54,7 @@ pub fn flv_request(core: &ShardCore, req: &Request, site: Site) -> Option<FlvPla
 
 /// Streams FLV to an HTTP client until the stream ends, the client goes away
 /// or it reads too slowly (its queue overflows and the hub drops it).
-pub async fn serve_flv(mut stream: TcpStream, play: FlvPlay) {
+pub async fn serve_flv(mut stream: impl AsyncWrite + Unpin, play: FlvPlay) {
     let head = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nServer: {}\r\n\
          Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
@@ -66,7 +65,7 @@ pub async fn serve_flv(mut stream: TcpStream, play: FlvPlay) {
     tracing::info!(stream = play.key, "http-flv play");
     loop {
         if !out.is_empty() {
-            if stream.write_all(&out).await.is_err() {
+            if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
                 break;
             }
             out.clear();
