@@ -73,6 +73,35 @@ fn https_config(ports: Ports, dir: &Path, api_tls: u16, files_tls: u16) -> Strin
         )
 }
 
+/// A server with HTTPS on both HTTP ports, its certificate and ports.
+struct TlsServer {
+    server: Server,
+    dir: TempDir,
+    ports: Ports,
+    api_tls: u16,
+    files_tls: u16,
+}
+
+/// Makes a certificate and starts a server with `https { }` on the API and
+/// the HTTP server; `vhost` is added to the default vhost's block.
+fn start_tls(tag: &str, vhost: &str) -> TlsServer {
+    let dir = TempDir::new(tag);
+    make_cert(&dir.0);
+    let ports = Ports::free();
+    let (api_tls, files_tls) = (common::free_port(), common::free_port());
+    let conf = https_config(ports, &dir.0, api_tls, files_tls).replace(
+        "vhost __defaultVhost__ {",
+        &format!("vhost __defaultVhost__ {{ {vhost}"),
+    );
+    TlsServer {
+        server: Server::start(&conf, ports, &[]),
+        dir,
+        ports,
+        api_tls,
+        files_tls,
+    }
+}
+
 /// curl with the test's CA; returns (status code, body, headers).
 fn curl(dir: &Path, args: &[&str]) -> (u16, String, String) {
     let headers = dir.join(format!("headers-{}", common::rand_u64()));
@@ -101,11 +130,13 @@ fn whip_api_and_files_over_https() {
     if !have_tools() {
         return;
     }
-    let dir = TempDir::new("https");
-    make_cert(&dir.0);
-    let ports = Ports::free();
-    let (api_tls, files_tls) = (common::free_port(), common::free_port());
-    let server = Server::start(&https_config(ports, &dir.0, api_tls, files_tls), ports, &[]);
+    let TlsServer {
+        server,
+        dir,
+        api_tls,
+        files_tls,
+        ..
+    } = start_tls("https", "");
     let api = format!("https://127.0.0.1:{api_tls}");
 
     // The JSON API, verified against the certificate (no -k).
@@ -156,11 +187,12 @@ fn strangers_on_the_https_port_are_dropped_and_others_served() {
     if !have_tools() {
         return;
     }
-    let dir = TempDir::new("https-bad");
-    make_cert(&dir.0);
-    let ports = Ports::free();
-    let (api_tls, files_tls) = (common::free_port(), common::free_port());
-    let server = Server::start(&https_config(ports, &dir.0, api_tls, files_tls), ports, &[]);
+    let TlsServer {
+        server,
+        dir,
+        api_tls,
+        ..
+    } = start_tls("https-bad", "");
     let addr: SocketAddr = ([127, 0, 0, 1], api_tls).into();
 
     // Plain HTTP on the TLS port: no HTTP answer, the connection ends.
@@ -221,42 +253,20 @@ fn unreadable_certificate_stops_start_up_naming_the_file() {
 
 #[test]
 fn http_flv_over_https() {
-    if !have_tools() || Command::new("ffmpeg").arg("-version").output().is_err() {
-        eprintln!("ffmpeg not installed: skipping");
+    if !have_tools() || !common::ffmpeg::have_ffmpeg() {
         return;
     }
-    let dir = TempDir::new("https-flv");
-    make_cert(&dir.0);
-    let ports = Ports::free();
-    let (api_tls, files_tls) = (common::free_port(), common::free_port());
-    let conf = https_config(ports, &dir.0, api_tls, files_tls).replace(
-        "vhost __defaultVhost__ {",
-        "vhost __defaultVhost__ { http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }",
+    let TlsServer {
+        server,
+        dir,
+        ports,
+        files_tls,
+        ..
+    } = start_tls(
+        "https-flv",
+        "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }",
     );
-    let server = Server::start(&conf, ports, &[]);
-    let mut ffmpeg = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "25",
-            "-t",
-            "20",
-        ])
-        .args([
-            "-f",
-            "flv",
-            &format!("rtmp://127.0.0.1:{}/live/tls", ports.rtmp),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ffmpeg");
+    let encoder = common::ffmpeg::push(&format!("rtmp://127.0.0.1:{}/live/tls", ports.rtmp), 20);
     // curl reads the FLV stream over TLS for 3 s (it ends by timeout: exit 28).
     let flv = dir.0.join("out.flv");
     let mut got = Vec::new();
@@ -274,8 +284,7 @@ fn http_flv_over_https() {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    let _ = ffmpeg.kill();
-    let _ = ffmpeg.wait();
+    drop(encoder);
     assert!(
         got.starts_with(b"FLV") && got.len() > 1000,
         "{} bytes of FLV over HTTPS:\n{}",

@@ -9,21 +9,11 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::ffmpeg::{have_ffmpeg, push, Proc};
 use common::{Ports, Server};
-
-fn have_ffmpeg() -> bool {
-    let ok = |b: &str| Command::new(b).arg("-version").output().is_ok();
-    if !(ok("ffmpeg") && ok("ffprobe")) {
-        eprintln!(
-            "ffmpeg/ffprobe not installed: skipping (scripts/install-test-deps installs them)"
-        );
-        return false;
-    }
-    true
-}
 
 fn live_config(ports: Ports) -> String {
     let base = common::config(ports, 2, "");
@@ -38,40 +28,6 @@ fn live_config(ports: Ports) -> String {
         .collect();
     out.push_str(vhost);
     out
-}
-
-/// Kills the child (if still running) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `ffmpeg` pushing `secs` of 25 fps H.264 + 44.1 kHz AAC in real time.
-fn push(url: &str, secs: u32) -> Proc {
-    let child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-        ])
-        .args(["-g", "25", "-c:a", "aac", "-t", &secs.to_string()])
-        .args(["-f", "flv", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ffmpeg");
-    Proc(child)
 }
 
 /// Waits up to `limit` for a child; `None` if it is still running (then killed).
