@@ -4,6 +4,7 @@
 //!   MESSAGE-INTEGRITY and FINGERPRINT, write Binding requests and responses.
 //! - [`agent`]: [`IceLite`], one per session: answers checks, tracks validated
 //!   and nominated client addresses, times out.
+//! - [`framing`]: RFC 4571 framing of packets on ICE-TCP connections.
 //!
 //! The runtime's path for a STUN datagram (first byte 0..=3, RFC 7983):
 //! [`local_ufrag_of`] finds the session without crypto, [`parse`] the
@@ -11,6 +12,7 @@
 //! answer; errors are counted and dropped, never answered.
 
 pub mod agent;
+pub mod framing;
 pub mod stun;
 
 #[cfg(test)]
