@@ -2,6 +2,7 @@
 //! into its [`ShardState`] and carries out what it asks.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -34,6 +35,9 @@ pub struct ShardCore {
     pub udp: Vec<RtcSocket>,
     /// Reused buffers for batched sends.
     pub batch: RefCell<SendBatch>,
+    /// The send queues of this shard's WebRTC-over-TCP connections, by
+    /// peer address: packets for these addresses go there, not to UDP.
+    pub tcp_peers: RefCell<HashMap<SocketAddr, flume::Sender<bytes::Bytes>>>,
 }
 
 /// One RTC UDP socket and its address family (known at bind time, so
@@ -62,6 +66,21 @@ impl ShardCore {
 
     /// Handles one datagram received on this shard's RTC socket.
     pub async fn on_datagram(&self, from: SocketAddr, data: &[u8]) {
+        let stats = self.stats();
+        ShardStats::inc(&stats.udp_packets_in);
+        ShardStats::add(&stats.udp_bytes_in, data.len() as u64);
+        self.state
+            .borrow_mut()
+            .handle_datagram(Instant::now(), from, data);
+        self.flush().await;
+    }
+
+    /// Handles one packet received in a frame on a WebRTC-over-TCP
+    /// connection from `from`.
+    pub async fn on_tcp_frame(&self, from: SocketAddr, data: &[u8]) {
+        let stats = self.stats();
+        ShardStats::inc(&stats.tcp_frames_in);
+        ShardStats::add(&stats.tcp_bytes_in, data.len() as u64);
         self.state
             .borrow_mut()
             .handle_datagram(Instant::now(), from, data);
@@ -127,9 +146,41 @@ impl ShardCore {
         }
     }
 
+    /// Sends packets: to the send queue of a WebRTC-over-TCP connection when
+    /// the address is one (only looked up while this shard has any), else
+    /// over UDP.
+    async fn send_datagrams(&self, datagrams: &[(bytes::Bytes, SocketAddr)]) {
+        let udp: Vec<(bytes::Bytes, SocketAddr)>;
+        let datagrams = {
+            let tcp = self.tcp_peers.borrow();
+            if tcp.is_empty() {
+                datagrams
+            } else {
+                let stats = self.stats();
+                let mut rest = Vec::with_capacity(datagrams.len());
+                for (data, to) in datagrams {
+                    match tcp.get(to) {
+                        None => rest.push((data.clone(), *to)),
+                        Some(queue) => {
+                            if queue.try_send(data.clone()).is_ok() {
+                                ShardStats::inc(&stats.tcp_frames_out);
+                                ShardStats::add(&stats.tcp_bytes_out, data.len() as u64);
+                            } else {
+                                ShardStats::inc(&stats.tcp_dropped);
+                            }
+                        }
+                    }
+                }
+                udp = rest;
+                &udp[..]
+            }
+        };
+        self.send_udp(datagrams).await;
+    }
+
     /// Sends datagrams in `sendmmsg` batches (runs of one address family);
     /// when the kernel's buffer is full, the next one waits the slow way.
-    async fn send_datagrams(&self, datagrams: &[(bytes::Bytes, SocketAddr)]) {
+    async fn send_udp(&self, datagrams: &[(bytes::Bytes, SocketAddr)]) {
         let stats = self.stats();
         let mut i = 0;
         while i < datagrams.len() {

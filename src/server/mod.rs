@@ -1,11 +1,13 @@
 //! Per-shard server state and the run loops that drive the protocol cores.
 //!
 //! [`serve`] builds the process-wide [`Shared`] state and starts one shard
-//! per configured worker. Each shard binds the RTC UDP port and the HTTP API
-//! and HTTP server ports with `SO_REUSEPORT`, then runs four kinds of task:
-//! the UDP receive loop ([`ShardCore::on_datagram`]), one receive loop per
-//! peer shard ([`ShardCore::on_mesh`]), an accept loop per HTTP listener, and
-//! the timer tick that also watches for shutdown.
+//! per configured worker. Each shard binds the RTC UDP port (and TCP port),
+//! the HTTP API and HTTP server ports (and their HTTPS ports) and the RTMP
+//! port with `SO_REUSEPORT`, then runs: the UDP receive loop
+//! ([`ShardCore::on_datagram`]), one receive loop per peer shard
+//! ([`ShardCore::on_mesh`]), an accept loop per HTTP, RTMP and
+//! WebRTC-over-TCP listener ([`rtc_tcp`]), and the timer tick that also
+//! watches for shutdown.
 
 mod core;
 pub mod directory;
@@ -16,6 +18,7 @@ mod mesh_msg;
 pub mod player;
 pub mod publisher;
 pub mod router;
+pub mod rtc_tcp;
 pub mod session;
 pub mod shard;
 pub mod shared;
@@ -79,7 +82,7 @@ pub fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
 
 async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> anyhow::Result<()> {
     let bound = bind_all(&shared);
-    let (udp, http, rtmp) = match bound {
+    let (udp, http, rtmp, rtc_tcp) = match bound {
         Ok(b) => b,
         Err(e) => {
             ctx.shutdown.request();
@@ -105,6 +108,7 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
             })
             .collect(),
         batch: Default::default(),
+        tcp_peers: Default::default(),
     });
     let mut tasks = Vec::new();
     for s in core.udp.clone() {
@@ -124,6 +128,12 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
             listener,
             site,
             tls,
+        )));
+    }
+    for listener in rtc_tcp {
+        tasks.push(glommio::spawn_local(rtc_tcp::accept_loop(
+            core.clone(),
+            listener,
         )));
     }
     // Live streaming: one RTMP accept loop per `listen` address.
@@ -159,9 +169,12 @@ type HttpListener = (
     Option<futures_rustls::TlsAcceptor>,
 );
 
+/// The RTC UDP sockets, HTTP listeners, RTMP listeners and WebRTC-over-TCP
+/// listeners of one shard.
 type Bound = (
     Vec<UdpSocket>,
     Vec<HttpListener>,
+    Vec<glommio::net::TcpListener>,
     Vec<glommio::net::TcpListener>,
 );
 
@@ -173,6 +186,14 @@ fn bind_all(shared: &Shared) -> anyhow::Result<Bound> {
             let sock = shards::bind_udp(*addr, SocketOptions::default())
                 .with_context(|| format!("rtc_server: cannot bind UDP {addr}"))?;
             udp.push(sock);
+        }
+    }
+    let mut rtc_tcp = Vec::new();
+    if cfg.rtc_server.enabled && cfg.rtc_server.tcp.enabled {
+        for addr in &cfg.rtc_server.tcp.listen {
+            let l = shards::bind_tcp(*addr)
+                .with_context(|| format!("rtc_server.tcp: cannot bind TCP {addr}"))?;
+            rtc_tcp.push(l);
         }
     }
     let mut http = Vec::new();
@@ -208,7 +229,7 @@ fn bind_all(shared: &Shared) -> anyhow::Result<Bound> {
         let l = shards::bind_tcp(*addr).with_context(|| format!("rtmp: cannot bind TCP {addr}"))?;
         rtmp.push(l);
     }
-    Ok((udp, http, rtmp))
+    Ok((udp, http, rtmp, rtc_tcp))
 }
 
 /// Binds the HTTP API's addresses (serving both sites where the HTTP server

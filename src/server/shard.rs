@@ -214,11 +214,9 @@ impl ShardState {
         self.sessions.values()
     }
 
-    /// Handles one datagram from the RTC socket.
+    /// Handles one packet from the RTC UDP socket or a WebRTC-over-TCP
+    /// connection (the runtime counts it by transport).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        let stats = self.stats();
-        ShardStats::inc(&stats.udp_packets_in);
-        ShardStats::add(&stats.udp_bytes_in, data.len() as u64);
         match classify(data) {
             PacketKind::Stun => self.handle_stun(now, from, data),
             PacketKind::Unknown => ShardStats::inc(&self.stats().packets_unclassified),

@@ -33,6 +33,8 @@ pub struct Shared {
     pub snapshots: crate::server::snapshot::Snapshots,
     /// Open HTTP connections, all listeners and shards together.
     pub http_connections: AtomicUsize,
+    /// Open WebRTC-over-TCP connections, all shards together.
+    pub rtc_tcp_connections: AtomicUsize,
     /// Live streams (RTMP, HTTP-FLV, HLS), shared by every shard.
     pub live: Arc<crate::server::live::Hub>,
     /// When the server started.
@@ -68,6 +70,7 @@ impl Shared {
             stats: (0..workers).map(|_| ShardStats::default()).collect(),
             snapshots: crate::server::snapshot::Snapshots::new(workers),
             http_connections: Default::default(),
+            rtc_tcp_connections: Default::default(),
             live: Default::default(),
             started: Instant::now(),
             started_at: SystemTime::now(),

@@ -49,6 +49,18 @@ counters! {
     udp_bytes_in,
     /// UDP bytes sent.
     udp_bytes_out,
+    /// Packets received in RFC 4571 frames on WebRTC-over-TCP connections.
+    tcp_frames_in,
+    /// Packets queued to WebRTC-over-TCP connections.
+    tcp_frames_out,
+    /// Bytes of the packets received over TCP (without framing).
+    tcp_bytes_in,
+    /// Bytes of the packets queued to TCP connections (without framing).
+    tcp_bytes_out,
+    /// Packets dropped because a TCP connection's send queue was full.
+    tcp_dropped,
+    /// WebRTC-over-TCP connections accepted.
+    tcp_connections,
     /// STUN binding requests answered.
     stun_answered,
     /// STUN messages dropped: unparsable.

@@ -61,7 +61,9 @@ function canConnect(port) {
 }
 
 export class Server {
-  static async start({ workers = 2, rtc = '' } = {}) {
+  // rtc: added to the default vhost's rtc { }; rtcServer: to rtc_server { },
+  // where `{rtc}` stands for the RTC port (e.g. for the TCP listener).
+  static async start({ workers = 2, rtc = '', rtcServer = '' } = {}) {
     const s = new Server();
     s.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shardsfu-browser-'));
     s.ports = {};
@@ -73,7 +75,7 @@ export class Server {
       'srs_log_tank console;', `workers ${workers};`,
       `http_server { enabled on; listen 127.0.0.1:${s.ports.http}; dir ${WWW}; }`,
       `http_api { enabled on; listen 127.0.0.1:${s.ports.api}; }`,
-      `rtc_server { enabled on; listen 127.0.0.1:${s.ports.rtc}; candidate 127.0.0.1; }`,
+      `rtc_server { enabled on; listen 127.0.0.1:${s.ports.rtc}; candidate 127.0.0.1; ${rtcServer.replaceAll('{rtc}', s.ports.rtc)} }`,
       `vhost __defaultVhost__ { rtc { enabled on; ${rtc} } }`, '',
     ].join('\n');
     fs.writeFileSync(path.join(s.dir, 'test.conf'), conf);

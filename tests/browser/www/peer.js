@@ -92,11 +92,13 @@ window.snapshot = async () => {
       };
     } else if (s.type === 'transport') {
       const pair = pairs[s.selectedCandidatePairId];
+      const remote = pair && report.get(pair.remoteCandidateId);
       out.stats.transport = {
         dtlsState: s.dtlsState, iceState: s.iceState, dtlsRole: s.dtlsRole,
         selectedPair: pair && { state: pair.state, nominated: pair.nominated,
           requestsSent: pair.requestsSent, responsesReceived: pair.responsesReceived,
-          availableOutgoingBitrate: pair.availableOutgoingBitrate },
+          availableOutgoingBitrate: pair.availableOutgoingBitrate,
+          remote: remote && { protocol: remote.protocol, port: remote.port, tcpType: remote.tcpType } },
       };
     }
   });

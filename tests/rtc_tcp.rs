@@ -1,0 +1,156 @@
+//! WebRTC over TCP against the real server (workers 2): the answer's
+//! candidates, a STUN check answered in an RFC 4571 frame on the
+//! connection it came from, and what a stranger can send on the TCP port:
+//! garbage frames are dropped and counted, a declared frame that never
+//! completes and a silent connection are closed after `stun_timeout`, and
+//! the server keeps answering others. Media over TCP with a real client is
+//! tested with Chromium (tests/browser/rtc_to_rtc.test.mjs).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::{ice_credentials, post, Ports, Server};
+use shardsfu::ice::{self, framing::write_frame, BindingRequest};
+
+fn tcp_config(ports: Ports) -> String {
+    common::config(ports, 2, "stun_timeout 2;").replace(
+        "candidate 127.0.0.1; }",
+        &format!(
+            "candidate 127.0.0.1; tcp {{ enabled on; listen 127.0.0.1:{}; }} protocol tcp; }}",
+            ports.rtc
+        ),
+    )
+}
+
+/// Reads one RFC 4571 frame (bounded by the socket's read timeout).
+fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).ok()?;
+    let mut packet = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut packet).ok()?;
+    Some(packet)
+}
+
+/// True when the server closes `s` within `limit`.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 512];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// A WHIP session whose answer offers only a passive TCP candidate on the
+/// RTC port, and a connection to it whose check (split across two writes)
+/// is answered in a frame whose integrity verifies. Returns the connection.
+fn session_over_tcp(server: &Server, ports: Ports, stream: &str) -> TcpStream {
+    let offer =
+        std::fs::read_to_string(common::fixtures().join("sdp/chromium156_whip.sdp")).unwrap();
+    let r = post(
+        &server.api_url(&format!("/rtc/v1/whip/?app=live&stream={stream}")),
+        "application/sdp",
+        &offer,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let candidates: Vec<&str> = r
+        .body
+        .lines()
+        .filter(|l| l.starts_with("a=candidate"))
+        .collect();
+    let passive = format!(
+        " tcp 2130706431 127.0.0.1 {} typ host tcptype passive",
+        ports.rtc
+    );
+    // (Repeated in each m-section, as SRS does.)
+    assert!(
+        !candidates.is_empty() && candidates.iter().all(|c| c.ends_with(&passive)),
+        "expected only candidates ending {passive:?}:\n{}",
+        r.body
+    );
+
+    let (ufrag, pwd) = ice_credentials(&r.body);
+    let (client_ufrag, _) = ice_credentials(&offer);
+    let mut conn = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], ports.rtc))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let username = format!("{ufrag}:{client_ufrag}");
+    let req = BindingRequest {
+        username: &username,
+        priority: 1,
+        ice_controlling: Some(9),
+        use_candidate: true,
+    };
+    let mut check = Vec::new();
+    ice::write_binding_request(&[7; 12], &req, pwd.as_bytes(), &mut check);
+    let mut framed = Vec::new();
+    assert!(write_frame(&mut framed, &check));
+    // Framing must not depend on segment boundaries.
+    conn.write_all(&framed[..3]).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    conn.write_all(&framed[3..]).unwrap();
+    let answer = read_frame(&mut conn).expect("a framed STUN answer");
+    assert!(
+        ice::parse(&answer)
+            .expect("STUN")
+            .verify_integrity(pwd.as_bytes()),
+        "the answer's integrity does not verify"
+    );
+    conn
+}
+
+#[test]
+fn stun_over_tcp_and_strangers_on_the_tcp_port() {
+    let ports = Ports::free();
+    let server = Server::start(&tcp_config(ports), ports, &[]);
+    let tcp: SocketAddr = ([127, 0, 0, 1], ports.rtc).into();
+    let _first = session_over_tcp(&server, ports, "tcp1");
+
+    // Garbage from a stranger: a frame of no known protocol and RTP from an
+    // address that never did ICE. Dropped and counted.
+    let mut stranger = TcpStream::connect(tcp).unwrap();
+    let mut junk = Vec::new();
+    write_frame(&mut junk, &[0xff; 40]);
+    write_frame(&mut junk, &common::peer::rtp(96, 1, 0x1234, 0x80, 100));
+    stranger.write_all(&junk).unwrap();
+    assert!(
+        server.wait_for_counter("packets_unclassified", 1) >= 1
+            && server.wait_for_counter("packets_unknown_source", 1) >= 1,
+        "garbage over TCP was not counted: {}",
+        server.totals()
+    );
+
+    // A frame declared 65535 bytes long that never completes, and a
+    // connection that sends nothing: both closed after stun_timeout (2 s).
+    let mut partial = TcpStream::connect(tcp).unwrap();
+    partial.write_all(&[0xff, 0xff, 0x80, 0x60]).unwrap();
+    let mut silent = TcpStream::connect(tcp).unwrap();
+    assert!(
+        closed_within(&mut partial, Duration::from_secs(6)),
+        "partial frame left open"
+    );
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(3)),
+        "silent connection left open"
+    );
+
+    // The server still serves a new session over TCP.
+    let _second = session_over_tcp(&server, ports, "tcp2");
+    let totals = server.totals();
+    assert!(
+        totals["tcp_connections"].as_u64() >= Some(5)
+            && totals["tcp_frames_in"].as_u64() >= Some(4)
+            && totals["udp_packets_in"].as_u64() == Some(0),
+        "{totals}"
+    );
+}
