@@ -8,7 +8,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use shardsfu::ice::{self, BindingRequest};
 
 #[test]
 fn version_help_and_config_test() {
@@ -161,15 +160,7 @@ fn stun_timeout_ends_sessions_that_stop_checking() {
     let (ufrag, pwd) = ice_credentials(&r.body);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-    let mut out = Vec::new();
-    let username = format!("{ufrag}:n3R2");
-    let req = BindingRequest {
-        username: &username,
-        priority: 1,
-        ice_controlling: Some(1),
-        use_candidate: true,
-    };
-    ice::write_binding_request(&[3; 12], &req, pwd.as_bytes(), &mut out);
+    let out = binding_check(&[3; 12], &ufrag, "n3R2", &pwd);
     // Checks every 300 ms keep it alive past the 1 s timeout...
     for _ in 0..6 {
         sock.send_to(&out, srv.rtc).unwrap();

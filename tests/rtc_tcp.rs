@@ -13,7 +13,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::{ice_credentials, post, Ports, Server};
-use shardsfu::ice::{self, framing::write_frame, BindingRequest};
+use shardsfu::ice::{self, framing::write_frame};
 
 fn tcp_config(ports: Ports) -> String {
     common::config(ports, 2, "stun_timeout 2;").replace(
@@ -84,15 +84,7 @@ fn session_over_tcp(server: &Server, ports: Ports, stream: &str) -> TcpStream {
     let (client_ufrag, _) = ice_credentials(&offer);
     let mut conn = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], ports.rtc))).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let username = format!("{ufrag}:{client_ufrag}");
-    let req = BindingRequest {
-        username: &username,
-        priority: 1,
-        ice_controlling: Some(9),
-        use_candidate: true,
-    };
-    let mut check = Vec::new();
-    ice::write_binding_request(&[7; 12], &req, pwd.as_bytes(), &mut check);
+    let check = common::binding_check(&[7; 12], &ufrag, &client_ufrag, &pwd);
     let mut framed = Vec::new();
     assert!(write_frame(&mut framed, &check));
     // Framing must not depend on segment boundaries.

@@ -8,7 +8,7 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use common::*;
-use shardsfu::ice::{self, BindingRequest};
+use shardsfu::ice;
 
 const SESSIONS: usize = 200;
 
@@ -25,17 +25,9 @@ fn totals(srv: &Server) -> serde_json::Value {
 fn check_all(srv: &Server, clients: &[(UdpSocket, String, String, String)], round: u8) -> usize {
     let mut answered = 0;
     for (sock, server_ufrag, client_ufrag, pwd) in clients {
-        let mut out = Vec::new();
         let mut txid = [round; 12];
         txid[..8].copy_from_slice(&rand_u64().to_le_bytes());
-        let username = format!("{server_ufrag}:{client_ufrag}");
-        let req = BindingRequest {
-            username: &username,
-            priority: 1,
-            ice_controlling: Some(7),
-            use_candidate: true,
-        };
-        ice::write_binding_request(&txid, &req, pwd.as_bytes(), &mut out);
+        let out = binding_check(&txid, server_ufrag, client_ufrag, pwd);
         for _attempt in 0..3 {
             sock.send_to(&out, srv.rtc).unwrap();
             let mut buf = [0u8; 1500];

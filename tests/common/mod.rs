@@ -321,6 +321,27 @@ pub fn raw_http(addr: SocketAddr, request: &[u8], timeout: Duration) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A USE-CANDIDATE Binding request from the controlling client
+/// `client_ufrag` to the server `server_ufrag`, signed with the server's
+/// `pwd` (what a WebRTC client sends to the answer's candidate).
+pub fn binding_check(
+    txid: &[u8; 12],
+    server_ufrag: &str,
+    client_ufrag: &str,
+    pwd: &str,
+) -> Vec<u8> {
+    let username = format!("{server_ufrag}:{client_ufrag}");
+    let req = shardsfu::ice::BindingRequest {
+        username: &username,
+        priority: 1,
+        ice_controlling: Some(7),
+        use_candidate: true,
+    };
+    let mut out = Vec::new();
+    shardsfu::ice::write_binding_request(txid, &req, pwd.as_bytes(), &mut out);
+    out
+}
+
 /// The `a=ice-ufrag` / `a=ice-pwd` of an SDP.
 pub fn ice_credentials(sdp: &str) -> (String, String) {
     let find = |k: &str| {

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use shardsfu::dtls::{parse_fingerprint, DtlsCert, DtlsEvent, DtlsRole, DtlsTransport};
-use shardsfu::ice::{self, BindingRequest};
+use shardsfu::ice;
 use shardsfu::srtp::SrtpSession;
 
 use super::{fixtures, ice_credentials, post, Server};
@@ -49,15 +49,7 @@ impl Peer {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
-        let mut out = Vec::new();
-        let username = format!("{ufrag}:{client_ufrag}");
-        let req = BindingRequest {
-            username: &username,
-            priority: 1,
-            ice_controlling: Some(9),
-            use_candidate: true,
-        };
-        ice::write_binding_request(&[7; 12], &req, pwd.as_bytes(), &mut out);
+        let out = super::binding_check(&[7; 12], &ufrag, &client_ufrag, &pwd);
         sock.send_to(&out, srv.rtc).unwrap();
         let mut buf = [0u8; 1500];
         let (n, _) = sock.recv_from(&mut buf).expect("STUN answered");
