@@ -67,20 +67,29 @@ impl ShardCore {
     /// Handles one datagram received on this shard's RTC socket.
     pub async fn on_datagram(&self, from: SocketAddr, data: &[u8]) {
         let stats = self.stats();
-        ShardStats::inc(&stats.udp_packets_in);
-        ShardStats::add(&stats.udp_bytes_in, data.len() as u64);
-        self.state
-            .borrow_mut()
-            .handle_datagram(Instant::now(), from, data);
-        self.flush().await;
+        self.on_packet(&stats.udp_packets_in, &stats.udp_bytes_in, from, data)
+            .await;
     }
 
     /// Handles one packet received in a frame on a WebRTC-over-TCP
     /// connection from `from`.
     pub async fn on_tcp_frame(&self, from: SocketAddr, data: &[u8]) {
         let stats = self.stats();
-        ShardStats::inc(&stats.tcp_frames_in);
-        ShardStats::add(&stats.tcp_bytes_in, data.len() as u64);
+        self.on_packet(&stats.tcp_frames_in, &stats.tcp_bytes_in, from, data)
+            .await;
+    }
+
+    /// Counts a received packet on its transport's counters, then hands it
+    /// to the state and carries out what that queued.
+    async fn on_packet(
+        &self,
+        packets: &std::sync::atomic::AtomicU64,
+        bytes: &std::sync::atomic::AtomicU64,
+        from: SocketAddr,
+        data: &[u8],
+    ) {
+        ShardStats::inc(packets);
+        ShardStats::add(bytes, data.len() as u64);
         self.state
             .borrow_mut()
             .handle_datagram(Instant::now(), from, data);
