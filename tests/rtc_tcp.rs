@@ -3,7 +3,8 @@
 //! connection it came from, and what a stranger can send on the TCP port:
 //! garbage frames are dropped and counted, a declared frame that never
 //! completes and a silent connection are closed after `stun_timeout`, and
-//! the server keeps answering others. Media over TCP with a real client is
+//! the server keeps answering others; closing a connection ends its session
+//! at once. Media over TCP with a real client is
 //! tested with Chromium (tests/browser/rtc_to_rtc.test.mjs).
 
 mod common;
@@ -15,8 +16,8 @@ use std::time::{Duration, Instant};
 use common::{ice_credentials, post, Ports, Server};
 use shardsfu::ice::{self, framing::write_frame};
 
-fn tcp_config(ports: Ports) -> String {
-    common::config(ports, 2, "stun_timeout 2;").replace(
+fn tcp_config(ports: Ports, stun_timeout: u32) -> String {
+    common::config(ports, 2, &format!("stun_timeout {stun_timeout};")).replace(
         "candidate 127.0.0.1; }",
         &format!(
             "candidate 127.0.0.1; tcp {{ enabled on; listen 127.0.0.1:{}; }} protocol tcp; }}",
@@ -104,7 +105,7 @@ fn session_over_tcp(server: &Server, ports: Ports, stream: &str) -> TcpStream {
 #[test]
 fn stun_over_tcp_and_strangers_on_the_tcp_port() {
     let ports = Ports::free();
-    let server = Server::start(&tcp_config(ports), ports, &[]);
+    let server = Server::start(&tcp_config(ports, 2), ports, &[]);
     let tcp: SocketAddr = ([127, 0, 0, 1], ports.rtc).into();
     let _first = session_over_tcp(&server, ports, "tcp1");
 
@@ -145,4 +146,26 @@ fn stun_over_tcp_and_strangers_on_the_tcp_port() {
             && totals["udp_packets_in"].as_u64() == Some(0),
         "{totals}"
     );
+}
+
+#[test]
+fn closing_the_tcp_connection_ends_its_session_at_once() {
+    let ports = Ports::free();
+    let server = Server::start(&tcp_config(ports, 10), ports, &[]);
+    let conn = session_over_tcp(&server, ports, "bye");
+    assert_eq!(server.totals()["sessions"].as_u64(), Some(1));
+    drop(conn);
+    let closed = Instant::now();
+    // stun_timeout is 10 s: only the closed connection can end it this soon.
+    while server.totals()["sessions"].as_u64() != Some(0) {
+        assert!(
+            closed.elapsed() < Duration::from_secs(3),
+            "the session outlived its TCP connection: {}\n{}",
+            server.totals(),
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = server.log();
+    assert!(log.contains("TransportClosed"), "{log}");
 }

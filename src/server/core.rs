@@ -79,6 +79,17 @@ impl ShardCore {
             .await;
     }
 
+    /// The WebRTC-over-TCP connection from `peer` closed: its session ends
+    /// (its last packets, e.g. close_notify, still go to the connection's
+    /// queue), then packets for `peer` stop going to TCP.
+    pub async fn on_tcp_closed(&self, peer: SocketAddr) {
+        self.state
+            .borrow_mut()
+            .handle_transport_closed(Instant::now(), peer);
+        self.flush().await;
+        self.tcp_peers.borrow_mut().remove(&peer);
+    }
+
     /// Counts a received packet on its transport's counters, then hands it
     /// to the state and carries out what that queued.
     async fn on_packet(

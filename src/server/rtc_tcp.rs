@@ -61,7 +61,8 @@ pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener) {
 
 /// Reads frames into the shard until the peer closes, sends nothing for
 /// `stun_timeout` (ICE consent checks come every few seconds), or the
-/// connection fails; a writer task drains the connection's send queue.
+/// connection fails, then ends the session that used it; a writer task
+/// drains the connection's send queue.
 async fn serve(core: &Rc<ShardCore>, stream: TcpStream) {
     let Ok(peer) = stream.peer_addr() else {
         return;
@@ -112,7 +113,7 @@ async fn serve(core: &Rc<ShardCore>, stream: TcpStream) {
             core.on_tcp_frame(peer, packet).await;
         }
     }
-    core.tcp_peers.borrow_mut().remove(&peer);
+    core.on_tcp_closed(peer).await;
     drop(writer);
     tracing::debug!(%peer, shard = core.id, "rtc tcp connection closed");
 }

@@ -62,6 +62,8 @@ pub enum EndReason {
     DtlsFailed,
     /// The server is stopping.
     Shutdown,
+    /// Its WebRTC-over-TCP connection closed.
+    TransportClosed,
 }
 
 /// The sessions of one shard, indexed by token, server ufrag and peer
@@ -179,6 +181,22 @@ impl ShardState {
         }
         tracing::info!(shard = self.id, session = %s.id, stream = %s.stream_key, ?reason, "session closed");
         true
+    }
+
+    /// The peer at `addr` is gone (its WebRTC-over-TCP connection closed):
+    /// a session whose selected address it was ends now rather than at
+    /// `stun_timeout`, and the address is forgotten either way.
+    pub fn handle_transport_closed(&mut self, now: Instant, addr: SocketAddr) {
+        let Some(token) = self.by_addr.remove(&addr) else {
+            return;
+        };
+        if self
+            .sessions
+            .get(&token)
+            .is_some_and(|s| s.peer() == Some(addr))
+        {
+            self.close(now, &token, EndReason::TransportClosed);
+        }
     }
 
     /// The session with this token.
