@@ -384,3 +384,89 @@ fn sessions_are_bounded_by_max_connections() {
     assert_eq!(delete(&srv.api_url(&locations[0])).status, 200);
     assert_eq!(whip(&srv, "m3", &offer).status, 201);
 }
+
+/// `http_api { auth { } }` (SRS 5.0.152+): `/api/*` needs HTTP Basic
+/// credentials (401 with a challenge and the reason otherwise); WHIP/WHEP and
+/// CORS preflights do not, as in SRS.
+#[test]
+fn api_auth_guards_the_management_api_only() {
+    use base64::Engine as _;
+    let ports = Ports::free();
+    let conf = config(ports, 2, "").replace(
+        "http_api { enabled on;",
+        "http_api { enabled on; auth { enabled on; username admin; password s3cr:et; }",
+    );
+    let srv = Server::start(&conf, ports, &[]);
+    let get = |authorization: Option<String>| {
+        let extra = authorization.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+        raw_http(
+            srv.api,
+            format!(
+                "GET /api/v1/summaries HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{extra}\r\n"
+            )
+            .as_bytes(),
+            Duration::from_secs(5),
+        )
+    };
+    let basic = |s: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(s)
+        )
+    };
+
+    let none = get(None);
+    assert!(none.starts_with("HTTP/1.1 401"), "{none}");
+    assert!(
+        none.contains("WWW-Authenticate: Basic realm=\"SRS\""),
+        "{none}"
+    );
+    assert!(none.contains("no Authorization header"), "{none}");
+    let wrong = get(Some(basic("admin:nope")));
+    assert!(
+        wrong.starts_with("HTTP/1.1 401") && wrong.contains("wrong username or password"),
+        "{wrong}"
+    );
+    let garbled = get(Some("Basic %%%".into()));
+    assert!(
+        garbled.starts_with("HTTP/1.1 401") && garbled.contains("not base64"),
+        "{garbled}"
+    );
+    let right = get(Some(basic("admin:s3cr:et")));
+    assert!(
+        right.starts_with("HTTP/1.1 200") && right.contains("\"totals\""),
+        "{right}"
+    );
+
+    // curl's own Basic encoding.
+    if let Ok(out) = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-u",
+            "admin:s3cr:et",
+        ])
+        .arg(srv.api_url("/api/v1/versions"))
+        .output()
+    {
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    }
+
+    // Not covered: a CORS preflight, and WHIP signaling.
+    let pre = raw_http(
+        srv.api,
+        b"OPTIONS /api/v1/summaries HTTP/1.1\r\nHost: x\r\nOrigin: http://a\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert!(pre.starts_with("HTTP/1.1 204"), "{pre}");
+    let offer = std::fs::read_to_string(fixtures().join("sdp/chromium156_whip.sdp")).unwrap();
+    let r = post(
+        &srv.api_url("/rtc/v1/whip/?app=live&stream=auth"),
+        "application/sdp",
+        &offer,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+}

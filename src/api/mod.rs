@@ -1,9 +1,11 @@
-//! WHIP/WHEP, the legacy `/rtc/v1/publish|play` JSON API and `/api/v1/*`.
+//! WHIP/WHEP, the legacy `/rtc/v1/publish|play` JSON API and `/api/v1/*`
+//! (behind [`auth`] when `http_api.auth` is on).
 //!
 //! [`handle`] routes one parsed request to its handler and returns the
 //! response with CORS headers applied (browsers need them on every
 //! response, preflights and errors included).
 
+pub mod auth;
 mod error;
 mod info;
 mod legacy;
@@ -36,6 +38,11 @@ fn route(core: &ShardCore, req: &Request, site: Site) -> Response {
     let api = matches!(site, Site::Api | Site::Both);
     if api {
         let p = path.trim_end_matches('/');
+        if p == "/api" || p.starts_with("/api/") {
+            if let Err(challenge) = auth::check(&core.shared.config.http_api.auth, req) {
+                return challenge;
+            }
+        }
         match (&req.method, p) {
             (Method::Post, "/rtc/v1/whip") => {
                 return whip::create(core, req, crate::sdp::Role::Publish)
