@@ -27,6 +27,10 @@ fn join(path: &str, name: &str) -> String {
     }
 }
 
+/// The warning for `http_hooks { enabled on; }`.
+const HOOKS_NOT_CALLED: &str = "shardsfu does not call HTTP hooks yet: on_publish/on_play \
+     authorise nothing, every publish and play is allowed";
+
 fn warn(w: &mut Warnings, d: &Directive, path: &str, message: impl Into<String>) {
     w.push(ConfigWarning {
         file: d.file.to_string(),
@@ -268,5 +272,12 @@ fn build_vhost(d: &Directive, w: &mut Warnings) -> Result<VhostConfig, ConfigErr
             _ => leaf(p, HTTP_HOOKS, &[], d, &mut v.http_hooks, w),
         },
     )?;
+    // SRS users authorise publishers and players with hooks: never let them
+    // believe that happens here.
+    if vhost.http_hooks.enabled {
+        if let Some(hooks) = d.children.iter().find(|c| c.name == "http_hooks") {
+            warn(w, hooks, "vhost.http_hooks", HOOKS_NOT_CALLED);
+        }
+    }
     Ok(vhost)
 }

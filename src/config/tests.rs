@@ -321,7 +321,10 @@ vhost v.com {
 #[test]
 fn every_directive_reaches_the_model() {
     let l = parse(NON_DEFAULT);
-    assert!(l.warnings.is_empty(), "{:#?}", l.warnings);
+    // The one warning: hooks are enabled there and are not called.
+    assert_eq!(l.warnings.len(), 1, "{:#?}", l.warnings);
+    assert_eq!(l.warnings[0].directive, "vhost.http_hooks");
+    assert!(l.warnings[0].message.contains("does not call HTTP hooks"));
     let c = &l.config;
     assert_eq!(
         c.listen,
