@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::ffmpeg::{have_ffmpeg, push, Proc};
+use common::ffmpeg::{have_ffmpeg, push, wait_for};
 use common::{Ports, Server};
 
 fn live_config(ports: Ports) -> String {
@@ -28,24 +28,6 @@ fn live_config(ports: Ports) -> String {
         .collect();
     out.push_str(vhost);
     out
-}
-
-/// Waits up to `limit` for a child; `None` if it is still running (then killed).
-fn wait_for(mut p: Proc, limit: Duration) -> Option<(std::process::ExitStatus, String)> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(Some(st)) = p.0.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = p.0.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            return Some((st, err));
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Codec names ffprobe finds at `url` (bounded by a timeout).

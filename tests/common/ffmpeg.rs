@@ -1,6 +1,8 @@
 //! FFmpeg as the RTMP encoder of a test.
 
+use std::io::Read;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Whether `ffmpeg` and `ffprobe` run here (says so when they do not).
 pub fn have_ffmpeg() -> bool {
@@ -46,4 +48,22 @@ pub fn push(url: &str, secs: u32) -> Proc {
         .spawn()
         .expect("spawn ffmpeg");
     Proc(child)
+}
+
+/// Waits up to `limit` for a child; `None` if it is still running (then killed).
+pub fn wait_for(mut p: Proc, limit: Duration) -> Option<(std::process::ExitStatus, String)> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(st)) = p.0.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = p.0.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            return Some((st, err));
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
