@@ -51,6 +51,14 @@ fn parse_stream_url(url: &str) -> Result<StreamUrl, ApiError> {
     })
 }
 
+/// The `app`, `stream` and whole `streamurl` of a request's body, if it is
+/// well formed.
+pub(crate) fn stream_of(req: &Request) -> Option<(String, String, String)> {
+    let body: Body = serde_json::from_slice(&req.body).ok()?;
+    let StreamUrl { app, stream, .. } = parse_stream_url(&body.streamurl).ok()?;
+    Some((app, stream, body.streamurl))
+}
+
 fn fail(e: ApiError) -> Response {
     Response::json(
         e.status(),

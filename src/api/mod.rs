@@ -23,6 +23,63 @@ use crate::http::{self, Method, Request, Response};
 use crate::sdp::{CandidatePolicy, IpFamily, Protocol};
 use crate::server::{ShardCore, Site};
 
+/// What a signaling request asks to publish or play, for the deciding
+/// hooks ([`crate::server::hooks`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct HookTarget {
+    /// Publish or play.
+    pub action: crate::server::hooks::Action,
+    /// `app`.
+    pub app: String,
+    /// `stream`.
+    pub stream: String,
+    /// The query (`?app=live&stream=s&token=t`), or empty.
+    pub param: String,
+}
+
+/// The stream a WHIP/WHEP POST (`app` and `stream` in the query) or a legacy
+/// `/rtc/v1/publish|play` POST (`streamurl`) asks for. `None` for any other
+/// request, and for a malformed one (its handler answers that).
+pub fn hook_target(req: &Request, site: Site) -> Option<HookTarget> {
+    use crate::server::hooks::Action;
+    if req.method != Method::Post || !matches!(site, Site::Api | Site::Both) {
+        return None;
+    }
+    let query = |target: &str| {
+        target
+            .split_once('?')
+            .map_or(String::new(), |(_, q)| format!("?{q}"))
+    };
+    let (action, app, stream, param) = match req.path.trim_end_matches('/') {
+        "/rtc/v1/whip" | "/rtc/v1/whep" => (
+            if req.path.starts_with("/rtc/v1/whip") {
+                Action::Publish
+            } else {
+                Action::Play
+            },
+            req.query_param("app")?.to_owned(),
+            req.query_param("stream")?.to_owned(),
+            query(&req.raw_target),
+        ),
+        "/rtc/v1/publish" | "/rtc/v1/play" => {
+            let (app, stream, url) = legacy::stream_of(req)?;
+            let action = if req.path.starts_with("/rtc/v1/publish") {
+                Action::Publish
+            } else {
+                Action::Play
+            };
+            (action, app, stream, query(&url))
+        }
+        _ => return None,
+    };
+    Some(HookTarget {
+        action,
+        app,
+        stream,
+        param,
+    })
+}
+
 /// Serves one request on `core`'s shard.
 pub fn handle(core: &ShardCore, req: &Request, site: Site) -> Response {
     let mut resp = route(core, req, site);

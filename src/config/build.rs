@@ -27,9 +27,9 @@ fn join(path: &str, name: &str) -> String {
     }
 }
 
-/// The warning for `http_hooks { enabled on; }`.
-const HOOKS_NOT_CALLED: &str = "shardsfu does not call HTTP hooks yet: on_publish/on_play \
-     authorise nothing, every publish and play is allowed";
+/// The warning for enabled hooks that only notify, which are not called.
+const HOOKS_NOT_CALLED: &str = "shardsfu calls only the deciding hooks on_publish and on_play; \
+     on_connect, on_close, on_unpublish, on_stop, on_dvr, on_hls and on_hls_notify are not called";
 
 fn warn(w: &mut Warnings, d: &Directive, path: &str, message: impl Into<String>) {
     w.push(ConfigWarning {
@@ -272,9 +272,18 @@ fn build_vhost(d: &Directive, w: &mut Warnings) -> Result<VhostConfig, ConfigErr
             _ => leaf(p, HTTP_HOOKS, &[], d, &mut v.http_hooks, w),
         },
     )?;
-    // SRS users authorise publishers and players with hooks: never let them
-    // believe that happens here.
-    if vhost.http_hooks.enabled {
+    // Do not let an SRS user believe their notification hooks are called.
+    let h = &vhost.http_hooks;
+    let notifying = [
+        &h.on_connect,
+        &h.on_close,
+        &h.on_unpublish,
+        &h.on_stop,
+        &h.on_dvr,
+        &h.on_hls,
+        &h.on_hls_notify,
+    ];
+    if h.enabled && notifying.iter().any(|urls| !urls.is_empty()) {
         if let Some(hooks) = d.children.iter().find(|c| c.name == "http_hooks") {
             warn(w, hooks, "vhost.http_hooks", HOOKS_NOT_CALLED);
         }

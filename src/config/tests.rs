@@ -321,10 +321,10 @@ vhost v.com {
 #[test]
 fn every_directive_reaches_the_model() {
     let l = parse(NON_DEFAULT);
-    // The one warning: hooks are enabled there and are not called.
+    // The one warning: notification hooks are enabled there and not called.
     assert_eq!(l.warnings.len(), 1, "{:#?}", l.warnings);
     assert_eq!(l.warnings[0].directive, "vhost.http_hooks");
-    assert!(l.warnings[0].message.contains("does not call HTTP hooks"));
+    assert!(l.warnings[0].message.contains("on_connect, on_close"));
     let c = &l.config;
     assert_eq!(
         c.listen,

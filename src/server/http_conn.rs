@@ -1,6 +1,7 @@
 //! The HTTP listeners of a shard: accept (and on an `https` listener, finish
 //! the TLS handshake), then drive one sans-IO [`ServerConn`] per connection.
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -9,7 +10,9 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::TlsAcceptor;
 use shards::glommio::{self, net::TcpListener, net::TcpStream};
 
-use crate::http::{ServerConn, Timeouts};
+use crate::config::DEFAULT_VHOST;
+use crate::http::{Request, Response, ServerConn, Timeouts};
+use crate::server::hooks::{self, Subject};
 use crate::server::stats::ShardStats;
 use crate::server::tls::{HttpStream, HANDSHAKE_TIMEOUT};
 use crate::server::{ShardCore, Site};
@@ -75,6 +78,40 @@ async fn handshake(
     }
 }
 
+/// Asks the `on_publish`/`on_play` hooks about a signaling request (nothing
+/// to ask for any other request); a refusal is a 403 naming the hook.
+async fn authorize(
+    core: &ShardCore,
+    req: &Request,
+    site: Site,
+    peer: Option<SocketAddr>,
+) -> Result<(), Response> {
+    let Some(target) = crate::api::hook_target(req, site) else {
+        return Ok(());
+    };
+    let subject = Subject {
+        action: target.action,
+        ip: peer.map_or_else(String::new, |p| p.ip().to_string()),
+        app: &target.app,
+        stream: &target.stream,
+        param: &target.param,
+        tc_url: format!(
+            "webrtc://{}/{}",
+            req.host().unwrap_or("localhost"),
+            target.app
+        ),
+    };
+    let hooks = &core.shared.config.vhost(DEFAULT_VHOST).http_hooks;
+    hooks::authorize(hooks, &core.shared.hooks_in_flight, &subject)
+        .await
+        .map_err(|why| {
+            tracing::warn!(?peer, "refused: {why}");
+            let mut resp = Response::error(403, &why);
+            crate::http::apply_cors(req, &mut resp);
+            resp
+        })
+}
+
 async fn serve<S: HttpStream>(core: &ShardCore, mut stream: S, site: Site) {
     let mut conn = ServerConn::new(Instant::now(), Timeouts::default());
     let mut buf = vec![0u8; 16 * 1024];
@@ -97,7 +134,10 @@ async fn serve<S: HttpStream>(core: &ShardCore, mut stream: S, site: Site) {
             let resp = match req {
                 Ok(req) => {
                     ShardStats::inc(&core.stats().http_requests);
-                    crate::api::handle(core, &req, site)
+                    match authorize(core, &req, site, stream.peer_addr()).await {
+                        Ok(()) => crate::api::handle(core, &req, site),
+                        Err(refused) => refused,
+                    }
                 }
                 Err(e) => e.response(),
             };

@@ -12,6 +12,7 @@
 mod core;
 pub mod directory;
 pub mod history;
+pub mod hooks;
 mod http_conn;
 pub mod live;
 mod mesh_msg;

@@ -35,6 +35,8 @@ pub struct Shared {
     pub http_connections: AtomicUsize,
     /// Open WebRTC-over-TCP connections, all shards together.
     pub rtc_tcp_connections: AtomicUsize,
+    /// HTTP hook calls in flight, all shards together.
+    pub hooks_in_flight: crate::server::hooks::InFlight,
     /// Live streams (RTMP, HTTP-FLV, HLS), shared by every shard.
     pub live: Arc<crate::server::live::Hub>,
     /// When the server started.
@@ -71,6 +73,7 @@ impl Shared {
             snapshots: crate::server::snapshot::Snapshots::new(workers),
             http_connections: Default::default(),
             rtc_tcp_connections: Default::default(),
+            hooks_in_flight: Default::default(),
             live: Default::default(),
             started: Instant::now(),
             started_at: SystemTime::now(),

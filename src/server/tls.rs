@@ -121,16 +121,27 @@ pub trait HttpStream: AsyncRead + AsyncWrite + Unpin {
     /// Bounds the next reads (`None`: wait forever), as
     /// [`TcpStream::set_read_timeout`].
     fn set_read_timeout(&self, limit: Option<Duration>) -> std::io::Result<()>;
+
+    /// The client's address.
+    fn peer_addr(&self) -> Option<std::net::SocketAddr>;
 }
 
 impl HttpStream for TcpStream {
     fn set_read_timeout(&self, limit: Option<Duration>) -> std::io::Result<()> {
         TcpStream::set_read_timeout(self, limit).map_err(Into::into)
     }
+
+    fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        TcpStream::peer_addr(self).ok()
+    }
 }
 
 impl HttpStream for futures_rustls::server::TlsStream<TcpStream> {
     fn set_read_timeout(&self, limit: Option<Duration>) -> std::io::Result<()> {
         self.get_ref().0.set_read_timeout(limit).map_err(Into::into)
+    }
+
+    fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.get_ref().0.peer_addr().ok()
     }
 }

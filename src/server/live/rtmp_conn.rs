@@ -16,9 +16,10 @@ use std::time::Duration;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use shards::glommio::{self, net::TcpListener, net::TcpStream};
 
-use crate::config::PublishConfig;
+use crate::config::{PublishConfig, DEFAULT_VHOST};
 use crate::live::flv::FlvTag;
 use crate::live::rtmp::{RtmpConfig, RtmpEvent, RtmpServerConn};
+use crate::server::hooks::{self, Action, Subject};
 use crate::server::live::hub::{stream_key, Hub, Publication, StreamSettings};
 use crate::server::live::rtmp_to_rtc::RtmpToRtc;
 use crate::server::ShardCore;
@@ -130,6 +131,11 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
     let mut closed = false;
     loop {
         while let Some(ev) = conn.poll_event() {
+            if let Err(why) = authorize(&core, &ev, peer).await {
+                tracing::warn!(%peer, "rtmp: refused: {why}");
+                conn.reject(&why);
+                continue;
+            }
             closed |= on_event(
                 &core, &hub, &settings, &bridge, &mut conn, &mut role, ev, peer,
             );
@@ -199,6 +205,36 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
     drop(role);
     let _ = wr.close().await;
     drop(reader);
+}
+
+/// Asks the `on_publish`/`on_play` hooks about a publish or play (every other
+/// event passes).
+async fn authorize(core: &ShardCore, ev: &RtmpEvent, peer: SocketAddr) -> Result<(), String> {
+    let (action, app, stream, param, tc_url) = match ev {
+        RtmpEvent::Publish {
+            app,
+            stream,
+            param,
+            tc_url,
+        } => (Action::Publish, app, stream, param, tc_url),
+        RtmpEvent::Play {
+            app,
+            stream,
+            param,
+            tc_url,
+        } => (Action::Play, app, stream, param, tc_url),
+        _ => return Ok(()),
+    };
+    let subject = Subject {
+        action,
+        ip: peer.ip().to_string(),
+        app,
+        stream,
+        param,
+        tc_url: tc_url.clone(),
+    };
+    let hooks = &core.shared.config.vhost(DEFAULT_VHOST).http_hooks;
+    hooks::authorize(hooks, &core.shared.hooks_in_flight, &subject).await
 }
 
 /// `rtc { rtmp_to_rtc; keep_bframe; opus_bitrate }` of the vhost.
