@@ -83,8 +83,12 @@ struct TlsServer {
 }
 
 /// Makes a certificate and starts a server with `https { }` on the API and
-/// the HTTP server; `vhost` is added to the default vhost's block.
-fn start_tls(tag: &str, vhost: &str) -> TlsServer {
+/// the HTTP server; `vhost` is added to the default vhost's block. `None`
+/// (the test is skipped) without curl and openssl.
+fn start_tls(tag: &str, vhost: &str) -> Option<TlsServer> {
+    if !have_tools() {
+        return None;
+    }
     let dir = TempDir::new(tag);
     make_cert(&dir.0);
     let ports = Ports::free();
@@ -93,13 +97,13 @@ fn start_tls(tag: &str, vhost: &str) -> TlsServer {
         "vhost __defaultVhost__ {",
         &format!("vhost __defaultVhost__ {{ {vhost}"),
     );
-    TlsServer {
+    Some(TlsServer {
         server: Server::start(&conf, ports, &[]),
         dir,
         ports,
         api_tls,
         files_tls,
-    }
+    })
 }
 
 /// curl with the test's CA; returns (status code, body, headers).
@@ -127,16 +131,16 @@ fn curl(dir: &Path, args: &[&str]) -> (u16, String, String) {
 
 #[test]
 fn whip_api_and_files_over_https() {
-    if !have_tools() {
-        return;
-    }
-    let TlsServer {
+    let Some(TlsServer {
         server,
         dir,
         api_tls,
         files_tls,
         ..
-    } = start_tls("https", "");
+    }) = start_tls("https", "")
+    else {
+        return;
+    };
     let api = format!("https://127.0.0.1:{api_tls}");
 
     // The JSON API, verified against the certificate (no -k).
@@ -184,15 +188,15 @@ fn whip_api_and_files_over_https() {
 
 #[test]
 fn strangers_on_the_https_port_are_dropped_and_others_served() {
-    if !have_tools() {
-        return;
-    }
-    let TlsServer {
+    let Some(TlsServer {
         server,
         dir,
         api_tls,
         ..
-    } = start_tls("https-bad", "");
+    }) = start_tls("https-bad", "")
+    else {
+        return;
+    };
     let addr: SocketAddr = ([127, 0, 0, 1], api_tls).into();
 
     // Plain HTTP on the TLS port: no HTTP answer, the connection ends.
@@ -253,19 +257,22 @@ fn unreadable_certificate_stops_start_up_naming_the_file() {
 
 #[test]
 fn http_flv_over_https() {
-    if !have_tools() || !common::ffmpeg::have_ffmpeg() {
+    if !common::ffmpeg::have_ffmpeg() {
         return;
     }
-    let TlsServer {
+    let Some(TlsServer {
         server,
         dir,
         ports,
         files_tls,
         ..
-    } = start_tls(
+    }) = start_tls(
         "https-flv",
         "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }",
-    );
+    )
+    else {
+        return;
+    };
     let encoder = common::ffmpeg::push(&format!("rtmp://127.0.0.1:{}/live/tls", ports.rtmp), 20);
     // curl reads the FLV stream over TLS for 3 s (it ends by timeout: exit 28).
     let flv = dir.0.join("out.flv");
