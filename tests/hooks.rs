@@ -70,12 +70,29 @@ impl HookServer {
     fn bodies(&self) -> Vec<serde_json::Value> {
         self.bodies.lock().unwrap().clone()
     }
+
+    /// Waits (at most 5 s) for a body with this action and stream.
+    fn wait_for(&self, action: &str, stream: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self
+                .bodies()
+                .iter()
+                .any(|b| b["action"] == action && b["stream"] == stream)
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
 }
 
 fn hooks_config(ports: Ports, on_publish: &str, on_play: &str) -> String {
     let vhost = format!(
         "vhost __defaultVhost__ {{ rtc {{ enabled on; }} http_hooks {{ enabled on; \
-         on_publish {on_publish}; on_play {on_play}; }} }}\n"
+         on_publish {on_publish}; on_play {on_play}; on_unpublish {on_publish}; \
+         on_stop {on_play}; }} }}\n"
     );
     common::config(ports, 2, "")
         .lines()
@@ -122,6 +139,11 @@ fn on_publish_and_on_play_decide_for_webrtc() {
     );
     assert_eq!(last["ip"], "127.0.0.1");
 
+    // Ending the session tells on_unpublish.
+    let location = ok.header("location").expect("Location").to_owned();
+    assert_eq!(common::delete(&server.api_url(&location)).status, 200);
+    assert!(hook.wait_for("on_unpublish", "cam"), "{:?}", hook.bodies());
+
     let no = whip("denied-cam");
     assert_eq!(no.status, 403, "{}", no.body);
     assert!(
@@ -138,6 +160,19 @@ fn on_publish_and_on_play_decide_for_webrtc() {
     );
     assert_eq!(play.status, 403, "{}", play.body);
     assert_eq!(hook.bodies().last().unwrap()["action"], "on_play");
+    // A player of a published stream: ending it tells on_stop.
+    assert_eq!(whip("view").status, 201);
+    let recvonly =
+        std::fs::read_to_string(fixtures().join("sdp/aiortc_whep_recvonly.sdp")).unwrap();
+    let view = post(
+        &server.api_url("/rtc/v1/whep/?app=live&stream=view"),
+        "application/sdp",
+        &recvonly,
+    );
+    assert_eq!(view.status, 201, "{}", view.body);
+    let location = view.header("location").expect("Location").to_owned();
+    assert_eq!(common::delete(&server.api_url(&location)).status, 200);
+    assert!(hook.wait_for("on_stop", "view"), "{:?}", hook.bodies());
     let legacy = serde_json::json!({"streamurl": "webrtc://h/live/denied-old", "sdp": offer()});
     let r = post(
         &server.api_url("/rtc/v1/publish/"),
@@ -204,11 +239,7 @@ fn on_publish_decides_for_rtmp() {
         "an allowed encoder was refused: {err}\n{}",
         server.log()
     );
-    assert!(
-        hook.bodies()
-            .iter()
-            .any(|b| b["action"] == "on_publish" && b["stream"] == "enc"),
-        "{:?}",
-        hook.bodies()
-    );
+    assert!(hook.wait_for("on_publish", "enc"), "{:?}", hook.bodies());
+    // The encoder's end tells on_unpublish.
+    assert!(hook.wait_for("on_unpublish", "enc"), "{:?}", hook.bodies());
 }

@@ -27,9 +27,9 @@ fn join(path: &str, name: &str) -> String {
     }
 }
 
-/// The warning for enabled hooks that only notify, which are not called.
-const HOOKS_NOT_CALLED: &str = "shardsfu calls only the deciding hooks on_publish and on_play; \
-     on_connect, on_close, on_unpublish, on_stop, on_dvr, on_hls and on_hls_notify are not called";
+/// The warning for enabled hooks that are not called.
+const HOOKS_NOT_CALLED: &str = "shardsfu calls on_publish, on_play, on_unpublish and on_stop; \
+     on_connect, on_close, on_dvr, on_hls and on_hls_notify are not called";
 
 fn warn(w: &mut Warnings, d: &Directive, path: &str, message: impl Into<String>) {
     w.push(ConfigWarning {
@@ -277,8 +277,6 @@ fn build_vhost(d: &Directive, w: &mut Warnings) -> Result<VhostConfig, ConfigErr
     let notifying = [
         &h.on_connect,
         &h.on_close,
-        &h.on_unpublish,
-        &h.on_stop,
         &h.on_dvr,
         &h.on_hls,
         &h.on_hls_notify,

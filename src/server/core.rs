@@ -143,7 +143,8 @@ impl ShardCore {
         self.flush().await;
     }
 
-    /// Carries out what the state queued: datagrams, then mesh messages.
+    /// Carries out what the state queued: mesh messages, hook notifications
+    /// (each in a task of its own), then datagrams.
     pub async fn flush(&self) {
         loop {
             let out: Outputs = self.state.borrow_mut().take_outputs();
@@ -161,6 +162,9 @@ impl ShardCore {
                         }
                     }
                 }
+            }
+            for ended in out.ended {
+                ended.spawn_notify(self.shared.clone());
             }
             self.send_datagrams(&out.datagrams).await;
         }

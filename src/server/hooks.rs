@@ -1,10 +1,12 @@
-//! SRS's deciding HTTP hooks, `http_hooks { enabled on; on_publish URL..;
-//! on_play URL..; }`: before a publisher (WHIP, `/rtc/v1/publish/`, RTMP) or
-//! a player (WHEP, `/rtc/v1/play/`, RTMP) is accepted, every URL gets SRS's
-//! JSON POST, and the stream is allowed only if each answers HTTP 200 with
-//! `0` or `{"code": 0}`. A hook that fails, times out or answers anything
-//! else refuses, as in SRS (fail closed). The blocking HTTP call (ureq) runs
-//! on a short-lived thread while the shard's task awaits its answer, so no
+//! SRS's HTTP hooks, `http_hooks { enabled on; on_publish URL..; on_play
+//! URL..; on_unpublish URL..; on_stop URL..; }`. Deciding: before a publisher
+//! (WHIP, `/rtc/v1/publish/`, RTMP) or a player (WHEP, `/rtc/v1/play/`,
+//! RTMP) is accepted, every URL gets SRS's JSON POST, and the stream is
+//! allowed only if each answers HTTP 200 with `0` or `{"code": 0}`; a hook
+//! that fails, times out or answers anything else refuses, as in SRS (fail
+//! closed). Notifying: when a publisher or player ends, `on_unpublish` or
+//! `on_stop` is told, and its answer only logged. The blocking HTTP call
+//! (ureq) runs on a short-lived thread while a shard task awaits it, so no
 //! shard stops; calls in flight are bounded.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +31,10 @@ pub enum Action {
     Publish,
     /// `on_play`.
     Play,
+    /// `on_unpublish` (notifies).
+    Unpublish,
+    /// `on_stop` (notifies).
+    Stop,
 }
 
 impl Action {
@@ -37,6 +43,21 @@ impl Action {
         match self {
             Action::Publish => "on_publish",
             Action::Play => "on_play",
+            Action::Unpublish => "on_unpublish",
+            Action::Stop => "on_stop",
+        }
+    }
+
+    /// The URLs `hooks` asks for this action (none when hooks are off).
+    pub fn urls(self, hooks: &HttpHooksConfig) -> &[String] {
+        if !hooks.enabled {
+            return &[];
+        }
+        match self {
+            Action::Publish => &hooks.on_publish,
+            Action::Play => &hooks.on_play,
+            Action::Unpublish => &hooks.on_unpublish,
+            Action::Stop => &hooks.on_stop,
         }
     }
 }
@@ -70,26 +91,11 @@ pub async fn authorize(
     in_flight: &InFlight,
     subject: &Subject<'_>,
 ) -> Result<(), String> {
-    let urls = match subject.action {
-        Action::Publish => &hooks.on_publish,
-        Action::Play => &hooks.on_play,
-    };
-    if !hooks.enabled || urls.is_empty() {
+    let urls = subject.action.urls(hooks);
+    if urls.is_empty() {
         return Ok(());
     }
-    let body = serde_json::json!({
-        "server_id": "shardsfu",
-        "action": subject.action.name(),
-        "client_id": format!("{}-{}", subject.ip, crate::util::random_string(8)),
-        "ip": subject.ip,
-        "vhost": crate::config::DEFAULT_VHOST,
-        "app": subject.app,
-        "tcUrl": subject.tc_url,
-        "stream": subject.stream,
-        "param": subject.param,
-        "stream_url": format!("/{}/{}", subject.app, subject.stream),
-    })
-    .to_string();
+    let body = body(subject);
     for url in urls {
         call(in_flight, url, &body).await.map_err(|why| {
             format!(
@@ -101,6 +107,78 @@ pub async fn authorize(
         })?;
     }
     Ok(())
+}
+
+/// Tells every hook of `subject.action` (`on_unpublish`, `on_stop`); a
+/// failure is logged, nothing else.
+pub async fn notify(hooks: &HttpHooksConfig, in_flight: &InFlight, subject: &Subject<'_>) {
+    let urls = subject.action.urls(hooks);
+    if urls.is_empty() {
+        return;
+    }
+    let body = body(subject);
+    for url in urls {
+        if let Err(why) = call(in_flight, url, &body).await {
+            tracing::warn!(
+                "{} hook {url} for {}/{}: {why}",
+                subject.action.name(),
+                subject.app,
+                subject.stream
+            );
+        }
+    }
+}
+
+/// SRS's JSON description of `subject`.
+fn body(subject: &Subject<'_>) -> String {
+    serde_json::json!({
+        "server_id": "shardsfu",
+        "action": subject.action.name(),
+        "client_id": format!("{}-{}", subject.ip, crate::util::random_string(8)),
+        "ip": subject.ip,
+        "vhost": crate::config::DEFAULT_VHOST,
+        "app": subject.app,
+        "tcUrl": subject.tc_url,
+        "stream": subject.stream,
+        "param": subject.param,
+        "stream_url": format!("/{}/{}", subject.app, subject.stream),
+    })
+    .to_string()
+}
+
+/// A publisher or player that ended, for `on_unpublish` / `on_stop` (the
+/// shard's sans-IO core queues these; its runtime sends them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// `Unpublish` or `Stop`.
+    pub action: Action,
+    /// The client's IP address, if known.
+    pub ip: String,
+    /// `app`.
+    pub app: String,
+    /// `stream`.
+    pub stream: String,
+    /// `rtmp://host/app` or `webrtc://host/app`.
+    pub tc_url: String,
+}
+
+impl Ended {
+    /// Tells the hooks, in a task of its own on the current shard.
+    pub fn spawn_notify(self, shared: std::sync::Arc<crate::server::Shared>) {
+        shards::glommio::spawn_local(async move {
+            let hooks = &shared.config.vhost(crate::config::DEFAULT_VHOST).http_hooks;
+            let subject = Subject {
+                action: self.action,
+                ip: self.ip,
+                app: &self.app,
+                stream: &self.stream,
+                param: "",
+                tc_url: self.tc_url,
+            };
+            notify(hooks, &shared.hooks_in_flight, &subject).await;
+        })
+        .detach();
+    }
 }
 
 /// Releases its slot of [`InFlight`] when dropped.

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::config::DEFAULT_VHOST;
 use crate::dtls::{DtlsEvent, DtlsPhase, DtlsRole, DtlsTransport};
 use crate::ice::{self, IceEvent};
 use crate::rtp::rtcp::{self, RtcpPacket};
@@ -15,6 +16,7 @@ use crate::rtp::sr_mapping::PublisherSr;
 use crate::rtp::{classify, PacketKind, Ssrc};
 use crate::sdp::Role;
 use crate::server::history::StreamHistory;
+use crate::server::hooks;
 use crate::server::mesh_msg::ShardMsg;
 use crate::server::publisher::{MediaPacket, RtpDrop};
 use crate::server::router::Router;
@@ -40,12 +42,15 @@ pub struct Outputs {
     pub datagrams: Vec<(Bytes, SocketAddr)>,
     /// Messages for other shards.
     pub mesh: Vec<(MeshDest, ShardMsg)>,
+    /// Publishers and players that ended, for the `on_unpublish`/`on_stop`
+    /// hooks (only queued when such a hook is configured).
+    pub ended: Vec<crate::server::hooks::Ended>,
 }
 
 impl Outputs {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.datagrams.is_empty() && self.mesh.is_empty()
+        self.datagrams.is_empty() && self.mesh.is_empty() && self.ended.is_empty()
     }
 }
 
@@ -170,6 +175,20 @@ impl ShardState {
             _ => {}
         }
         self.shared.directory.remove(&s.token);
+        let action = match s.role {
+            Role::Publish => hooks::Action::Unpublish,
+            Role::Play => hooks::Action::Stop,
+        };
+        let hooks = &self.shared.config.vhost(DEFAULT_VHOST).http_hooks;
+        if !action.urls(hooks).is_empty() {
+            self.out.ended.push(hooks::Ended {
+                action,
+                ip: peer.map_or_else(String::new, |p| p.ip().to_string()),
+                app: s.app.clone(),
+                stream: s.stream.clone(),
+                tc_url: format!("webrtc://localhost/{}", s.app),
+            });
+        }
         // Live hook: the RTC → RTMP bridge of a publisher ends with it.
         crate::server::live::rtc_to_rtmp::on_close(&s.token);
         let stats = self.stats();

@@ -68,7 +68,8 @@ enum Role {
     /// The live publication, its WebRTC side when `rtmp_to_rtc` is on, and
     /// whether a media message has arrived yet.
     Publishing(Publication, Option<Box<RtmpToRtc>>, bool),
-    Playing(flume::Receiver<FlvTag>),
+    /// The player's tag queue and its stream key.
+    Playing(flume::Receiver<FlvTag>, String),
 }
 
 impl Role {
@@ -82,7 +83,7 @@ impl Role {
             Role::Idle => Some(SETUP_TIMEOUT),
             Role::Publishing(_, _, false) => Some(publish.firstpkt_timeout),
             Role::Publishing(_, _, true) => Some(publish.normal_timeout),
-            Role::Playing(_) => None,
+            Role::Playing(..) => None,
         }
     }
 }
@@ -154,7 +155,7 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
         }
         let input = async { Wake::Input(in_rx.recv_async().await.ok().flatten()) };
         let wake = match (&role, role.input_timeout(&vhost.publish)) {
-            (Role::Playing(rx), _) => {
+            (Role::Playing(rx, _), _) => {
                 futures_lite::future::or(input, async { Wake::Tag(rx.recv_async().await.ok()) })
                     .await
             }
@@ -180,7 +181,7 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
                 break;
             }
             Wake::Tag(Some(tag)) => {
-                let Role::Playing(rx) = &role else {
+                let Role::Playing(rx, _) = &role else {
                     continue;
                 };
                 let mut next = Some(tag);
@@ -202,6 +203,7 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
             }
         }
     }
+    notify_ended(&core, &role, peer);
     drop(role);
     let _ = wr.close().await;
     drop(reader);
@@ -235,6 +237,31 @@ async fn authorize(core: &ShardCore, ev: &RtmpEvent, peer: SocketAddr) -> Result
     };
     let hooks = &core.shared.config.vhost(DEFAULT_VHOST).http_hooks;
     hooks::authorize(hooks, &core.shared.hooks_in_flight, &subject).await
+}
+
+/// Tells the `on_unpublish` / `on_stop` hooks that this connection stops
+/// publishing or playing (nothing while idle, or without such hooks).
+fn notify_ended(core: &Rc<ShardCore>, role: &Role, peer: SocketAddr) {
+    let (action, key) = match role {
+        Role::Publishing(p, _, _) => (Action::Unpublish, p.key()),
+        Role::Playing(_, key) => (Action::Stop, key.as_str()),
+        Role::Idle => return,
+    };
+    let hooks = &core.shared.config.vhost(DEFAULT_VHOST).http_hooks;
+    let Some((app, stream)) = key.split_once('/') else {
+        return;
+    };
+    if action.urls(hooks).is_empty() {
+        return;
+    }
+    hooks::Ended {
+        action,
+        ip: peer.ip().to_string(),
+        app: app.to_owned(),
+        stream: stream.to_owned(),
+        tc_url: format!("rtmp://localhost/{app}"),
+    }
+    .spawn_notify(core.shared.clone());
 }
 
 /// `rtc { rtmp_to_rtc; keep_bframe; opus_bitrate }` of the vhost.
@@ -307,7 +334,7 @@ fn on_event(
                 return true;
             }
             tracing::info!(%peer, stream = key, "rtmp play");
-            *role = Role::Playing(rx);
+            *role = Role::Playing(rx, key);
         }
         RtmpEvent::Media(tag) => {
             if let Role::Publishing(p, rtc, media_seen) = role {
@@ -322,6 +349,7 @@ fn on_event(
             if let Role::Publishing(p, _, _) = role {
                 tracing::info!(%peer, stream = p.key(), "rtmp unpublish");
             }
+            notify_ended(core, role, peer);
             *role = Role::Idle;
         }
         RtmpEvent::Closed => return true,
