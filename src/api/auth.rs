@@ -58,6 +58,35 @@ fn credentials(req: &Request) -> Result<(String, String), &'static str> {
     Ok((user.to_owned(), pass.to_owned()))
 }
 
+/// Fuzz entry (fuzz/fuzz_targets/basic_auth.rs): `data` as the
+/// Authorization header of an API request against fixed credentials. Only
+/// the exact credentials may pass, and every refusal is a 401 with a
+/// challenge. Never panics on any input.
+#[doc(hidden)]
+pub fn fuzz_basic_auth(data: &[u8]) {
+    let auth = HttpApiAuthConfig {
+        enabled: true,
+        username: "admin".into(),
+        password: "s3cr:et".into(),
+    };
+    let value = String::from_utf8_lossy(data).into_owned();
+    let Ok(req) = Request::from_parts(
+        crate::http::Method::Get,
+        "/api/v1/versions",
+        vec![("Authorization".into(), value)],
+        "",
+    ) else {
+        return;
+    };
+    match check(&auth, &req) {
+        Ok(()) => assert_eq!(credentials(&req), Ok(("admin".into(), "s3cr:et".into()))),
+        Err(resp) => {
+            assert_eq!(resp.status, 401);
+            assert!(resp.header("WWW-Authenticate").is_some());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +112,20 @@ mod tests {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(user_pass)
         )
+    }
+
+    #[test]
+    fn fuzz_entry_holds_on_odd_headers() {
+        for h in [
+            &b""[..],
+            b"Basic",
+            b"Basic ",
+            b"Basic YWRtaW46czNjcjpldA==",
+            b"\xff\xfe",
+            b"basic Og==",
+        ] {
+            fuzz_basic_auth(h);
+        }
     }
 
     #[test]
