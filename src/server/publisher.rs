@@ -200,14 +200,7 @@ impl PublisherState {
                 self.counters.recovered += 1;
             }
         }
-        let (kind, codec, ext) = (track.kind, track.codec, track.ext);
-        Ok(MediaPacket {
-            kind,
-            codec,
-            keyframe: keyframe(kind, codec, &rtp),
-            ext,
-            rtp,
-        })
+        Ok(track.packet(rtp))
     }
 
     /// An RTX packet: forwarded as the original when we were missing it.
@@ -233,14 +226,7 @@ impl PublisherState {
         }
         self.counters.recovered += 1;
         let rtp = Bytes::copy_from_slice(&self.scratch);
-        let (kind, codec, ext) = (track.kind, track.codec, track.ext);
-        Ok(MediaPacket {
-            kind,
-            codec,
-            keyframe: keyframe(kind, codec, &rtp),
-            ext,
-            rtp,
-        })
+        Ok(track.packet(rtp))
     }
 
     /// Records a Sender Report of the publisher.
@@ -366,6 +352,20 @@ impl PublisherState {
     pub fn codecs(&self) -> (Option<Codec>, Option<Codec>) {
         let of = |k| self.tracks.iter().find(|t| t.kind == k).map(|t| t.codec);
         (of(MediaKind::Audio), of(MediaKind::Video))
+    }
+}
+
+impl PubTrack {
+    /// `rtp` (received on this track, or unwrapped from its RTX) as the
+    /// packet shared with subscribers.
+    fn packet(&self, rtp: Bytes) -> MediaPacket {
+        MediaPacket {
+            kind: self.kind,
+            codec: self.codec,
+            keyframe: keyframe(self.kind, self.codec, &rtp),
+            ext: self.ext,
+            rtp,
+        }
     }
 }
 
