@@ -5,22 +5,12 @@
 // WebRTC over TCP, against a server that offers only TCP candidates.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
 
-import { Server, build } from './sfu.mjs';
+import { Server, build, launchChromium } from './sfu.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const CONNECT_MS = 20_000;   // ICE + DTLS to 'connected'
 const SAMPLE_GAP_MS = 4_000; // between the two framesDecoded samples
 const PLAYERS = 3;
-const FLAGS = [
-  // Playwright adds --headless and a new empty --user-data-dir of its own.
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-  '--autoplay-policy=no-user-gesture-required',
-];
 
 let server;
 let tcpServer;
@@ -31,7 +21,7 @@ before(async () => {
   server = await Server.start({ workers: 2 });
   // ICE-TCP only (RFC 6544 passive candidates, RFC 4571 framing), on the RTC port number.
   tcpServer = await Server.start({ workers: 2, rtcServer: 'tcp { enabled on; listen 127.0.0.1:{rtc}; } protocol tcp;' });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 30_000 });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -9,10 +9,27 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, '..', '..');
 export const WWW = path.join(here, 'www');
+
+const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const CHROMIUM_FLAGS = [
+  // Playwright adds --headless and a new empty --user-data-dir of its own.
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+// Debian's Chromium ($CHROMIUM_BIN), headless, with a fake camera, no
+// background traffic, and candidates on loopback (the namespace has only lo).
+export function launchChromium() {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, timeout: 30_000 });
+}
 
 export function binary() {
   return process.env.SHARDSFU_BIN || path.join(ROOT, 'target', 'debug', 'shardsfu');

@@ -4,25 +4,17 @@
 // with `twcc off` (no transport-cc negotiated, no REMB) it stays lower.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
 
-import { Server, build } from './sfu.mjs';
+import { Server, build, launchChromium } from './sfu.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const RAMP_MS = 12_000;
 const TARGET_BPS = 800_000;
-const FLAGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
 
 let browser;
 
 before(async () => {
   build();
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 30_000 });
+  browser = await launchChromium();
 });
 
 after(async () => {
