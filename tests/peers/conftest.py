@@ -21,9 +21,15 @@ def built():
     return sfu.binary()
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "vhost_rtc(text): added to the test server's `vhost __defaultVhost__ { rtc { } }`")
+
+
 @pytest.fixture
 def server(built, request):
-    srv = sfu.Server(workers=2)
+    marker = request.node.get_closest_marker("vhost_rtc")
+    srv = sfu.Server(workers=2, extra_vhost_rtc=marker.args[0] if marker else "")
     request.node.sfu_server = srv
     yield srv
     code = srv.stop()

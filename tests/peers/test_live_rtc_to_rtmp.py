@@ -11,7 +11,6 @@ import urllib.request
 
 import pytest
 
-import sfu
 from rtc import Peers, Publisher, connect_all, report, run, whip_url
 
 
@@ -71,14 +70,7 @@ async def publish_and_read(server, stream: str) -> str:
         return f"{len(video)} video, {len(audio)} audio packets in 4 s; audio starts {gap:+.3f} s from video; codecs {codecs}"
 
 
-@pytest.fixture
-def bridge_server():
-    srv = sfu.Server(workers=2, extra_vhost_rtc="rtc_to_rtmp on; pli_for_rtmp 1; } http_remux { enabled on;")
-    yield srv
-    srv.stop()
-    srv.cleanup()
-
-
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed")
-def test_whip_publisher_reads_back_over_http_flv_as_h264_aac(built, bridge_server):
-    print(run(publish_and_read(bridge_server, "fromrtc"), 90))
+@pytest.mark.vhost_rtc("rtc_to_rtmp on; pli_for_rtmp 1; } http_remux { enabled on;")
+def test_whip_publisher_reads_back_over_http_flv_as_h264_aac(server):
+    print(run(publish_and_read(server, "fromrtc"), 90))

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-import sfu
 from rtc import Peers, Subscriber, connect_all, report, run, whep_url
 
 
@@ -48,14 +47,7 @@ async def play_bridged(server, stream: str) -> str:
         ff.wait()
 
 
-@pytest.fixture
-def bridge_server():
-    srv = sfu.Server(workers=2, extra_vhost_rtc="rtmp_to_rtc on;")
-    yield srv
-    srv.stop()
-    srv.cleanup()
-
-
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
-def test_whep_player_decodes_video_and_audio_of_rtmp_stream(built, bridge_server):
-    print(run(play_bridged(bridge_server, "bridged"), 90))
+@pytest.mark.vhost_rtc("rtmp_to_rtc on;")
+def test_whep_player_decodes_video_and_audio_of_rtmp_stream(server):
+    print(run(play_bridged(server, "bridged"), 90))
