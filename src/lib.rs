@@ -14,12 +14,17 @@
 //! - [`ice`]: STUN messages and the ICE-lite agent.
 //! - [`dtls`], [`srtp`]: the DTLS handshake (rtc-dtls) and SRTP contexts (rtc-srtp).
 //! - [`rtp`]: RTP/RTCP views, keyframe detection and per-subscriber header rewriting.
-//! - [`server`]: the per-shard state and the run loops that feed the cores.
+//! - [`sfu`]: the per-shard SFU (sans-IO): sessions, publishers, players, fan-out.
+//! - [`control`]: admits a session into a shard's SFU against the directory.
+//! - [`directory`]: which shard holds a session, who publishes a stream (control plane).
+//! - [`server`]: IO only: sockets, the glommio loops, the mesh, TLS, hooks, bridges.
 //! - [`live`]: RTMP, FLV and HLS (the live-streaming side).
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod config;
+pub mod control;
+pub mod directory;
 pub mod dtls;
 pub mod http;
 pub mod ice;
@@ -27,5 +32,6 @@ pub mod live;
 pub mod rtp;
 pub mod sdp;
 pub mod server;
+pub mod sfu;
 pub mod srtp;
 pub mod util;

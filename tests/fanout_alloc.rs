@@ -10,17 +10,15 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use shardsfu::config::{Config, MapEnv};
-use shardsfu::ice::{self, BindingRequest, IceLite};
-use shardsfu::sdp::{self, AnswerOptions, Codec, ExtIds, MediaKind, PlayOptions, Role};
-use shardsfu::server::player::PlayerState;
-use shardsfu::server::publisher::MediaPacket;
-use shardsfu::server::session::{Media, Session};
-use shardsfu::server::shard::ShardState;
-use shardsfu::server::Shared;
+use shardsfu::dtls::DtlsCert;
+use shardsfu::ice::{self, BindingRequest};
+use shardsfu::rtp::receiver_stats::NtpClock;
+use shardsfu::sdp::{Codec, ExtIds, MediaKind, Role};
+use shardsfu::sfu::create::SourceCodecs;
+use shardsfu::sfu::{CreateSession, MediaPacket, Output, Session, Sfu, SfuConfig, StreamKey};
 use shardsfu::srtp::{SrtpKeys, SrtpProfile, SrtpSession};
 
 struct Counting;
@@ -49,84 +47,59 @@ static GLOBAL: Counting = Counting;
 
 const STREAM: &str = "live/bench";
 
-fn player(shared: &Shared, i: usize, now: Instant) -> Session {
-    let offer_text = std::fs::read_to_string(
+/// A connected player of STREAM, made by the SFU from a real WHEP offer.
+fn player(sfu: &Sfu, i: usize, now: Instant) -> Session {
+    let offer = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/sdp/aiortc_whep_recvonly.sdp"),
     )
     .unwrap();
-    let offer = sdp::parse_offer(&offer_text).unwrap();
     let ufrag = format!("u{i:07}");
     let pwd = "0123456789012345678901";
-    let opts = AnswerOptions {
+    let req = CreateSession {
         role: Role::Play,
-        ice_ufrag: ufrag.clone(),
-        ice_pwd: pwd.into(),
-        fingerprint_sha256: shared.fingerprint.clone(),
-        dtls_role_active: false,
-        candidates: vec![],
-        twcc: false,
-        nack: true,
-        play: Some(PlayOptions {
-            video_codec: Some(Codec::H264),
-            audio_codec: Some(Codec::Opus),
-            audio_ssrc: 1000 + i as u32,
-            video_ssrc: 2000 + i as u32,
-            video_rtx_ssrc: 3000 + i as u32,
-            cname: "c".into(),
-            stream_id: STREAM.into(),
-        }),
+        vhost: "__defaultVhost__".into(),
+        app: "live".into(),
+        stream: "bench".into(),
+        offer,
+        ice_ufrag: Some(ufrag.clone()),
+        ice_pwd: Some(pwd.into()),
     };
-    let answer = sdp::answer(&offer, &opts).unwrap();
-    let mut ice = IceLite::new(
-        ufrag.clone(),
-        pwd,
-        Some(answer.remote_ufrag.clone()),
-        Duration::from_secs(30),
-        now,
-    );
+    let source = SourceCodecs {
+        video: Some(Codec::H264),
+        audio: Some(Codec::Opus),
+    };
+    let mut s = sfu.new_session(now, &req, vec![], Some(source)).unwrap();
     let peer: SocketAddr = format!("127.0.0.1:{}", 20000 + i).parse().unwrap();
-    let mut req = Vec::new();
-    let username = format!("{ufrag}:{}", answer.remote_ufrag);
+    let mut check = Vec::new();
+    let username = format!("{ufrag}:{}", s.answer.remote_ufrag);
     let b = BindingRequest {
         username: &username,
         priority: 1,
         ice_controlling: Some(1),
         use_candidate: true,
     };
-    ice::write_binding_request(&[1; 12], &b, pwd.as_bytes(), &mut req);
-    let msg = ice::parse(&req).unwrap();
-    ice.handle_binding_request(now, peer, &msg, &mut Vec::new())
+    ice::write_binding_request(&[1; 12], &b, pwd.as_bytes(), &mut check);
+    let msg = ice::parse(&check).unwrap();
+    s.ice
+        .handle_binding_request(now, peer, &msg, &mut Vec::new())
         .unwrap();
     let keys = SrtpKeys {
         profile: SrtpProfile::AeadAes128Gcm,
         keying_material: vec![7; SrtpProfile::AeadAes128Gcm.keying_material_len()],
         is_client: false,
     };
-    let media = Media::Player(PlayerState::new(
-        &answer.tracks,
-        1000 + i as u32,
-        2000 + i as u32,
-        3000 + i as u32,
-        true,
-    ));
-    Session {
-        token: format!("t{i}"),
-        id: format!("{ufrag}:x"),
-        role: Role::Play,
-        app: "live".into(),
-        stream: "bench".into(),
-        stream_key: STREAM.into(),
-        ufrag,
-        ice,
-        answer,
-        created: now,
-        media,
-        dtls: None,
-        srtp: Some(SrtpSession::new(&keys).unwrap()),
-        counters: Default::default(),
-        rate: Default::default(),
-    }
+    s.srtp = Some(SrtpSession::new(&keys).unwrap());
+    s
+}
+
+/// Datagrams among the SFU's outputs.
+fn transmits(sfu: &mut Sfu, outs: &mut Vec<Output>) -> usize {
+    outs.clear();
+    sfu.drain_outputs(outs);
+    outs.iter()
+        .filter(|o| matches!(o, Output::Transmit(..)))
+        .count()
 }
 
 fn packet(seq: u16, keyframe: bool) -> MediaPacket {
@@ -152,29 +125,37 @@ fn fan_out_allocations_and_throughput() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     let packets: u16 = 500;
-    let config = Config::embedded_default(&MapEnv::default()).unwrap().config;
-    let shared = Arc::new(Shared::new(config, 1).unwrap());
-    let mut shard = ShardState::new(shared.clone(), 0, "127.0.0.1:8000".parse().unwrap());
     let now = Instant::now();
+    let mut sfu = Sfu::new(SfuConfig {
+        id: 0,
+        local_addr: "127.0.0.1:8000".parse().unwrap(),
+        cert: Arc::new(DtlsCert::generate().unwrap()),
+        ntp: NtpClock::new(now, std::time::SystemTime::now()),
+        stats: Arc::default(),
+        settings: Arc::default(),
+    });
+    let stream = StreamKey::from(STREAM);
     for i in 0..players {
-        shard.insert(player(&shared, i, now));
-        shard.on_connected(now, &format!("t{i}"));
+        let s = player(&sfu, i, now);
+        let token = s.token.clone();
+        sfu.insert(s);
+        sfu.on_connected(now, &token);
     }
-    let _ = shard.take_outputs();
+    let mut outs = Vec::new();
+    transmits(&mut sfu, &mut outs);
     // Warm up: the first packet is a keyframe; buffers grow to size.
     for seq in 0..10u16 {
-        shard.fan_out(now, STREAM, &packet(seq, seq == 0));
-        let out = shard.take_outputs();
-        assert_eq!(out.datagrams.len(), players, "every player gets the packet");
+        sfu.inject_media(now, &stream, &packet(seq, seq == 0));
+        let n = transmits(&mut sfu, &mut outs);
+        assert_eq!(n, players, "every player gets the packet");
     }
     let pkts: Vec<MediaPacket> = (10..10 + packets).map(|s| packet(s, false)).collect();
     let mut sent = 0usize;
     let before = ALLOCS.load(Ordering::Relaxed);
     let t0 = Instant::now();
     for p in &pkts {
-        shard.fan_out(now, STREAM, p);
-        let out = shard.take_outputs();
-        sent += out.datagrams.len();
+        sfu.inject_media(now, &stream, p);
+        sent += transmits(&mut sfu, &mut outs);
     }
     let elapsed = t0.elapsed();
     let allocs = ALLOCS.load(Ordering::Relaxed) - before;

@@ -76,4 +76,40 @@ fn srs_whip_and_stun_checks_pass() {
     assert_eq!(resp.xor_mapped_address(), Some(sock.local_addr().unwrap()));
     // And with a wrong key it does not: the check above can fail.
     assert!(!resp.verify_integrity(b"not-the-password-at-all"));
+
+    // The newer docs' shorter offer has no fingerprint: 201 and ICE, as in
+    // SRS, but never DTLS (no unauthenticated media).
+    let location = r.header("location").unwrap().to_string();
+    assert_eq!(
+        delete(&format!("http://127.0.0.1:1985{location}")).status,
+        200
+    );
+    let minimal =
+        std::fs::read_to_string(fixtures().join("sdp/srs_whip_offer_minimal.sdp")).unwrap();
+    assert!(!minimal.contains("a=fingerprint"));
+    let r = post(url, "application/sdp", &minimal);
+    assert_eq!(r.status, 201, "{}\n{}", r.body, srv.log());
+    assert!(r.body.contains(" 127.0.0.1 8000 typ host"), "{}", r.body);
+    sock.send_to(&hex(SRS_STUN), "127.0.0.1:8000").unwrap();
+    let (n, _) = sock.recv_from(&mut buf).expect("a STUN answer");
+    let resp = shardsfu::ice::parse(&buf[..n]).unwrap();
+    assert_eq!(resp.class(), shardsfu::ice::StunClass::Success);
+    assert!(resp.verify_integrity(PWD.as_bytes()));
+    // A DTLS ClientHello record from the validated address is dropped
+    // (counted), and nothing but STUN ever comes back.
+    let hello = [22u8, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1];
+    sock.send_to(&hello, "127.0.0.1:8000").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    assert!(sock.recv_from(&mut buf).is_err(), "no DTLS answer");
+    let sum = get("http://127.0.0.1:1985/api/v1/summaries");
+    let v: serde_json::Value = serde_json::from_str(&sum.body).unwrap();
+    let totals = &v["data"]["totals"];
+    assert_eq!(totals["dtls_connected"], 0, "{totals}");
+    assert!(totals["dtls_dropped"].as_u64().unwrap() >= 1, "{totals}");
+    assert!(
+        srv.log().contains("no fingerprint"),
+        "logged: {}",
+        srv.log()
+    );
 }

@@ -1,7 +1,8 @@
 //! Errors of the signaling API, each with its HTTP status.
 
+use crate::directory::DirectoryError;
 use crate::sdp::SdpError;
-use crate::server::directory::DirectoryError;
+use crate::sfu::CreateError;
 
 /// Why a signaling request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +31,19 @@ pub enum ApiError {
     RtcDisabled(String),
     /// The server already holds `max_connections` sessions.
     #[error("max_connections ({0}) reached: no new session now")]
-    TooManySessions(u32),
+    TooManySessions(usize),
+    /// A deciding hook (`on_publish`/`on_play`) refused.
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+impl From<CreateError> for ApiError {
+    fn from(e: CreateError) -> Self {
+        match e {
+            CreateError::RtcDisabled(v) => ApiError::RtcDisabled(v),
+            CreateError::Sdp(e) => ApiError::Sdp(e),
+        }
+    }
 }
 
 impl ApiError {
@@ -41,6 +54,7 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::Sdp(_) => 400,
             ApiError::StreamNotFound(_) | ApiError::SessionNotFound(_) => 404,
             ApiError::Conflict(_) => 409,
+            ApiError::Forbidden(_) => 403,
             ApiError::RtcDisabled(_) | ApiError::TooManySessions(_) => 503,
         }
     }

@@ -5,8 +5,37 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+use crate::api::InfoQuery;
 use crate::http::Response;
-use crate::server::ShardCore;
+use crate::sfu::snapshot::ClientInfo;
+use crate::sfu::{StatsSnapshot, StreamKey};
+
+/// What the reports need of the server; the runtime provides it.
+pub trait ServerFigures {
+    /// The shard serving the request.
+    fn shard(&self) -> usize;
+    /// Every shard's counters, by shard id.
+    fn shard_stats(&self) -> Vec<StatsSnapshot>;
+    /// Every session on every shard (each shard's last snapshot).
+    fn clients(&self) -> Vec<ClientInfo>;
+    /// Sessions and published streams in the directory.
+    fn counts(&self) -> (usize, usize);
+    /// Whether `app/stream` has a publisher.
+    fn is_published(&self, key: &str) -> bool;
+    /// Open HTTP connections.
+    fn http_connections(&self) -> usize;
+    /// Seconds since the server started.
+    fn uptime_secs(&self) -> u64;
+}
+
+/// The answer to a [`Route::Info`](crate::api::Route::Info).
+pub fn report(q: InfoQuery, server: &dyn ServerFigures) -> Response {
+    match q {
+        InfoQuery::Summaries => summaries(server),
+        InfoQuery::Clients => clients(server),
+        InfoQuery::Streams => streams(server),
+    }
+}
 
 /// A per-process id, like SRS's `server` field.
 pub fn server_id() -> &'static str {
@@ -71,27 +100,29 @@ fn rss_kib() -> u64 {
 }
 
 /// `GET /api/v1/summaries`: real figures from every shard's counters.
-pub fn summaries(core: &ShardCore) -> Response {
-    let shared = &core.shared;
-    let uptime = shared.started.elapsed().as_secs();
+fn summaries(server: &dyn ServerFigures) -> Response {
+    let uptime = server.uptime_secs();
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    let (sessions, streams) = shared.directory.counts();
-    let per_shard: Vec<Value> = shared
-        .stats
+    let (sessions, streams) = server.counts();
+    let stats = server.shard_stats();
+    let per_shard: Vec<Value> = stats
         .iter()
         .enumerate()
         .map(|(id, s)| {
-            let mut v = serde_json::to_value(s.snapshot()).unwrap_or(Value::Null);
+            let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
             if let Value::Object(m) = &mut v {
                 m.insert("id".into(), json!(id));
             }
             v
         })
         .collect();
-    let totals = shared.totals();
+    let mut totals = StatsSnapshot::default();
+    for s in &stats {
+        totals += *s;
+    }
     Response::json(
         200,
         &envelope(json!({
@@ -108,11 +139,11 @@ pub fn summaries(core: &ShardCore) -> Response {
             "system": {
                 "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             },
-            "shards": shared.stats.len(),
-            "served_by_shard": core.id,
+            "shards": stats.len(),
+            "served_by_shard": server.shard(),
             "sessions": sessions,
             "streams": streams,
-            "http_connections": shared.http_connections.load(std::sync::atomic::Ordering::Relaxed),
+            "http_connections": server.http_connections(),
             "totals": totals,
             "per_shard": per_shard,
         })),
@@ -121,8 +152,8 @@ pub fn summaries(core: &ShardCore) -> Response {
 
 /// `GET /api/v1/clients`: every session on every shard, as of the shards'
 /// last snapshot (at most a second old).
-pub fn clients(core: &ShardCore) -> Response {
-    let clients = core.shared.snapshots.clients();
+fn clients(server: &dyn ServerFigures) -> Response {
+    let clients = server.clients();
     let mut v = envelope(json!({}));
     v["clients"] = serde_json::to_value(&clients).unwrap_or(Value::Null);
     Response::json(200, &v)
@@ -130,11 +161,10 @@ pub fn clients(core: &ShardCore) -> Response {
 
 /// `GET /api/v1/streams`: published and played streams, from the directory
 /// and the shards' snapshots.
-pub fn streams(core: &ShardCore) -> Response {
+fn streams(server: &dyn ServerFigures) -> Response {
     use std::collections::BTreeMap;
-    let clients = core.shared.snapshots.clients();
-    let mut by_stream: BTreeMap<(String, String), Vec<&crate::server::snapshot::ClientInfo>> =
-        BTreeMap::new();
+    let clients = server.clients();
+    let mut by_stream: BTreeMap<(String, String), Vec<&ClientInfo>> = BTreeMap::new();
     for c in &clients {
         by_stream
             .entry((c.app.clone(), c.name.clone()))
@@ -144,16 +174,16 @@ pub fn streams(core: &ShardCore) -> Response {
     let streams: Vec<Value> = by_stream
         .iter()
         .map(|((app, name), cs)| {
-            let key = crate::server::session::stream_key(app, name);
+            let key = StreamKey::new(app, name).to_string();
             let publisher = cs.iter().find(|c| c.publish);
             let players = cs.iter().filter(|c| !c.publish).count();
-            let active = core.shared.directory.stream(&key).is_some();
+            let active = server.is_published(&key);
             let send: u64 = cs.iter().filter(|c| !c.publish).map(|c| c.kbps.send_30s).sum();
             let recv = publisher.map(|p| p.kbps.recv_30s).unwrap_or(0);
             json!({
                 "id": key,
                 "name": name,
-                "vhost": "__defaultVhost__",
+                "vhost": crate::config::DEFAULT_VHOST,
                 "app": app,
                 "url": format!("/{key}"),
                 "clients": players,

@@ -5,10 +5,10 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::{create_session, ApiError, SessionRequest};
+use crate::api::{AnswerStyle, ApiError, Signaling};
 use crate::http::{Request, Response};
 use crate::sdp::Role;
-use crate::server::ShardCore;
+use crate::sfu::Created;
 
 #[derive(Deserialize)]
 struct Body {
@@ -20,12 +20,24 @@ struct Body {
 }
 
 /// The parts of `webrtc://host[:port]/app/stream[?query]` we use (the host
-/// names SRS's vhost; shardsfu serves the default vhost).
+/// names SRS's vhost unless it is an IP address).
 #[derive(Debug)]
 struct StreamUrl {
+    host: String,
     app: String,
     stream: String,
     query: Vec<(String, String)>,
+}
+
+/// The host of `host[:port]` (IPv6 in brackets), without the port.
+fn host_of(authority: &str) -> String {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("").to_string();
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h.to_string(),
+        _ => authority.to_string(),
+    }
 }
 
 fn parse_stream_url(url: &str) -> Result<StreamUrl, ApiError> {
@@ -37,7 +49,8 @@ fn parse_stream_url(url: &str) -> Result<StreamUrl, ApiError> {
     let rest = url.strip_prefix("webrtc://").ok_or_else(bad)?;
     let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
     let mut parts = rest.splitn(2, '/');
-    let _host = parts.next().filter(|h| !h.is_empty()).ok_or_else(bad)?;
+    let host = parts.next().filter(|h| !h.is_empty()).ok_or_else(bad)?;
+    let host = host_of(host);
     let path = parts.next().ok_or_else(bad)?;
     let (app, stream) = path.rsplit_once('/').ok_or_else(bad)?;
     if app.is_empty() || stream.is_empty() {
@@ -45,39 +58,31 @@ fn parse_stream_url(url: &str) -> Result<StreamUrl, ApiError> {
     }
     let query = crate::http::query::parse_query(query);
     Ok(StreamUrl {
+        host,
         app: app.to_string(),
         stream: stream.to_string(),
         query,
     })
 }
 
-/// The `app`, `stream` and whole `streamurl` of a request's body, if it is
-/// well formed.
-pub(crate) fn stream_of(req: &Request) -> Option<(String, String, String)> {
-    let body: Body = serde_json::from_slice(&req.body).ok()?;
-    let StreamUrl { app, stream, .. } = parse_stream_url(&body.streamurl).ok()?;
-    Some((app, stream, body.streamurl))
-}
-
-fn fail(e: ApiError) -> Response {
+/// A plain JSON error `{code, error}` with its status, as SRS answers.
+pub fn error(e: ApiError) -> Response {
     Response::json(
         e.status(),
         &json!({ "code": e.code(), "error": e.to_string() }),
     )
 }
 
-/// Handles `/rtc/v1/publish/` (`role` Publish) and `/rtc/v1/play/` (Play).
-pub fn handle(core: &ShardCore, req: &Request, role: Role) -> Response {
-    let body: Body = match serde_json::from_slice(&req.body) {
-        Ok(b) => b,
-        Err(e) => return fail(ApiError::BadRequest(format!("invalid JSON body: {e}"))),
-    };
+/// Reads `/rtc/v1/publish/` (`role` Publish) or `/rtc/v1/play/` (Play).
+pub fn parse(req: &Request, role: Role) -> Result<Signaling, ApiError> {
+    let body: Body = serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
     let StreamUrl {
-        app, stream, query, ..
-    } = match parse_stream_url(&body.streamurl) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
+        host,
+        app,
+        stream,
+        query,
+    } = parse_stream_url(&body.streamurl)?;
     // Options may come in the API URL's query or in the stream URL's.
     let opt = |k: &str| {
         req.query_param(k).or_else(|| {
@@ -87,17 +92,33 @@ pub fn handle(core: &ShardCore, req: &Request, role: Role) -> Response {
                 .map(|(_, v)| v.as_str())
         })
     };
-    let sreq = SessionRequest {
-        role: Some(role),
-        app: &app,
-        stream: &stream,
-        offer: &body.sdp,
-        eip: opt("eip"),
-        ice_ufrag: opt("ice-ufrag"),
-        ice_pwd: opt("ice-pwd"),
-        api_host: req.host(),
-    };
-    match create_session(core, &sreq) {
+    let param = body
+        .streamurl
+        .split_once('?')
+        .map_or(String::new(), |(_, q)| format!("?{q}"));
+    let mut sig = Signaling::new(
+        role,
+        Some(&app),
+        Some(&stream),
+        body.sdp,
+        &opt,
+        req.host(),
+        param,
+        AnswerStyle::Legacy,
+    )?;
+    if opt("vhost").is_none()
+        && host.parse::<std::net::IpAddr>().is_err()
+        && crate::api::request::check_name("vhost", &host).is_ok()
+    {
+        // The stream URL's host names the vhost, as in SRS (an IP names none).
+        sig.create.vhost = host;
+    }
+    Ok(sig)
+}
+
+/// SRS's answer: `{code: 0, server, service, pid, sdp, sessionid}`.
+pub fn answer(result: Result<Created, ApiError>) -> Response {
+    match result {
         Ok(c) => Response::json(
             200,
             &json!({
@@ -109,7 +130,7 @@ pub fn handle(core: &ShardCore, req: &Request, role: Role) -> Response {
                 "sessionid": c.session_id,
             }),
         ),
-        Err(e) => fail(e),
+        Err(e) => error(e),
     }
 }
 
@@ -121,6 +142,9 @@ mod tests {
     fn stream_urls() {
         let u = parse_stream_url("webrtc://example.com:1985/live/cam?eip=1.2.3.4").unwrap();
         assert_eq!((u.app.as_str(), u.stream.as_str()), ("live", "cam"));
+        assert_eq!(u.host, "example.com");
+        assert_eq!(host_of("[::1]:1985"), "::1");
+        assert_eq!(host_of("1.2.3.4"), "1.2.3.4");
         assert_eq!(u.query, vec![("eip".to_string(), "1.2.3.4".to_string())]);
         let u = parse_stream_url("webrtc://h/a/b/c").unwrap();
         assert_eq!((u.app.as_str(), u.stream.as_str()), ("a/b", "c"));

@@ -1,158 +1,159 @@
-//! WHIP/WHEP, the legacy `/rtc/v1/publish|play` JSON API and `/api/v1/*`
-//! (behind [`auth`] when `http_api.auth` is on).
+//! The signaling API in HTTP terms: WHIP/WHEP, the legacy
+//! `/rtc/v1/publish|play` JSON API and `/api/v1/*` (behind [`auth`] when
+//! `http_api.auth` is on).
 //!
-//! [`handle`] routes one parsed request to its handler and returns the
-//! response with CORS headers applied (browsers need them on every
-//! response, preflights and errors included).
+//! [`route`] looks at a request once and says what it asks for: an answer
+//! it can give itself ([`Route::Respond`]), or a command for the shard's
+//! SFU ([`Route::Create`], [`Route::Delete`]), a report ([`Route::Info`]) or
+//! a file ([`Route::Files`]) that the runtime carries out. The answer
+//! builders ([`created`], [`deleted`], [`info`]) turn the results back into
+//! HTTP; [`finish`] adds CORS (browsers need it on every response,
+//! preflights and errors included). Nothing here knows the runtime.
 
 pub mod auth;
 mod error;
-mod info;
+pub mod info;
 mod legacy;
-mod session;
+mod request;
 mod whip;
 
 use std::net::{IpAddr, SocketAddr};
 
 pub use error::ApiError;
-pub use session::{create_session, Created, SessionRequest};
+pub use request::{AnswerStyle, Signaling};
 
-use crate::config::Config;
-use crate::config::{DtlsRole, IpFamily as CfgIpFamily, RtcProtocol};
+use crate::config::{Config, IpFamily as CfgIpFamily, RtcProtocol};
 use crate::http::{self, Method, Request, Response};
-use crate::sdp::{CandidatePolicy, IpFamily, Protocol};
-use crate::server::{ShardCore, Site};
+use crate::sdp::{CandidatePolicy, IpFamily, Protocol, Role};
+use crate::sfu::Created;
 
-/// What a signaling request asks to publish or play, for the deciding
-/// hooks ([`crate::server::hooks`]).
-#[derive(Debug, PartialEq, Eq)]
-pub struct HookTarget {
-    /// Publish or play.
-    pub action: crate::server::hooks::Action,
-    /// `app`.
-    pub app: String,
-    /// `stream`.
-    pub stream: String,
-    /// The query (`?app=live&stream=s&token=t`), or empty.
-    pub param: String,
+/// Which HTTP listener a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// `http_api` (1985): WHIP/WHEP, `/rtc/v1/*`, `/api/v1/*`.
+    Api,
+    /// `http_server` (8080): static files (and the API when the ports are the same).
+    Files,
+    /// Both on one port.
+    Both,
 }
 
-/// The stream a WHIP/WHEP POST (`app` and `stream` in the query) or a legacy
-/// `/rtc/v1/publish|play` POST (`streamurl`) asks for. `None` for any other
-/// request, and for a malformed one (its handler answers that).
-pub fn hook_target(req: &Request, site: Site) -> Option<HookTarget> {
-    use crate::server::hooks::Action;
-    if req.method != Method::Post || !matches!(site, Site::Api | Site::Both) {
-        return None;
-    }
-    let query = |target: &str| {
-        target
-            .split_once('?')
-            .map_or(String::new(), |(_, q)| format!("?{q}"))
-    };
-    let (action, app, stream, param) = match req.path.trim_end_matches('/') {
-        "/rtc/v1/whip" | "/rtc/v1/whep" => (
-            if req.path.starts_with("/rtc/v1/whip") {
-                Action::Publish
-            } else {
-                Action::Play
-            },
-            req.query_param("app")?.to_owned(),
-            req.query_param("stream")?.to_owned(),
-            query(&req.raw_target),
-        ),
-        "/rtc/v1/publish" | "/rtc/v1/play" => {
-            let (app, stream, url) = legacy::stream_of(req)?;
-            let action = if req.path.starts_with("/rtc/v1/publish") {
-                Action::Publish
-            } else {
-                Action::Play
-            };
-            (action, app, stream, query(&url))
-        }
-        _ => return None,
-    };
-    Some(HookTarget {
-        action,
-        app,
-        stream,
-        param,
-    })
+/// The reports of `/api/v1/*` that need the server's figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InfoQuery {
+    /// `/api/v1/summaries`.
+    Summaries,
+    /// `/api/v1/clients`.
+    Clients,
+    /// `/api/v1/streams`.
+    Streams,
 }
 
-/// Serves one request on `core`'s shard.
-pub fn handle(core: &ShardCore, req: &Request, site: Site) -> Response {
-    let mut resp = route(core, req, site);
-    http::apply_cors(req, &mut resp);
-    resp
+/// What a request asks for.
+#[derive(Debug)]
+pub enum Route {
+    /// Answer this (a preflight, an error, `/api/v1/versions`, ...).
+    Respond(Response),
+    /// Create a session (WHIP, WHEP, legacy publish/play).
+    Create(Box<Signaling>),
+    /// End the session with this token (DELETE of its resource).
+    Delete {
+        /// The token from the resource URL.
+        token: String,
+    },
+    /// A report from the server's figures.
+    Info(InfoQuery),
+    /// A file, HLS playlist or segment from the HTTP server.
+    Files,
 }
 
-fn route(core: &ShardCore, req: &Request, site: Site) -> Response {
+/// Routes one request that arrived on `site`.
+pub fn route(req: &Request, site: Site, config: &Config) -> Route {
     if req.method == Method::Options {
-        return http::preflight(req);
+        return Route::Respond(http::preflight(req));
     }
     let path = req.path.as_str();
-    let api = matches!(site, Site::Api | Site::Both);
-    if api {
+    if matches!(site, Site::Api | Site::Both) {
         let p = path.trim_end_matches('/');
         if p == "/api" || p.starts_with("/api/") {
-            if let Err(challenge) = auth::check(&core.shared.config.http_api.auth, req) {
-                return challenge;
+            if let Err(challenge) = auth::check(&config.http_api.auth, req) {
+                return Route::Respond(challenge);
             }
         }
+        let signaling = |r: Result<Signaling, ApiError>, style: fn(ApiError) -> Response| match r {
+            Ok(s) => Route::Create(Box::new(s)),
+            Err(e) => Route::Respond(style(e)),
+        };
         match (&req.method, p) {
-            (Method::Post, "/rtc/v1/whip") => {
-                return whip::create(core, req, crate::sdp::Role::Publish)
+            (Method::Post, "/rtc/v1/whip" | "/rtc/v1/whep" | "/rtc/v1/whip-play") => {
+                return signaling(whip::parse(req), whip::error)
             }
-            (Method::Post, "/rtc/v1/whep") => {
-                return whip::create(core, req, crate::sdp::Role::Play)
+            (Method::Delete, "/rtc/v1/whip" | "/rtc/v1/whep" | "/rtc/v1/whip-play") => {
+                return match req.query_param("token") {
+                    Some(t) => Route::Delete { token: t.into() },
+                    None => Route::Respond(whip::error(ApiError::BadRequest(
+                        "DELETE needs the token of the session resource".into(),
+                    ))),
+                }
             }
-            (Method::Delete, "/rtc/v1/whip" | "/rtc/v1/whep") => return whip::delete(core, req),
             (Method::Post, "/rtc/v1/publish") => {
-                return legacy::handle(core, req, crate::sdp::Role::Publish)
+                return signaling(legacy::parse(req, Role::Publish), legacy::error)
             }
             (Method::Post, "/rtc/v1/play") => {
-                return legacy::handle(core, req, crate::sdp::Role::Play)
+                return signaling(legacy::parse(req, Role::Play), legacy::error)
             }
-            (Method::Get, "/api/v1/versions") => return info::versions(),
-            (Method::Get, "/api/v1/summaries") => return info::summaries(core),
-            (Method::Get, "/api/v1/clients") => return info::clients(core),
-            (Method::Get, "/api/v1/streams") => return info::streams(core),
-            (Method::Get, "/api/v1" | "/api") => return info::index(),
+            (Method::Get, "/api/v1/versions") => return Route::Respond(info::versions()),
+            (Method::Get, "/api/v1/summaries") => return Route::Info(InfoQuery::Summaries),
+            (Method::Get, "/api/v1/clients") => return Route::Info(InfoQuery::Clients),
+            (Method::Get, "/api/v1/streams") => return Route::Info(InfoQuery::Streams),
+            (Method::Get, "/api/v1" | "/api") => return Route::Respond(info::index()),
             _ => {}
         }
         if p.starts_with("/rtc/") || p.starts_with("/api/") {
-            return Response::error(404, &format!("no API at {} {}", req.method, path));
+            return Route::Respond(Response::error(
+                404,
+                &format!("no API at {} {}", req.method, path),
+            ));
         }
     }
     if matches!(site, Site::Files | Site::Both) && matches!(req.method, Method::Get | Method::Head)
     {
-        // Live hook: HLS playlists and segments before static files.
-        if let Some(resp) = crate::server::live::http::hls_response(core, req) {
-            return resp;
-        }
-        return static_file(core, &req.raw_target);
+        return Route::Files;
     }
-    Response::error(404, &format!("not found: {path}"))
+    Route::Respond(Response::error(404, &format!("not found: {path}")))
 }
 
-fn static_file(core: &ShardCore, path: &str) -> Response {
-    // resolve_static decodes the raw (percent-encoded) target itself.
-    let root = std::path::Path::new(&core.shared.config.http_server.dir);
-    match http::resolve_static(root, path) {
-        // Static files are small and rare next to media; a blocking read is
-        // acceptable here. Streaming FLV/HLS uses its own path.
-        Ok(file) => match std::fs::read(&file) {
-            Ok(body) => http::static_response(&file, body),
-            Err(_) => Response::error(404, &format!("not found: {path}")),
-        },
-        Err(e) => Response::error(e.status(), &e.to_string()),
+/// The answer to a [`Route::Create`]: WHIP/WHEP's `201` with the SDP and a
+/// `Location`, or the legacy API's JSON.
+pub fn created(sig: &Signaling, result: Result<Created, ApiError>) -> Response {
+    match sig.style {
+        AnswerStyle::Whip => whip::answer(sig, result),
+        AnswerStyle::Legacy => legacy::answer(result),
     }
 }
 
-/// Whether the configuration makes us the DTLS client when the peer offers `actpass`.
-pub fn dtls_role_active(cfg: &Config) -> bool {
-    cfg.vhost("__defaultVhost__").rtc.dtls_role == DtlsRole::Active
+/// The answer to a [`Route::Delete`].
+pub fn deleted(result: Result<(), ApiError>) -> Response {
+    match result {
+        Ok(()) => Response::new(200),
+        Err(e) => whip::error(e),
+    }
+}
+
+/// A refusal by a deciding hook (`on_publish`/`on_play`), in the style of
+/// the API that was asked.
+pub fn refused(sig: &Signaling, why: &str) -> Response {
+    let e = ApiError::Forbidden(why.to_string());
+    match sig.style {
+        AnswerStyle::Whip => whip::error(e),
+        AnswerStyle::Legacy => legacy::error(e),
+    }
+}
+
+/// Adds the CORS headers every response needs.
+pub fn finish(req: &Request, mut resp: Response) -> Response {
+    http::apply_cors(req, &mut resp);
+    resp
 }
 
 /// The candidate policy of the configuration.

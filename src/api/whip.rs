@@ -1,93 +1,70 @@
-//! WHIP (`POST /rtc/v1/whip/`) and WHEP (`POST /rtc/v1/whep/`), and DELETE
-//! of the session resource they return.
+//! WHIP (`POST /rtc/v1/whip/`) and WHEP (`POST /rtc/v1/whep/`, SRS's
+//! `/rtc/v1/whip-play/` and `/rtc/v1/whip/?action=play`), and their answers.
 
-use crate::api::{create_session, ApiError, SessionRequest};
+use crate::api::{AnswerStyle, ApiError, Signaling};
 use crate::http::{Request, Response};
 use crate::sdp::Role;
-use crate::server::{ShardCore, ShardMsg};
+use crate::sfu::Created;
 
-fn err(e: ApiError) -> Response {
+/// A plain-text error with its status.
+pub fn error(e: ApiError) -> Response {
     Response::error(e.status(), &e.to_string())
 }
 
-/// Creates a session from an `application/sdp` offer: `201 Created`, the
-/// answer, and a `Location` naming the session's resource.
-pub fn create(core: &ShardCore, req: &Request, role: Role) -> Response {
+/// Reads a WHIP/WHEP POST: an `application/sdp` offer, `app` and `stream`
+/// in the query (SRS's defaults when absent), and the options.
+pub fn parse(req: &Request) -> Result<Signaling, ApiError> {
     match req.content_type() {
         Some("application/sdp") => {}
         other => {
-            return err(ApiError::UnsupportedMediaType(
+            return Err(ApiError::UnsupportedMediaType(
                 other.unwrap_or("").to_string(),
                 "application/sdp",
             ))
         }
     }
-    let Ok(offer) = std::str::from_utf8(&req.body) else {
-        return err(ApiError::BadRequest("the offer is not UTF-8".into()));
+    let offer = String::from_utf8(req.body.to_vec())
+        .map_err(|_| ApiError::BadRequest("the offer is not UTF-8".into()))?;
+    let path = req.path.trim_end_matches('/');
+    let role = if path == "/rtc/v1/whep"
+        || path == "/rtc/v1/whip-play"
+        || req.query_param("action") == Some("play")
+    {
+        Role::Play
+    } else {
+        Role::Publish
     };
-    let (Some(app), Some(stream)) = (req.query_param("app"), req.query_param("stream")) else {
-        return err(ApiError::BadRequest(
-            "the query needs app and stream".into(),
-        ));
-    };
-    let sreq = SessionRequest {
-        role: Some(role),
-        app,
-        stream,
+    let param = req
+        .raw_target
+        .split_once('?')
+        .map_or(String::new(), |(_, q)| format!("?{q}"));
+    Signaling::new(
+        role,
+        req.query_param("app"),
+        req.query_param("stream"),
         offer,
-        eip: req.query_param("eip"),
-        ice_ufrag: req.query_param("ice-ufrag"),
-        ice_pwd: req.query_param("ice-pwd"),
-        api_host: req.host(),
-    };
-    match create_session(core, &sreq) {
-        Ok(c) => {
-            let kind = if role == Role::Publish {
-                "whip"
-            } else {
-                "whep"
-            };
-            let location = format!(
-                "/rtc/v1/{kind}/?action=delete&token={}&app={app}&stream={stream}&session={}",
-                c.token, c.session_id
-            );
-            Response::bytes(201, "application/sdp", c.answer.into_bytes())
-                .with_header("Location", &location)
-        }
-        Err(e) => err(e),
-    }
+        &|k| req.query_param(k),
+        req.host(),
+        param,
+        AnswerStyle::Whip,
+    )
 }
 
-/// Ends the session named by the `token` of its resource URL, on whichever
-/// shard holds it.
-pub fn delete(core: &ShardCore, req: &Request) -> Response {
-    let Some(token) = req.query_param("token") else {
-        return err(ApiError::BadRequest(
-            "DELETE needs the token of the session resource".into(),
-        ));
+/// `201 Created`, the answer, and a `Location` naming the session's resource.
+pub fn answer(sig: &Signaling, result: Result<Created, ApiError>) -> Response {
+    let c = match result {
+        Ok(c) => c,
+        Err(e) => return error(e),
     };
-    let Some(entry) = core.shared.directory.session(token) else {
-        return err(ApiError::SessionNotFound(token.to_string()));
+    let kind = if sig.create.role == Role::Publish {
+        "whip"
+    } else {
+        "whep"
     };
-    if entry.shard == core.id {
-        if !core.close_session(token) {
-            // In flight between shards: the directory entry goes now; the
-            // receiving shard finds it gone and drops the session.
-            core.shared.directory.remove(token);
-        }
-    } else if core
-        .mesh
-        .try_send(
-            entry.shard,
-            ShardMsg::Close {
-                token: token.to_string(),
-            },
-        )
-        .is_err()
-    {
-        // The owner is busy; forget it here so the resource is gone, and the
-        // owner drops it at its next stun_timeout check.
-        core.shared.directory.remove(token);
-    }
-    Response::new(200)
+    let location = format!(
+        "/rtc/v1/{kind}/?action=delete&token={}&app={}&stream={}&session={}",
+        c.token, sig.create.app, sig.create.stream, c.session_id
+    );
+    Response::bytes(201, "application/sdp", c.answer.into_bytes())
+        .with_header("Location", &location)
 }

@@ -182,6 +182,13 @@ impl IceLite {
         Ok(outcome)
     }
 
+    /// Whether `msg` from `from` is an authentic check for this session
+    /// (credentials, FINGERPRINT and MESSAGE-INTEGRITY), without changing
+    /// anything: a session moves between shards only for such a check.
+    pub fn check_authentic(&self, from: SocketAddr, msg: &StunMessage<'_>) -> Result<(), IceError> {
+        self.verify(from, msg)
+    }
+
     /// Every check on a request, cheapest first; no state changes.
     fn verify(&self, from: SocketAddr, msg: &StunMessage<'_>) -> Result<(), IceError> {
         if msg.class() != StunClass::Request {

@@ -1,5 +1,8 @@
-//! One shard's runtime glue: feeds datagrams, mesh messages and the clock
-//! into its [`ShardState`] and carries out what it asks.
+//! One shard's runtime: its sockets, its channels to the other shards and
+//! its [`Sfu`]. It feeds the SFU datagrams, mesh messages and the clock,
+//! and carries out what the SFU returns: datagrams go out in `sendmmsg`
+//! batches, mesh messages to their shards, events to the directory, the
+//! hooks and the RTC→RTMP bridge.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -9,17 +12,16 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use shards::glommio::net::UdpSocket;
 use shards::{Mesh, SendBatch, SendError, MAX_BATCH};
 
-use crate::server::mesh_msg::ShardMsg;
-use crate::server::session::Session;
-use crate::server::shard::{EndReason, MeshDest, Outputs, ShardState};
+use crate::server::hooks;
 use crate::server::shared::Shared;
-use crate::server::stats::ShardStats;
+use crate::sfu::{Closed, EndReason, Event, MeshDest, Output, Sfu, ShardMsg, ShardStats};
 
-/// A shard: its state, sockets and channels. Lives in an `Rc` on its
-/// executor; tasks borrow `state` only between awaits.
+/// A shard: its SFU, sockets and channels. Lives in an `Rc` on its
+/// executor; tasks borrow `sfu` only between awaits.
 pub struct ShardCore {
     /// This shard's id.
     pub id: usize,
@@ -28,7 +30,7 @@ pub struct ShardCore {
     /// Process-wide state.
     pub shared: Arc<Shared>,
     /// The sessions and routes this shard holds (sans-IO).
-    pub state: RefCell<ShardState>,
+    pub sfu: RefCell<Sfu>,
     /// Channels to the other shards.
     pub mesh: Mesh<ShardMsg>,
     /// The RTC UDP sockets of this shard (one per listen address).
@@ -37,8 +39,13 @@ pub struct ShardCore {
     pub batch: RefCell<SendBatch>,
     /// The send queues of this shard's WebRTC-over-TCP connections, by
     /// peer address: packets for these addresses go there, not to UDP.
-    pub tcp_peers: RefCell<HashMap<SocketAddr, flume::Sender<bytes::Bytes>>>,
+    pub tcp_peers: RefCell<HashMap<SocketAddr, flume::Sender<Bytes>>>,
+    /// Spare output buffers, so a flush allocates nothing in steady state.
+    pub spare: RefCell<Option<FlushBuffers>>,
 }
+
+/// The buffers one flush works in: the SFU's outputs, then the datagrams.
+pub type FlushBuffers = (Vec<Output>, Vec<(Bytes, SocketAddr)>);
 
 /// One RTC UDP socket and its address family (known at bind time, so
 /// choosing a socket costs no syscall per datagram).
@@ -67,114 +74,193 @@ impl ShardCore {
     /// Handles one datagram received on this shard's RTC socket.
     pub async fn on_datagram(&self, from: SocketAddr, data: &[u8]) {
         let stats = self.stats();
-        self.on_packet(&stats.udp_packets_in, &stats.udp_bytes_in, from, data)
-            .await;
+        ShardStats::inc(&stats.udp_packets_in);
+        ShardStats::add(&stats.udp_bytes_in, data.len() as u64);
+        self.sfu
+            .borrow_mut()
+            .handle_datagram(Instant::now(), from, data);
+        self.flush().await;
     }
 
     /// Handles one packet received in a frame on a WebRTC-over-TCP
     /// connection from `from`.
     pub async fn on_tcp_frame(&self, from: SocketAddr, data: &[u8]) {
         let stats = self.stats();
-        self.on_packet(&stats.tcp_frames_in, &stats.tcp_bytes_in, from, data)
-            .await;
+        ShardStats::inc(&stats.tcp_frames_in);
+        ShardStats::add(&stats.tcp_bytes_in, data.len() as u64);
+        self.sfu
+            .borrow_mut()
+            .handle_datagram(Instant::now(), from, data);
+        self.flush().await;
     }
 
     /// The WebRTC-over-TCP connection from `peer` closed: its session ends
     /// (its last packets, e.g. close_notify, still go to the connection's
     /// queue), then packets for `peer` stop going to TCP.
     pub async fn on_tcp_closed(&self, peer: SocketAddr) {
-        self.state
+        self.sfu
             .borrow_mut()
             .handle_transport_closed(Instant::now(), peer);
         self.flush().await;
         self.tcp_peers.borrow_mut().remove(&peer);
     }
 
-    /// Counts a received packet on its transport's counters, then hands it
-    /// to the state and carries out what that queued.
-    async fn on_packet(
-        &self,
-        packets: &std::sync::atomic::AtomicU64,
-        bytes: &std::sync::atomic::AtomicU64,
-        from: SocketAddr,
-        data: &[u8],
-    ) {
-        ShardStats::inc(packets);
-        ShardStats::add(bytes, data.len() as u64);
-        self.state
-            .borrow_mut()
-            .handle_datagram(Instant::now(), from, data);
-        self.flush().await;
-    }
-
-    /// Handles a message from another shard.
+    /// Handles a message from another shard. A session moving in is
+    /// dropped if it was deleted while it travelled.
     pub async fn on_mesh(&self, msg: ShardMsg) {
-        self.state.borrow_mut().handle_mesh(Instant::now(), msg);
+        if let ShardMsg::Adopt { session, .. } = &msg {
+            if !self
+                .shared
+                .directory
+                .set_shard(session.token.as_str(), self.id)
+            {
+                return;
+            }
+        }
+        self.sfu.borrow_mut().handle_mesh(Instant::now(), msg);
         self.flush().await;
-    }
-
-    /// Adds a session created on this shard.
-    pub fn adopt(&self, session: Session) {
-        self.state.borrow_mut().insert(session);
     }
 
     /// Ends a session held by this shard (its close_notify goes out at the
     /// next [`Self::flush`]). Returns false if it is not here.
     pub fn close_session(&self, token: &str) -> bool {
-        self.state
+        self.sfu
             .borrow_mut()
             .close(Instant::now(), token, EndReason::Deleted)
     }
 
-    /// Runs due timers (DTLS retransmissions, `stun_timeout`) and publishes
-    /// the shard's figures for the API.
+    /// Runs due timers (DTLS retransmissions, RTCP, `stun_timeout`) and
+    /// publishes the shard's figures for the API.
     pub async fn tick(&self, now: Instant, with_clients: bool) {
-        self.state.borrow_mut().publish_stats(now, with_clients);
-        let due = self.state.borrow().poll_timeout().is_some_and(|t| t <= now);
+        let snapshot = self.sfu.borrow_mut().snapshot(now, with_clients);
+        if let Some(snap) = snapshot {
+            self.shared.snapshots.publish(self.id, snap);
+        }
+        let due = self.sfu.borrow().poll_timeout().is_some_and(|t| t <= now);
         if due {
-            self.state.borrow_mut().handle_timeout(now);
+            self.sfu.borrow_mut().handle_timeout(now);
             self.flush().await;
         }
     }
 
     /// Ends every session (shutdown), sending close_notify where DTLS is up.
     pub async fn close_all(&self) {
-        self.state.borrow_mut().close_all(Instant::now());
+        self.sfu.borrow_mut().close_all(Instant::now());
         self.flush().await;
     }
 
-    /// Carries out what the state queued: mesh messages, hook notifications
-    /// (each in a task of its own), then datagrams.
+    /// Carries out what the SFU queued: mesh messages and events first,
+    /// then datagrams.
     pub async fn flush(&self) {
+        let (mut outs, mut datagrams) = self.spare.borrow_mut().take().unwrap_or_default();
         loop {
-            let out: Outputs = self.state.borrow_mut().take_outputs();
-            if out.is_empty() {
-                return;
+            self.sfu.borrow_mut().drain_outputs(&mut outs);
+            if outs.is_empty() {
+                break;
             }
-            for (to, msg) in out.mesh {
-                match to {
-                    MeshDest::Shard(s) => self.send_mesh(s, msg),
-                    MeshDest::Others => {
-                        for s in (0..self.count).filter(|&s| s != self.id) {
-                            if let Some(copy) = msg.broadcast_copy() {
-                                self.send_mesh(s, copy);
-                            }
-                        }
+            for out in outs.drain(..) {
+                match out {
+                    Output::Transmit(data, to) => datagrams.push((data, to)),
+                    Output::Mesh(to, msg) => self.route_mesh(to, msg),
+                    Output::Event(ev) => self.on_event(ev),
+                }
+            }
+            self.send_datagrams(&datagrams).await;
+            datagrams.clear();
+        }
+        *self.spare.borrow_mut() = Some((outs, datagrams));
+    }
+
+    fn route_mesh(&self, to: MeshDest, msg: ShardMsg) {
+        match to {
+            MeshDest::Shard(s) => self.send_mesh(s, msg),
+            MeshDest::Others => {
+                for s in (0..self.count).filter(|&s| s != self.id) {
+                    if let Some(copy) = msg.broadcast_copy() {
+                        self.send_mesh(s, copy);
                     }
                 }
             }
-            for ended in out.ended {
-                ended.spawn_notify(self.shared.clone());
-            }
-            self.send_datagrams(&out.datagrams).await;
         }
+    }
+
+    /// Carries out one event of the SFU.
+    fn on_event(&self, ev: Event) {
+        match ev {
+            Event::UnknownUfrag {
+                ufrag,
+                from,
+                packet,
+            } => match self.shared.directory.shard_of_ufrag(&ufrag) {
+                Some(owner) if owner != self.id => {
+                    let msg = ShardMsg::Stun {
+                        arrived_on: self.id,
+                        from,
+                        packet,
+                    };
+                    self.send_mesh(owner, msg);
+                    ShardStats::inc(&self.stats().stun_forwarded);
+                }
+                // Ours but in flight (moving in): the client retransmits.
+                Some(_) => ShardStats::inc(&self.stats().stun_forwarded),
+                None => ShardStats::inc(&self.stats().stun_unknown_ufrag),
+            },
+            Event::SessionClosed(closed) => self.on_closed(closed),
+            Event::PublisherMedia {
+                token,
+                stream,
+                packet,
+            } => {
+                let now = Instant::now();
+                let token_str = token.as_str();
+                let wants_keyframe = crate::server::live::rtc_to_rtmp::on_media(
+                    &self.shared,
+                    now,
+                    token_str,
+                    stream.as_str(),
+                    &packet,
+                );
+                if wants_keyframe {
+                    self.sfu.borrow_mut().handle_keyframe_request(now, &token);
+                }
+            }
+            Event::PublisherSenderReport {
+                token,
+                ssrc,
+                ntp,
+                rtp,
+            } => crate::server::live::rtc_to_rtmp::on_sender_report(token.as_str(), ssrc, ntp, rtp),
+        }
+    }
+
+    /// A session ended: the directory forgets it, `on_unpublish`/`on_stop`
+    /// are told (in a task of their own), its RTC→RTMP bridge ends.
+    fn on_closed(&self, c: Closed) {
+        self.shared.directory.remove(c.token.as_str());
+        let action = match c.role {
+            crate::sdp::Role::Publish => hooks::Action::Unpublish,
+            crate::sdp::Role::Play => hooks::Action::Stop,
+        };
+        let config = &self.shared.config.vhost(&c.vhost).http_hooks;
+        if !action.urls(config).is_empty() {
+            hooks::Ended {
+                action,
+                vhost: c.vhost.clone(),
+                ip: c.peer.map_or_else(String::new, |p| p.ip().to_string()),
+                tc_url: format!("webrtc://localhost/{}", c.app),
+                app: c.app,
+                stream: c.stream,
+            }
+            .spawn_notify(self.shared.clone());
+        }
+        crate::server::live::rtc_to_rtmp::on_close(c.token.as_str());
     }
 
     /// Sends packets: to the send queue of a WebRTC-over-TCP connection when
     /// the address is one (only looked up while this shard has any), else
     /// over UDP.
-    async fn send_datagrams(&self, datagrams: &[(bytes::Bytes, SocketAddr)]) {
-        let udp: Vec<(bytes::Bytes, SocketAddr)>;
+    async fn send_datagrams(&self, datagrams: &[(Bytes, SocketAddr)]) {
+        let udp: Vec<(Bytes, SocketAddr)>;
         let datagrams = {
             let tcp = self.tcp_peers.borrow();
             if tcp.is_empty() {
@@ -204,7 +290,7 @@ impl ShardCore {
 
     /// Sends datagrams in `sendmmsg` batches (runs of one address family);
     /// when the kernel's buffer is full, the next one waits the slow way.
-    async fn send_udp(&self, datagrams: &[(bytes::Bytes, SocketAddr)]) {
+    async fn send_udp(&self, datagrams: &[(Bytes, SocketAddr)]) {
         let stats = self.stats();
         let mut i = 0;
         while i < datagrams.len() {
@@ -238,13 +324,24 @@ impl ShardCore {
         }
     }
 
+    /// Sends a message to shard `to`. A session moving there is recorded in
+    /// the directory first (and dropped if it was deleted meanwhile); when
+    /// the channel refuses it, it comes back here.
     fn send_mesh(&self, to: usize, msg: ShardMsg) {
+        if let ShardMsg::Adopt { session, .. } = &msg {
+            if !self.shared.directory.set_shard(session.token.as_str(), to) {
+                return;
+            }
+        }
         match self.mesh.try_send(to, msg) {
             Ok(()) => {}
             Err(SendError::Full(ShardMsg::Adopt { session, .. }))
             | Err(SendError::Closed(ShardMsg::Adopt { session, .. })) => {
                 // Keep it here; the next check tries again.
-                self.state.borrow_mut().undo_move(*session);
+                self.shared
+                    .directory
+                    .set_shard(session.token.as_str(), self.id);
+                self.sfu.borrow_mut().handle_undo_move(*session);
             }
             Err(_) => ShardStats::inc(&self.stats().mesh_dropped),
         }

@@ -152,6 +152,8 @@ fn body(subject: &Subject<'_>) -> String {
 pub struct Ended {
     /// `Unpublish` or `Stop`.
     pub action: Action,
+    /// The vhost whose hooks are told.
+    pub vhost: String,
     /// The client's IP address, if known.
     pub ip: String,
     /// `app`.
@@ -166,7 +168,7 @@ impl Ended {
     /// Tells the hooks, in a task of its own on the current shard.
     pub fn spawn_notify(self, shared: std::sync::Arc<crate::server::Shared>) {
         shards::glommio::spawn_local(async move {
-            let hooks = &shared.config.vhost(crate::config::DEFAULT_VHOST).http_hooks;
+            let hooks = &shared.config.vhost(&self.vhost).http_hooks;
             let subject = Subject {
                 action: self.action,
                 ip: self.ip,

@@ -1,7 +1,6 @@
 //! The HTTP listeners of a shard: accept (and on an `https` listener, finish
 //! the TLS handshake), then drive one sans-IO [`ServerConn`] per connection.
 
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -10,12 +9,11 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::TlsAcceptor;
 use shards::glommio::{self, net::TcpListener, net::TcpStream};
 
-use crate::config::DEFAULT_VHOST;
-use crate::http::{Request, Response, ServerConn, Timeouts};
-use crate::server::hooks::{self, Subject};
-use crate::server::stats::ShardStats;
+use crate::http::{ServerConn, Timeouts};
+use crate::server::signaling;
 use crate::server::tls::{HttpStream, HANDSHAKE_TIMEOUT};
 use crate::server::{ShardCore, Site};
+use crate::sfu::ShardStats;
 
 /// Accepts connections until the task is dropped (shutdown); with `tls`,
 /// each connection first completes a TLS handshake.
@@ -78,40 +76,6 @@ async fn handshake(
     }
 }
 
-/// Asks the `on_publish`/`on_play` hooks about a signaling request (nothing
-/// to ask for any other request); a refusal is a 403 naming the hook.
-async fn authorize(
-    core: &ShardCore,
-    req: &Request,
-    site: Site,
-    peer: Option<SocketAddr>,
-) -> Result<(), Response> {
-    let Some(target) = crate::api::hook_target(req, site) else {
-        return Ok(());
-    };
-    let subject = Subject {
-        action: target.action,
-        ip: peer.map_or_else(String::new, |p| p.ip().to_string()),
-        app: &target.app,
-        stream: &target.stream,
-        param: &target.param,
-        tc_url: format!(
-            "webrtc://{}/{}",
-            req.host().unwrap_or("localhost"),
-            target.app
-        ),
-    };
-    let hooks = &core.shared.config.vhost(DEFAULT_VHOST).http_hooks;
-    hooks::authorize(hooks, &core.shared.hooks_in_flight, &subject)
-        .await
-        .map_err(|why| {
-            tracing::warn!(?peer, "refused: {why}");
-            let mut resp = Response::error(403, &why);
-            crate::http::apply_cors(req, &mut resp);
-            resp
-        })
-}
-
 async fn serve<S: HttpStream>(core: &ShardCore, mut stream: S, site: Site) {
     let mut conn = ServerConn::new(Instant::now(), Timeouts::default());
     let mut buf = vec![0u8; 16 * 1024];
@@ -134,10 +98,7 @@ async fn serve<S: HttpStream>(core: &ShardCore, mut stream: S, site: Site) {
             let resp = match req {
                 Ok(req) => {
                     ShardStats::inc(&core.stats().http_requests);
-                    match authorize(core, &req, site, stream.peer_addr()).await {
-                        Ok(()) => crate::api::handle(core, &req, site),
-                        Err(refused) => refused,
-                    }
+                    signaling::serve(core, &req, site, stream.peer_addr()).await
                 }
                 Err(e) => e.response(),
             };

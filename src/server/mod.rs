@@ -10,21 +10,14 @@
 //! watches for shutdown.
 
 mod core;
-pub mod directory;
-pub mod history;
 pub mod hooks;
 mod http_conn;
 pub mod live;
-mod mesh_msg;
-pub mod player;
-pub mod publisher;
-pub mod router;
+pub mod resolver;
 pub mod rtc_tcp;
-pub mod session;
-pub mod shard;
 pub mod shared;
-pub mod snapshot;
-pub mod stats;
+pub mod signaling;
+pub mod snapshots;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -37,24 +30,13 @@ use shards::glommio::{self, net::UdpSocket};
 use shards::{RuntimeOptions, ShardContext, Shutdown, SocketOptions};
 
 pub use self::core::{RtcSocket, ShardCore};
-pub use self::mesh_msg::ShardMsg;
 pub use self::shared::Shared;
+pub use crate::api::Site;
 use crate::config::Config;
-use crate::server::shard::ShardState;
+use crate::sfu::{Sfu, SfuConfig, ShardMsg};
 
 /// How often each shard runs its timers and checks for shutdown.
 const TICK: Duration = Duration::from_millis(20);
-
-/// Which HTTP listener a connection came in on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Site {
-    /// `http_api` (1985): WHIP/WHEP, `/rtc/v1/*`, `/api/v1/*`.
-    Api,
-    /// `http_server` (8080): static files (and the API when the ports are the same).
-    Files,
-    /// Both on one port.
-    Both,
-}
 
 /// Runs the server until `shutdown` is requested. Returns once every shard
 /// has closed its sessions.
@@ -98,7 +80,14 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
     let core = Rc::new(ShardCore {
         id: ctx.id,
         count: ctx.count,
-        state: std::cell::RefCell::new(ShardState::new(shared.clone(), ctx.id, local_addr)),
+        sfu: std::cell::RefCell::new(Sfu::new(SfuConfig {
+            id: ctx.id,
+            local_addr,
+            cert: shared.cert.clone(),
+            ntp: shared.ntp,
+            stats: shared.stats[ctx.id].clone(),
+            settings: shared.settings.clone(),
+        })),
         shared,
         mesh: ctx.mesh,
         udp: udp
@@ -110,6 +99,7 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
             .collect(),
         batch: Default::default(),
         tcp_peers: Default::default(),
+        spare: Default::default(),
     });
     let mut tasks = Vec::new();
     for s in core.udp.clone() {
@@ -146,10 +136,11 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
     }
     tracing::debug!(shard = ctx.id, cpu = ?ctx.cpu, "shard running");
     let mut last_snapshot = Instant::now();
+    const SNAPSHOT_INTERVAL: Duration = crate::sfu::snapshot::SNAPSHOT_INTERVAL;
     while !ctx.shutdown.is_requested() {
         glommio::timer::sleep(TICK).await;
         let now = Instant::now();
-        let with_clients = now.duration_since(last_snapshot) >= snapshot::SNAPSHOT_INTERVAL;
+        let with_clients = now.duration_since(last_snapshot) >= SNAPSHOT_INTERVAL;
         if with_clients {
             last_snapshot = now;
         }

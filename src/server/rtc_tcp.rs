@@ -18,8 +18,8 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use shards::glommio::{self, net::TcpListener, net::TcpStream};
 
 use crate::ice::framing::{write_frame, Deframer};
-use crate::server::stats::ShardStats;
 use crate::server::ShardCore;
+use crate::sfu::ShardStats;
 
 /// Packets waiting to be written to one connection; more are dropped and
 /// counted (`tcp_dropped`), as a full UDP buffer would drop them.

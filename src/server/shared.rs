@@ -8,17 +8,21 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::config::Config;
+use crate::directory::Directory;
 use crate::dtls::DtlsCert;
 use crate::sdp::CandidatePolicy;
-use crate::server::directory::Directory;
-use crate::server::stats::{ShardStats, StatsSnapshot};
+use crate::sfu::{SfuSettings, ShardStats, StatsSnapshot};
 
 /// Process-wide, read-mostly server state.
 pub struct Shared {
     /// The loaded configuration.
     pub config: Config,
     /// The process's DTLS certificate (its fingerprint goes in every answer).
-    pub cert: DtlsCert,
+    pub cert: Arc<DtlsCert>,
+    /// What the shards' SFUs need of the configuration.
+    pub settings: Arc<SfuSettings>,
+    /// Host name lookups, off the shard threads.
+    pub resolver: crate::server::resolver::Resolver,
     /// `sha-256` fingerprint of [`Shared::cert`], `AB:CD:...`.
     pub fingerprint: String,
     /// How to choose ICE candidates.
@@ -28,9 +32,9 @@ pub struct Shared {
     /// Sessions and streams by shard.
     pub directory: Directory,
     /// One set of counters per shard.
-    pub stats: Vec<ShardStats>,
+    pub stats: Vec<Arc<ShardStats>>,
     /// What each shard last published for the API.
-    pub snapshots: crate::server::snapshot::Snapshots,
+    pub snapshots: crate::server::snapshots::Snapshots,
     /// Open HTTP connections, all listeners and shards together.
     pub http_connections: AtomicUsize,
     /// Open WebRTC-over-TCP connections, all shards together.
@@ -65,12 +69,14 @@ impl Shared {
         Ok(Shared {
             interfaces: crate::sdp::local_interface_ips(),
             candidates,
-            cert,
+            cert: Arc::new(cert),
             fingerprint,
+            settings: Arc::new(SfuSettings::from_config(&config)),
+            resolver: Default::default(),
             config,
             directory: Directory::default(),
-            stats: (0..workers).map(|_| ShardStats::default()).collect(),
-            snapshots: crate::server::snapshot::Snapshots::new(workers),
+            stats: (0..workers).map(|_| Arc::default()).collect(),
+            snapshots: crate::server::snapshots::Snapshots::new(workers),
             http_connections: Default::default(),
             rtc_tcp_connections: Default::default(),
             hooks_in_flight: Default::default(),

@@ -42,7 +42,11 @@ pub fn flv_request(core: &ShardCore, req: &Request, site: Site) -> Option<FlvPla
     if req.method != Method::Get || !matches!(site, Site::Files | Site::Both) {
         return None;
     }
-    let remux = &core.shared.config.vhost("__defaultVhost__").http_remux;
+    let remux = &core
+        .shared
+        .config
+        .vhost(crate::config::DEFAULT_VHOST)
+        .http_remux;
     if !remux.enabled || !remux.mount.ends_with(".flv") {
         return None;
     }
@@ -92,7 +96,13 @@ pub fn hls_response(core: &ShardCore, req: &Request) -> Option<Response> {
     if !matches!(req.method, Method::Get | Method::Head) {
         return None;
     }
-    if !core.shared.config.vhost("__defaultVhost__").hls.enabled {
+    if !core
+        .shared
+        .config
+        .vhost(crate::config::DEFAULT_VHOST)
+        .hls
+        .enabled
+    {
         return None;
     }
     let hub = &core.shared.live;

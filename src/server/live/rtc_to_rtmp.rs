@@ -29,8 +29,8 @@ use crate::sdp::{Codec, MediaKind};
 use crate::server::live::h264_depack::{AvcOut, H264Depacketizer};
 use crate::server::live::hub::{Publication, StreamSettings};
 use crate::server::live::transcode::{AudioOut, AudioWorker, Direction};
-use crate::server::publisher::MediaPacket;
 use crate::server::shared::Shared;
+use crate::sfu::MediaPacket;
 
 /// Opus packets held to put reordered ones back in order.
 const REORDER_DEPTH: usize = 3;
@@ -121,7 +121,7 @@ fn enabled(shared: &Shared) -> bool {
     thread_local!(static ON: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) });
     ON.with(|on| {
         *on.get().get_or_insert_with(|| {
-            let v = shared.config.vhost("__defaultVhost__");
+            let v = shared.config.vhost(crate::config::DEFAULT_VHOST);
             v.rtc.rtc_to_rtmp && v.rtc.enabled
         })
     })
@@ -170,7 +170,7 @@ pub fn on_close(token: &str) {
 
 impl RtcToRtmp {
     fn start(shared: &Arc<Shared>, now: Instant, stream: &str) -> Option<Self> {
-        let vhost = shared.config.vhost("__defaultVhost__");
+        let vhost = shared.config.vhost(crate::config::DEFAULT_VHOST);
         let publication = match shared
             .live
             .publish(stream, &StreamSettings::from_vhost(vhost))

@@ -117,7 +117,7 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
         }
     });
     let hub = core.shared.live.clone();
-    let vhost = core.shared.config.vhost("__defaultVhost__");
+    let vhost = core.shared.config.vhost(crate::config::DEFAULT_VHOST);
     let settings = StreamSettings::from_vhost(vhost);
     let bridge = BridgeSettings {
         on: vhost.rtc.enabled && vhost.rtc.rtmp_to_rtc && core.shared.config.rtc_server.enabled,
@@ -256,6 +256,7 @@ fn notify_ended(core: &Rc<ShardCore>, role: &Role, peer: SocketAddr) {
     }
     hooks::Ended {
         action,
+        vhost: DEFAULT_VHOST.to_string(),
         ip: peer.ip().to_string(),
         app: app.to_owned(),
         stream: stream.to_owned(),

@@ -13,13 +13,13 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes, BytesMut};
 use shards::glommio;
 
+use crate::directory::{DirectoryError, SessionEntry, StreamEntry};
 use crate::live::flv::{codec, FlvTag, TagKind};
 use crate::sdp::{Codec, ExtIds, MediaKind, Role};
-use crate::server::directory::{DirectoryError, SessionEntry, StreamEntry};
 use crate::server::live::h264_rtp::H264Packetizer;
 use crate::server::live::transcode::{AudioOut, AudioWorker, Direction};
-use crate::server::publisher::MediaPacket;
 use crate::server::ShardCore;
+use crate::sfu::MediaPacket;
 
 /// Payload type of the Opus packets (the player rewrites it).
 const OPUS_PT: u8 = 111;
@@ -27,7 +27,7 @@ const OPUS_PT: u8 = 111;
 /// The WebRTC side of one RTMP publication.
 pub struct RtmpToRtc {
     core: Rc<ShardCore>,
-    key: String,
+    key: crate::sfu::StreamKey,
     token: String,
     video: H264Packetizer,
     audio: Option<AudioWorker>,
@@ -69,7 +69,7 @@ impl RtmpToRtc {
             .register(&token, entry, Some(stream))?;
         Ok(Self {
             core,
-            key: key.to_owned(),
+            key: crate::sfu::StreamKey::from(key),
             token,
             video: H264Packetizer::new(random_u32(), random_u32() as u16, keep_bframe),
             audio: None,
@@ -108,14 +108,18 @@ impl RtmpToRtc {
     }
 
     fn start_audio(&mut self, asc: Bytes) {
-        let worker =
-            match AudioWorker::spawn(Direction::AacToOpus, &asc, self.opus_bitrate, &self.key) {
-                Ok(w) => w,
-                Err(e) => {
-                    tracing::warn!(stream = self.key, "rtmp_to_rtc: no audio: {e}");
-                    return;
-                }
-            };
+        let worker = match AudioWorker::spawn(
+            Direction::AacToOpus,
+            &asc,
+            self.opus_bitrate,
+            self.key.as_str(),
+        ) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(stream = %self.key, "rtmp_to_rtc: no audio: {e}");
+                return;
+            }
+        };
         let rx = worker.output();
         let core = self.core.clone();
         let key = self.key.clone();
@@ -138,7 +142,7 @@ impl RtmpToRtc {
                     ext: ExtIds::default(),
                     rtp: b.freeze(),
                 };
-                core.state
+                core.sfu
                     .borrow_mut()
                     .inject_media(Instant::now(), &key, &pkt);
                 core.flush().await;
@@ -156,7 +160,7 @@ impl RtmpToRtc {
         }
         let now = Instant::now();
         {
-            let mut st = self.core.state.borrow_mut();
+            let mut st = self.core.sfu.borrow_mut();
             for p in self.pending.drain(..) {
                 st.inject_media(now, &self.key, &p);
             }

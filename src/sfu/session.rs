@@ -6,8 +6,9 @@ use std::time::Instant;
 use crate::dtls::DtlsTransport;
 use crate::ice::IceLite;
 use crate::sdp::{Answer, Role};
-use crate::server::player::PlayerState;
-use crate::server::publisher::PublisherState;
+use crate::sfu::ids::{SessionToken, StreamKey};
+use crate::sfu::player::PlayerState;
+use crate::sfu::publisher::PublisherState;
 use crate::srtp::SrtpSession;
 
 /// The media side of a session.
@@ -46,7 +47,7 @@ pub struct SessionCounters {
 /// shard that receives its first STUN check.
 pub struct Session {
     /// The unguessable token in the session's resource URL.
-    pub token: String,
+    pub token: SessionToken,
     /// SRS-style session id: `server-ufrag:client-ufrag`.
     pub id: String,
     /// Publisher or player.
@@ -56,7 +57,12 @@ pub struct Session {
     /// The `stream` name.
     pub stream: String,
     /// `app/stream`.
-    pub stream_key: String,
+    pub stream_key: StreamKey,
+    /// The vhost it was created for.
+    pub vhost: String,
+    /// Whether its media also goes to the live side (`rtc_to_rtmp`): the
+    /// SFU then returns its packets as events.
+    pub rtc_to_rtmp: bool,
     /// The server's ICE ufrag.
     pub ufrag: String,
     /// The ICE-lite agent.
@@ -73,8 +79,10 @@ pub struct Session {
     pub srtp: Option<SrtpSession>,
     /// Counters.
     pub counters: SessionCounters,
+    /// Whether the "no fingerprint, DTLS refused" line was logged.
+    pub unauthenticated_logged: bool,
     /// Rates for the API, from `counters`.
-    pub rate: crate::server::snapshot::RateMeter,
+    pub rate: crate::sfu::snapshot::RateMeter,
 }
 
 impl Session {
@@ -89,9 +97,4 @@ impl Session {
     pub fn is_connected(&self) -> bool {
         self.srtp.is_some()
     }
-}
-
-/// `app/stream`, the key of a stream in the directory.
-pub fn stream_key(app: &str, stream: &str) -> String {
-    format!("{app}/{stream}")
 }

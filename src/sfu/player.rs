@@ -12,7 +12,7 @@ use crate::rtp::rtcp::{self, SenderInfo};
 use crate::rtp::sr_mapping::{PublisherSr, SrMapper};
 use crate::rtp::{rtx, ExtIdMap, Pt, Rewriter, RtpHeader, Ssrc};
 use crate::sdp::{Codec, ExtIds, MediaKind, NegotiatedTrack};
-use crate::server::publisher::MediaPacket;
+use crate::sfu::publisher::MediaPacket;
 
 /// How long a player waits for a keyframe before asking again (the first
 /// request or the keyframe itself may have been lost).

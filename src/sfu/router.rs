@@ -3,26 +3,28 @@
 
 use std::collections::HashMap;
 
+use crate::sfu::ids::{SessionToken, StreamKey};
+
 /// Stream routing on one shard.
 #[derive(Debug, Default)]
 pub struct Router {
-    subscribers: HashMap<String, Vec<String>>,
-    publishers: HashMap<String, String>,
-    interest: HashMap<String, Vec<usize>>,
+    subscribers: HashMap<StreamKey, Vec<SessionToken>>,
+    publishers: HashMap<StreamKey, SessionToken>,
+    interest: HashMap<StreamKey, Vec<usize>>,
 }
 
 impl Router {
     /// Adds a local player of `stream`; true when it is the first on this shard.
-    pub fn add_subscriber(&mut self, stream: &str, token: &str) -> bool {
-        let list = self.subscribers.entry(stream.to_string()).or_default();
-        if !list.iter().any(|t| t == token) {
-            list.push(token.to_string());
+    pub fn add_subscriber(&mut self, stream: &StreamKey, token: &SessionToken) -> bool {
+        let list = self.subscribers.entry(stream.clone()).or_default();
+        if !list.contains(token) {
+            list.push(token.clone());
         }
         list.len() == 1
     }
 
     /// Removes a local player; true when it was the last on this shard.
-    pub fn remove_subscriber(&mut self, stream: &str, token: &str) -> bool {
+    pub fn remove_subscriber(&mut self, stream: &str, token: &SessionToken) -> bool {
         let Some(list) = self.subscribers.get_mut(stream) else {
             return false;
         };
@@ -36,7 +38,7 @@ impl Router {
     }
 
     /// The local players of `stream`.
-    pub fn subscribers(&self, stream: &str) -> &[String] {
+    pub fn subscribers(&self, stream: &str) -> &[SessionToken] {
         self.subscribers
             .get(stream)
             .map(Vec::as_slice)
@@ -44,16 +46,16 @@ impl Router {
     }
 
     /// Records whether shard `shard` has players of `stream`.
-    pub fn set_interest(&mut self, stream: &str, shard: usize, on: bool) {
+    pub fn set_interest(&mut self, stream: &StreamKey, shard: usize, on: bool) {
         if on {
-            let list = self.interest.entry(stream.to_string()).or_default();
+            let list = self.interest.entry(stream.clone()).or_default();
             if !list.contains(&shard) {
                 list.push(shard);
             }
-        } else if let Some(list) = self.interest.get_mut(stream) {
+        } else if let Some(list) = self.interest.get_mut(stream.as_str()) {
             list.retain(|&s| s != shard);
             if list.is_empty() {
-                self.interest.remove(stream);
+                self.interest.remove(stream.as_str());
             }
         }
     }
@@ -64,21 +66,20 @@ impl Router {
     }
 
     /// Records the local publisher of `stream`.
-    pub fn set_publisher(&mut self, stream: &str, token: &str) {
-        self.publishers
-            .insert(stream.to_string(), token.to_string());
+    pub fn set_publisher(&mut self, stream: &StreamKey, token: &SessionToken) {
+        self.publishers.insert(stream.clone(), token.clone());
     }
 
     /// Forgets the local publisher of `stream` if it is `token`.
-    pub fn remove_publisher(&mut self, stream: &str, token: &str) {
+    pub fn remove_publisher(&mut self, stream: &str, token: &SessionToken) {
         if self.publishers.get(stream).is_some_and(|t| t == token) {
             self.publishers.remove(stream);
         }
     }
 
     /// The local publisher of `stream`, if it is on this shard.
-    pub fn publisher(&self, stream: &str) -> Option<&str> {
-        self.publishers.get(stream).map(String::as_str)
+    pub fn publisher(&self, stream: &str) -> Option<&SessionToken> {
+        self.publishers.get(stream)
     }
 
     /// Entries in each table (subscribed streams, published streams, streams
@@ -96,33 +97,39 @@ impl Router {
 mod tests {
     use super::*;
 
+    fn t(s: &str) -> SessionToken {
+        SessionToken::from(s)
+    }
+
     #[test]
     fn first_and_last_subscriber_are_reported() {
         let mut r = Router::default();
-        assert!(r.add_subscriber("live/a", "t1"));
-        assert!(!r.add_subscriber("live/a", "t2"));
-        assert!(!r.add_subscriber("live/a", "t2"), "idempotent");
+        let a = StreamKey::from("live/a");
+        assert!(r.add_subscriber(&a, &t("t1")));
+        assert!(!r.add_subscriber(&a, &t("t2")));
+        assert!(!r.add_subscriber(&a, &t("t2")), "idempotent");
         assert_eq!(r.subscribers("live/a").len(), 2);
-        assert!(!r.remove_subscriber("live/a", "t1"));
-        assert!(!r.remove_subscriber("live/a", "nobody"));
-        assert!(r.remove_subscriber("live/a", "t2"));
+        assert!(!r.remove_subscriber("live/a", &t("t1")));
+        assert!(!r.remove_subscriber("live/a", &t("nobody")));
+        assert!(r.remove_subscriber("live/a", &t("t2")));
         assert_eq!(r.sizes(), (0, 0, 0));
     }
 
     #[test]
     fn interest_and_publishers() {
         let mut r = Router::default();
-        r.set_interest("s", 2, true);
-        r.set_interest("s", 2, true);
-        r.set_interest("s", 3, true);
+        let s = StreamKey::from("s");
+        r.set_interest(&s, 2, true);
+        r.set_interest(&s, 2, true);
+        r.set_interest(&s, 3, true);
         assert_eq!(r.remote_shards("s"), &[2, 3]);
-        r.set_interest("s", 2, false);
-        r.set_interest("s", 3, false);
+        r.set_interest(&s, 2, false);
+        r.set_interest(&s, 3, false);
         assert!(r.remote_shards("s").is_empty());
-        r.set_publisher("s", "p1");
-        r.remove_publisher("s", "p2");
-        assert_eq!(r.publisher("s"), Some("p1"));
-        r.remove_publisher("s", "p1");
+        r.set_publisher(&s, &t("p1"));
+        r.remove_publisher("s", &t("p2"));
+        assert_eq!(r.publisher("s"), Some(&t("p1")));
+        r.remove_publisher("s", &t("p1"));
         assert_eq!(r.sizes(), (0, 0, 0));
     }
 }

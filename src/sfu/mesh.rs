@@ -2,13 +2,24 @@
 
 use std::net::SocketAddr;
 
-use crate::server::publisher::MediaPacket;
-use crate::server::session::Session;
+use crate::sfu::ids::{SessionToken, StreamKey};
+use crate::sfu::publisher::MediaPacket;
+use crate::sfu::session::Session;
+
+/// Where a mesh message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeshDest {
+    /// One shard.
+    Shard(usize),
+    /// Every other shard.
+    Others,
+}
 
 /// What one shard asks of another.
 pub enum ShardMsg {
     /// A STUN check for a session the receiver holds arrived on shard
-    /// `arrived_on`: the receiver moves the session there.
+    /// `arrived_on`: the receiver moves the session there (if the check is
+    /// authentic).
     Stun {
         /// The shard whose socket received the check.
         arrived_on: usize,
@@ -29,20 +40,20 @@ pub enum ShardMsg {
     /// End the session with this token (a DELETE arrived on another shard).
     Close {
         /// The session's token.
-        token: String,
+        token: SessionToken,
     },
     /// A packet of `stream` for this shard's players (sent once per shard
     /// by the publisher's shard).
     Media {
         /// `app/stream`.
-        stream: String,
+        stream: StreamKey,
         /// The packet, shared by reference count.
         packet: MediaPacket,
     },
     /// Shard `shard` now has (`on`) or no longer has players of `stream`.
     Interest {
         /// `app/stream`.
-        stream: String,
+        stream: StreamKey,
         /// The shard whose players changed.
         shard: usize,
         /// Whether it has players now.
@@ -52,7 +63,7 @@ pub enum ShardMsg {
     /// latest per source to map it onto its players' timestamps.
     SenderReport {
         /// `app/stream`.
-        stream: String,
+        stream: StreamKey,
         /// The report.
         sr: crate::rtp::sr_mapping::PublisherSr,
     },
@@ -60,7 +71,7 @@ pub enum ShardMsg {
     /// sends a PLI (rate-limited per stream).
     Keyframe {
         /// `app/stream`.
-        stream: String,
+        stream: StreamKey,
     },
 }
 

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use crate::rtp::nack_history::PacketHistory;
 use crate::rtp::RtpHeader;
 use crate::sdp::{ExtIds, MediaKind};
-use crate::server::player::PlayerState;
-use crate::server::publisher::MediaPacket;
+use crate::sfu::player::PlayerState;
+use crate::sfu::publisher::MediaPacket;
 
 /// Packets kept per track (about 1 to 3 s of video at 600 kbps to 2 Mbps).
 pub const HISTORY_PACKETS: usize = 1024;

@@ -3,13 +3,12 @@
 //! any shard reads it without touching the owning shard's state.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::sdp::{Codec, Role};
-use crate::server::session::{Media, Session, SessionCounters};
+use crate::sfu::session::{Media, Session, SessionCounters};
 
 /// How often a shard refreshes its snapshot.
 pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
@@ -44,9 +43,9 @@ pub struct ClientInfo {
     #[serde(flatten)]
     pub counters: SessionCounters,
     /// Publisher-side quality counters (NACKs sent, recovered, loss, jitter, TWCC).
-    pub publisher: Option<crate::server::publisher::PublisherCounters>,
+    pub publisher: Option<crate::sfu::publisher::PublisherCounters>,
     /// Player-side quality counters (NACKs received, retransmissions, PLIs, RTT, loss, jitter).
-    pub player: Option<crate::server::player::PlayerCounters>,
+    pub player: Option<crate::sfu::player::PlayerCounters>,
     /// Receive and send rates over the last interval, kbit/s.
     pub kbps: Kbps,
 }
@@ -65,38 +64,6 @@ pub struct Kbps {
 pub struct ShardSnapshot {
     /// Its sessions.
     pub clients: Vec<ClientInfo>,
-}
-
-/// The snapshots of all shards.
-#[derive(Debug)]
-pub struct Snapshots {
-    shards: Vec<Mutex<ShardSnapshot>>,
-}
-
-impl Snapshots {
-    /// Empty snapshots for `n` shards.
-    pub fn new(n: usize) -> Self {
-        Self {
-            shards: (0..n)
-                .map(|_| Mutex::new(ShardSnapshot::default()))
-                .collect(),
-        }
-    }
-
-    /// Replaces shard `id`'s snapshot.
-    pub fn publish(&self, id: usize, snap: ShardSnapshot) {
-        if let Some(slot) = self.shards.get(id) {
-            *slot.lock().unwrap_or_else(|p| p.into_inner()) = snap;
-        }
-    }
-
-    /// Every shard's clients.
-    pub fn clients(&self) -> Vec<ClientInfo> {
-        self.shards
-            .iter()
-            .flat_map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clients.clone())
-            .collect()
-    }
 }
 
 /// Turns byte counters into rates between two snapshots.

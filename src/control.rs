@@ -1,0 +1,68 @@
+//! The control plane between the signaling API and a shard's SFU: a session
+//! is admitted against the process-wide [`Directory`] (limits, the stream's
+//! state, the atomic claim of a publish) and then handed to the SFU. The
+//! runtime calls it on the shard that accepted the request; the simulated
+//! network tests call the same function.
+
+use std::time::Instant;
+
+use crate::api::ApiError;
+use crate::directory::{Directory, DirectoryError, SessionEntry, StreamEntry};
+use crate::sdp::{Candidate, Role};
+use crate::sfu::create::{source_codecs, SourceCodecs};
+use crate::sfu::{CreateSession, Created, Sfu};
+
+/// Creates the session `req` asks for in `sfu` (shard `sfu.id()`), with
+/// `candidates` in its answer: refused when the process holds
+/// `max_sessions`, when a player's stream has no publisher, or when a
+/// publisher's stream already has one.
+pub fn admit(
+    directory: &Directory,
+    sfu: &mut Sfu,
+    now: Instant,
+    req: &CreateSession,
+    candidates: Vec<Candidate>,
+) -> Result<Created, ApiError> {
+    let limit = sfu.settings().max_sessions;
+    if directory.counts().0 >= limit {
+        return Err(ApiError::TooManySessions(limit));
+    }
+    let key = req.stream_key();
+    let published = directory.stream(key.as_str());
+    let source = match req.role {
+        Role::Play => {
+            let s = published.ok_or_else(|| ApiError::StreamNotFound(key.to_string()))?;
+            Some(SourceCodecs {
+                video: s.video,
+                audio: s.audio,
+            })
+        }
+        Role::Publish if published.is_some() => {
+            return Err(DirectoryError::StreamBusy(key.to_string()).into())
+        }
+        Role::Publish => None,
+    };
+    let session = sfu.new_session(now, req, candidates, source)?;
+    let created = Created::of(&session);
+    let authenticated = !session.answer.remote_fingerprints.is_empty();
+    let codecs = source_codecs(&session);
+    let entry = SessionEntry {
+        ufrag: session.ufrag.clone(),
+        shard: sfu.id(),
+        role: req.role,
+        stream: key.to_string(),
+    };
+    let publish = (req.role == Role::Publish).then(|| StreamEntry {
+        publisher: created.token.to_string(),
+        video: codecs.video,
+        audio: codecs.audio,
+    });
+    directory.register(created.token.as_str(), entry, publish)?;
+    sfu.insert(session);
+    if authenticated {
+        tracing::info!(shard = sfu.id(), session = %created.session_id, role = ?req.role, vhost = req.vhost, app = req.app, stream = req.stream, "session created");
+    } else {
+        tracing::warn!(shard = sfu.id(), session = %created.session_id, role = ?req.role, vhost = req.vhost, app = req.app, stream = req.stream, "session created from an offer with no fingerprint: ICE only, DTLS will be refused");
+    }
+    Ok(created)
+}

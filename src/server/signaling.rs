@@ -1,0 +1,177 @@
+//! Carries out what [`api::route`] says a request asks for, on the shard
+//! that accepted its connection: the deciding hooks, then a session created
+//! or ended in the shard's SFU (with the directory), a report, or a file.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crate::api::{self, info::ServerFigures, ApiError, Route, Signaling, Site};
+use crate::http::{self, Request, Response};
+use crate::sdp::{self, Role};
+use crate::server::hooks::{self, Subject};
+use crate::server::ShardCore;
+use crate::sfu::{Created, ShardMsg, StatsSnapshot};
+
+/// Serves one request (any but an HTTP-FLV play, which takes over the
+/// connection) and returns its response, CORS included.
+pub async fn serve(
+    core: &ShardCore,
+    req: &Request,
+    site: Site,
+    peer: Option<SocketAddr>,
+) -> Response {
+    let resp = match api::route(req, site, &core.shared.config) {
+        Route::Respond(r) => r,
+        Route::Create(sig) => match authorize(core, &sig, req, peer).await {
+            Ok(()) => {
+                let result = create(core, &sig).await;
+                api::created(&sig, result)
+            }
+            Err(refused) => refused,
+        },
+        Route::Delete { token } => api::deleted(delete(core, &token)),
+        Route::Info(q) => api::info::report(q, core),
+        Route::Files => crate::server::live::http::hls_response(core, req)
+            .unwrap_or_else(|| static_file(core, &req.raw_target)),
+    };
+    api::finish(req, resp)
+}
+
+/// Asks the `on_publish`/`on_play` hooks of the request's vhost; a refusal
+/// is a 403 naming the hook.
+async fn authorize(
+    core: &ShardCore,
+    sig: &Signaling,
+    req: &Request,
+    peer: Option<SocketAddr>,
+) -> Result<(), Response> {
+    let c = &sig.create;
+    let subject = Subject {
+        action: match c.role {
+            Role::Publish => hooks::Action::Publish,
+            Role::Play => hooks::Action::Play,
+        },
+        ip: peer.map_or_else(String::new, |p| p.ip().to_string()),
+        app: &c.app,
+        stream: &c.stream,
+        param: &sig.param,
+        tc_url: format!("webrtc://{}/{}", req.host().unwrap_or("localhost"), c.app),
+    };
+    let config = &core.shared.config.vhost(&c.vhost).http_hooks;
+    hooks::authorize(config, &core.shared.hooks_in_flight, &subject)
+        .await
+        .map_err(|why| {
+            tracing::warn!(?peer, "refused: {why}");
+            api::refused(sig, &why)
+        })
+}
+
+/// Creates the session `sig` asks for on this shard: candidates (a host
+/// name resolved off the shard), then [`control::admit`](crate::control::admit).
+pub async fn create(core: &ShardCore, sig: &Signaling) -> Result<Created, ApiError> {
+    let candidates = candidates(core, sig).await;
+    let mut sfu = core.sfu.borrow_mut();
+    crate::control::admit(
+        &core.shared.directory,
+        &mut sfu,
+        Instant::now(),
+        &sig.create,
+        candidates,
+    )
+}
+
+/// The answer's candidates by SRS's rules; the API's `Host`, when it is a
+/// name and `resolve_api_domain` asks for it, is resolved off the shard.
+async fn candidates(core: &ShardCore, sig: &Signaling) -> Vec<sdp::Candidate> {
+    let shared = &core.shared;
+    let policy = &shared.candidates;
+    let mut resolved: Vec<IpAddr> = Vec::new();
+    let name = sig
+        .api_host
+        .as_deref()
+        .filter(|_| sig.eip.is_none() && policy.api_as_candidates && policy.resolve_api_domain)
+        .and_then(crate::server::resolver::host_name);
+    if let Some(name) = name {
+        resolved = shared.resolver.resolve(&name).await;
+    }
+    sdp::discover_candidates(
+        policy,
+        sig.api_host.as_deref(),
+        sig.eip.as_deref(),
+        &shared.interfaces,
+        &|_| resolved.clone(),
+    )
+}
+
+/// Ends the session named by `token`, on whichever shard holds it.
+pub fn delete(core: &ShardCore, token: &str) -> Result<(), ApiError> {
+    let Some(entry) = core.shared.directory.session(token) else {
+        return Err(ApiError::SessionNotFound(token.to_string()));
+    };
+    if entry.shard == core.id {
+        if !core.close_session(token) {
+            // In flight between shards: the directory entry goes now; the
+            // receiving shard finds it gone and drops the session.
+            core.shared.directory.remove(token);
+        }
+    } else if core
+        .mesh
+        .try_send(
+            entry.shard,
+            ShardMsg::Close {
+                token: token.into(),
+            },
+        )
+        .is_err()
+    {
+        // The owner is busy; forget it here so the resource is gone, and the
+        // owner drops it at its next stun_timeout check.
+        core.shared.directory.remove(token);
+    }
+    Ok(())
+}
+
+fn static_file(core: &ShardCore, path: &str) -> Response {
+    // resolve_static decodes the raw (percent-encoded) target itself.
+    let root = std::path::Path::new(&core.shared.config.http_server.dir);
+    match http::resolve_static(root, path) {
+        // Static files are small and rare next to media; a blocking read is
+        // acceptable here. Streaming FLV/HLS uses its own path.
+        Ok(file) => match std::fs::read(&file) {
+            Ok(body) => http::static_response(&file, body),
+            Err(_) => Response::error(404, &format!("not found: {path}")),
+        },
+        Err(e) => Response::error(e.status(), &e.to_string()),
+    }
+}
+
+impl ServerFigures for ShardCore {
+    fn shard(&self) -> usize {
+        self.id
+    }
+
+    fn shard_stats(&self) -> Vec<StatsSnapshot> {
+        self.shared.stats.iter().map(|s| s.snapshot()).collect()
+    }
+
+    fn clients(&self) -> Vec<crate::sfu::snapshot::ClientInfo> {
+        self.shared.snapshots.clients()
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        self.shared.directory.counts()
+    }
+
+    fn is_published(&self, key: &str) -> bool {
+        self.shared.directory.stream(key).is_some()
+    }
+
+    fn http_connections(&self) -> usize {
+        self.shared.http_connections.load(Ordering::Relaxed)
+    }
+
+    fn uptime_secs(&self) -> u64 {
+        self.shared.started.elapsed().as_secs()
+    }
+}
