@@ -17,6 +17,7 @@
 mod engine;
 mod media;
 mod peer;
+mod recv;
 mod report;
 mod signal;
 mod sock;

@@ -14,10 +14,11 @@ use shardsfu::ice::{self, BindingRequest};
 use shardsfu::rtp::rtcp::{
     parse_compound, write_nack, write_pli, write_rr, ReportBlock, RtcpPacket,
 };
-use shardsfu::rtp::{RtpHeader, SeqNo, Ssrc};
+use shardsfu::rtp::{RtpHeader, Ssrc};
 use shardsfu::srtp::SrtpSession;
 
 use crate::media::{Clip, FPS, TRAILER_LEN, TRAILER_MAGIC};
+pub use crate::recv::{splitmix, Arrival, RecvTrack};
 use crate::report::Stats;
 use crate::signal::{Answer, Role, Url};
 
@@ -59,60 +60,6 @@ pub struct Ctx<'a> {
     pub clip: &'a Clip,
     /// Our certificate.
     pub cert: &'a DtlsCert,
-}
-
-/// When a datagram arrived.
-#[derive(Debug, Clone, Copy)]
-pub struct Arrival {
-    /// The kernel's receive timestamp (CLOCK_REALTIME ns), if it gave one.
-    pub kernel_ns: Option<u64>,
-    /// When `recvmsg` returned (CLOCK_REALTIME ns).
-    pub user_ns: u64,
-}
-
-/// Reception state of one subscriber track.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RecvTrack {
-    ssrc: u32,
-    base: Option<SeqNo>,
-    max: SeqNo,
-    /// Packets received (retransmissions included, as RFC 3550 counts).
-    pub received: u64,
-    expected_prior: u64,
-    received_prior: u64,
-}
-
-impl RecvTrack {
-    /// Counts a packet with wire sequence number `seq`. When it jumps ahead
-    /// past fewer than 256 missing numbers, puts them in `missing` (cleared
-    /// first) and returns true: the caller sends a NACK.
-    pub fn on_packet(&mut self, ssrc: u32, seq: u16, missing: &mut Vec<u16>) -> bool {
-        self.ssrc = ssrc;
-        self.received += 1;
-        let Some(_) = self.base else {
-            // Start one cycle up so a reordered packet just below the first one still extends.
-            let s = SeqNo(u64::from(seq) + (1 << 16));
-            self.base = Some(s);
-            self.max = s;
-            return false;
-        };
-        let ext = SeqNo::extend(self.max, seq);
-        if ext.0 <= self.max.0 {
-            return false; // late or retransmitted
-        }
-        let gap = ext.0 - self.max.0 - 1;
-        missing.clear();
-        if gap > 0 && gap < 256 {
-            missing.extend((self.max.0 + 1..ext.0).map(|s| s as u16));
-        }
-        self.max = ext;
-        !missing.is_empty()
-    }
-
-    /// Expected packets so far.
-    pub fn expected(&self) -> u64 {
-        self.base.map_or(0, |b| self.max.0 - b.0 + 1)
-    }
 }
 
 /// One virtual peer.
@@ -692,43 +639,6 @@ impl Peer {
     }
 }
 
-/// A 64-bit mixer for seeds (SplitMix64).
-pub fn splitmix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gaps_are_nacked_and_loss_is_expected_minus_received() {
-        let mut t = RecvTrack::default();
-        let mut missing = Vec::new();
-        assert!(!t.on_packet(7, 65_533, &mut missing));
-        assert!(!t.on_packet(7, 65_534, &mut missing));
-        // 65535 and 0 are lost across the wrap.
-        assert!(t.on_packet(7, 1, &mut missing));
-        assert_eq!(missing, vec![65_535, 0]);
-        assert_eq!((t.expected(), t.received), (5, 3));
-        // A retransmission arrives late: counted, no NACK, expected unchanged.
-        assert!(!t.on_packet(7, 0, &mut missing));
-        assert_eq!((t.expected(), t.received), (5, 4));
-        // A jump of 300 is not NACKed (a new source), but counts as expected.
-        assert!(!t.on_packet(7, 302, &mut missing));
-        assert!(missing.is_empty());
-        assert_eq!(t.expected(), 306);
-        assert_eq!(t.expected() - t.received, 301);
-    }
-
-    #[test]
-    fn seeds_give_distinct_credentials_and_ssrcs() {
-        let a = splitmix(1);
-        let b = splitmix(2);
-        assert_ne!(a, b);
-        assert_eq!(splitmix(1), a, "deterministic");
-    }
-}
+#[path = "peer_tests.rs"]
+mod tests;

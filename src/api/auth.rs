@@ -58,6 +58,7 @@ fn credentials(req: &Request) -> Result<(String, String), &'static str> {
     Ok((user.to_owned(), pass.to_owned()))
 }
 
+#[cfg(any(test, feature = "fuzz"))]
 /// Fuzz entry (fuzz/fuzz_targets/basic_auth.rs): `data` as the
 /// Authorization header of an API request against fixed credentials. Only
 /// the exact credentials may pass, and every refusal is a 401 with a

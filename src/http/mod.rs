@@ -16,6 +16,7 @@ pub mod conn;
 pub mod cors;
 pub mod error;
 #[doc(hidden)]
+#[cfg(any(test, feature = "fuzz"))]
 pub mod fuzz;
 pub mod query;
 pub mod request;

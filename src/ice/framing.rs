@@ -62,6 +62,7 @@ pub fn write_frame(out: &mut Vec<u8>, packet: &[u8]) -> bool {
     true
 }
 
+#[cfg(any(test, feature = "fuzz"))]
 /// Fuzz entry (fuzz/fuzz_targets/rfc4571.rs): feeds `data` in pieces whose
 /// sizes come from its first byte, and checks that every frame is within the
 /// input and the buffer stays bounded. Never panics on any input.

@@ -14,6 +14,7 @@
 pub mod agent;
 pub mod framing;
 pub mod stun;
+mod stun_write;
 
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ pub use stun::{
     StunMessage,
 };
 
+#[cfg(any(test, feature = "fuzz"))]
 /// Fuzz entry (fuzz/fuzz_targets/stun.rs): parse arbitrary bytes, check what
 /// the view claims, verify integrity and fingerprint, feed an agent whose
 /// credentials match the SRS test vector, at time `t0`. Never panics on any input; lives

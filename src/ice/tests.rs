@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::stun::{
-    MessageWriter, ATTR_FINGERPRINT, ATTR_ICE_CONTROLLING, ATTR_PRIORITY, ATTR_USERNAME,
-    ATTR_USE_CANDIDATE, ATTR_XOR_MAPPED_ADDRESS, METHOD_BINDING,
+    ATTR_FINGERPRINT, ATTR_ICE_CONTROLLING, ATTR_PRIORITY, ATTR_USERNAME, ATTR_USE_CANDIDATE,
+    ATTR_XOR_MAPPED_ADDRESS, METHOD_BINDING,
 };
+use super::stun_write::MessageWriter;
 use super::*;
 
 /// SRS's canned Binding request (trunk/src/utest/srs_utest_rtc.cpp).

@@ -293,3 +293,43 @@ impl<'a> Iterator for Extensions<'a> {
         }
     }
 }
+/// The fields of an RTP fixed header (RFC 3550 section 5.1) to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedHeader {
+    /// The first byte: version 2 and the P, X and CC bits (`0x80` for a
+    /// plain packet).
+    pub first: u8,
+    /// The marker bit.
+    pub marker: bool,
+    /// Payload type.
+    pub pt: Pt,
+    /// Sequence number.
+    pub seq: u16,
+    /// RTP timestamp.
+    pub timestamp: u32,
+    /// Synchronization source.
+    pub ssrc: Ssrc,
+}
+
+impl FixedHeader {
+    /// A plain header (no padding, extension or CSRCs).
+    pub fn plain(marker: bool, pt: Pt, seq: u16, timestamp: u32, ssrc: Ssrc) -> Self {
+        FixedHeader {
+            first: 0x80,
+            marker,
+            pt,
+            seq,
+            timestamp,
+            ssrc,
+        }
+    }
+
+    /// Appends the 12 bytes. Every RTP header shardsfu makes is written here.
+    pub fn write(&self, out: &mut impl bytes::BufMut) {
+        out.put_u8(self.first);
+        out.put_u8(if self.marker { 0x80 } else { 0 } | self.pt.wire());
+        out.put_u16(self.seq);
+        out.put_u32(self.timestamp);
+        out.put_u32(self.ssrc.0);
+    }
+}

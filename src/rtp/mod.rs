@@ -26,7 +26,7 @@ mod tests;
 pub mod twcc;
 
 pub use classify::{classify, PacketKind};
-pub use header::{ExtensionForm, Extensions, RtpError, RtpHeader};
+pub use header::{ExtensionForm, Extensions, FixedHeader, RtpError, RtpHeader};
 pub use id::{MediaTime, Pt, SeqNo, Ssrc};
 pub use keyframe::{h264_info, is_keyframe, Codec, H264Info};
 pub use rewrite::{ExtIdMap, Rewriter};

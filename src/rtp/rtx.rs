@@ -2,7 +2,7 @@
 //! the original sequence number (OSN) in its first two payload bytes, then
 //! the original payload, on its own SSRC, payload type and sequence space.
 
-use super::header::{RtpError, RtpHeader};
+use super::header::{FixedHeader, RtpError, RtpHeader};
 use super::id::{Pt, Ssrc};
 
 /// Why an RTX packet could not be written or unwrapped.
@@ -68,11 +68,15 @@ pub fn unwrap_rtx_into(out: &mut Vec<u8>, rtx: &[u8], ssrc: Ssrc, pt: Pt) -> Res
 /// Copies the header of `h` with SSRC, PT and seq replaced and P cleared.
 fn write_header(out: &mut Vec<u8>, h: &RtpHeader<'_>, ssrc: Ssrc, pt: Pt, seq: u16) {
     let pkt = h.packet();
-    out.push(pkt[0] & !0x20);
-    out.push((pkt[1] & 0x80) | pt.wire());
-    out.extend_from_slice(&seq.to_be_bytes());
-    out.extend_from_slice(&pkt[4..8]);
-    out.extend_from_slice(&ssrc.0.to_be_bytes());
+    FixedHeader {
+        first: pkt[0] & !0x20,
+        marker: h.marker(),
+        pt,
+        seq,
+        timestamp: h.timestamp(),
+        ssrc,
+    }
+    .write(out);
     out.extend_from_slice(&pkt[12..h.payload_offset()]);
 }
 

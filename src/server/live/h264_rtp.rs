@@ -11,6 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::live::avc::{avcc_nalus, AvcConfig, AvcTagHeader};
 use crate::live::flv::{codec, FlvTag, TagKind};
+use crate::rtp::{FixedHeader, Pt, Ssrc};
 
 /// Largest RTP payload we produce (fits a 1500-byte MTU with SRTP and extensions).
 pub const MAX_PAYLOAD: usize = 1200;
@@ -124,11 +125,7 @@ impl H264Packetizer {
 
     fn packet(&mut self, ts: u32, marker: bool, keyframe: bool, payload: &[u8]) -> RtpOut {
         let mut b = BytesMut::with_capacity(12 + payload.len());
-        b.put_u8(0x80);
-        b.put_u8(if marker { 0x80 | PT } else { PT });
-        b.put_u16(self.seq);
-        b.put_u32(ts);
-        b.put_u32(self.ssrc);
+        FixedHeader::plain(marker, Pt(PT), self.seq, ts, Ssrc(self.ssrc)).write(&mut b);
         b.put_slice(payload);
         self.seq = self.seq.wrapping_add(1);
         RtpOut {

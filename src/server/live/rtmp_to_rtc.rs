@@ -15,6 +15,7 @@ use shards::glommio;
 
 use crate::directory::{DirectoryError, SessionEntry, StreamEntry};
 use crate::live::flv::{codec, FlvTag, TagKind};
+use crate::rtp::{FixedHeader, Pt, Ssrc};
 use crate::sdp::{Codec, ExtIds, MediaKind, Role};
 use crate::server::live::h264_rtp::H264Packetizer;
 use crate::server::live::transcode::{AudioOut, AudioWorker, Direction};
@@ -128,11 +129,7 @@ impl RtmpToRtc {
         let task = glommio::spawn_local(async move {
             while let Ok(AudioOut { data, pts }) = rx.recv_async().await {
                 let mut b = BytesMut::with_capacity(12 + data.len());
-                b.put_u8(0x80);
-                b.put_u8(OPUS_PT);
-                b.put_u16(seq);
-                b.put_u32(pts as u32);
-                b.put_u32(ssrc);
+                FixedHeader::plain(false, Pt(OPUS_PT), seq, pts as u32, Ssrc(ssrc)).write(&mut b);
                 b.put_slice(&data);
                 seq = seq.wrapping_add(1);
                 let pkt = MediaPacket {
