@@ -158,7 +158,7 @@ fn shipped_configs_parse_without_warnings() {
     for (name, rtmp_to_rtc, rtc_to_rtmp) in [
         ("rtc.conf", false, false),
         ("rtmp2rtc.conf", true, true),
-        ("rtc2rtmp.conf", false, true),
+        ("rtc2rtmp.conf", true, true),
     ] {
         let l = Config::load(&repo(&format!("configs/{name}")), &empty())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
