@@ -126,6 +126,40 @@ fn unknown_directives_are_warned_about() {
 }
 
 #[test]
+fn directives_without_effect_are_warned_about_with_their_line() {
+    let dir = TempDir::new("noeffect");
+    let conf = dir.0.join("n.conf");
+    std::fs::write(
+        &conf,
+        "listen 1935;\nvhost __defaultVhost__ {\n    min_latency on;\n    play {\n        \
+         mw_latency 100;\n    }\n}\nvhost example.com {\n}\n",
+    )
+    .unwrap();
+    let out = Command::new(binary())
+        .arg("-t")
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (line, directive) in [
+        (3, "vhost.min_latency"),
+        (5, "vhost.play.mw_latency"),
+        (8, "vhost"),
+    ] {
+        let want = format!("n.conf:{line}: directive \"{directive}\"");
+        assert!(all.contains(&want), "{want} in: {all}");
+    }
+    assert!(all.contains("has no effect in shardsfu"), "{all}");
+    assert!(all.contains("(3 warnings)"), "{all}");
+}
+
+#[test]
 fn sigterm_stops_within_two_seconds_with_sessions_open() {
     let ports = Ports::free();
     let mut srv = Server::start(&config(ports, 2, ""), ports, &[]);

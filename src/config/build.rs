@@ -5,13 +5,14 @@ use std::collections::HashMap;
 
 use super::error::{ConfigError, ConfigWarning};
 use super::model::Config;
+use super::no_effect;
 use super::parser::Directive;
 use super::settings::{
     Setting, BLACK_HOLE, HLS, HLS_UNSUPPORTED, HTTPS, HTTP_API, HTTP_API_AUTH,
     HTTP_API_UNSUPPORTED, HTTP_HOOKS, HTTP_REMUX, HTTP_SERVER, PLAY, PUBLISH, ROOT,
     ROOT_UNSUPPORTED, RTC_SERVER, RTC_TCP, RTC_VHOST, RTMP, STATS, VHOST, VHOST_UNSUPPORTED,
 };
-use super::vhost::VhostConfig;
+use super::vhost::{VhostConfig, DEFAULT_VHOST};
 
 type Warnings = Vec<ConfigWarning>;
 
@@ -26,10 +27,6 @@ fn join(path: &str, name: &str) -> String {
         format!("{path}.{name}")
     }
 }
-
-/// The warning for enabled hooks that are not called.
-const HOOKS_NOT_CALLED: &str = "shardsfu calls on_publish, on_play, on_unpublish and on_stop; \
-     on_connect, on_close, on_dvr, on_hls and on_hls_notify are not called";
 
 fn warn(w: &mut Warnings, d: &Directive, path: &str, message: impl Into<String>) {
     w.push(ConfigWarning {
@@ -116,6 +113,9 @@ fn apply_section<T>(
                 Err(reason) => return Err(invalid(d, &path, reason)),
                 Ok(Some(msg)) => warn(w, d, &path, msg),
                 Ok(None) => {}
+            }
+            if let Some(msg) = no_effect::check(&path, &d.args) {
+                warn(w, d, &path, msg);
             }
         }
     }
@@ -232,6 +232,9 @@ pub(crate) fn build(tree: &[Directive], w: &mut Warnings) -> Result<Config, Conf
                         ),
                     ));
                 }
+                if vhost.name == DEFAULT_VHOST {
+                    c.default_vhost_configured = true;
+                }
                 c.vhosts.insert(vhost.name.clone(), vhost);
                 Ok(())
             }
@@ -251,6 +254,9 @@ fn build_vhost(d: &Directive, w: &mut Warnings) -> Result<VhostConfig, ConfigErr
             ))
         }
     };
+    if let Some(msg) = no_effect::named_vhost(name) {
+        warn(w, d, "vhost", msg);
+    }
     let mut vhost = VhostConfig::new(name);
     let sec = Section {
         path: "vhost",
@@ -272,19 +278,5 @@ fn build_vhost(d: &Directive, w: &mut Warnings) -> Result<VhostConfig, ConfigErr
             _ => leaf(p, HTTP_HOOKS, &[], d, &mut v.http_hooks, w),
         },
     )?;
-    // Do not let an SRS user believe their notification hooks are called.
-    let h = &vhost.http_hooks;
-    let notifying = [
-        &h.on_connect,
-        &h.on_close,
-        &h.on_dvr,
-        &h.on_hls,
-        &h.on_hls_notify,
-    ];
-    if h.enabled && notifying.iter().any(|urls| !urls.is_empty()) {
-        if let Some(hooks) = d.children.iter().find(|c| c.name == "http_hooks") {
-            warn(w, hooks, "vhost.http_hooks", HOOKS_NOT_CALLED);
-        }
-    }
     Ok(vhost)
 }

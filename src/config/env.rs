@@ -2,10 +2,11 @@
 //! the file, SRS's `SRS_*` overrides (the environment wins over the file) and
 //! the `candidate` rules.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::error::{ConfigError, ConfigWarning};
 use super::model::Config;
+use super::no_effect;
 use super::settings::{
     env_names, Setting, BLACK_HOLE, HLS, HTTPS, HTTP_API, HTTP_API_AUTH, HTTP_HOOKS, HTTP_REMUX,
     HTTP_SERVER, PLAY, PUBLISH, ROOT, RTC_SERVER, RTC_TCP, RTC_VHOST, STATS, VHOST,
@@ -122,19 +123,25 @@ fn section<T>(
         else {
             continue;
         };
-        match (s.apply)(target, std::slice::from_ref(&value)) {
-            Err(reason) => return Err(ConfigError::Env { var, value, reason }),
-            Ok(Some(message)) => w.push(ConfigWarning {
+        let directive = if path.is_empty() {
+            s.name.to_string()
+        } else {
+            format!("{path}.{}", s.name)
+        };
+        let args = std::slice::from_ref(&value);
+        let applied = (s.apply)(target, args).map_err(|reason| ConfigError::Env {
+            var: var.clone(),
+            value: value.clone(),
+            reason,
+        })?;
+        let no_effect = no_effect::check(&directive, args);
+        for message in applied.into_iter().chain(no_effect) {
+            w.push(ConfigWarning {
                 file: "environment".into(),
                 line: 0,
-                directive: if path.is_empty() {
-                    s.name.to_string()
-                } else {
-                    format!("{path}.{}", s.name)
-                },
+                directive: directive.clone(),
                 message: format!("{var}={value}: {message}"),
-            }),
-            Ok(None) => {}
+            });
         }
     }
     Ok(())
@@ -163,6 +170,8 @@ pub(crate) fn apply_overrides(
         w,
     )?;
     section("stats", STATS, &mut c.stats, env, w)?;
+    // `SRS_VHOST_*` apply to every vhost; say so once, not once per vhost.
+    let before = w.len();
     for v in c.vhosts.values_mut() {
         section("vhost", VHOST, v, env, w)?;
         section("vhost.rtc", RTC_VHOST, &mut v.rtc, env, w)?;
@@ -172,6 +181,12 @@ pub(crate) fn apply_overrides(
         section("vhost.hls", HLS, &mut v.hls, env, w)?;
         section("vhost.http_hooks", HTTP_HOOKS, &mut v.http_hooks, env, w)?;
     }
+    let mut seen = HashSet::new();
+    let vhost_warnings: Vec<ConfigWarning> = w
+        .drain(before..)
+        .filter(|x| seen.insert((x.directive.clone(), x.message.clone())))
+        .collect();
+    w.extend(vhost_warnings);
     resolve_candidate(c, env);
     Ok(())
 }

@@ -77,6 +77,27 @@ pub enum ConfigError {
     },
 }
 
+/// Why [`Config::vhost_for`](super::Config::vhost_for) serves no vhost
+/// for a request (SRS answers such an RTMP connect with "no vhost" or
+/// "vhost disabled").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VhostError {
+    /// No vhost has that name and the file configured no `__defaultVhost__`.
+    #[error("no vhost \"{name}\" and no __defaultVhost__ configured")]
+    NotFound {
+        /// The vhost the request asked for.
+        name: String,
+    },
+    /// The vhost that would serve the request has `enabled off`.
+    #[error("vhost \"{vhost}\" (for the request's vhost \"{name}\") is disabled")]
+    Disabled {
+        /// The vhost the request asked for.
+        name: String,
+        /// The vhost that would have served it (`name` or `__defaultVhost__`).
+        vhost: String,
+    },
+}
+
 fn directive_prefix(directive: &Option<String>) -> String {
     match directive {
         Some(d) => format!("directive \"{d}\": "),

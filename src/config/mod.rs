@@ -8,7 +8,8 @@
 //!
 //! Loading goes: text → directive tree with file and line
 //! ([`parser`](self)) → typed [`Config`] with SRS's defaults (unknown
-//! directives become [`ConfigWarning`]s) → `SRS_*` environment overrides
+//! directives, and those accepted without effect ([`NO_EFFECT`]), become
+//! [`ConfigWarning`]s) → `SRS_*` environment overrides
 //! (the environment wins) → `rtc_server.candidate` resolved.
 //!
 //! ```no_run
@@ -17,8 +18,8 @@
 //! for w in &loaded.warnings {
 //!     eprintln!("warning: {w}");
 //! }
-//! let rtc = &loaded.config.vhost("__defaultVhost__").rtc;
-//! # Ok::<(), shardsfu::config::ConfigError>(())
+//! let rtc = &loaded.config.vhost_for("example.com")?.rtc;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod build;
@@ -26,6 +27,7 @@ mod env;
 mod error;
 mod lexer;
 mod model;
+mod no_effect;
 mod parser;
 mod settings;
 mod values;
@@ -33,15 +35,18 @@ mod vhost;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_warnings;
 
 use std::path::Path;
 
 pub use env::{env_variables, Env, MapEnv, ProcessEnv};
-pub use error::{ConfigError, ConfigWarning};
+pub use error::{ConfigError, ConfigWarning, VhostError};
 pub use model::{
     BlackHoleConfig, Config, HttpApiAuthConfig, HttpApiConfig, HttpServerConfig, HttpsConfig,
     IpFamily, LogLevel, LogTank, RtcProtocol, RtcServerConfig, RtcTcpConfig, StatsConfig,
 };
+pub use no_effect::{no_effect, NoEffect, NAMED_VHOSTS_SELECTED, NO_EFFECT};
 pub use vhost::{
     DtlsRole, DtlsVersion, HlsConfig, HlsOnError, HttpHooksConfig, HttpRemuxConfig, PlayConfig,
     PublishConfig, RtcVhostConfig, TimeJitter, VhostConfig, DEFAULT_VHOST,

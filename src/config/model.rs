@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use super::error::VhostError;
 use super::vhost::{VhostConfig, DEFAULT_VHOST};
 
 /// Defines a keyword enum with its spellings, `as_str`, `parse` and Display.
@@ -92,7 +93,9 @@ keyword_enum! {
 /// The whole configuration. Build it with [`Config::load`](super::Config::load),
 /// [`Config::parse_str`](super::Config::parse_str) or
 /// [`Config::embedded_default`](super::Config::embedded_default);
-/// `Config::default()` is SRS's defaults with only `__defaultVhost__`.
+/// `Config::default()` is SRS's defaults, as from an empty file: `vhosts`
+/// holds `__defaultVhost__` at its defaults, but it is not configured
+/// ([`Config::vhost_for`] finds no vhost, as SRS would).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// RTMP listen endpoints (`listen`, or SRS 7's `rtmp { listen }`). Default `0.0.0.0:1935`.
@@ -142,8 +145,14 @@ pub struct Config {
     pub rtc_server: RtcServerConfig,
     /// `stats { }`.
     pub stats: StatsConfig,
-    /// Every `vhost NAME { }`, by name; `__defaultVhost__` is always present.
+    /// Every `vhost NAME { }`, by name; `__defaultVhost__` is always present
+    /// (at SRS's defaults when the file has none, so that `SRS_VHOST_*`
+    /// overrides have a vhost to apply to).
     pub vhosts: BTreeMap<String, VhostConfig>,
+    /// Whether the file wrote `vhost __defaultVhost__ { }`. Without it SRS
+    /// serves no request whose vhost is not configured by name, and neither
+    /// does [`Config::vhost_for`].
+    pub default_vhost_configured: bool,
 }
 
 /// `http_server { https { } }` and `http_api { https { } }`.
@@ -384,13 +393,45 @@ impl Default for Config {
             rtc_server: RtcServerConfig::default(),
             stats: StatsConfig::default(),
             vhosts,
+            default_vhost_configured: false,
         }
     }
 }
 
 impl Config {
+    /// The vhost that serves a request for vhost `name`, as SRS resolves it
+    /// (`SrsConfig::get_vhost` then the `enabled` check of
+    /// `SrsRtmpConn::check_vhost`): the vhost of exactly that name
+    /// (case-sensitive), else `__defaultVhost__` if the file configured it;
+    /// then, if that vhost has `enabled off`, the request is refused (a
+    /// disabled named vhost does not fall back to the default one).
+    ///
+    /// `name` is the request's vhost as SRS finds it: the `vhost` (else
+    /// `domain`) query parameter, else the host (without port) of the
+    /// `Host` header, RTMP tcUrl or `webrtc://` stream URL. See
+    /// docs/configuration.md, "How a request's vhost is chosen".
+    pub fn vhost_for(&self, name: &str) -> Result<&VhostConfig, VhostError> {
+        let found = match self.vhosts.get(name) {
+            Some(v) if name != DEFAULT_VHOST || self.default_vhost_configured => v,
+            _ if self.default_vhost_configured => self.vhost(DEFAULT_VHOST),
+            _ => {
+                return Err(VhostError::NotFound {
+                    name: name.to_string(),
+                })
+            }
+        };
+        if !found.enabled {
+            return Err(VhostError::Disabled {
+                name: name.to_string(),
+                vhost: found.name.clone(),
+            });
+        }
+        Ok(found)
+    }
+
     /// The settings of vhost `name`, or of `__defaultVhost__` when there is
-    /// no such vhost (as SRS's `get_vhost(name, true)`).
+    /// no such vhost (as SRS's `get_vhost(name, true)`), configured or not
+    /// and enabled or not. Requests should use [`Config::vhost_for`].
     pub fn vhost(&self, name: &str) -> &VhostConfig {
         static FALLBACK: std::sync::OnceLock<VhostConfig> = std::sync::OnceLock::new();
         self.vhosts
