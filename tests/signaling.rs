@@ -462,3 +462,48 @@ fn api_auth_guards_the_management_api_only() {
     );
     assert_eq!(r.status, 201, "{}", r.body);
 }
+
+#[test]
+fn a_named_vhost_gives_its_sessions_its_settings() {
+    let ports = Ports::free();
+    let conf = config(ports, 2, "")
+        + "vhost cam.example { rtc { enabled on; nack off; twcc off; } }\n\
+           vhost off.example { enabled off; rtc { enabled on; } }\n";
+    let srv = Server::start(&conf, ports, &[]);
+    let offer = fixture("chromium156_whip.sdp");
+    let nack = |body: &str| body.contains(" nack\r\n");
+    let r = whip(&srv, "plain", &offer);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(nack(&r.body), "the default vhost has NACK on");
+    let url = srv.api_url("/rtc/v1/whip/?app=live&stream=named&vhost=cam.example");
+    let r = post(&url, "application/sdp", &offer);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(!nack(&r.body), "cam.example has NACK off:\n{}", r.body);
+    assert!(!r.body.contains("transport-cc"), "and TWCC off");
+    // The legacy API names the vhost by the stream URL's host.
+    let body = serde_json::json!({
+        "streamurl": "webrtc://cam.example/live/legacy",
+        "sdp": offer,
+    });
+    let r = post(
+        &srv.api_url("/rtc/v1/publish/"),
+        "application/json",
+        &body.to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert!(!nack(v["sdp"].as_str().unwrap()));
+    // A disabled vhost refuses; an unknown one falls back to the default.
+    let url = srv.api_url("/rtc/v1/whip/?app=live&stream=x&vhost=off.example");
+    let r = post(&url, "application/sdp", &offer);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("disabled"), "{}", r.body);
+    let url = srv.api_url("/rtc/v1/whip/?app=live&stream=y&vhost=other.example");
+    assert_eq!(post(&url, "application/sdp", &offer).status, 201);
+    // The named vhost is warned about for what it does not cover (live).
+    assert!(
+        srv.log().contains("RTMP, HTTP-FLV and HLS"),
+        "{}",
+        srv.log()
+    );
+}

@@ -32,6 +32,10 @@ pub enum ApiError {
     /// The server already holds `max_connections` sessions.
     #[error("max_connections ({0}) reached: no new session now")]
     TooManySessions(usize),
+    /// The request's vhost is not configured (and there is no default to
+    /// fall back on), or is disabled.
+    #[error("{0}")]
+    Vhost(#[from] crate::config::VhostError),
     /// A deciding hook (`on_publish`/`on_play`) refused.
     #[error("{0}")]
     Forbidden(String),
@@ -55,6 +59,8 @@ impl ApiError {
             ApiError::StreamNotFound(_) | ApiError::SessionNotFound(_) => 404,
             ApiError::Conflict(_) => 409,
             ApiError::Forbidden(_) => 403,
+            ApiError::Vhost(crate::config::VhostError::NotFound { .. }) => 404,
+            ApiError::Vhost(_) => 403,
             ApiError::RtcDisabled(_) | ApiError::TooManySessions(_) => 503,
         }
     }

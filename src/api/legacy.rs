@@ -29,17 +29,6 @@ struct StreamUrl {
     query: Vec<(String, String)>,
 }
 
-/// The host of `host[:port]` (IPv6 in brackets), without the port.
-fn host_of(authority: &str) -> String {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or("").to_string();
-    }
-    match authority.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h.to_string(),
-        _ => authority.to_string(),
-    }
-}
-
 fn parse_stream_url(url: &str) -> Result<StreamUrl, ApiError> {
     let bad = || {
         ApiError::BadRequest(format!(
@@ -50,7 +39,7 @@ fn parse_stream_url(url: &str) -> Result<StreamUrl, ApiError> {
     let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
     let mut parts = rest.splitn(2, '/');
     let host = parts.next().filter(|h| !h.is_empty()).ok_or_else(bad)?;
-    let host = host_of(host);
+    let host = crate::api::request::host_without_port(host).to_string();
     let path = parts.next().ok_or_else(bad)?;
     let (app, stream) = path.rsplit_once('/').ok_or_else(bad)?;
     if app.is_empty() || stream.is_empty() {
@@ -106,12 +95,15 @@ pub fn parse(req: &Request, role: Role) -> Result<Signaling, ApiError> {
         param,
         AnswerStyle::Legacy,
     )?;
-    if opt("vhost").is_none()
-        && host.parse::<std::net::IpAddr>().is_err()
-        && crate::api::request::check_name("vhost", &host).is_ok()
-    {
+    if opt("vhost").or_else(|| opt("domain")).is_none() {
         // The stream URL's host names the vhost, as in SRS (an IP names none).
-        sig.create.vhost = host;
+        let named = host.parse::<std::net::IpAddr>().is_err()
+            && crate::api::request::check_name("vhost", &host).is_ok();
+        sig.create.vhost = if named {
+            host
+        } else {
+            crate::config::DEFAULT_VHOST.to_string()
+        };
     }
     Ok(sig)
 }
@@ -143,8 +135,7 @@ mod tests {
         let u = parse_stream_url("webrtc://example.com:1985/live/cam?eip=1.2.3.4").unwrap();
         assert_eq!((u.app.as_str(), u.stream.as_str()), ("live", "cam"));
         assert_eq!(u.host, "example.com");
-        assert_eq!(host_of("[::1]:1985"), "::1");
-        assert_eq!(host_of("1.2.3.4"), "1.2.3.4");
+
         assert_eq!(u.query, vec![("eip".to_string(), "1.2.3.4".to_string())]);
         let u = parse_stream_url("webrtc://h/a/b/c").unwrap();
         assert_eq!((u.app.as_str(), u.stream.as_str()), ("a/b", "c"));

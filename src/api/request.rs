@@ -68,8 +68,15 @@ impl Signaling {
         if let Some(eip) = eip {
             crate::api::check_eip(eip)?;
         }
+        // SRS's order: `?vhost=`, `?domain=`, then the host the request
+        // was sent to (an IP address names no vhost).
+        let host = api_host
+            .map(host_without_port)
+            .filter(|h| h.parse::<std::net::IpAddr>().is_err() && check_name("vhost", h).is_ok());
         let vhost = opt("vhost")
+            .or_else(|| opt("domain"))
             .filter(|v| !v.is_empty())
+            .or(host)
             .unwrap_or(DEFAULT_VHOST);
         check_name("vhost", vhost)?;
         Ok(Signaling {
@@ -87,6 +94,17 @@ impl Signaling {
             param,
             style,
         })
+    }
+}
+
+/// The host of a `Host` header value, without its port.
+pub(crate) fn host_without_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
     }
 }
 
@@ -144,6 +162,24 @@ mod tests {
             ("live", "livestream")
         );
         assert_eq!(s.create.vhost, DEFAULT_VHOST);
+        let named = |host| {
+            Signaling::new(
+                Role::Play,
+                None,
+                None,
+                String::new(),
+                &none,
+                Some(host),
+                String::new(),
+                AnswerStyle::Whip,
+            )
+            .unwrap()
+            .create
+            .vhost
+        };
+        assert_eq!(named("example.com:1985"), "example.com");
+        assert_eq!(named("127.0.0.1:1985"), DEFAULT_VHOST);
+        assert_eq!(named("[::1]:1985"), DEFAULT_VHOST);
     }
 
     #[test]

@@ -127,7 +127,7 @@ pub static NO_EFFECT: &[NoEffect] = &[
     row(
         "vhost.enabled",
         &["on"],
-        "requests do not check it yet (Config::vhost_for does)",
+        "WebRTC requests honour it; RTMP, HTTP-FLV and HLS do not check it yet",
     ),
     row("vhost.min_latency", &[], NO_MERGE),
     row(
@@ -317,8 +317,8 @@ pub(crate) fn check(path: &str, args: &[String]) -> Option<String> {
 pub(crate) fn named_vhost(name: &str) -> Option<String> {
     (!NAMED_VHOSTS_SELECTED && name != DEFAULT_VHOST).then(|| {
         format!(
-            "vhost \"{name}\" is accepted for SRS compatibility but has no effect in shardsfu \
-             yet: every request is served with {DEFAULT_VHOST}'s settings"
+            "vhost \"{name}\": WebRTC requests for it (WHIP/WHEP, /rtc/v1/*) use its settings, \
+             but RTMP, HTTP-FLV and HLS are served with {DEFAULT_VHOST}'s settings"
         )
     })
 }

@@ -384,8 +384,8 @@ fn named_vhosts_warn_while_requests_do_not_choose_them() {
     assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
     assert_eq!(
         l.warnings[0].to_string(),
-        "t.conf:2: directive \"vhost\": vhost \"a.com\" is accepted for SRS compatibility \
-         but has no effect in shardsfu yet: every request is served with \
+        "t.conf:2: directive \"vhost\": vhost \"a.com\": WebRTC requests for it (WHIP/WHEP, \
+         /rtc/v1/*) use its settings, but RTMP, HTTP-FLV and HLS are served with \
          __defaultVhost__'s settings"
     );
 }

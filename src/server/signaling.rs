@@ -23,12 +23,15 @@ pub async fn serve(
 ) -> Response {
     let resp = match api::route(req, site, &core.shared.config) {
         Route::Respond(r) => r,
-        Route::Create(sig) => match authorize(core, &sig, req, peer).await {
-            Ok(()) => {
-                let result = create(core, &sig).await;
-                api::created(&sig, result)
-            }
-            Err(refused) => refused,
+        Route::Create(mut sig) => match choose_vhost(core, &mut sig) {
+            Err(e) => api::created(&sig, Err(e)),
+            Ok(()) => match authorize(core, &sig, req, peer).await {
+                Ok(()) => {
+                    let result = create(core, &sig).await;
+                    api::created(&sig, result)
+                }
+                Err(refused) => refused,
+            },
         },
         Route::Delete { token } => api::deleted(delete(core, &token)),
         Route::Info(q) => api::info::report(q, core),
@@ -36,6 +39,14 @@ pub async fn serve(
             .unwrap_or_else(|| static_file(core, &req.raw_target)),
     };
     api::finish(req, resp)
+}
+
+/// Resolves the request's vhost as SRS does: the named one, else the
+/// default vhost; a disabled or missing one refuses the request.
+fn choose_vhost(core: &ShardCore, sig: &mut Signaling) -> Result<(), ApiError> {
+    let vhost = core.shared.config.vhost_for(&sig.create.vhost)?;
+    sig.create.vhost = vhost.name.clone();
+    Ok(())
 }
 
 /// Asks the `on_publish`/`on_play` hooks of the request's vhost; a refusal
