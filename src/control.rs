@@ -14,8 +14,8 @@ use crate::sfu::{CreateSession, Created, Sfu};
 
 /// Creates the session `req` asks for in `sfu` (shard `sfu.id()`), with
 /// `candidates` in its answer: refused when the process holds
-/// `max_sessions`, when a player's stream has no publisher, or when a
-/// publisher's stream already has one.
+/// `max_sessions` or when a publisher's stream already has one. A player
+/// of a stream nobody publishes yet is admitted and waits for a publisher.
 pub fn admit(
     directory: &Directory,
     sfu: &mut Sfu,
@@ -30,13 +30,11 @@ pub fn admit(
     let key = req.stream_key();
     let published = directory.stream(key.as_str());
     let source = match req.role {
-        Role::Play => {
-            let s = published.ok_or_else(|| ApiError::StreamNotFound(key.to_string()))?;
-            Some(SourceCodecs {
-                video: s.video,
-                audio: s.audio,
-            })
-        }
+        // No publisher yet: the player waits for one (SRS's behaviour).
+        Role::Play => published.map(|s| SourceCodecs {
+            video: s.video,
+            audio: s.audio,
+        }),
         Role::Publish if published.is_some() => {
             return Err(DirectoryError::StreamBusy(key.to_string()).into())
         }
@@ -45,6 +43,7 @@ pub fn admit(
     let session = sfu.new_session(now, req, candidates, source)?;
     let created = Created::of(&session);
     let authenticated = !session.answer.remote_fingerprints.is_empty();
+    let waits = session.wait_for_publisher.is_some();
     let codecs = source_codecs(&session);
     let entry = SessionEntry {
         ufrag: session.ufrag.clone(),
@@ -59,6 +58,10 @@ pub fn admit(
     });
     directory.register(created.token.as_str(), entry, publish)?;
     sfu.insert(session);
+    if waits {
+        crate::sfu::ShardStats::inc(&sfu.stats().players_waiting);
+        tracing::info!(shard = sfu.id(), session = %created.session_id, stream = %key, "player waits for a publisher (until stun_timeout)");
+    }
     if authenticated {
         tracing::info!(shard = sfu.id(), session = %created.session_id, role = ?req.role, vhost = req.vhost, app = req.app, stream = req.stream, "session created");
     } else {

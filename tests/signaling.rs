@@ -77,11 +77,11 @@ fn whip_answer_has_what_webrtc_clients_need() {
 fn whep_plays_what_is_published_and_delete_ends_it() {
     let srv = start("");
     let offer = fixture("aiortc_whip_h264.sdp");
-    assert_eq!(
-        whep(&srv, "show", &offer).status,
-        404,
-        "nobody publishes yet"
-    );
+    let play_offer = fixture("aiortc_whep_recvonly.sdp");
+    // Nobody publishes yet: as in SRS, the player is admitted and waits.
+    let early = whep(&srv, "show", &play_offer);
+    assert_eq!(early.status, 201, "{}", early.body);
+    assert!(early.body.contains("a=sendonly"), "{}", early.body);
     let pubr = whip(&srv, "show", &offer);
     assert_eq!(pubr.status, 201);
     let second = whip(&srv, "show", &offer);
@@ -92,7 +92,6 @@ fn whep_plays_what_is_published_and_delete_ends_it() {
         second.body
     );
 
-    let play_offer = fixture("aiortc_whep_recvonly.sdp");
     let play = whep(&srv, "show", &play_offer);
     assert_eq!(play.status, 201, "{}", play.body);
     assert!(play.body.contains("a=sendonly"), "{}", play.body);
@@ -114,7 +113,10 @@ fn whep_plays_what_is_published_and_delete_ends_it() {
         404,
         "a second DELETE finds nothing"
     );
-    assert_eq!(whep(&srv, "show", &play_offer).status, 404);
+    assert_eq!(whep(&srv, "show", &play_offer).status, 201, "waits again");
+    let sum: serde_json::Value =
+        serde_json::from_str(&get(&srv.api_url("/api/v1/summaries")).body).unwrap();
+    assert_eq!(sum["data"]["totals"]["players_waiting"], 2, "{sum}");
     assert_eq!(
         whip(&srv, "show", &offer).status,
         201,

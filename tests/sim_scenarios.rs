@@ -353,3 +353,53 @@ fn the_same_seed_gives_the_same_run() {
     };
     assert_eq!(run(42), run(42));
 }
+
+#[test]
+fn a_player_that_comes_first_gets_the_publisher_that_follows() {
+    let mut w = World::new(2, 15, SfuSettings::default());
+    let v = w.add_peer(Role::Play, 1, false);
+    w.signal(v, 1, "s")
+        .expect("WHEP before publish is admitted");
+    w.run_for(secs(3.0));
+    assert!(w.peers[v].stats.dtls_connected);
+    assert_eq!(w.peers[v].stats.rtp_received, 0);
+    let p = w.add_peer(Role::Publish, 0, false);
+    w.signal(p, 0, "s").unwrap();
+    w.run_for(secs(3.0));
+    let (sent, got) = (w.peers[p].stats.rtp_sent, w.peers[v].stats.unique_received);
+    assert!(got as f64 >= sent as f64 * 0.9, "{got} of {sent}");
+    assert_eq!(w.peers[v].stats.first_is_keyframe, Some(true));
+    let st = w.stats[1].snapshot();
+    assert_eq!(
+        (st.players_waiting, st.players_wait_served),
+        (1, 1),
+        "{st:?}"
+    );
+}
+
+#[test]
+fn a_player_waits_for_a_publisher_only_until_stun_timeout() {
+    let short = SessionSettings {
+        stun_timeout: Duration::from_secs(2),
+        ..SessionSettings::default()
+    };
+    let mut w = World::new(
+        1,
+        16,
+        SfuSettings::default().with_vhost("__defaultVhost__", short),
+    );
+    let v = w.add_peer(Role::Play, 0, false);
+    let created = w.signal(v, 0, "s").unwrap();
+    w.run_for(secs(1.5));
+    assert_eq!(w.holder(&created.token), Some(0), "still waiting");
+    w.run_for(secs(1.0));
+    // The peer kept its consent checks going: only the wait ended it.
+    assert_eq!(w.holder(&created.token), None);
+    let st = w.stats[0].snapshot();
+    assert_eq!(
+        (st.players_wait_expired, st.sessions_timed_out),
+        (1, 0),
+        "{st:?}"
+    );
+    assert_eq!(w.tables(), ([0; 7], (0, 0)));
+}

@@ -84,7 +84,9 @@ impl Created {
 impl Sfu {
     /// Parses the offer and builds the answer and the session (not yet
     /// added: see [`Sfu::insert`]). A player gets the codecs of `source`,
-    /// the stream's publisher.
+    /// the stream's publisher; without one (the player came first, as SRS
+    /// allows) it gets the offer's preferred codecs and waits for a
+    /// publisher until `stun_timeout`.
     pub fn new_session(
         &self,
         now: Instant,
@@ -168,6 +170,8 @@ impl Sfu {
             stream: req.stream.clone(),
             stream_key: key,
             rtc_to_rtmp: req.role == Role::Publish && settings.rtc_to_rtmp,
+            wait_for_publisher: (req.role == Role::Play && source.is_none())
+                .then(|| now + settings.stun_timeout),
             ufrag,
             ice,
             answer,

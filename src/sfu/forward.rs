@@ -100,6 +100,10 @@ impl Sfu {
                 s.counters.dropped += 1;
                 continue;
             }
+            if s.wait_for_publisher.take().is_some() {
+                ShardStats::inc(&stats.players_wait_served);
+                tracing::info!(session = %s.id, stream = %s.stream_key, "waiting player: media started");
+            }
             match srtp.protect_rtp(scratch) {
                 Ok(enc) => {
                     s.counters.rtp_out += 1;

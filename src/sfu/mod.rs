@@ -100,6 +100,9 @@ pub enum EndReason {
     Shutdown,
     /// Its WebRTC-over-TCP connection closed.
     TransportClosed,
+    /// A player that came before its stream's publisher waited
+    /// `stun_timeout` and none came.
+    NoPublisher,
 }
 
 /// A session that ended, for the directory, the hooks and the bridge.

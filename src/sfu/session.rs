@@ -79,6 +79,9 @@ pub struct Session {
     pub srtp: Option<SrtpSession>,
     /// Counters.
     pub counters: SessionCounters,
+    /// A player created before its stream had a publisher waits until this
+    /// for its first packet, then ends ([`EndReason::NoPublisher`](crate::sfu::EndReason::NoPublisher)).
+    pub wait_for_publisher: Option<Instant>,
     /// Whether the "no fingerprint, DTLS refused" line was logged.
     pub unauthenticated_logged: bool,
     /// Rates for the API, from `counters`.

@@ -41,6 +41,12 @@ counters! {
     sessions_moved_out,
     /// Sessions ended by `stun_timeout`.
     sessions_timed_out,
+    /// Players created before their stream had a publisher (WHEP first).
+    players_waiting,
+    /// Of those, players whose publisher arrived in time (media started).
+    players_wait_served,
+    /// Of those, players closed because no publisher came within `stun_timeout`.
+    players_wait_expired,
     /// UDP datagrams received on the RTC port.
     udp_packets_in,
     /// UDP datagrams sent from the RTC port.

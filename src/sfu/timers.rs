@@ -23,7 +23,12 @@ impl Sfu {
                     ),
                     _ => (None, None),
                 };
-                s.ice.poll_timeout().into_iter().chain(a).chain(b)
+                s.ice
+                    .poll_timeout()
+                    .into_iter()
+                    .chain(a)
+                    .chain(b)
+                    .chain(s.wait_for_publisher)
             })
             .min();
         let dtls = self
@@ -111,19 +116,22 @@ impl Sfu {
         for stream in retries {
             self.request_keyframe(now, &stream);
         }
-        let mut timed_out = Vec::new();
+        let mut ended = Vec::new();
         for s in self.sessions.values_mut() {
             if s.ice.poll_timeout().is_some_and(|t| t <= now) {
                 s.ice.handle_timeout(now);
             }
             while let Some(ev) = s.ice.poll_event() {
                 if ev == IceEvent::TimedOut {
-                    timed_out.push(s.token.clone());
+                    ended.push((s.token.clone(), EndReason::StunTimeout));
                 }
             }
+            if s.wait_for_publisher.is_some_and(|t| t <= now) {
+                ended.push((s.token.clone(), EndReason::NoPublisher));
+            }
         }
-        for token in timed_out {
-            self.close(now, token.as_str(), EndReason::StunTimeout);
+        for (token, reason) in ended {
+            self.close(now, token.as_str(), reason);
         }
     }
 }
