@@ -305,7 +305,10 @@ fn http_flv_over_https() {
 /// restarted on each one); the handshake now has 10 s in total.
 #[test]
 fn a_byte_at_a_time_tls_handshake_is_closed_after_10s() {
-    let Some(TlsServer { api_tls, .. }) = start_tls("https-trickle", "") else {
+    let Some(TlsServer {
+        server, api_tls, ..
+    }) = start_tls("https-trickle", "")
+    else {
         return;
     };
     let addr: SocketAddr = ([127, 0, 0, 1], api_tls).into();
@@ -323,4 +326,5 @@ fn a_byte_at_a_time_tls_handshake_is_closed_after_10s() {
         closed >= Duration::from_secs(9) && closed < Duration::from_secs(13),
         "closed after {closed:?}"
     );
+    drop(server);
 }
