@@ -1,7 +1,8 @@
-//! Hostile RTMP and HTTP-FLV clients against the real server (issue 14):
-//! plays of names nobody publishes are reclaimed, bad names are refused, the
-//! RTMP setup has a total deadline, and players that never read are closed
-//! by the write timeout. Raw clients written here (no FFmpeg needed).
+//! Hostile RTMP, HTTP-FLV and HTTP clients against the real server (issue
+//! 14): plays of names nobody publishes are reclaimed, bad names are
+//! refused, the RTMP setup and HTTP heads have total deadlines, and players
+//! that never read are closed by the write timeout. Raw clients written here
+//! (no FFmpeg needed).
 
 mod common;
 
@@ -208,6 +209,27 @@ fn rtmp_setup_has_a_total_deadline() {
             .contains("no publish or play within 10s")),
         "{}",
         server.log()
+    );
+}
+
+/// The HTTP core's head deadline is a total from the first byte: a head
+/// sent one byte every half second gets 408 and the close at 10 s.
+#[test]
+fn an_http_head_sent_a_byte_at_a_time_is_closed_at_10s() {
+    let ports = Ports::free();
+    let server = Server::start(&live_config(ports), ports, &[]);
+    let mut head = b"GET /api/v1/versions HTTP/1.1\r\nHost: x\r\n".to_vec();
+    head.extend(std::iter::repeat_n(b'X', 100));
+    let closed = common::trickle_until_closed(
+        server.api,
+        &head,
+        Duration::from_millis(500),
+        Duration::from_secs(20),
+    )
+    .expect("the trickling HTTP client was never closed");
+    assert!(
+        closed >= Duration::from_secs(9) && closed < Duration::from_secs(13),
+        "closed after {closed:?}"
     );
 }
 
