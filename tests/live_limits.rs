@@ -233,6 +233,48 @@ fn an_http_head_sent_a_byte_at_a_time_is_closed_at_10s() {
     );
 }
 
+/// An HTTP client that pipelines requests for 20 MB and never reads is
+/// closed once the socket buffers are full and 10 s pass without the
+/// server getting 64 KiB out (the connection used to wait forever).
+#[test]
+fn an_http_client_that_never_reads_is_closed() {
+    let ports = Ports::free();
+    let www = common::TempDir::new("www-big");
+    std::fs::write(www.0.join("big.bin"), vec![0x42u8; 2 << 20]).unwrap();
+    let conf = live_config(ports).replace(
+        &common::fixtures().join("www").display().to_string(),
+        &www.0.display().to_string(),
+    );
+    let server = Server::start(&conf, ports, &[]);
+    let mut s = TcpStream::connect(server.http).unwrap();
+    let req = b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n".repeat(10);
+    s.write_all(&req).unwrap();
+    std::thread::sleep(Duration::from_secs(13));
+    // Now read: what the kernel held, then the close (not all 10 files).
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break false
+            }
+            Err(_) => break true,
+        }
+    };
+    assert!(
+        closed && got < 10 * (2 << 20),
+        "closed: {closed}, {got} bytes read"
+    );
+}
+
 /// An AVC keyframe tag body of `len` bytes (one IDR NAL unit).
 fn keyframe(len: usize) -> Vec<u8> {
     let mut d = vec![0x17, 1, 0, 0, 0];
