@@ -44,13 +44,18 @@ fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// The server's resident set (kB).
 fn rss_kb(server: &Server) -> u64 {
+    proc_status_kb(server, "VmRSS:")
+}
+
+/// A kB field of the server's /proc status (`VmRSS:`, `VmHWM:`).
+fn proc_status_kb(server: &Server, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
         .expect("server status");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+        .expect("a kB field")
 }
 
 /// C0 + C1, then S0 S1 S2 back, then C2.
@@ -207,6 +212,45 @@ fn rtmp_setup_has_a_total_deadline() {
         wait_until(Duration::from_secs(2), || server
             .log()
             .contains("no publish or play within 10s")),
+        "{}",
+        server.log()
+    );
+}
+
+/// An 8 MiB AMF0 command of one-byte nulls used to decode into 8M values
+/// (+264 MiB peak); it is now refused at its header, and the largest
+/// command allowed (64 KiB of nulls) at the AMF0 value count.
+#[test]
+fn amf0_bombs_cost_little() {
+    let ports = Ports::free();
+    let server = Server::start(&live_config(ports), ports, &[]);
+    let addr: SocketAddr = ([127, 0, 0, 1], ports.rtmp).into();
+    let before = proc_status_kb(&server, "VmHWM:");
+    for len in [8 * 1024 * 1024 - 1, 64 * 1024] {
+        for _ in 0..4 {
+            let mut s = handshake(addr);
+            let mut set_chunk = Vec::new();
+            write_message(&mut set_chunk, 2, 0, 1, 0, &65_536u32.to_be_bytes(), 128);
+            let mut bomb = Vec::new();
+            write_message(&mut bomb, 3, 0, 20, 0, &vec![5u8; len], 65_536);
+            // The server may close before it has read it all.
+            let _ = s.write_all(&set_chunk).and_then(|()| s.write_all(&bomb));
+            let (closed, _) = read_to_close(&mut s);
+            assert!(closed, "a {len}-byte AMF0 bomb was kept open");
+        }
+    }
+    let peak = proc_status_kb(&server, "VmHWM:");
+    eprintln!("peak RSS {before} kB before, {peak} kB after 8 AMF0 bombs");
+    assert!(
+        peak < before + 16 * 1024,
+        "peak RSS grew from {before} to {peak} kB"
+    );
+    assert!(
+        wait_until(Duration::from_secs(2), || server
+            .log()
+            .matches("rtmp: closing the connection")
+            .count()
+            >= 8),
         "{}",
         server.log()
     );
