@@ -217,6 +217,78 @@ fn rtmp_setup_has_a_total_deadline() {
     );
 }
 
+/// The fixture's AVC sequence header tag body.
+fn avc_sequence_header() -> Vec<u8> {
+    use shardsfu::live::flv::{FlvDemuxer, TagKind};
+    let mut d = FlvDemuxer::new();
+    d.push(&std::fs::read(common::fixtures().join("live/testsrc_2s.flv")).expect("fixture"));
+    while let Some(t) = d.next_tag().expect("fixture demuxes") {
+        if t.kind == TagKind::Video && t.is_sequence_header() {
+            return t.data.to_vec();
+        }
+    }
+    panic!("no AVC sequence header in the fixture");
+}
+
+/// Keyframes that all carry one timestamp used to be cut into 0 s HLS
+/// segments no window trimmed (+315 MB kept for 300 MB sent), and HLS
+/// state was never dropped after unpublish. 96 MiB sent now leave a small
+/// peak, and the state goes `hls_dispose` (1 s here) after the unpublish.
+#[test]
+fn hls_of_a_constant_timestamp_is_bounded_and_disposed() {
+    let ports = Ports::free();
+    let conf = live_config(ports).replace(
+        "http_remux {",
+        "hls { enabled on; hls_fragment 1; hls_window 10; hls_dispose 1; } http_remux {",
+    );
+    let server = Server::start(&conf, ports, &[HUB_LOG]);
+    let addr: SocketAddr = ([127, 0, 0, 1], ports.rtmp).into();
+    let mut publisher = handshake(addr);
+    publisher.write_all(&commands("publish", "still")).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || server
+            .log()
+            .contains("rtmp publish")),
+        "{}",
+        server.log()
+    );
+    let before = proc_status_kb(&server, "VmHWM:");
+    let mut wire = Vec::new();
+    write_message(&mut wire, 2, 0, 1, 0, &65_536u32.to_be_bytes(), 128);
+    write_message(&mut wire, 6, 0, 9, 1, &avc_sequence_header(), 65_536);
+    publisher.write_all(&wire).unwrap();
+    let tag = keyframe(1 << 20);
+    for _ in 0..96 {
+        wire.clear();
+        write_message(&mut wire, 6, 5000, 9, 1, &tag, 65_536);
+        publisher.write_all(&wire).unwrap();
+    }
+    // Wait until the server has taken it all (its ack or our write), then look.
+    std::thread::sleep(Duration::from_secs(1));
+    let peak = proc_status_kb(&server, "VmHWM:");
+    eprintln!("HLS: peak RSS {before} kB before, {peak} kB after 96 MiB at one timestamp");
+    assert!(
+        peak < before + 48 * 1024,
+        "peak RSS grew from {before} to {peak} kB"
+    );
+    // No segment was cut: no playlist.
+    let reply = common::raw_http(
+        server.http,
+        b"GET /live/still.m3u8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+    drop(publisher);
+    assert!(
+        wait_until(Duration::from_secs(5), || server
+            .log()
+            .contains("hls: disposed")
+            && server.log().contains("reclaimed 1 unused streams")),
+        "{}",
+        server.log()
+    );
+}
+
 /// An 8 MiB AMF0 command of one-byte nulls used to decode into 8M values
 /// (+264 MiB peak); it is now refused at its header, and the largest
 /// command allowed (64 KiB of nulls) at the AMF0 value count.
