@@ -204,7 +204,10 @@ impl Hub {
                     s.hls = None;
                 }
             }
-            s.hls.is_some() || !s.players.is_empty()
+            // A caller between `entry` and its lock of the stream (a publish
+            // or subscribe in flight) holds another reference: keep it, or
+            // it would attach to a stream no longer in the registry.
+            s.hls.is_some() || !s.players.is_empty() || Arc::strong_count(stream) > 1
         });
         let removed = before - map.len();
         if removed > 0 {
@@ -410,9 +413,12 @@ impl Drop for Publication {
         drop(s);
         if !keep {
             let mut map = lock(&self.hub.streams);
+            // Only the registry and this publication hold the stream: no
+            // publish or subscribe is in flight (else the sweep removes it).
             if map
                 .get(&self.stream.key)
                 .is_some_and(|st| Arc::ptr_eq(st, &self.stream))
+                && Arc::strong_count(&self.stream) == 2
                 && lock(&self.stream.inner).publisher.is_none()
             {
                 map.remove(&self.stream.key);
@@ -500,7 +506,11 @@ mod tests {
         assert_eq!(hub.sweep(t0), 0, "waiting players keep their stream");
         assert_eq!(hub.len(), 600);
         drop(players);
-        assert_eq!(hub.sweep(t0), 600);
+        // A stream someone is about to publish or subscribe to stays.
+        let in_flight = hub.stream("live/n0").unwrap();
+        assert_eq!(hub.sweep(t0), 599);
+        drop(in_flight);
+        assert_eq!(hub.sweep(t0), 1);
         assert!(hub.is_empty());
     }
 
