@@ -299,3 +299,32 @@ fn http_flv_over_https() {
         server.log()
     );
 }
+
+/// A ClientHello sent one byte every half second used to hold the
+/// connection for as long as the bytes kept coming (the read timeout
+/// restarted on each one); the handshake now has 10 s in total.
+#[test]
+fn a_byte_at_a_time_tls_handshake_is_closed_after_10s() {
+    let Some(TlsServer {
+        server, api_tls, ..
+    }) = start_tls("https-trickle", "")
+    else {
+        return;
+    };
+    let addr: SocketAddr = ([127, 0, 0, 1], api_tls).into();
+    // A handshake record header announcing 16 KiB, then filler.
+    let mut hello = vec![0x16, 3, 1, 0x40, 0x00, 1, 0, 0x3f, 0xfc, 3, 3];
+    hello.resize(64, 0x5a);
+    let closed = common::trickle_until_closed(
+        addr,
+        &hello,
+        Duration::from_millis(500),
+        Duration::from_secs(20),
+    );
+    let closed = closed.expect("the trickling TLS client was never closed");
+    assert!(
+        closed >= Duration::from_secs(9) && closed < Duration::from_secs(13),
+        "closed after {closed:?}"
+    );
+    drop(server);
+}

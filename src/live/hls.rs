@@ -3,10 +3,17 @@
 //! A segment is cut at a video keyframe once it holds at least `fragment` of
 //! media (audio-only streams cut at any audio frame). The playlist keeps the
 //! newest segments whose durations sum to at most `window` (always at least
-//! one). Each segment starts with PAT/PMT and, on keyframes, SPS/PPS, so it
+//! one), and at most [`MAX_SEGMENTS`] segments of at most [`MAX_WINDOW_BYTES`]
+//! together. Each segment starts with PAT/PMT and, on keyframes, SPS/PPS, so it
 //! decodes on its own. Only H.264 and AAC are muxed; other codecs' tags are
 //! skipped. SRS's `hls_td_ratio` is [`HlsMuxer::set_td_ratio`].
 //! A segment over [`MAX_SEGMENT_BYTES`] is cut at the next video frame.
+//!
+//! Timestamps must advance for a cut: a segment is only closed once it spans
+//! more than 0 ms, so a publisher repeating one timestamp cannot make
+//! zero-length segments (which no window would ever trim). Frames that
+//! would grow a segment that cannot be cut past [`MAX_SEGMENT_BYTES`] are
+//! dropped and counted ([`HlsMuxer::dropped`]).
 //! Not done yet: `#EXT-X-DISCONTINUITY` on timestamp jumps, and writing to `hls_path`.
 
 use std::collections::VecDeque;
@@ -23,7 +30,35 @@ use crate::live::ts::TsMuxer;
 
 /// A segment that grows past this many bytes is cut at the next frame even
 /// without a keyframe, so a publisher that never sends one cannot grow memory.
-pub const MAX_SEGMENT_BYTES: usize = 32 * 1024 * 1024;
+pub const MAX_SEGMENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Most finished segments kept in the window, whatever their durations.
+pub const MAX_SEGMENTS: usize = 256;
+
+/// Most bytes the finished segments of one stream may hold together; the
+/// oldest are dropped first (the newest is always kept).
+pub const MAX_WINDOW_BYTES: usize = 128 * 1024 * 1024;
+
+/// The memory bounds of one stream's segmenter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HlsLimits {
+    /// Most finished segments kept ([`MAX_SEGMENTS`]).
+    pub segments: usize,
+    /// Most bytes of finished segments kept ([`MAX_WINDOW_BYTES`]).
+    pub window_bytes: usize,
+    /// Most bytes of one segment ([`MAX_SEGMENT_BYTES`]).
+    pub segment_bytes: usize,
+}
+
+impl Default for HlsLimits {
+    fn default() -> Self {
+        Self {
+            segments: MAX_SEGMENTS,
+            window_bytes: MAX_WINDOW_BYTES,
+            segment_bytes: MAX_SEGMENT_BYTES,
+        }
+    }
+}
 
 /// Errors from malformed publisher data. The muxer stays usable: the bad tag is skipped.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -72,6 +107,9 @@ pub struct HlsMuxer {
     segments: VecDeque<HlsSegment>,
     next_seq: u64,
     scratch: Vec<u8>,
+    /// Frames dropped because their segment was full and could not be cut.
+    dropped: u64,
+    limits: HlsLimits,
 }
 
 impl HlsMuxer {
@@ -89,7 +127,26 @@ impl HlsMuxer {
             segments: VecDeque::new(),
             next_seq: 0,
             scratch: Vec::new(),
+            dropped: 0,
+            limits: HlsLimits::default(),
         }
+    }
+
+    /// Other memory bounds than the defaults (tests use small ones).
+    pub fn set_limits(&mut self, limits: HlsLimits) {
+        self.limits = limits;
+    }
+
+    /// Frames dropped because their segment held its byte limit and
+    /// the timestamps had not advanced enough to cut it.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Bytes held: finished segments and the open one.
+    pub fn bytes(&self) -> usize {
+        self.segments.iter().map(|s| s.data.len()).sum::<usize>()
+            + self.current.as_ref().map_or(0, |s| s.data.len())
     }
 
     /// Cut only once a segment holds `fragment * ratio` (SRS's `hls_td_ratio`,
@@ -125,7 +182,7 @@ impl HlsMuxer {
         let oversized = self
             .current
             .as_ref()
-            .is_some_and(|s| s.data.len() > MAX_SEGMENT_BYTES);
+            .is_some_and(|s| s.data.len() + body.len() > self.limits.segment_bytes);
         if h.keyframe || oversized {
             // A segment opened before the video config (audio first) has no
             // video in its PMT: cut it at the first keyframe.
@@ -137,6 +194,10 @@ impl HlsMuxer {
             return Ok(());
         };
         if !seg.video {
+            return Ok(());
+        }
+        if seg.data.len() + body.len() > self.limits.segment_bytes {
+            self.dropped += 1;
             return Ok(());
         }
         self.scratch.clear();
@@ -170,6 +231,11 @@ impl HlsMuxer {
             return Ok(());
         }
         let raw = &tag.data[2..];
+        if seg.data.len() + raw.len() > self.limits.segment_bytes {
+            // Video stalled (no cut point) while audio flows: bounded all the same.
+            self.dropped += 1;
+            return Ok(());
+        }
         self.scratch.clear();
         self.scratch.extend_from_slice(&asc.adts_header(raw.len())?);
         self.scratch.extend_from_slice(raw);
@@ -183,11 +249,20 @@ impl HlsMuxer {
     /// one and open the next once it holds `fragment` of media.
     fn maybe_cut(&mut self, ts: u32, force: bool) {
         if let Some(seg) = &self.current {
-            let elapsed = Duration::from_millis(u64::from(ts.wrapping_sub(seg.start_ms)));
+            // Signed (wrapping) differences: a timestamp behind the start is
+            // no progress, not 49 days of it.
+            let to_ts = i64::from(ts.wrapping_sub(seg.start_ms) as i32);
+            let to_last = i64::from(seg.last_ms.wrapping_sub(seg.start_ms) as i32);
+            let span = to_ts.max(to_last);
+            if span <= 0 {
+                // No media time has passed: a cut would make a 0 s segment.
+                return;
+            }
+            let elapsed = Duration::from_millis(to_ts.max(0) as u64);
             if !force && elapsed < self.fragment.mul_f64(self.td_ratio) {
                 return;
             }
-            self.close_segment(ts);
+            self.close_segment(Duration::from_millis(span as u64));
         }
         let (video, audio) = (self.avc.is_some(), self.asc.is_some());
         let mut data = Vec::with_capacity(64 * 1024);
@@ -203,30 +278,42 @@ impl HlsMuxer {
         self.next_seq += 1;
     }
 
-    /// Finish the open segment at `end_ms` and trim the window.
-    fn close_segment(&mut self, end_ms: u32) {
+    /// Finish the open segment, `duration` long, and trim the window by
+    /// duration, count and bytes (keeping the newest segment).
+    fn close_segment(&mut self, duration: Duration) {
         let Some(seg) = self.current.take() else {
             return;
         };
-        let duration = Duration::from_millis(u64::from(end_ms.wrapping_sub(seg.start_ms)));
         self.segments.push_back(HlsSegment {
             seq: seg.seq,
             duration,
             data: Bytes::from(seg.data),
         });
         let mut total: Duration = self.segments.iter().map(|s| s.duration).sum();
-        while self.segments.len() > 1 && total > self.window {
+        let mut bytes: usize = self.segments.iter().map(|s| s.data.len()).sum();
+        while self.segments.len() > 1
+            && (total > self.window
+                || self.segments.len() > self.limits.segments
+                || bytes > self.limits.window_bytes)
+        {
             if let Some(old) = self.segments.pop_front() {
                 total -= old.duration;
+                bytes -= old.data.len();
             }
         }
     }
 
-    /// Close the open segment (on unpublish), so its media is listed too.
+    /// Close the open segment (on unpublish), so its media is listed too;
+    /// a segment spanning no time is dropped instead.
     pub fn flush(&mut self) {
-        if let Some(seg) = &self.current {
-            let end = seg.last_ms;
-            self.close_segment(end);
+        let Some(seg) = &self.current else {
+            return;
+        };
+        let span = seg.last_ms.wrapping_sub(seg.start_ms) as i32;
+        if span > 0 {
+            self.close_segment(Duration::from_millis(span as u64));
+        } else {
+            self.current = None;
         }
     }
 
@@ -378,6 +465,83 @@ mod tests {
         };
         assert!(!pids(&segs[0].data).contains(&crate::live::ts::VIDEO_PID));
         assert!(pids(&segs[1].data).contains(&crate::live::ts::VIDEO_PID));
+    }
+
+    /// The fixture's sequence headers, then nothing else.
+    fn configured(limits: HlsLimits, fragment_ms: u64, window_ms: u64) -> HlsMuxer {
+        let mut h = HlsMuxer::new(
+            Duration::from_millis(fragment_ms),
+            Duration::from_millis(window_ms),
+        );
+        h.set_limits(limits);
+        for t in fixture_tags().iter().filter(|t| t.is_sequence_header()) {
+            h.push(t).unwrap();
+        }
+        h
+    }
+
+    /// An AVC keyframe at `ts` with one IDR NALU of `len` bytes.
+    fn idr(ts: u32, len: usize) -> FlvTag {
+        let mut d = vec![0x17, 1, 0, 0, 0];
+        d.extend_from_slice(&(len as u32).to_be_bytes());
+        d.push(0x65);
+        d.resize(9 + len, 0xAB);
+        FlvTag::new(TagKind::Video, ts, d)
+    }
+
+    #[test]
+    fn a_constant_timestamp_makes_no_segment_and_stays_bounded() {
+        // The probe: 1 MiB keyframes all at one timestamp. They used to be
+        // cut into 0 s segments (oversized) that no window trimmed.
+        let limits = HlsLimits {
+            segment_bytes: 4 << 20,
+            ..HlsLimits::default()
+        };
+        let mut h = configured(limits, 1000, 60_000);
+        for _ in 0..40 {
+            h.push(&idr(5000, 1 << 20)).unwrap();
+        }
+        assert_eq!(h.segments().count(), 0, "a 0 s segment was cut");
+        assert!(h.bytes() <= (4 << 20) + (64 << 10), "{} bytes", h.bytes());
+        assert!(h.dropped() >= 35, "{} dropped", h.dropped());
+        // Time moves on: the full segment is cut (1 ms long) for the next frame.
+        h.push(&idr(5001, 1 << 20)).unwrap();
+        let segs: Vec<_> = h.segments().collect();
+        assert_eq!(segs.len(), 1);
+        assert_eq!(segs[0].duration, Duration::from_millis(1));
+        // A timestamp behind the segment's start is no progress either.
+        h.push(&idr(100, 1000)).unwrap();
+        assert_eq!(h.segments().count(), 1);
+        // And flushing a segment spanning no time lists nothing.
+        h.flush();
+        assert_eq!(h.segments().count(), 1);
+    }
+
+    #[test]
+    fn the_window_is_bounded_by_count_and_bytes() {
+        // 1 ms fragments in a one-hour window: only the count bounds it.
+        let limits = HlsLimits {
+            segments: 16,
+            ..HlsLimits::default()
+        };
+        let mut h = configured(limits, 1, 3_600_000);
+        for i in 0..100 {
+            h.push(&idr(i * 2, 100)).unwrap();
+        }
+        assert_eq!(h.segments().count(), 16);
+        assert_eq!(h.segments().next().map(|s| s.seq), Some(83));
+        // 64 KiB segments under a 256 KiB window: the bytes bound it.
+        let limits = HlsLimits {
+            window_bytes: 256 << 10,
+            ..HlsLimits::default()
+        };
+        let mut h = configured(limits, 1, 3_600_000);
+        for i in 0..50 {
+            h.push(&idr(i * 2, 64 << 10)).unwrap();
+        }
+        let kept: usize = h.segments().map(|s| s.data.len()).sum();
+        assert!(kept <= 256 << 10, "{kept} bytes kept");
+        assert!(h.segments().count() >= 3);
     }
 
     #[test]

@@ -5,12 +5,13 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncReadExt;
 use futures_rustls::TlsAcceptor;
 use shards::glommio::{self, net::TcpListener, net::TcpStream};
 
 use crate::http::{ServerConn, Timeouts};
 use crate::server::signaling;
+use crate::server::timeouts;
 use crate::server::tls::{HttpStream, HANDSHAKE_TIMEOUT};
 use crate::server::{ShardCore, Site};
 use crate::sfu::ShardStats;
@@ -58,7 +59,9 @@ pub async fn accept_loop(
     }
 }
 
-/// The server side of a TLS handshake, bounded by [`HANDSHAKE_TIMEOUT`]; a
+/// The server side of a TLS handshake, finished within [`HANDSHAKE_TIMEOUT`]
+/// of the accept in total (a read timeout alone restarts on every byte, so a
+/// client sending one byte a second held the connection far longer); a
 /// failure (plain HTTP on the HTTPS port, a stall, no shared cipher) is
 /// logged at debug level and the connection dropped.
 async fn handshake(
@@ -66,11 +69,22 @@ async fn handshake(
     stream: TcpStream,
 ) -> Option<futures_rustls::server::TlsStream<TcpStream>> {
     let peer = stream.peer_addr().ok();
-    let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
-    match tls.accept(stream).await {
-        Ok(s) => Some(s),
-        Err(e) => {
+    let accept = async { Some(tls.accept(stream).await) };
+    let deadline = async {
+        glommio::timer::sleep(HANDSHAKE_TIMEOUT).await;
+        None
+    };
+    match futures_lite::future::or(accept, deadline).await {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
             tracing::debug!(?peer, "https: TLS handshake failed: {e}");
+            None
+        }
+        None => {
+            tracing::debug!(
+                ?peer,
+                "https: TLS handshake not done within {HANDSHAKE_TIMEOUT:?}"
+            );
             None
         }
     }
@@ -86,10 +100,11 @@ async fn serve<S: HttpStream>(core: &ShardCore, mut stream: S, site: Site) {
                 if let Some(play) = crate::server::live::http::flv_request(core, r, site) {
                     ShardStats::inc(&core.stats().http_requests);
                     while let Some(out) = conn.poll_transmit() {
-                        match stream.write(out).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => conn.consume_transmit(n),
+                        let n = out.len().min(timeouts::WRITE_SLICE);
+                        if timeouts::write_all(&mut stream, &out[..n]).await.is_err() {
+                            return;
                         }
+                        conn.consume_transmit(n);
                     }
                     crate::server::live::http::serve_flv(stream, play).await;
                     return;
@@ -107,17 +122,18 @@ async fn serve<S: HttpStream>(core: &ShardCore, mut stream: S, site: Site) {
             core.flush().await;
         }
         while let Some(out) = conn.poll_transmit() {
-            match stream.write(out).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => conn.consume_transmit(n),
+            let n = out.len().min(timeouts::WRITE_SLICE);
+            if timeouts::write_all(&mut stream, &out[..n]).await.is_err() {
+                return;
             }
+            conn.consume_transmit(n);
         }
         // TLS buffers what it encrypts; plain TCP has nothing to flush.
-        if stream.flush().await.is_err() {
+        if timeouts::flush(&mut stream).await.is_err() {
             return;
         }
         if conn.is_closed() {
-            let _ = stream.close().await;
+            let _ = timeouts::close(&mut stream).await;
             return;
         }
         let now = Instant::now();

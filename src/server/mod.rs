@@ -18,6 +18,7 @@ pub mod rtc_tcp;
 pub mod shared;
 pub mod signaling;
 pub mod snapshots;
+pub mod timeouts;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -137,9 +138,15 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
     tracing::debug!(shard = ctx.id, cpu = ?ctx.cpu, "shard running");
     let mut last_snapshot = Instant::now();
     const SNAPSHOT_INTERVAL: Duration = crate::sfu::snapshot::SNAPSHOT_INTERVAL;
+    let mut last_sweep = Instant::now();
     while !ctx.shutdown.is_requested() {
         glommio::timer::sleep(TICK).await;
         let now = Instant::now();
+        // One shard reclaims unused live streams for the whole process.
+        if core.id == 0 && now.duration_since(last_sweep) >= live::hub::SWEEP_INTERVAL {
+            last_sweep = now;
+            core.shared.live.sweep(now);
+        }
         let with_clients = now.duration_since(last_snapshot) >= SNAPSHOT_INTERVAL;
         if with_clients {
             last_snapshot = now;

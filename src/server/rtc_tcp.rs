@@ -14,10 +14,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncReadExt;
 use shards::glommio::{self, net::TcpListener, net::TcpStream};
 
 use crate::ice::framing::{write_frame, Deframer};
+use crate::server::timeouts;
 use crate::server::ShardCore;
 use crate::sfu::ShardStats;
 
@@ -90,30 +91,38 @@ async fn serve(core: &Rc<ShardCore>, stream: TcpStream) {
                     next = rx.try_recv().ok();
                 }
             }
-            if wr.write_all(&out).await.is_err() {
+            if timeouts::write_all(&mut wr, &out).await.is_err() {
                 break;
             }
         }
-        let _ = wr.close().await;
+        let _ = timeouts::close(&mut wr).await;
     });
     tracing::debug!(%peer, shard = core.id, "rtc tcp connection");
-    let mut deframer = Deframer::default();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match rd.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) => {
-                tracing::debug!(%peer, "rtc tcp connection ends: {e}");
-                break;
+    let reading = async {
+        let mut deframer = Deframer::default();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match rd.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::debug!(%peer, "rtc tcp connection ends: {e}");
+                    break;
+                }
+            };
+            deframer.push(&buf[..n]);
+            while let Some(packet) = deframer.next_frame() {
+                core.on_tcp_frame(peer, packet).await;
             }
-        };
-        deframer.push(&buf[..n]);
-        while let Some(packet) = deframer.next_frame() {
-            core.on_tcp_frame(peer, packet).await;
         }
-    }
+    };
+    // A peer that stops reading fails the writer (write timeout): that ends
+    // the connection too, however busily the peer keeps sending.
+    let writing = async {
+        writer.await;
+        tracing::debug!(%peer, "rtc tcp connection ends: a write failed or timed out");
+    };
+    futures_lite::future::or(reading, writing).await;
     core.on_tcp_closed(peer).await;
-    drop(writer);
     tracing::debug!(%peer, shard = core.id, "rtc tcp connection closed");
 }

@@ -17,7 +17,8 @@ use shards::glommio::net::TcpStream;
 
 use crate::config::{Config, HttpsConfig};
 
-/// How long a client may take to finish the TLS handshake.
+/// How long a client may take to finish the TLS handshake, in total from
+/// the accept (not per read: a byte a second must not hold the connection).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why an `https { }` section cannot be served.

@@ -351,3 +351,38 @@ pub fn ice_credentials(sdp: &str) -> (String, String) {
     };
     (find("a=ice-ufrag:"), find("a=ice-pwd:"))
 }
+
+/// Connects to `addr` and sends `bytes` one byte every `gap` (a slowloris)
+/// until the server closes the connection or `limit` passes. Returns how
+/// long after the connect the server closed it, `None` if it never did.
+pub fn trickle_until_closed(
+    addr: SocketAddr,
+    bytes: &[u8],
+    gap: Duration,
+    limit: Duration,
+) -> Option<Duration> {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let start = Instant::now();
+    s.set_read_timeout(Some(gap)).unwrap();
+    let mut buf = [0u8; 4096];
+    for b in bytes.iter().cycle() {
+        if start.elapsed() > limit {
+            return None;
+        }
+        if s.write_all(std::slice::from_ref(b)).is_err() {
+            return Some(start.elapsed());
+        }
+        // Waits `gap` for an answer; EOF or a reset means closed.
+        match s.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(start.elapsed()),
+        }
+    }
+    None
+}

@@ -2,7 +2,10 @@
 //!
 //! Decoding is bounded: nesting deeper than [`MAX_DEPTH`] is refused, and no
 //! container preallocates more elements than the remaining input could hold,
-//! so a hostile count such as `0xFFFF_FFFF` costs nothing. Long strings decode
+//! so a hostile count such as `0xFFFF_FFFF` costs nothing. An input longer
+//! than [`MAX_INPUT`] or holding more than [`MAX_VALUES`] values is refused
+//! too: each decoded value takes some 50 bytes however few it took on the
+//! wire (a null is one byte), so the count bounds the amplification. Long strings decode
 //! into [`Amf0Value::String`]; encoding picks the long form when a string does
 //! not fit a 16-bit length.
 
@@ -10,6 +13,14 @@ use thiserror::Error;
 
 /// Deepest nesting of objects/arrays accepted by the decoder.
 pub const MAX_DEPTH: usize = 32;
+
+/// Most values (nested ones and object properties included) one decode call
+/// accepts. A connect or onMetaData holds a few dozen.
+pub const MAX_VALUES: usize = 4096;
+
+/// Longest input one decode call accepts (bytes); the chunk layer already
+/// caps command and data messages well below it.
+pub const MAX_INPUT: usize = 1024 * 1024;
 
 /// Type markers of AMF0.
 mod marker {
@@ -49,6 +60,22 @@ pub enum Amf0Error {
     #[error("AMF0 nesting deeper than {max} levels")]
     TooDeep {
         /// The limit that was exceeded.
+        max: usize,
+    },
+    /// More than [`MAX_VALUES`] values in one input.
+    #[error("AMF0 input holds more than {max} values (at offset {offset})")]
+    TooManyValues {
+        /// The limit that was exceeded.
+        max: usize,
+        /// Where the value over the limit starts.
+        offset: usize,
+    },
+    /// An input longer than [`MAX_INPUT`].
+    #[error("AMF0 input of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// The input's length.
+        len: usize,
+        /// The limit.
         max: usize,
     },
     /// A string that is not UTF-8.
@@ -208,7 +235,7 @@ pub fn encode_all(values: &[Amf0Value]) -> Vec<u8> {
 
 /// Decode every value in `data` (a command or data message body).
 pub fn decode_all(data: &[u8]) -> Result<Vec<Amf0Value>, Amf0Error> {
-    let mut r = Reader { data, pos: 0 };
+    let mut r = Reader::new(data)?;
     let mut values = Vec::new();
     while r.pos < data.len() {
         values.push(r.value(0)?);
@@ -218,7 +245,7 @@ pub fn decode_all(data: &[u8]) -> Result<Vec<Amf0Value>, Amf0Error> {
 
 /// Decode one value from the front of `data`; returns it and the bytes consumed.
 pub fn decode(data: &[u8]) -> Result<(Amf0Value, usize), Amf0Error> {
-    let mut r = Reader { data, pos: 0 };
+    let mut r = Reader::new(data)?;
     let v = r.value(0)?;
     Ok((v, r.pos))
 }
@@ -227,9 +254,25 @@ pub fn decode(data: &[u8]) -> Result<(Amf0Value, usize), Amf0Error> {
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
+    /// Values decoded so far (bounded by [`MAX_VALUES`]).
+    values: usize,
 }
 
 impl<'a> Reader<'a> {
+    fn new(data: &'a [u8]) -> Result<Self, Amf0Error> {
+        if data.len() > MAX_INPUT {
+            return Err(Amf0Error::TooLarge {
+                len: data.len(),
+                max: MAX_INPUT,
+            });
+        }
+        Ok(Reader {
+            data,
+            pos: 0,
+            values: 0,
+        })
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], Amf0Error> {
         let rest = &self.data[self.pos..];
         if rest.len() < n {
@@ -280,6 +323,13 @@ impl<'a> Reader<'a> {
             return Err(Amf0Error::TooDeep { max: MAX_DEPTH });
         }
         let offset = self.pos;
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(Amf0Error::TooManyValues {
+                max: MAX_VALUES,
+                offset,
+            });
+        }
         let m = self.u8()?;
         Ok(match m {
             marker::NUMBER => Amf0Value::Number(self.f64()?),
@@ -454,6 +504,45 @@ mod tests {
         }
         data.push(marker::NULL);
         assert_eq!(decode(&data), Err(Amf0Error::TooDeep { max: MAX_DEPTH }));
+    }
+
+    #[test]
+    fn many_small_values_are_refused() {
+        // One byte on the wire, ~32 bytes decoded: 1 MiB of nulls would be 32 MiB.
+        let nulls = vec![marker::NULL; MAX_VALUES + 1];
+        assert_eq!(
+            decode_all(&nulls),
+            Err(Amf0Error::TooManyValues {
+                max: MAX_VALUES,
+                offset: MAX_VALUES
+            })
+        );
+        assert_eq!(decode_all(&nulls[..MAX_VALUES]).unwrap().len(), MAX_VALUES);
+        // Nested values and properties count too.
+        let mut arr = vec![marker::STRICT_ARRAY];
+        arr.extend_from_slice(&(MAX_VALUES as u32).to_be_bytes());
+        arr.extend(vec![marker::NULL; MAX_VALUES]);
+        assert!(matches!(decode(&arr), Err(Amf0Error::TooManyValues { .. })));
+        let mut obj = vec![marker::OBJECT];
+        for _ in 0..MAX_VALUES {
+            obj.extend_from_slice(&[0, 1, b'k', marker::NULL]);
+        }
+        obj.extend_from_slice(&[0, 0, marker::OBJECT_END]);
+        assert!(matches!(decode(&obj), Err(Amf0Error::TooManyValues { .. })));
+    }
+
+    #[test]
+    fn oversized_input_is_refused() {
+        let mut big = vec![marker::LONG_STRING];
+        big.extend_from_slice(&(MAX_INPUT as u32).to_be_bytes());
+        big.extend(vec![b'a'; MAX_INPUT]);
+        assert_eq!(
+            decode(&big),
+            Err(Amf0Error::TooLarge {
+                len: MAX_INPUT + 5,
+                max: MAX_INPUT
+            })
+        );
     }
 
     #[test]

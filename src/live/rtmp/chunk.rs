@@ -3,12 +3,18 @@
 //! Limits (chosen to match SRS and to bound memory per connection):
 //! - a peer's Set Chunk Size must lie in [`MIN_CHUNK_SIZE`]..=[`MAX_CHUNK_SIZE`]
 //!   (128 B..64 KiB, as SRS);
-//! - a message may not declare more than `max_message_size` bytes (default
-//!   [`DEFAULT_MAX_MESSAGE_SIZE`], 8 MiB; the wire field tops out at 16 MiB);
+//! - an audio or video message may not declare more than `max_message_size`
+//!   bytes (default [`DEFAULT_MAX_MESSAGE_SIZE`], 4 MiB; the wire field tops
+//!   out at 16 MiB); a command, data or any other message not more than
+//!   [`MAX_COMMAND_SIZE`] (64 KiB), and a protocol control message not more
+//!   than [`MAX_CONTROL_SIZE`]: what the AMF0 decoder may have to expand stays
+//!   small;
 //! - at most [`MAX_CHUNK_STREAMS`] chunk stream ids may be in use, and the bytes
-//!   of all half-received messages together may not exceed twice
-//!   `max_message_size`, so a peer cannot park a partial message on each of the
-//!   65599 possible chunk streams.
+//!   of all half-received messages together may not exceed `max_message_size`
+//!   plus [`MAX_COMMAND_SIZE`] (one media message and an interleaved small
+//!   one), so a peer cannot park a partial message on each of the 65599
+//!   possible chunk streams. [`ChunkDecoder::buffered`] tells the runtime what
+//!   a connection holds, for a process-wide budget.
 
 use std::collections::HashMap;
 
@@ -20,8 +26,14 @@ pub const DEFAULT_CHUNK_SIZE: usize = 128;
 pub const MIN_CHUNK_SIZE: u32 = 128;
 /// Largest chunk size a peer may set (SRS's bound).
 pub const MAX_CHUNK_SIZE: u32 = 65_536;
-/// Default bound on a single message's length.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 8 * 1024 * 1024;
+/// Default bound on an audio or video message's length (a 4 MiB frame is
+/// 32 Mbit: a keyframe of a very high bitrate stream).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+/// Bound on the length of every message that is neither audio, video nor
+/// protocol control (commands, data, shared objects, aggregates).
+pub const MAX_COMMAND_SIZE: usize = 64 * 1024;
+/// Bound on a protocol control message (types 1 to 6 carry 4 to 10 bytes).
+pub const MAX_CONTROL_SIZE: usize = 64;
 /// Most distinct chunk stream ids one connection may use.
 pub const MAX_CHUNK_STREAMS: usize = 64;
 
@@ -45,9 +57,11 @@ pub enum ChunkError {
         /// The header format used.
         fmt: u8,
     },
-    /// A message longer than the configured bound.
-    #[error("message of {len} bytes exceeds the limit of {max}")]
+    /// A message longer than the bound for its type.
+    #[error("message of type {type_id} of {len} bytes exceeds the limit of {max}")]
     MessageTooLarge {
+        /// The message type id.
+        type_id: u8,
         /// The declared length.
         len: usize,
         /// The limit.
@@ -134,6 +148,20 @@ impl ChunkDecoder {
             max_message_size,
             streams: HashMap::new(),
             buffered: 0,
+        }
+    }
+
+    /// Bytes the decoder holds: half-received messages and unparsed input.
+    pub fn buffered(&self) -> usize {
+        self.buffered + (self.buf.len() - self.pos)
+    }
+
+    /// The longest message of type `type_id` accepted.
+    fn max_len(&self, type_id: u8) -> usize {
+        match type_id {
+            1..=6 => MAX_CONTROL_SIZE,
+            8 | 9 => self.max_message_size,
+            _ => MAX_COMMAND_SIZE,
         }
     }
 
@@ -265,10 +293,12 @@ impl ChunkDecoder {
                 }
                 _ => cs.timestamp = cs.timestamp.wrapping_add(cs.delta),
             }
-            if cs.length > self.max_message_size {
+            let max = self.max_len(cs.type_id);
+            if cs.length > max {
                 return Err(ChunkError::MessageTooLarge {
+                    type_id: cs.type_id,
                     len: cs.length,
-                    max: self.max_message_size,
+                    max,
                 });
             }
         }
@@ -276,7 +306,7 @@ impl ChunkDecoder {
         if data.len() < n + want {
             return Ok(ChunkOutcome::NeedMore);
         }
-        let limit = 2 * self.max_message_size;
+        let limit = self.max_message_size + MAX_COMMAND_SIZE;
         if self.buffered + want > limit {
             return Err(ChunkError::TooMuchBuffered {
                 bytes: self.buffered + want,
@@ -512,10 +542,55 @@ mod tests {
         assert_eq!(
             dec.next_message(),
             Err(ChunkError::MessageTooLarge {
+                type_id: 9,
                 len: 1001,
                 max: 1000
             })
         );
+    }
+
+    #[test]
+    fn commands_and_control_messages_have_small_caps() {
+        // An 8 MiB AMF0 command used to be reassembled, then decoded.
+        let mut dec = ChunkDecoder::new(DEFAULT_MAX_MESSAGE_SIZE);
+        dec.push(&[0x03, 0, 0, 0, 0x80, 0, 0, 20, 0, 0, 0, 0]);
+        assert_eq!(
+            dec.next_message(),
+            Err(ChunkError::MessageTooLarge {
+                type_id: 20,
+                len: 8 * 1024 * 1024,
+                max: MAX_COMMAND_SIZE
+            })
+        );
+        let mut dec = ChunkDecoder::new(DEFAULT_MAX_MESSAGE_SIZE);
+        dec.push(&[0x02, 0, 0, 0, 0, 0, 65, 1, 0, 0, 0, 0]);
+        assert!(matches!(
+            dec.next_message(),
+            Err(ChunkError::MessageTooLarge { type_id: 1, .. })
+        ));
+        // A command at the cap still passes.
+        let mut wire = Vec::new();
+        write_message(&mut wire, 3, 0, 20, 0, &vec![5u8; MAX_COMMAND_SIZE], 128);
+        let mut dec = ChunkDecoder::new(DEFAULT_MAX_MESSAGE_SIZE);
+        dec.push(&wire);
+        assert_eq!(
+            dec.next_message().unwrap().unwrap().payload.len(),
+            MAX_COMMAND_SIZE
+        );
+    }
+
+    #[test]
+    fn buffered_counts_partial_messages_and_unparsed_input() {
+        let mut dec = ChunkDecoder::new(DEFAULT_MAX_MESSAGE_SIZE);
+        let mut m = Vec::new();
+        write_message(&mut m, 6, 0, 9, 1, &[0u8; 1000], 128);
+        dec.push(&m[..12 + 128 + 1 + 50]);
+        assert_eq!(dec.next_message(), Ok(None));
+        // One full chunk taken into the message, 51 bytes of the next waiting.
+        assert_eq!(dec.buffered(), 128 + 51);
+        dec.push(&m[12 + 128 + 1 + 50..]);
+        assert_eq!(dec.next_message().unwrap().unwrap().payload.len(), 1000);
+        assert_eq!(dec.buffered(), 0);
     }
 
     #[test]
@@ -563,18 +638,23 @@ mod tests {
 
     #[test]
     fn partial_messages_are_bounded() {
-        // Three half-sent 1000-byte messages on different chunk streams, limit 2*1000.
-        let mut dec = ChunkDecoder::new(1000);
+        // Half-sent 100 000-byte messages on different chunk streams: the
+        // limit is 100 000 + 64 KiB, so the third first chunk is refused.
+        let mut dec = ChunkDecoder::new(100_000);
+        dec.set_chunk_size(65_536).unwrap();
         let mut wire = Vec::new();
-        for csid in 3..20u32 {
+        for csid in 3..6u32 {
             let mut m = Vec::new();
-            write_message(&mut m, csid, 0, 9, 1, &[0u8; 1000], 128);
-            wire.extend_from_slice(&m[..12 + 128]);
+            write_message(&mut m, csid, 0, 9, 1, &[0u8; 100_000], 65_536);
+            wire.extend_from_slice(&m[..12 + 65_536]);
         }
         dec.push(&wire);
-        assert!(matches!(
+        assert_eq!(
             dec.next_message(),
-            Err(ChunkError::TooMuchBuffered { max: 2000, .. })
-        ));
+            Err(ChunkError::TooMuchBuffered {
+                bytes: 3 * 65_536,
+                max: 100_000 + MAX_COMMAND_SIZE
+            })
+        );
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod amf0;
 pub mod chunk;
+pub mod event;
 pub mod handshake;
 pub mod message;
 pub mod session;

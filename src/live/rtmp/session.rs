@@ -17,136 +17,13 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use thiserror::Error;
 
-use super::amf0::{self, Amf0Error, Amf0Value};
-use super::chunk::{
-    write_message, ChunkDecoder, ChunkError, RtmpMessage, DEFAULT_MAX_MESSAGE_SIZE,
-};
-use super::handshake::{HandshakeError, ServerHandshake};
+use super::amf0::{self, Amf0Value};
+use super::chunk::{write_message, ChunkDecoder, RtmpMessage};
+pub use super::event::{check_name, NameError, RtmpConfig, RtmpError, RtmpEvent};
+use super::handshake::ServerHandshake;
 use super::message::{csid, msg_type, status_object, user_control, Writer};
 use crate::live::flv::{FlvTag, TagKind, MAX_TAG_SIZE};
-
-/// Errors that end an RTMP connection.
-#[derive(Debug, Error, PartialEq)]
-pub enum RtmpError {
-    /// The handshake failed.
-    #[error("handshake: {0}")]
-    Handshake(#[from] HandshakeError),
-    /// The chunk stream was malformed or over a limit.
-    #[error("chunk stream: {0}")]
-    Chunk(#[from] ChunkError),
-    /// A command or data message whose AMF0 body does not decode.
-    #[error("AMF0 in message type {type_id}: {source}")]
-    Amf0 {
-        /// Message type id of the message.
-        type_id: u8,
-        /// What was wrong.
-        source: Amf0Error,
-    },
-    /// A command this server does not know.
-    #[error("unknown RTMP command {0:?}")]
-    UnknownCommand(String),
-    /// A command other than `connect` before `connect`.
-    #[error("command {0:?} before connect")]
-    CommandBeforeConnect(String),
-    /// A command missing a required argument, or with one of the wrong type.
-    #[error("malformed {command:?} command: {reason}")]
-    MalformedCommand {
-        /// The command name.
-        command: String,
-        /// What is missing or wrong.
-        reason: &'static str,
-    },
-    /// A protocol control message with a payload too short for its type.
-    #[error("protocol control message type {type_id} with {len}-byte payload")]
-    BadControlMessage {
-        /// Message type id.
-        type_id: u8,
-        /// Payload length received.
-        len: usize,
-    },
-    /// `publish` or `play` while the connection already publishes or plays.
-    #[error("{0:?} while a stream is already active on this connection")]
-    StreamBusy(String),
-    /// `accept_publish`/`accept_play` called without a matching pending request.
-    #[error("no pending {0} request to accept")]
-    NothingToAccept(&'static str),
-    /// `send_tag` on a connection that is not playing.
-    #[error("send_tag on a connection that is not playing")]
-    NotPlaying,
-    /// `send_tag` with a body larger than an RTMP message can carry.
-    #[error("tag of {0} bytes is too large to send")]
-    TagTooLarge(usize),
-}
-
-/// What the runtime learns from the connection.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RtmpEvent {
-    /// The client connected to `app` (already answered with `_result`).
-    Connect {
-        /// Application name, without any `?query`.
-        app: String,
-        /// The client's `tcUrl` (e.g. `rtmp://host/live`), empty if absent.
-        tc_url: String,
-        /// The `?query` part of the app, if any (e.g. `?vhost=x`), else empty.
-        param: String,
-    },
-    /// The client asks to publish; answer with `accept_publish` or `reject`.
-    Publish {
-        /// Application name.
-        app: String,
-        /// Stream name, without any `?query`.
-        stream: String,
-        /// The `?query` part of the stream name (tokens), else empty.
-        param: String,
-        /// The `tcUrl` of the connect.
-        tc_url: String,
-    },
-    /// The client asks to play; answer with `accept_play` or `reject`.
-    Play {
-        /// Application name.
-        app: String,
-        /// Stream name, without any `?query`.
-        stream: String,
-        /// The `?query` part of the stream name, else empty.
-        param: String,
-        /// The `tcUrl` of the connect.
-        tc_url: String,
-    },
-    /// A media or metadata tag from an accepted publisher (`@setDataFrame` stripped).
-    Media(FlvTag),
-    /// The publisher stopped (FCUnpublish, deleteStream, closeStream or EOF).
-    Unpublish,
-    /// The player stopped (deleteStream or closeStream); stop sending to it.
-    PlayStop,
-    /// The connection is over (EOF or reject): flush `poll_transmit`, then close.
-    Closed,
-}
-
-/// Knobs of a connection.
-#[derive(Debug, Clone)]
-pub struct RtmpConfig {
-    /// Largest message accepted from the peer (bytes).
-    pub max_message_size: usize,
-    /// Chunk size we announce and send with (SRS: 60000).
-    pub out_chunk_size: u32,
-    /// Window Acknowledgement Size and Peer Bandwidth we announce.
-    pub window_ack_size: u32,
-    /// Media tags held while a publish awaits its answer.
-    pub max_pending_media: usize,
-}
-
-impl Default for RtmpConfig {
-    fn default() -> Self {
-        Self {
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            out_chunk_size: 60_000,
-            window_ack_size: 2_500_000,
-            max_pending_media: 512,
-        }
-    }
-}
 
 /// What the connection is doing with its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,6 +144,12 @@ impl RtmpServerConn {
         } else {
             Some(std::mem::take(&mut self.out))
         }
+    }
+
+    /// Bytes of input held: half-received messages and unparsed chunks
+    /// (for the runtime's process-wide budget).
+    pub fn buffered(&self) -> usize {
+        self.decoder.buffered()
     }
 
     /// Bytes waiting in the transmit buffer (for backpressure on slow players).
@@ -596,8 +479,17 @@ impl RtmpServerConn {
                 if self.role != Role::Idle {
                     return Err(RtmpError::StreamBusy(name));
                 }
-                let (app, tc_url) = (self.app.clone(), self.tc_url.clone());
                 let stream_id = msg.stream_id;
+                if let Err(e) = check_name("stream", stream) {
+                    self.role = if name == "publish" {
+                        Role::PublishPending { stream_id }
+                    } else {
+                        Role::PlayPending { stream_id }
+                    };
+                    self.reject(&e.to_string());
+                    return Err(e.into());
+                }
+                let (app, tc_url) = (self.app.clone(), self.tc_url.clone());
                 let (stream, param) = (stream.to_owned(), param.to_owned());
                 if name == "publish" {
                     self.role = Role::PublishPending { stream_id };
@@ -652,6 +544,10 @@ impl RtmpServerConn {
         };
         let (app, param) = split_query(app_full);
         let app = app.trim_end_matches('/').to_owned();
+        if let Err(e) = check_name("app", &app) {
+            self.reject(&e.to_string());
+            return Err(e.into());
+        }
         let param = param.to_owned();
         let tc_url = obj
             .get("tcUrl")

@@ -592,7 +592,7 @@ fn protocol_errors_end_the_connection() {
     );
 
     let (c, mut conn) = connected(false);
-    // A message header declaring 9 MiB (the default limit is 8 MiB).
+    // A message header declaring 9 MiB (the default limit is 4 MiB).
     let mut wire = vec![0x06, 0, 0, 0, 0x90, 0, 0, 9, 1, 0, 0, 0];
     wire.extend_from_slice(&[0; 16]);
     assert!(matches!(
@@ -660,4 +660,51 @@ fn fuzz_seeds_reach_publish_and_play() {
         assert_eq!(requests, 1, "{seed}");
         assert_eq!(media > 0, want_media, "{seed}: {media} media events");
     }
+}
+
+#[test]
+fn bad_names_are_refused_with_an_error_status() {
+    use super::session::check_name;
+    assert!(check_name("stream", "cam-1_a.b~c").is_ok());
+    assert!(check_name("stream", &"a".repeat(256)).is_ok());
+    for bad in ["", "a/b", "a b", "ü", "a%2F", "a\0"] {
+        assert!(check_name("stream", bad).is_err(), "{bad:?}");
+    }
+    // A 60 KB stream name (the probe's) on play and on publish.
+    let long = "x".repeat(60_000);
+    for cmd in ["play", "publish"] {
+        let (mut c, mut conn) = connected(false);
+        let r = c.command(&mut conn, 1, &[s(cmd), n(4.0), Amf0Value::Null, s(&long)]);
+        let Err(RtmpError::BadName(e)) = r else {
+            panic!("{cmd}: {r:?}");
+        };
+        assert_eq!((e.what, e.len), ("stream", 60_000));
+        assert_eq!(e.head.len(), 32);
+        let cmds = commands(&c.receive(&mut conn));
+        let code = if cmd == "play" {
+            "NetStream.Play.StreamNotFound"
+        } else {
+            "NetStream.Publish.BadName"
+        };
+        assert_eq!(code_of(&cmds[0]), Some(code), "{cmd}");
+        // No Play/Publish event reaches the runtime.
+        assert_eq!(events(&mut conn), vec![RtmpEvent::Closed]);
+    }
+    // A bad app on connect: Connect.Rejected, no Connect event.
+    let mut conn = RtmpServerConn::new(RtmpConfig::default());
+    let mut c = Client::new();
+    c.handshake(&mut conn);
+    let r = c.command(
+        &mut conn,
+        0,
+        &[
+            s("connect"),
+            n(1.0),
+            Amf0Value::object([("app", s("../etc"))]),
+        ],
+    );
+    assert!(matches!(r, Err(RtmpError::BadName(_))), "{r:?}");
+    let cmds = commands(&c.receive(&mut conn));
+    assert_eq!(code_of(&cmds[0]), Some("NetConnection.Connect.Rejected"));
+    assert_eq!(events(&mut conn), vec![RtmpEvent::Closed]);
 }

@@ -6,8 +6,18 @@
 //! a sequence-number gap inside it is dropped, and so is everything until the
 //! next IDR (a decoder could not use it). The AVC sequence header is emitted
 //! before the first IDR and whenever the SPS/PPS change.
+//!
+//! A picture is buffered up to [`MAX_PICTURE_BYTES`]: a publisher that
+//! never sets the marker bit nor changes the timestamp (or sends one
+//! endless FU-A) cannot grow it further. Past the cap the picture is
+//! dropped, counted in [`H264Depacketizer::oversized`], and everything
+//! waits for the next IDR, as after a loss.
 
 use bytes::{BufMut, Bytes, BytesMut};
+
+/// Most payload bytes one picture may buffer (a 4 MiB picture is far above
+/// any WebRTC encoder's keyframe).
+pub const MAX_PICTURE_BYTES: usize = 4 * 1024 * 1024;
 
 /// A picture (or configuration) ready for FLV.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +51,12 @@ pub struct H264Depacketizer {
     started: bool,
     /// Pictures dropped for loss or while waiting for an IDR.
     pub dropped: u64,
+    /// Pictures dropped for growing past [`MAX_PICTURE_BYTES`] (also in `dropped`).
+    pub oversized: u64,
+    /// Payload bytes buffered for the current picture.
+    bytes: usize,
+    /// The current picture passed the cap: its further packets are ignored.
+    overflowed: bool,
 }
 
 impl H264Depacketizer {
@@ -77,7 +93,25 @@ impl H264Depacketizer {
         out
     }
 
+    /// Payload bytes buffered for the picture being assembled.
+    pub fn buffered(&self) -> usize {
+        self.bytes
+    }
+
     fn add_payload(&mut self, p: &[u8]) {
+        if self.overflowed {
+            return;
+        }
+        if self.bytes + p.len() > MAX_PICTURE_BYTES {
+            self.oversized += 1;
+            self.overflowed = true;
+            self.broken = true;
+            self.nalus = Vec::new();
+            self.fu = None;
+            self.bytes = 0;
+            return;
+        }
+        self.bytes += p.len();
         let Some(&first) = p.first() else {
             return;
         };
@@ -123,6 +157,8 @@ impl H264Depacketizer {
 
     fn finish(&mut self, out: &mut Vec<AvcOut>) {
         let nalus = std::mem::take(&mut self.nalus);
+        self.bytes = 0;
+        self.overflowed = false;
         let broken = std::mem::take(&mut self.broken) || self.fu.take().is_some();
         let Some(ts) = self.cur_ts.take() else {
             return;
@@ -264,6 +300,38 @@ mod tests {
             1
         );
         assert!(d.dropped >= 3);
+    }
+
+    #[test]
+    fn an_endless_picture_is_capped_then_the_next_idr_plays() {
+        let mut p = H264Packetizer::new(1, 0, false);
+        p.packetize(&seq_header());
+        let mut d = H264Depacketizer::new();
+        assert_eq!(
+            feed(&mut d, &p.packetize(&frame(true, &[0x65, 1], 0))).len(),
+            2
+        );
+        // One FU-A that never ends, all at one timestamp: 6 MiB offered.
+        let mut start = vec![0x7c, 0x85];
+        start.resize(1200, 9);
+        let mut middle = vec![0x7c, 0x05];
+        middle.resize(1200, 9);
+        assert!(d.push(100, 3600, false, &start).is_empty());
+        let mut peak = 0;
+        for i in 0..(6 << 20) / 1200 {
+            assert!(d.push(101 + i as u16, 3600, false, &middle).is_empty());
+            peak = peak.max(d.buffered());
+        }
+        assert!(peak <= MAX_PICTURE_BYTES, "{peak} bytes buffered");
+        assert_eq!(d.buffered(), 0, "the overflowing picture was freed");
+        assert_eq!(d.oversized, 1);
+        // Its end and the next P picture are dropped; the next IDR plays.
+        let out = feed(&mut d, &p.packetize(&frame(false, &[0x41, 0xe0], 7200)));
+        assert!(out.is_empty());
+        assert!(d.waiting_idr());
+        let out = feed(&mut d, &p.packetize(&frame(true, &[0x65, 1], 10_800)));
+        assert!(matches!(&out[..], [AvcOut::Picture { keyframe: true, .. }]));
+        assert!(d.dropped >= 2);
     }
 
     #[test]

@@ -8,11 +8,12 @@
 //!   whole responses from the stream's in-memory segmenter ([`hls_response`]).
 
 use bytes::Bytes;
-use futures_lite::{AsyncWrite, AsyncWriteExt};
+use futures_lite::AsyncWrite;
 
 use crate::http::{Method, Request, Response};
 use crate::live::flv::{FlvMuxer, FlvTag};
 use crate::server::live::hub::stream_key;
+use crate::server::timeouts;
 use crate::server::{ShardCore, Site};
 
 /// Bytes of FLV gathered before a write to the socket.
@@ -57,7 +58,8 @@ pub fn flv_request(core: &ShardCore, req: &Request, site: Site) -> Option<FlvPla
 }
 
 /// Streams FLV to an HTTP client until the stream ends, the client goes away
-/// or it reads too slowly (its queue overflows and the hub drops it).
+/// or it reads too slowly (its queue overflows and the hub drops it, or it
+/// takes less than 64 KiB in 10 s: [`timeouts::write_all`]).
 pub async fn serve_flv(mut stream: impl AsyncWrite + Unpin, play: FlvPlay) {
     let head = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nServer: {}\r\n\
@@ -69,7 +71,12 @@ pub async fn serve_flv(mut stream: impl AsyncWrite + Unpin, play: FlvPlay) {
     tracing::info!(stream = play.key, "http-flv play");
     loop {
         if !out.is_empty() {
-            if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+            let written = match timeouts::write_all(&mut stream, &out).await {
+                Ok(()) => timeouts::flush(&mut stream).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                tracing::info!(stream = play.key, "http-flv: closing: {e}");
                 break;
             }
             out.clear();
@@ -88,7 +95,7 @@ pub async fn serve_flv(mut stream: impl AsyncWrite + Unpin, play: FlvPlay) {
         }
     }
     tracing::info!(stream = play.key, "http-flv play ended");
-    let _ = stream.close().await;
+    let _ = timeouts::close(&mut stream).await;
 }
 
 /// The HLS playlist or segment `req` asks for, when HLS serves that path.

@@ -5,11 +5,18 @@
 //! The lock of a stream is taken once per FLV tag (tens per second), never
 //! per WebRTC packet. A player whose queue is full is disconnected (and
 //! counted) so that a slow client never holds up the publisher.
+//!
+//! Entries are reclaimed: one shard calls [`Hub::sweep`] every second, which
+//! forgets players that went away, drops a stream's HLS segments
+//! `hls_dispose` after its unpublish, and removes streams with no publisher,
+//! no player and no HLS left (an RTMP play of a name nobody publishes used
+//! to stay forever). The bytes of unfinished RTMP messages of all
+//! connections share one budget ([`RtmpBufferCharge`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::VhostConfig;
 use crate::live::flv::FlvTag;
@@ -20,12 +27,29 @@ use crate::live::hls::HlsMuxer;
 /// (about 10 s of a 30 fps stream with audio).
 pub const PLAYER_QUEUE: usize = 1024;
 
+/// How often the runtime calls [`Hub::sweep`].
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Bytes of unfinished RTMP messages all connections together may hold
+/// (each one is also bounded by the chunk decoder).
+pub const RTMP_BUFFER_BUDGET: usize = 128 * 1024 * 1024;
+
 /// Why a publish was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum HubError {
     /// The stream already has a publisher (SRS: `StreamBusy`).
     #[error("stream {0} is already publishing")]
     StreamBusy(String),
+    /// Unfinished RTMP messages of all connections would exceed the budget.
+    #[error(
+        "{held} bytes of unfinished RTMP messages would exceed the process budget of {budget}"
+    )]
+    BufferBudget {
+        /// What all connections would hold with this one's growth.
+        held: usize,
+        /// [`RTMP_BUFFER_BUDGET`].
+        budget: usize,
+    },
 }
 
 /// How a stream's outputs are set up (from its vhost).
@@ -35,6 +59,9 @@ pub struct StreamSettings {
     pub gop_cache: bool,
     /// HLS segmenting: `(hls_fragment, hls_window, hls_td_ratio)`, or `None` when off.
     pub hls: Option<(Duration, Duration, f64)>,
+    /// How long a stream's HLS segments outlive its unpublish (`hls_dispose`;
+    /// zero keeps them until the next publish, as SRS's 0 disables disposal).
+    pub hls_dispose: Duration,
 }
 
 impl StreamSettings {
@@ -47,12 +74,13 @@ impl StreamSettings {
                 v.hls.hls_window,
                 v.hls.hls_td_ratio,
             )),
+            hls_dispose: v.hls.hls_dispose,
         }
     }
 }
 
 /// Process-wide registry of live streams.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Hub {
     streams: Mutex<HashMap<String, Arc<LiveStream>>>,
     /// Open RTMP connections (all shards).
@@ -60,6 +88,22 @@ pub struct Hub {
     /// Players disconnected because their queue was full.
     pub slow_players: AtomicU64,
     next_publication: AtomicU64,
+    /// Bytes of unfinished RTMP messages held by all connections.
+    rtmp_buffered: AtomicUsize,
+    rtmp_budget: usize,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::with_rtmp_budget(RTMP_BUFFER_BUDGET)
+    }
+}
+
+/// One RTMP connection's share of [`RTMP_BUFFER_BUDGET`]; returned on drop.
+#[derive(Debug)]
+pub struct RtmpBufferCharge {
+    hub: Arc<Hub>,
+    held: usize,
 }
 
 /// One live stream.
@@ -78,6 +122,10 @@ struct StreamInner {
     gop_enabled: bool,
     hls: Option<HlsMuxer>,
     players: Vec<flume::Sender<FlvTag>>,
+    /// `hls_dispose` of the last publish.
+    hls_dispose: Duration,
+    /// When a sweep first saw the stream unpublished with HLS left.
+    unpublished_at: Option<Instant>,
 }
 
 /// An active publish: feed it tags; dropping it unpublishes.
@@ -99,6 +147,79 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Hub {
+    /// A hub whose RTMP connections share `budget` bytes of unfinished messages.
+    pub fn with_rtmp_budget(budget: usize) -> Self {
+        Self {
+            streams: Mutex::default(),
+            rtmp_connections: AtomicUsize::new(0),
+            slow_players: AtomicU64::new(0),
+            next_publication: AtomicU64::new(0),
+            rtmp_buffered: AtomicUsize::new(0),
+            rtmp_budget: budget,
+        }
+    }
+
+    /// An empty share of the RTMP buffer budget for a new connection.
+    pub fn rtmp_charge(self: &Arc<Self>) -> RtmpBufferCharge {
+        RtmpBufferCharge {
+            hub: self.clone(),
+            held: 0,
+        }
+    }
+
+    /// Bytes of unfinished RTMP messages all connections hold now.
+    pub fn rtmp_buffered(&self) -> usize {
+        self.rtmp_buffered.load(Ordering::Relaxed)
+    }
+
+    /// Streams in the registry (publishing or not).
+    pub fn len(&self) -> usize {
+        lock(&self.streams).len()
+    }
+
+    /// Whether the registry is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reclaims what nobody uses; call about once a second with the time.
+    /// Forgets players whose queue was dropped, drops HLS segments
+    /// `hls_dispose` after the unpublish (first seen by a sweep), and
+    /// removes streams left with no publisher, player or HLS. Returns how
+    /// many streams were removed.
+    pub fn sweep(&self, now: Instant) -> usize {
+        let mut map = lock(&self.streams);
+        let before = map.len();
+        map.retain(|_, stream| {
+            let mut s = lock(&stream.inner);
+            s.players.retain(|p| !p.is_disconnected());
+            if s.publisher.is_some() {
+                return true;
+            }
+            if s.hls.is_some() {
+                let since = *s.unpublished_at.get_or_insert(now);
+                if !s.hls_dispose.is_zero() && now.saturating_duration_since(since) >= s.hls_dispose
+                {
+                    tracing::info!(stream = %stream.key, "hls: disposed {:?} after unpublish", s.hls_dispose);
+                    s.hls = None;
+                }
+            }
+            // A caller between `entry` and its lock of the stream (a publish
+            // or subscribe in flight) holds another reference: keep it, or
+            // it would attach to a stream no longer in the registry.
+            s.hls.is_some() || !s.players.is_empty() || Arc::strong_count(stream) > 1
+        });
+        let removed = before - map.len();
+        if removed > 0 {
+            tracing::debug!(
+                removed,
+                left = map.len(),
+                "live: reclaimed {removed} unused streams"
+            );
+        }
+        removed
+    }
+
     fn entry(&self, key: &str) -> Arc<LiveStream> {
         lock(&self.streams)
             .entry(key.to_owned())
@@ -130,6 +251,8 @@ impl Hub {
                 return Err(HubError::StreamBusy(key.to_owned()));
             }
             s.publisher = Some(id);
+            s.unpublished_at = None;
+            s.hls_dispose = settings.hls_dispose;
             s.gop.clear();
             s.gop_enabled = settings.gop_cache;
             s.hls = settings.hls.map(|(fragment, window, ratio)| {
@@ -241,6 +364,38 @@ impl Publication {
     }
 }
 
+impl RtmpBufferCharge {
+    /// The connection now holds `bytes` of unfinished messages: take the
+    /// growth from the budget (refused past it: close the connection) or
+    /// give back what it released.
+    pub fn set(&mut self, bytes: usize) -> Result<(), HubError> {
+        let total = &self.hub.rtmp_buffered;
+        if bytes > self.held {
+            let more = bytes - self.held;
+            let before = total.fetch_add(more, Ordering::Relaxed);
+            if before + more > self.hub.rtmp_budget {
+                total.fetch_sub(more, Ordering::Relaxed);
+                return Err(HubError::BufferBudget {
+                    held: before + more,
+                    budget: self.hub.rtmp_budget,
+                });
+            }
+        } else {
+            total.fetch_sub(self.held - bytes, Ordering::Relaxed);
+        }
+        self.held = bytes;
+        Ok(())
+    }
+}
+
+impl Drop for RtmpBufferCharge {
+    fn drop(&mut self) {
+        self.hub
+            .rtmp_buffered
+            .fetch_sub(self.held, Ordering::Relaxed);
+    }
+}
+
 impl Drop for Publication {
     fn drop(&mut self) {
         let mut s = lock(&self.stream.inner);
@@ -258,9 +413,12 @@ impl Drop for Publication {
         drop(s);
         if !keep {
             let mut map = lock(&self.hub.streams);
+            // Only the registry and this publication hold the stream: no
+            // publish or subscribe is in flight (else the sweep removes it).
             if map
                 .get(&self.stream.key)
                 .is_some_and(|st| Arc::ptr_eq(st, &self.stream))
+                && Arc::strong_count(&self.stream) == 2
                 && lock(&self.stream.inner).publisher.is_none()
             {
                 map.remove(&self.stream.key);
@@ -278,6 +436,7 @@ mod tests {
         StreamSettings {
             gop_cache: true,
             hls: None,
+            hls_dispose: Duration::from_secs(120),
         }
     }
 
@@ -334,5 +493,76 @@ mod tests {
         let p = hub.publish("live/w", &settings()).unwrap();
         p.push(&key_video(7));
         assert_eq!(rx.try_recv().unwrap().timestamp_ms, 7);
+    }
+
+    #[test]
+    fn plays_of_unpublished_names_are_reclaimed() {
+        // The probe: RTMP plays of names nobody publishes left entries forever.
+        let hub = Arc::new(Hub::default());
+        let t0 = Instant::now();
+        let players: Vec<_> = (0..600)
+            .map(|i| hub.subscribe(&format!("live/n{i}"), true).unwrap())
+            .collect();
+        assert_eq!(hub.sweep(t0), 0, "waiting players keep their stream");
+        assert_eq!(hub.len(), 600);
+        drop(players);
+        // A stream someone is about to publish or subscribe to stays.
+        let in_flight = hub.stream("live/n0").unwrap();
+        assert_eq!(hub.sweep(t0), 599);
+        drop(in_flight);
+        assert_eq!(hub.sweep(t0), 1);
+        assert!(hub.is_empty());
+    }
+
+    #[test]
+    fn hls_is_disposed_after_hls_dispose() {
+        let hub = Arc::new(Hub::default());
+        let hls = StreamSettings {
+            hls: Some((Duration::from_secs(1), Duration::from_secs(10), 1.0)),
+            hls_dispose: Duration::from_secs(120),
+            ..settings()
+        };
+        let t0 = Instant::now();
+        drop(hub.publish("live/h", &hls).unwrap());
+        assert_eq!(hub.sweep(t0), 0, "HLS outlives the unpublish");
+        assert_eq!(hub.sweep(t0 + Duration::from_secs(119)), 0);
+        assert_eq!(hub.sweep(t0 + Duration::from_secs(120)), 1);
+        assert!(hub.is_empty());
+        // A new publish cancels the countdown; zero never disposes (SRS).
+        drop(hub.publish("live/h", &hls).unwrap());
+        hub.sweep(t0);
+        let p = hub.publish("live/h", &hls).unwrap();
+        assert_eq!(hub.sweep(t0 + Duration::from_secs(500)), 0);
+        drop(p);
+        let keep = StreamSettings {
+            hls_dispose: Duration::ZERO,
+            ..hls
+        };
+        drop(hub.publish("live/h", &keep).unwrap());
+        hub.sweep(t0);
+        assert_eq!(hub.sweep(t0 + Duration::from_secs(86_400)), 0);
+        assert_eq!(hub.len(), 1);
+    }
+
+    #[test]
+    fn rtmp_buffers_share_one_budget() {
+        let hub = Arc::new(Hub::with_rtmp_budget(1000));
+        let mut a = hub.rtmp_charge();
+        let mut b = hub.rtmp_charge();
+        a.set(600).unwrap();
+        assert_eq!(
+            b.set(500),
+            Err(HubError::BufferBudget {
+                held: 1100,
+                budget: 1000
+            })
+        );
+        assert_eq!(hub.rtmp_buffered(), 600);
+        a.set(100).unwrap();
+        b.set(500).unwrap();
+        assert_eq!(hub.rtmp_buffered(), 600);
+        drop(a);
+        drop(b);
+        assert_eq!(hub.rtmp_buffered(), 0);
     }
 }

@@ -5,15 +5,22 @@
 //! through a small channel, and the connection task that waits on either
 //! those bytes or the player's tag queue, so a player writes tags while
 //! still reading control messages. A malformed stream (bad handshake,
-//! oversized chunk, bad AMF) ends that connection with one log line.
+//! oversized chunk, bad AMF, a bad app or stream name) ends that connection
+//! with one log line, after any error status the core queued is sent.
+//!
+//! Bounds: the handshake, `connect` and `publish`/`play` must all be done
+//! within [`RTMP_SETUP_DEADLINE`] of the accept (a total, not a per-byte
+//! timer); every write must make progress within the write timeout; the
+//! connection's unfinished messages count against the hub's process-wide
+//! budget.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncReadExt;
 use shards::glommio::{self, net::TcpListener, net::TcpStream};
 
 use crate::config::{PublishConfig, DEFAULT_VHOST};
@@ -22,15 +29,11 @@ use crate::live::rtmp::{RtmpConfig, RtmpEvent, RtmpServerConn};
 use crate::server::hooks::{self, Action, Subject};
 use crate::server::live::hub::{stream_key, Hub, Publication, StreamSettings};
 use crate::server::live::rtmp_to_rtc::RtmpToRtc;
+use crate::server::timeouts::{self, RTMP_SETUP_DEADLINE};
 use crate::server::ShardCore;
 
 /// Tags written per wake-up of a player before its input is looked at again.
 const TAG_BATCH: usize = 64;
-
-/// A connection that has neither published nor played yet and sends nothing
-/// for this long is closed (SRS's `SRS_CONSTS_RTMP_TIMEOUT`): a stalled
-/// handshake or `connect` must not hold a task forever.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Accepts RTMP connections until the task is dropped (shutdown).
 pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener) {
@@ -76,14 +79,13 @@ impl Role {
     /// How long the connection may send nothing before it is closed, as SRS
     /// does: `publish.firstpkt_timeout` until a publisher's first media
     /// message, then `publish.normal_timeout` (an encoder that hangs frees
-    /// its stream); [`SETUP_TIMEOUT`] before publishing or playing; a
-    /// player is never timed out for sending nothing.
+    /// its stream). A player is never timed out for sending nothing; an idle
+    /// connection has the fixed [`RTMP_SETUP_DEADLINE`] instead.
     fn input_timeout(&self, publish: &PublishConfig) -> Option<Duration> {
         match self {
-            Role::Idle => Some(SETUP_TIMEOUT),
+            Role::Idle | Role::Playing(..) => None,
             Role::Publishing(_, _, false) => Some(publish.firstpkt_timeout),
             Role::Publishing(_, _, true) => Some(publish.normal_timeout),
-            Role::Playing(..) => None,
         }
     }
 }
@@ -94,6 +96,8 @@ enum Wake {
     Tag(Option<FlvTag>),
     /// No input for the role's [`Role::input_timeout`].
     Silent(Duration),
+    /// Still idle at the setup deadline.
+    SetupOver,
 }
 
 async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
@@ -130,6 +134,10 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
     });
     let mut role = Role::Idle;
     let mut closed = false;
+    let mut charge = hub.rtmp_charge();
+    // Idle until this instant at most (from the accept, then from the end of
+    // each stream); `None` while publishing or playing.
+    let mut setup_deadline = Some(Instant::now() + RTMP_SETUP_DEADLINE);
     loop {
         while let Some(ev) = conn.poll_event() {
             if let Err(why) = authorize(&core, &ev, peer).await {
@@ -145,7 +153,9 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
             b.flush().await;
         }
         while let Some(out) = conn.poll_transmit() {
-            if wr.write_all(&out).await.is_err() {
+            if let Err(e) = timeouts::write_all(&mut wr, &out).await {
+                // A peer that stopped reading ends here after the write timeout.
+                tracing::info!(%peer, "rtmp: closing the connection: write: {e}");
                 closed = true;
                 break;
             }
@@ -153,11 +163,26 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
         if closed {
             break;
         }
+        if matches!(role, Role::Idle) {
+            setup_deadline.get_or_insert_with(|| Instant::now() + RTMP_SETUP_DEADLINE);
+        } else {
+            setup_deadline = None;
+        }
         let input = async { Wake::Input(in_rx.recv_async().await.ok().flatten()) };
         let wake = match (&role, role.input_timeout(&vhost.publish)) {
             (Role::Playing(rx, _), _) => {
                 futures_lite::future::or(input, async { Wake::Tag(rx.recv_async().await.ok()) })
                     .await
+            }
+            (Role::Idle, _) => {
+                let left = setup_deadline.map_or(RTMP_SETUP_DEADLINE, |d| {
+                    d.saturating_duration_since(Instant::now())
+                });
+                futures_lite::future::or(input, async {
+                    glommio::timer::sleep(left).await;
+                    Wake::SetupOver
+                })
+                .await
             }
             (_, Some(limit)) => {
                 futures_lite::future::or(input, async {
@@ -172,8 +197,23 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
             Wake::Input(Some(bytes)) => {
                 if let Err(e) = conn.handle_input(&bytes) {
                     tracing::warn!(%peer, "rtmp: closing the connection: {e}");
+                    // Tell the peer why when the core queued an answer (a bad name).
+                    if let Some(out) = conn.poll_transmit() {
+                        let _ = timeouts::write_all(&mut wr, &out).await;
+                    }
                     break;
                 }
+                if let Err(e) = charge.set(conn.buffered()) {
+                    tracing::warn!(%peer, "rtmp: closing the connection: {e}");
+                    break;
+                }
+            }
+            Wake::SetupOver => {
+                tracing::warn!(
+                    %peer,
+                    "rtmp: closing the connection: no publish or play within {RTMP_SETUP_DEADLINE:?}"
+                );
+                break;
             }
             Wake::Input(None) => conn.handle_eof(),
             Wake::Silent(limit) => {
@@ -205,7 +245,7 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
     }
     notify_ended(&core, &role, peer);
     drop(role);
-    let _ = wr.close().await;
+    let _ = timeouts::close(&mut wr).await;
     drop(reader);
 }
 
