@@ -27,6 +27,12 @@ pub fn admit(
     if directory.counts().0 >= limit {
         return Err(ApiError::TooManySessions(limit));
     }
+    if let Some(ip) = req.client_ip {
+        let limit = sfu.settings().max_pending_per_ip;
+        if directory.pending_of(ip) >= limit {
+            return Err(ApiError::TooManyPending { ip, limit });
+        }
+    }
     let key = req.stream_key();
     let published = directory.stream(key.as_str());
     let source = match req.role {
@@ -50,6 +56,7 @@ pub fn admit(
         shard: sfu.id(),
         role: req.role,
         stream: key.to_string(),
+        pending_ip: req.client_ip,
     };
     let publish = (req.role == Role::Publish).then(|| StreamEntry {
         publisher: created.token.to_string(),

@@ -22,6 +22,8 @@ pub struct SessionEntry {
     pub role: Role,
     /// `app/stream`.
     pub stream: String,
+    /// The client IP it counts against until it passes ICE.
+    pub pending_ip: Option<std::net::IpAddr>,
 }
 
 /// What the directory knows of one published stream.
@@ -51,6 +53,19 @@ struct Inner {
     sessions: HashMap<String, SessionEntry>,
     by_ufrag: HashMap<String, String>,
     streams: HashMap<String, StreamEntry>,
+    /// Sessions not yet past ICE, by client IP (entries removed at zero).
+    pending: HashMap<std::net::IpAddr, usize>,
+}
+
+impl Inner {
+    fn unpend(pending: &mut HashMap<std::net::IpAddr, usize>, ip: std::net::IpAddr) {
+        if let Some(n) = pending.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                pending.remove(&ip);
+            }
+        }
+    }
 }
 
 /// Sessions by token and by ufrag, streams by `app/stream`.
@@ -82,6 +97,9 @@ impl Directory {
             }
             inner.streams.insert(entry.stream.clone(), stream);
         }
+        if let Some(ip) = entry.pending_ip {
+            *inner.pending.entry(ip).or_default() += 1;
+        }
         inner
             .by_ufrag
             .insert(entry.ufrag.clone(), token.to_string());
@@ -94,6 +112,9 @@ impl Directory {
         let mut inner = self.lock();
         let entry = inner.sessions.remove(token)?;
         inner.by_ufrag.remove(&entry.ufrag);
+        if let Some(ip) = entry.pending_ip {
+            Inner::unpend(&mut inner.pending, ip);
+        }
         if inner
             .streams
             .get(&entry.stream)
@@ -102,6 +123,22 @@ impl Directory {
             inner.streams.remove(&entry.stream);
         }
         Some(entry)
+    }
+
+    /// The session `token` passed ICE: it no longer counts as pending.
+    pub fn ice_done(&self, token: &str) {
+        let mut inner = self.lock();
+        let Inner {
+            sessions, pending, ..
+        } = &mut *inner;
+        if let Some(ip) = sessions.get_mut(token).and_then(|e| e.pending_ip.take()) {
+            Inner::unpend(pending, ip);
+        }
+    }
+
+    /// Sessions from `ip` that have not passed ICE yet.
+    pub fn pending_of(&self, ip: std::net::IpAddr) -> usize {
+        self.lock().pending.get(&ip).copied().unwrap_or(0)
     }
 
     /// The session registered under `token`.
@@ -150,6 +187,7 @@ mod tests {
             shard: 0,
             role,
             stream: "live/s".into(),
+            pending_ip: Some([10, 0, 0, 1].into()),
         }
     }
 
@@ -189,6 +227,23 @@ mod tests {
         assert!(!d.set_shard("t1", 1));
         assert_eq!(d.shard_of_ufrag("u1"), None);
         assert_eq!(d.counts(), (0, 0));
+    }
+
+    #[test]
+    fn pending_sessions_are_counted_per_ip_until_ice_or_removal() {
+        let d = Directory::default();
+        let ip = [10, 0, 0, 1].into();
+        d.register("t1", entry("u1", Role::Play), None).unwrap();
+        d.register("t2", entry("u2", Role::Play), None).unwrap();
+        assert_eq!(d.pending_of(ip), 2);
+        d.ice_done("t1");
+        d.ice_done("t1");
+        assert_eq!(d.pending_of(ip), 1);
+        d.remove("t1");
+        assert_eq!(d.pending_of(ip), 1, "t1 had passed ICE already");
+        d.remove("t2");
+        assert_eq!(d.pending_of(ip), 0);
+        assert!(d.lock().pending.is_empty());
     }
 
     #[test]

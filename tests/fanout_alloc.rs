@@ -64,6 +64,7 @@ fn player(sfu: &Sfu, i: usize, now: Instant) -> Session {
         offer,
         ice_ufrag: Some(ufrag.clone()),
         ice_pwd: Some(pwd.into()),
+        client_ip: None,
     };
     let source = SourceCodecs {
         video: Some(Codec::H264),

@@ -403,3 +403,40 @@ fn a_player_waits_for_a_publisher_only_until_stun_timeout() {
     );
     assert_eq!(w.tables(), ([0; 7], (0, 0)));
 }
+
+#[test]
+fn sessions_without_a_check_end_and_one_ip_cannot_hold_many() {
+    let mut settings = SfuSettings::default();
+    settings.max_pending_per_ip = 3;
+    let mut w = World::new(2, 17, settings);
+    let flood: std::net::IpAddr = [10, 9, 9, 9].into();
+    // Three sessions from one address that never check (peers stopped).
+    for port in 1..=3 {
+        let i = w.add_peer_at((flood, port).into(), Role::Publish, 0, false);
+        w.signal(i, 0, &format!("squat{port}")).unwrap();
+        w.peers[i].stop();
+    }
+    let fourth = w.add_peer_at((flood, 4).into(), Role::Publish, 0, false);
+    let refused = w.signal(fourth, 0, "squat4").unwrap_err();
+    assert!(refused.contains("waiting for ICE"), "{refused}");
+    // Another address is served, and passes ICE.
+    let (p, v) = pub_and_player(&mut w, 1, 0, 0.2);
+    w.run_for(secs(1.0));
+    assert!(
+        w.peers[v].stats.unique_received > 50,
+        "{:?}",
+        w.peers[p].stats
+    );
+    assert_eq!(w.directory.pending_of(w.peers[p].addr.ip()), 0);
+    // first_check_timeout (10 s) ends the squatters and frees the address.
+    w.run_for(secs(10.0));
+    let no_check: u64 = w.stats.iter().map(|s| s.snapshot().sessions_no_check).sum();
+    assert_eq!(no_check, 3);
+    assert_eq!(w.directory.pending_of(flood), 0);
+    assert!(
+        w.directory.stream("live/squat1").is_none(),
+        "the names are free again"
+    );
+    w.signal(fourth, 0, "squat4")
+        .expect("the address may try again");
+}

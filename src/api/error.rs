@@ -36,6 +36,14 @@ pub enum ApiError {
     /// fall back on), or is disabled.
     #[error("{0}")]
     Vhost(#[from] crate::config::VhostError),
+    /// This client already has `limit` sessions that have not passed ICE.
+    #[error("{ip} already has {limit} sessions waiting for ICE (rtc_server.max_pending_per_ip): retry later")]
+    TooManyPending {
+        /// The client.
+        ip: std::net::IpAddr,
+        /// The limit.
+        limit: usize,
+    },
     /// A deciding hook (`on_publish`/`on_play`) refused.
     #[error("{0}")]
     Forbidden(String),
@@ -59,9 +67,20 @@ impl ApiError {
             ApiError::StreamNotFound(_) | ApiError::SessionNotFound(_) => 404,
             ApiError::Conflict(_) => 409,
             ApiError::Forbidden(_) => 403,
+            ApiError::TooManyPending { .. } => 429,
             ApiError::Vhost(crate::config::VhostError::NotFound { .. }) => 404,
             ApiError::Vhost(_) => 403,
             ApiError::RtcDisabled(_) | ApiError::TooManySessions(_) => 503,
+        }
+    }
+
+    /// Seconds a client should wait before retrying (`Retry-After`), for
+    /// refusals that pass.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            ApiError::TooManyPending { .. } => Some(10),
+            ApiError::TooManySessions(_) => Some(5),
+            _ => None,
         }
     }
 

@@ -56,10 +56,14 @@ fn parse_stream_url(url: &str) -> Result<StreamUrl, ApiError> {
 
 /// A plain JSON error `{code, error}` with its status, as SRS answers.
 pub fn error(e: ApiError) -> Response {
-    Response::json(
+    let resp = Response::json(
         e.status(),
         &json!({ "code": e.code(), "error": e.to_string() }),
-    )
+    );
+    match e.retry_after() {
+        Some(s) => resp.with_header("Retry-After", s.to_string()),
+        None => resp,
+    }
 }
 
 /// Reads `/rtc/v1/publish/` (`role` Publish) or `/rtc/v1/play/` (Play).

@@ -88,6 +88,7 @@ impl Signaling {
                 offer,
                 ice_ufrag,
                 ice_pwd,
+                client_ip: None,
             },
             eip: eip.map(str::to_string),
             api_host: api_host.map(str::to_string),

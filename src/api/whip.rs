@@ -8,7 +8,11 @@ use crate::sfu::Created;
 
 /// A plain-text error with its status.
 pub fn error(e: ApiError) -> Response {
-    Response::error(e.status(), &e.to_string())
+    let resp = Response::error(e.status(), &e.to_string());
+    match e.retry_after() {
+        Some(s) => resp.with_header("Retry-After", s.to_string()),
+        None => resp,
+    }
 }
 
 /// Reads a WHIP/WHEP POST: an `application/sdp` offer, `app` and `stream`

@@ -252,6 +252,12 @@ pub struct RtcServerConfig {
     pub resolve_api_domain: bool,
     /// `keep_api_domain`. Default off.
     pub keep_api_domain: bool,
+    /// `first_check_timeout` (shardsfu): seconds a new session may wait for
+    /// its first valid STUN check before it ends. Default 10.
+    pub first_check_timeout: u32,
+    /// `max_pending_per_ip` (shardsfu): sessions one client IP may hold
+    /// that have not passed ICE yet. Default 64.
+    pub max_pending_per_ip: u32,
     /// `ecdsa`: ECDSA (on) or RSA (off) DTLS certificate. Default on.
     pub ecdsa: bool,
     /// `encrypt`: SRTP. Default on.
@@ -345,6 +351,8 @@ impl Default for RtcServerConfig {
             api_as_candidates: true,
             resolve_api_domain: true,
             keep_api_domain: false,
+            first_check_timeout: 10,
+            max_pending_per_ip: 64,
             ecdsa: true,
             encrypt: true,
             reuseport: 1,

@@ -276,6 +276,18 @@ pub(crate) static RTC_SERVER: &[Setting<RtcServerConfig>] = &[
         &mut c.resolve_api_domain
     )),
     s!("keep_api_domain", |c, a| boolean(a, &mut c.keep_api_domain)),
+    s!("first_check_timeout", |c, a| u32_in(
+        a,
+        &mut c.first_check_timeout,
+        1,
+        300
+    )),
+    s!("max_pending_per_ip", |c, a| u32_in(
+        a,
+        &mut c.max_pending_per_ip,
+        1,
+        1_000_000
+    )),
     s!("ecdsa", |c, a| boolean(a, &mut c.ecdsa)),
     s!("encrypt", |c, a| boolean(a, &mut c.encrypt)),
     s!("reuseport", |c, a| u32_in(a, &mut c.reuseport, 1, 1024)),

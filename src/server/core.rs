@@ -205,6 +205,7 @@ impl ShardCore {
                 Some(_) => ShardStats::inc(&self.stats().stun_forwarded),
                 None => ShardStats::inc(&self.stats().stun_unknown_ufrag),
             },
+            Event::IceConnected { token } => self.shared.directory.ice_done(token.as_str()),
             Event::SessionClosed(closed) => self.on_closed(closed),
             Event::PublisherMedia {
                 token,

@@ -21,7 +21,12 @@ pub async fn serve(
     site: Site,
     peer: Option<SocketAddr>,
 ) -> Response {
-    let resp = match api::route(req, site, &core.shared.config) {
+    let mut route = api::route(req, site, &core.shared.config);
+    if let Route::Create(sig) = &mut route {
+        // Per-IP limits count the address the request came from.
+        sig.create.client_ip = peer.map(|p| p.ip());
+    }
+    let resp = match route {
         Route::Respond(r) => r,
         Route::Create(mut sig) => match choose_vhost(core, &mut sig) {
             Err(e) => api::created(&sig, Err(e)),

@@ -30,6 +30,8 @@ pub struct CreateSession {
     pub ice_ufrag: Option<String>,
     /// `ice-pwd`: forces the server's ICE password.
     pub ice_pwd: Option<String>,
+    /// The address the request came from (per-IP limits), if known.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl CreateSession {
@@ -170,6 +172,8 @@ impl Sfu {
             stream: req.stream.clone(),
             stream_key: key,
             rtc_to_rtmp: req.role == Role::Publish && settings.rtc_to_rtmp,
+            client_ip: req.client_ip,
+            check_deadline: Some(now + settings.first_check_timeout),
             wait_for_publisher: (req.role == Role::Play && source.is_none())
                 .then(|| now + settings.stun_timeout),
             ufrag,

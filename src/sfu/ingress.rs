@@ -79,6 +79,7 @@ impl Sfu {
         }
         ShardStats::inc(&self.stats.stun_answered);
         while session.ice.poll_event().is_some() {}
+        let first_check = session.check_deadline.take().is_some();
         let start_dtls = session.dtls.is_none();
         if !self.by_addr.contains_key(&from) {
             // The agent bounds its validated addresses; keep the index in step.
@@ -88,6 +89,11 @@ impl Sfu {
             self.by_addr.insert(from, token.clone());
         }
         self.transmit(Bytes::from(out), from);
+        if first_check {
+            self.event(Event::IceConnected {
+                token: token.clone(),
+            });
+        }
         if start_dtls {
             self.start_dtls(now, &token, from);
         }

@@ -76,6 +76,7 @@ impl Sfu {
             EndReason::StunTimeout => ShardStats::inc(&self.stats.sessions_timed_out),
             EndReason::DtlsFailed => ShardStats::inc(&self.stats.dtls_failures),
             EndReason::NoPublisher => ShardStats::inc(&self.stats.players_wait_expired),
+            EndReason::NoCheck => ShardStats::inc(&self.stats.sessions_no_check),
             _ => {}
         }
         tracing::info!(shard = self.id, session = %s.id, stream = %s.stream_key, ?reason, "session closed");

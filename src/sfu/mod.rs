@@ -100,6 +100,8 @@ pub enum EndReason {
     Shutdown,
     /// Its WebRTC-over-TCP connection closed.
     TransportClosed,
+    /// No valid STUN check came within `first_check_timeout`.
+    NoCheck,
     /// A player that came before its stream's publisher waited
     /// `stun_timeout` and none came.
     NoPublisher,
@@ -137,6 +139,12 @@ pub enum Event {
         from: SocketAddr,
         /// The check.
         packet: Vec<u8>,
+    },
+    /// A session passed its first valid STUN check: it no longer counts
+    /// against its client's limit of sessions waiting for ICE.
+    IceConnected {
+        /// The session.
+        token: SessionToken,
     },
     /// A session ended: forget it in the directory, tell the hooks, end its
     /// RTC→RTMP bridge.

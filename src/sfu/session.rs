@@ -79,6 +79,10 @@ pub struct Session {
     pub srtp: Option<SrtpSession>,
     /// Counters.
     pub counters: SessionCounters,
+    /// The address of the signaling request that made it, if known.
+    pub client_ip: Option<std::net::IpAddr>,
+    /// Until its first valid STUN check: when it ends without one.
+    pub check_deadline: Option<Instant>,
     /// A player created before its stream had a publisher waits until this
     /// for its first packet, then ends ([`EndReason::NoPublisher`](crate::sfu::EndReason::NoPublisher)).
     pub wait_for_publisher: Option<Instant>,

@@ -21,6 +21,9 @@ pub struct SessionSettings {
     pub stun_timeout: Duration,
     /// `rtc.dtls_role active`: be the DTLS client when the peer offers `actpass`.
     pub dtls_role_active: bool,
+    /// `rtc_server.first_check_timeout`: a new session with no valid STUN
+    /// check within this ends.
+    pub first_check_timeout: Duration,
     /// `rtc.rtc_to_rtmp`: a publisher's media also goes to the live side
     /// (the runtime gets [`Event::PublisherMedia`](crate::sfu::Event::PublisherMedia)).
     pub rtc_to_rtmp: bool,
@@ -28,7 +31,7 @@ pub struct SessionSettings {
 
 impl SessionSettings {
     /// The settings of `vhost`, with `rtc_enabled` the server-wide switch.
-    pub fn from_vhost(vhost: &VhostConfig, rtc_enabled: bool) -> Self {
+    pub fn from_vhost(vhost: &VhostConfig, rtc_enabled: bool, first_check: Duration) -> Self {
         let rtc = &vhost.rtc;
         SessionSettings {
             enabled: rtc_enabled && rtc.enabled,
@@ -36,6 +39,7 @@ impl SessionSettings {
             twcc: rtc.twcc,
             stun_timeout: rtc.stun_timeout,
             dtls_role_active: rtc.dtls_role == DtlsRole::Active,
+            first_check_timeout: first_check,
             rtc_to_rtmp: rtc.enabled && rtc.rtc_to_rtmp,
         }
     }
@@ -47,23 +51,33 @@ pub struct SfuSettings {
     vhosts: HashMap<String, SessionSettings>,
     /// `max_connections`: WebRTC sessions allowed in the whole process.
     pub max_sessions: usize,
+    /// `rtc_server.max_pending_per_ip`: sessions one client IP may hold
+    /// before they pass ICE.
+    pub max_pending_per_ip: usize,
 }
 
 impl SfuSettings {
     /// The settings of a parsed configuration.
     pub fn from_config(config: &Config) -> Self {
         let rtc_enabled = config.rtc_server.enabled;
+        let first = Duration::from_secs(config.rtc_server.first_check_timeout.into());
         let mut vhosts: HashMap<String, SessionSettings> = config
             .vhosts
             .iter()
-            .map(|(name, v)| (name.clone(), SessionSettings::from_vhost(v, rtc_enabled)))
+            .map(|(name, v)| {
+                (
+                    name.clone(),
+                    SessionSettings::from_vhost(v, rtc_enabled, first),
+                )
+            })
             .collect();
         vhosts.entry(DEFAULT_VHOST.to_string()).or_insert_with(|| {
-            SessionSettings::from_vhost(config.vhost(DEFAULT_VHOST), rtc_enabled)
+            SessionSettings::from_vhost(config.vhost(DEFAULT_VHOST), rtc_enabled, first)
         });
         SfuSettings {
             vhosts,
             max_sessions: config.max_connections as usize,
+            max_pending_per_ip: config.rtc_server.max_pending_per_ip as usize,
         }
     }
 
@@ -87,6 +101,7 @@ impl Default for SessionSettings {
             twcc: true,
             stun_timeout: Duration::from_secs(30),
             dtls_role_active: false,
+            first_check_timeout: Duration::from_secs(10),
             rtc_to_rtmp: false,
         }
     }
@@ -107,6 +122,7 @@ impl Default for SfuSettings {
         SfuSettings {
             vhosts: HashMap::from([(DEFAULT_VHOST.to_string(), SessionSettings::default())]),
             max_sessions: 1000,
+            max_pending_per_ip: 64,
         }
     }
 }

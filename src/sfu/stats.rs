@@ -41,6 +41,8 @@ counters! {
     sessions_moved_out,
     /// Sessions ended by `stun_timeout`.
     sessions_timed_out,
+    /// Sessions ended because no valid STUN check came within `first_check_timeout`.
+    sessions_no_check,
     /// Players created before their stream had a publisher (WHEP first).
     players_waiting,
     /// Of those, players whose publisher arrived in time (media started).

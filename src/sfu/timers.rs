@@ -29,6 +29,7 @@ impl Sfu {
                     .chain(a)
                     .chain(b)
                     .chain(s.wait_for_publisher)
+                    .chain(s.check_deadline)
             })
             .min();
         let dtls = self
@@ -125,6 +126,9 @@ impl Sfu {
                 if ev == IceEvent::TimedOut {
                     ended.push((s.token.clone(), EndReason::StunTimeout));
                 }
+            }
+            if s.check_deadline.is_some_and(|t| t <= now) {
+                ended.push((s.token.clone(), EndReason::NoCheck));
             }
             if s.wait_for_publisher.is_some_and(|t| t <= now) {
                 ended.push((s.token.clone(), EndReason::NoPublisher));

@@ -83,6 +83,12 @@ impl World {
         let addr: SocketAddr = format!("10.0.{}.{}:5000", i / 250, i % 250 + 1)
             .parse()
             .unwrap();
+        self.add_peer_at(addr, role, shard, twcc)
+    }
+
+    /// Adds a peer at `addr` (several may share an IP, on other ports).
+    pub fn add_peer_at(&mut self, addr: SocketAddr, role: Role, shard: usize, twcc: bool) -> usize {
+        let i = self.peers.len();
         self.peers.push(Peer::new(addr, role, i as u64 + 1, twcc));
         self.shard_of.insert(addr, shard);
         i
@@ -100,6 +106,7 @@ impl World {
             offer: p.offer(),
             ice_ufrag: None,
             ice_pwd: None,
+            client_ip: Some(p.addr.ip()),
         };
         let cand = Candidate {
             address: "127.0.0.1".into(),
@@ -256,6 +263,9 @@ impl World {
                             self.mesh.push_back((s, owner, msg));
                         }
                     }
+                }
+                Output::Event(Event::IceConnected { token }) => {
+                    self.directory.ice_done(token.as_str());
                 }
                 Output::Event(Event::SessionClosed(c)) => {
                     self.directory.remove(c.token.as_str());

@@ -59,6 +59,7 @@ impl RtmpToRtc {
             shard: core.id,
             role: Role::Publish,
             stream: key.to_owned(),
+            pending_ip: None,
         };
         let stream = StreamEntry {
             publisher: token.clone(),

@@ -1,0 +1,104 @@
+//! One client address cannot lock others out: a flood of WHIP sessions that
+//! never do ICE from 127.0.0.1 is capped per address (429 + Retry-After),
+//! 127.0.0.2 still publishes and plays, and the flood's sessions end at
+//! `first_check_timeout`, freeing their stream names.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::*;
+use socket2::{Domain, Socket, Type};
+
+/// A WHIP/WHEP POST from `from` (an address of the loopback range) on a
+/// connection of its own; returns the status line and headers.
+fn post_from(from: [u8; 4], api: SocketAddr, path: &str, offer: &str) -> String {
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    sock.connect(&api.into()).unwrap();
+    let mut s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{offer}",
+        offer.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(fixtures().join("sdp").join(name)).unwrap()
+}
+
+#[test]
+fn a_flood_from_one_address_leaves_another_able_to_publish_and_play() {
+    let ports = Ports::free();
+    let conf = config(ports, 2, "")
+        .replace(
+            "candidate 127.0.0.1;",
+            "candidate 127.0.0.1; max_pending_per_ip 50; first_check_timeout 3;",
+        )
+        .replace("max_connections 1000;", "max_connections 5000;");
+    let srv = Server::start(&conf, ports, &[]);
+    let offer = fixture("aiortc_whip_h264.sdp");
+    let (mut created, mut limited) = (0, 0);
+    for i in 0..1000 {
+        let r = post_from(
+            [127, 0, 0, 1],
+            srv.api,
+            &format!("/rtc/v1/whip/?app=live&stream=f{i}"),
+            &offer,
+        );
+        if r.starts_with("HTTP/1.1 201") {
+            created += 1;
+        } else {
+            assert!(r.starts_with("HTTP/1.1 429"), "{r}");
+            assert!(r.contains("Retry-After: "), "{r}");
+            assert!(r.contains("waiting for ICE"), "{r}");
+            limited += 1;
+        }
+    }
+    assert_eq!((created, limited), (50, 950));
+    // Another address is not affected.
+    let r = post_from(
+        [127, 0, 0, 2],
+        srv.api,
+        "/rtc/v1/whip/?app=live&stream=mine",
+        &offer,
+    );
+    assert!(r.starts_with("HTTP/1.1 201"), "{r}");
+    let play = fixture("aiortc_whep_recvonly.sdp");
+    let r = post_from(
+        [127, 0, 0, 2],
+        srv.api,
+        "/rtc/v1/whep/?app=live&stream=mine",
+        &play,
+    );
+    assert!(r.starts_with("HTTP/1.1 201"), "{r}");
+    // The flood's sessions end without a check; its names are free again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = post_from(
+            [127, 0, 0, 1],
+            srv.api,
+            "/rtc/v1/whip/?app=live&stream=f0",
+            &offer,
+        );
+        if r.starts_with("HTTP/1.1 201") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the flood never ended: {r}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let sum: serde_json::Value =
+        serde_json::from_str(&get(&srv.api_url("/api/v1/summaries")).body).unwrap();
+    assert!(
+        sum["data"]["totals"]["sessions_no_check"].as_u64().unwrap() >= 50,
+        "{sum}"
+    );
+}
