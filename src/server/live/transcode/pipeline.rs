@@ -7,6 +7,7 @@
 //! short gap (a lost packet) is filled with silence, and anything else
 //! (a jump, time going backwards) re-anchors the clock on the input.
 
+#[cfg(feature = "fdk-aac")]
 use std::collections::VecDeque;
 
 use bytes::Bytes;
@@ -21,7 +22,7 @@ const JITTER: i64 = 480;
 const MAX_GAP: i64 = 9600;
 
 enum Decoder {
-    Aac(AacDecoder),
+    Aac(Box<AacDecoder>),
     Opus(OpusDecoder),
 }
 
@@ -44,6 +45,7 @@ pub(super) struct Transcoder {
     /// Where the next input frame should start (1/48000 s).
     expected: Option<i64>,
     /// Times of the frames the encoder holds (it may emit them later).
+    #[cfg(feature = "fdk-aac")]
     in_flight: VecDeque<i64>,
     /// Samples per channel in one encoder frame.
     frame: usize,
@@ -63,7 +65,7 @@ impl Transcoder {
     ) -> Result<Self, TranscodeError> {
         let (dec, enc, frame, delay, extradata) = match dir {
             Direction::AacToOpus => {
-                let dec = Decoder::Aac(AacDecoder::new(config, stream)?);
+                let dec = Decoder::Aac(Box::new(AacDecoder::new(config, stream)?));
                 let enc = OpusEncoder::new(bitrate)?;
                 let delay = enc.delay();
                 (dec, Encoder::Opus(enc), OPUS_FRAME, delay, Bytes::new())
@@ -91,6 +93,7 @@ impl Transcoder {
             fifo: Vec::with_capacity(4 * frame * CHANNELS),
             fifo_pts: 0,
             expected: None,
+            #[cfg(feature = "fdk-aac")]
             in_flight: VecDeque::new(),
             frame,
             delay: delay as i64,
@@ -118,7 +121,7 @@ impl Transcoder {
             return Ok(Vec::new());
         }
         let resampler = match &mut self.resampler {
-            Some(r) if r.from_rate() == rate => r,
+            Some(r) if r.input_rate() == rate => r,
             r => {
                 self.expected = None;
                 r.insert(Resampler::new(rate, RATE)?)
@@ -184,7 +187,7 @@ impl Transcoder {
     }
 
     /// Input frames held by the resampler and FIFO, in 1/48000 s.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "fdk-aac"))]
     pub(super) fn buffered(&self) -> i64 {
         self.resampler.as_ref().map_or(0, |r| r.pending_at(RATE))
             + (self.fifo.len() / CHANNELS) as i64

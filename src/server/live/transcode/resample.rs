@@ -49,7 +49,7 @@ impl Resampler {
     }
 
     /// The input rate.
-    pub(super) fn from_rate(&self) -> u32 {
+    pub(super) fn input_rate(&self) -> u32 {
         self.from
     }
 

@@ -57,6 +57,7 @@ fn opus_packets(pcm: &[f32], bitrate: u32) -> Vec<(Bytes, i64)> {
         .collect()
 }
 
+#[cfg(feature = "fdk-aac")]
 fn decode_opus(frames: &[AudioOut]) -> Vec<f32> {
     let mut dec = OpusDecoder::new().unwrap();
     frames
