@@ -306,10 +306,25 @@ impl AacDecoder {
     /// Decodes one raw access unit to interleaved stereo, with its rate.
     pub(super) fn decode(&mut self, au: &[u8]) -> Result<(&[f32], u32), TranscodeError> {
         let packet = Packet::new_from_slice(0, 0, 0, au);
-        let decoded = self
-            .dec
-            .decode(&packet)
-            .map_err(|e| TranscodeError::Decode(e.to_string()))?;
+        // A peer's bytes must not take the worker down: should the decoder
+        // panic on them, start a fresh one and skip the frame.
+        let dec = &mut self.dec;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            dec.decode(&packet).map(|_| ())
+        })) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(TranscodeError::Decode(e.to_string())),
+            Err(_) => {
+                let params = self.dec.codec_params().clone();
+                if let Ok(d) =
+                    symphonia_codec_aac::AacDecoder::try_new(&params, &DecoderOptions::default())
+                {
+                    self.dec = d;
+                }
+                return Err(TranscodeError::Decode("the decoder panicked".into()));
+            }
+        }
+        let decoded = self.dec.last_decoded();
         let spec = *decoded.spec();
         self.rate = spec.rate;
         let frames = decoded.frames();

@@ -133,6 +133,25 @@ fn garbage_is_an_error_not_a_panic() {
     assert!(Transcoder::new(Direction::AacToOpus, &[], 64000, "t").is_err());
 }
 
+#[test]
+fn random_input_never_panics() {
+    let mut aac = Transcoder::new(Direction::AacToOpus, &[0x11, 0x90], 64000, "t").unwrap();
+    let mut opus = OpusDecoder::new().unwrap();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..3000usize {
+        let junk: Vec<u8> = (0..(i % 200) + 1)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let _ = aac.transcode(&junk, (i * 1024) as i64);
+        let _ = opus.decode(&junk);
+    }
+}
+
 #[cfg(not(feature = "fdk-aac"))]
 #[test]
 fn without_fdk_there_is_no_aac_encoder() {
