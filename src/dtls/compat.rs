@@ -1,10 +1,10 @@
-//! A crypto provider that is ring plus ECDSA P-224 signature checks (OpenSSL).
+//! A crypto provider that is ring plus ECDSA P-224 signature checks (`p224`).
 //!
 //! FFmpeg's WHIP muxer signs its DTLS handshake with a fresh ECDSA **P-224**
 //! certificate. ring cannot verify P-224, so rtc-dtls rejects its
 //! ServerKeyExchange / CertificateVerify. Everything is delegated to ring except
 //! a signature check over a 57-byte uncompressed point (P-224), which goes to
-//! OpenSSL.
+//! the pure-Rust `p224` crate (RustCrypto), so building needs no libssl.
 
 use std::sync::Arc;
 
@@ -35,7 +35,7 @@ impl CompatProvider {
 
 impl RTCCryptoProvider for CompatProvider {
     fn name(&self) -> &'static str {
-        "ring+openssl-p224"
+        "ring+p224"
     }
     fn crypto(&self) -> &dyn RTCCrypto {
         self
@@ -45,39 +45,32 @@ impl RTCCryptoProvider for CompatProvider {
     }
 }
 
-/// Verifies an ECDSA signature over P-224 with OpenSSL.
+/// Verifies a DER-encoded ECDSA signature over P-224 (RustCrypto's `p224`).
+///
+/// `point` is the certificate's uncompressed SEC1 point; the TLS
+/// SignatureScheme names only the hash (SHA-256 or SHA-384), which is taken
+/// with ring and checked as a prehash (truncated to the curve's 224 bits).
 pub(super) fn p224_verify(
     scheme: SignatureScheme,
     point: &[u8],
     msg: &[u8],
     sig: &[u8],
 ) -> Result<(), CryptoError> {
-    use openssl::bn::BigNumContext;
-    use openssl::ec::{EcGroup, EcKey, EcPoint};
-    use openssl::hash::MessageDigest;
-    use openssl::nid::Nid;
-    use openssl::pkey::PKey;
-    use openssl::sign::Verifier;
-    let bad = |_| CryptoError::InvalidSignature;
+    use p224::ecdsa::signature::hazmat::PrehashVerifier;
+    use p224::ecdsa::{Signature, VerifyingKey};
     // The TLS SignatureScheme names the hash; the curve is whatever the certificate holds.
-    let md = match scheme {
+    let alg = match scheme {
         SignatureScheme::EcdsaP256Sha256 | SignatureScheme::EcdsaP384Sha256 => {
-            MessageDigest::sha256()
+            &ring::digest::SHA256
         }
-        SignatureScheme::EcdsaP384Sha384 => MessageDigest::sha384(),
+        SignatureScheme::EcdsaP384Sha384 => &ring::digest::SHA384,
         _ => return Err(CryptoError::InvalidSignature),
     };
-    let group = EcGroup::from_curve_name(Nid::SECP224R1).map_err(bad)?;
-    let mut ctx = BigNumContext::new().map_err(bad)?;
-    let p = EcPoint::from_bytes(&group, point, &mut ctx).map_err(bad)?;
-    let key = PKey::from_ec_key(EcKey::from_public_key(&group, &p).map_err(bad)?).map_err(bad)?;
-    let mut v = Verifier::new(md, &key).map_err(bad)?;
-    v.update(msg).map_err(bad)?;
-    if v.verify(sig).map_err(bad)? {
-        Ok(())
-    } else {
-        Err(CryptoError::InvalidSignature)
-    }
+    let key = VerifyingKey::from_sec1_bytes(point).map_err(|_| CryptoError::InvalidSignature)?;
+    let sig = Signature::from_der(sig).map_err(|_| CryptoError::InvalidSignature)?;
+    let digest = ring::digest::digest(alg, msg);
+    key.verify_prehash(digest.as_ref(), &sig)
+        .map_err(|_| CryptoError::InvalidSignature)
 }
 
 impl RTCCrypto for CompatProvider {

@@ -480,42 +480,102 @@ fn fingerprint_text_round_trips_and_rejects_junk() {
     assert_eq!(FingerprintAlg::from_name("sha-1"), None);
 }
 
+/// A P-224 key, message and SHA-256 / SHA-384 signatures made once with the
+/// OpenSSL command line (`openssl ecparam -name secp224r1 -genkey`, then
+/// `openssl dgst -sha256 -sign`), as FFmpeg's GnuTLS and OpenSSL peers make them.
+const OPENSSL_P224_POINT: &str = "04bec64a87fad6d8640312900b024adf5a1cac157ebb4f8017b95818ccb7eba729c167a0a3b3c3aef6ce6f0d445f3d6be3d40d2f638cd5c76f";
+const OPENSSL_P224_SHA256_SIG: &str = "303d021c101cadd873464108a1bca4243e3a8c38674e397e0e98078b76c73dfe021d00e336a024464ea290099fcbaf982e014ae63b3f0e89c6712f8b1c6f77";
+const OPENSSL_P224_SHA384_SIG: &str = "303c021c474f421252d7ddf9b9f4675e036d3afb83de80728a6a65dbbda90092021c715b2d0a74801ef02c6d045534ceedce18a5f1418b6292ed50217c51";
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 #[test]
-fn p224_signatures_verify_through_openssl() {
-    use openssl::bn::BigNumContext;
-    use openssl::ec::{EcGroup, EcKey, PointConversionForm};
-    use openssl::hash::MessageDigest;
-    use openssl::nid::Nid;
-    use openssl::pkey::PKey;
-    use openssl::sign::Signer;
+fn p224_signatures_verify() {
+    use p224::ecdsa::signature::hazmat::PrehashSigner;
+    use p224::ecdsa::{Signature, SigningKey};
     use rtc_crypto::{PublicKey, PublicKeyEncoding, RTCCrypto, SignatureScheme};
-    let group = EcGroup::from_curve_name(Nid::SECP224R1).unwrap();
-    let key = EcKey::generate(&group).unwrap();
-    let mut ctx = BigNumContext::new().unwrap();
-    let point = key
-        .public_key()
-        .to_bytes(&group, PointConversionForm::UNCOMPRESSED, &mut ctx)
-        .unwrap();
-    assert_eq!(point.len(), 57);
-    let pkey = PKey::from_ec_key(key).unwrap();
-    let mut signer = Signer::new(MessageDigest::sha256(), &pkey).unwrap();
-    signer.update(b"server key exchange").unwrap();
-    let sig = signer.sign_to_vec().unwrap();
     let provider = compat::CompatProvider::new().unwrap();
-    let pk = || PublicKey {
-        encoding: PublicKeyEncoding::EcUncompressedPoint,
-        bytes: &point,
+    let check = |point: &[u8], s: SignatureScheme, msg: &[u8], sig: &[u8]| {
+        let pk = PublicKey {
+            encoding: PublicKeyEncoding::EcUncompressedPoint,
+            bytes: point,
+        };
+        provider.verify_signature(s, pk, msg, sig).is_ok()
     };
+    let msg = b"server key exchange";
+
+    // Signatures made by OpenSSL.
+    let point = unhex(OPENSSL_P224_POINT);
+    let sig256 = unhex(OPENSSL_P224_SHA256_SIG);
+    let sig384 = unhex(OPENSSL_P224_SHA384_SIG);
+    assert!(check(
+        &point,
+        SignatureScheme::EcdsaP256Sha256,
+        msg,
+        &sig256
+    ));
+    assert!(check(
+        &point,
+        SignatureScheme::EcdsaP384Sha384,
+        msg,
+        &sig384
+    ));
+    assert!(!check(
+        &point,
+        SignatureScheme::EcdsaP256Sha256,
+        b"tampered",
+        &sig256
+    ));
+    assert!(!check(
+        &point,
+        SignatureScheme::EcdsaP384Sha384,
+        msg,
+        &sig256
+    ));
+    assert!(!check(&point, SignatureScheme::Ed25519, msg, &sig256));
+    let mut flipped = sig256.clone();
+    flipped[10] ^= 1;
+    assert!(!check(
+        &point,
+        SignatureScheme::EcdsaP256Sha256,
+        msg,
+        &flipped
+    ));
+    assert!(!check(
+        &point,
+        SignatureScheme::EcdsaP256Sha256,
+        msg,
+        &sig256[..20]
+    ));
+
+    // A fresh key signing with `p224` itself (secret from ring's RNG).
+    let rng = ring::rand::SystemRandom::new();
+    let key = loop {
+        let mut secret = [0u8; 28];
+        ring::rand::SecureRandom::fill(&rng, &mut secret).unwrap();
+        if let Ok(k) = SigningKey::from_slice(&secret) {
+            break k;
+        }
+    };
+    let point = key.verifying_key().to_encoded_point(false);
+    let point = point.as_bytes();
+    assert_eq!(point.len(), 57);
+    let digest = ring::digest::digest(&ring::digest::SHA256, msg);
+    let sig: Signature = key.sign_prehash(digest.as_ref()).unwrap();
+    let der = sig.to_der();
     let s = SignatureScheme::EcdsaP256Sha256;
-    assert!(provider
-        .verify_signature(s, pk(), b"server key exchange", &sig)
-        .is_ok());
-    assert!(provider
-        .verify_signature(s, pk(), b"tampered", &sig)
-        .is_err());
-    assert!(provider
-        .verify_signature(SignatureScheme::Ed25519, pk(), b"server key exchange", &sig)
-        .is_err());
+    assert!(check(point, s, msg, der.as_bytes()));
+    assert!(!check(point, s, b"tampered", der.as_bytes()));
+    let other = unhex(OPENSSL_P224_POINT);
+    assert!(
+        !check(&other, s, msg, der.as_bytes()),
+        "another key's point"
+    );
 }
 
 #[test]
