@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::ffmpeg::{have_ffmpeg, push, wait_for};
-use common::{Ports, Server};
+use common::{rtmp, Ports, Server};
 
 fn live_config(ports: Ports) -> String {
     let base = common::config(ports, 2, "");
@@ -130,20 +130,6 @@ fn rtmp_push_reads_back_over_rtmp_http_flv_and_hls() {
     drop(publisher);
 }
 
-/// C0 + C1, then S0 S1 S2 back, then C2: a finished plain handshake.
-fn handshake(addr: SocketAddr) -> TcpStream {
-    let mut s = TcpStream::connect(addr).expect("connect rtmp");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut c0c1 = vec![3u8];
-    c0c1.extend(std::iter::repeat_n(0x5a, 1536));
-    s.write_all(&c0c1).unwrap();
-    let mut s012 = vec![0u8; 1 + 2 * 1536];
-    s.read_exact(&mut s012).expect("S0 S1 S2");
-    assert_eq!(s012[0], 3);
-    s.write_all(&[0u8; 1536]).unwrap();
-    s
-}
-
 /// True when the server closes `s` (EOF or reset) within 5 s; anything it
 /// sends first (e.g. protocol control messages) is skipped.
 fn closed_by_server(mut s: TcpStream) -> bool {
@@ -199,12 +185,12 @@ fn malformed_rtmp_closes_only_that_connection() {
     assert!(closed_by_server(bad), "bad handshake left open");
 
     // Oversized message: 16 MiB declared, over the 8 MiB limit.
-    let mut big = handshake(addr);
+    let mut big = rtmp::handshake(addr);
     big.write_all(&chunk_header(0xFF_FFFF, 20)).unwrap();
     assert!(closed_by_server(big), "oversized message left open");
 
     // Bad AMF: a command whose first value has an unknown AMF0 marker.
-    let mut amf = handshake(addr);
+    let mut amf = rtmp::handshake(addr);
     let body = [0x55u8, 1, 2, 3, 4];
     let mut msg = chunk_header(body.len() as u32, 20);
     msg.extend_from_slice(&body);
@@ -246,8 +232,10 @@ fn silent_publishers_are_closed_after_the_publish_timeouts() {
 
     // No first packet: connect, createStream, publish, then silence. No real
     // client stops there on demand, so the commands are written here.
-    let mut silent = handshake(addr);
-    silent.write_all(&publish_commands("silent")).unwrap();
+    let mut silent = rtmp::handshake(addr);
+    silent
+        .write_all(&rtmp::commands("publish", "silent"))
+        .unwrap();
     assert!(
         wait_until(Duration::from_secs(5), || server
             .log()
@@ -304,38 +292,4 @@ fn silent_publishers_are_closed_after_the_publish_timeouts() {
         server.log()
     );
     drop(hung);
-}
-
-/// `connect` (app live), `createStream` and `publish` of `stream` on message
-/// stream 1, as an RTMP encoder sends them.
-fn publish_commands(stream: &str) -> Vec<u8> {
-    use shardsfu::live::rtmp::amf0::{encode_all, Amf0Value as V};
-    use shardsfu::live::rtmp::chunk::write_message;
-    let tc_url = "rtmp://127.0.0.1/live";
-    let commands = [
-        (
-            0,
-            vec![
-                V::string("connect"),
-                V::Number(1.0),
-                V::object([("app", V::string("live")), ("tcUrl", V::string(tc_url))]),
-            ],
-        ),
-        (0, vec![V::string("createStream"), V::Number(2.0), V::Null]),
-        (
-            1,
-            vec![
-                V::string("publish"),
-                V::Number(3.0),
-                V::Null,
-                V::string(stream),
-                V::string("live"),
-            ],
-        ),
-    ];
-    let mut out = Vec::new();
-    for (stream_id, values) in commands {
-        write_message(&mut out, 3, 0, 20, stream_id, &encode_all(&values), 128);
-    }
-    out
 }

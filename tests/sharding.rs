@@ -46,7 +46,12 @@ fn check_all(srv: &Server, clients: &[(UdpSocket, String, String, String)], roun
 #[test]
 fn checks_from_200_ports_are_answered_on_the_right_shard() {
     let ports = Ports::free();
-    let srv = Server::start(&config(ports, 2, "stun_timeout 30;"), ports, &[]);
+    // 200 sessions from one address before any of them checks.
+    let conf = config(ports, 2, "stun_timeout 30;").replace(
+        "candidate 127.0.0.1;",
+        "candidate 127.0.0.1; max_pending_per_ip 1000;",
+    );
+    let srv = Server::start(&conf, ports, &[]);
     let offer = offer();
     let mut clients = Vec::new();
     for i in 0..SESSIONS {

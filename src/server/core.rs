@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -74,20 +75,29 @@ impl ShardCore {
     /// Handles one datagram received on this shard's RTC socket.
     pub async fn on_datagram(&self, from: SocketAddr, data: &[u8]) {
         let stats = self.stats();
-        ShardStats::inc(&stats.udp_packets_in);
-        ShardStats::add(&stats.udp_bytes_in, data.len() as u64);
-        self.sfu
-            .borrow_mut()
-            .handle_datagram(Instant::now(), from, data);
-        self.flush().await;
+        self.on_packet(&stats.udp_packets_in, &stats.udp_bytes_in, from, data)
+            .await;
     }
 
     /// Handles one packet received in a frame on a WebRTC-over-TCP
     /// connection from `from`.
     pub async fn on_tcp_frame(&self, from: SocketAddr, data: &[u8]) {
         let stats = self.stats();
-        ShardStats::inc(&stats.tcp_frames_in);
-        ShardStats::add(&stats.tcp_bytes_in, data.len() as u64);
+        self.on_packet(&stats.tcp_frames_in, &stats.tcp_bytes_in, from, data)
+            .await;
+    }
+
+    /// Counts a received packet on its transport's counters, hands it to the
+    /// SFU and carries out what that queued.
+    async fn on_packet(
+        &self,
+        packets: &AtomicU64,
+        bytes: &AtomicU64,
+        from: SocketAddr,
+        data: &[u8],
+    ) {
+        ShardStats::inc(packets);
+        ShardStats::add(bytes, data.len() as u64);
         self.sfu
             .borrow_mut()
             .handle_datagram(Instant::now(), from, data);

@@ -7,84 +7,69 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::sync::Arc;
 
-/// `app/stream`: the key of a stream in the directory and the router.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StreamKey(Arc<str>);
+/// A reference-counted string identifier: `From<&str>`, `Borrow<str>`
+/// (maps keyed by it are looked up by text), `Display` and `Debug` as text.
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            /// The identifier as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                $name(text.into())
+            }
+        }
+
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&*self.0, f)
+            }
+        }
+    };
+}
+
+text_id!(
+    /// `app/stream`: the key of a stream in the directory and the router.
+    StreamKey
+);
+
+text_id!(
+    /// The unguessable token in a session's resource URL; it names the
+    /// session on every shard and in the directory.
+    SessionToken
+);
 
 impl StreamKey {
     /// The key of stream `stream` of app `app`.
     pub fn new(app: &str, stream: &str) -> Self {
         StreamKey(format!("{app}/{stream}").into())
     }
-
-    /// The key as text, `app/stream`.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
-
-impl From<&str> for StreamKey {
-    fn from(key: &str) -> Self {
-        StreamKey(key.into())
-    }
-}
-
-impl Borrow<str> for StreamKey {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for StreamKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for StreamKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
-    }
-}
-
-/// The unguessable token in a session's resource URL; it names the session
-/// on every shard and in the directory.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionToken(Arc<str>);
 
 impl SessionToken {
     /// A fresh random token (32 characters).
     pub fn random() -> Self {
         SessionToken(crate::util::random_string(32).into())
-    }
-
-    /// The token as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for SessionToken {
-    fn from(token: &str) -> Self {
-        SessionToken(token.into())
-    }
-}
-
-impl Borrow<str> for SessionToken {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for SessionToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for SessionToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod ffmpeg;
 pub mod peer;
+pub mod rtmp;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
