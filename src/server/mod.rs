@@ -78,6 +78,8 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
             return Err(e.context(format!("shard {}", ctx.id)));
         }
     };
+    // Every socket of this shard listens: readiness counts it (ops.rs).
+    shared.liveness.shard_bound();
     let receivers = ctx.mesh.take_receivers();
     let local_addr = udp
         .first()
@@ -151,6 +153,7 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
             last_snapshot = now;
         }
         core.tick(now, with_clients).await;
+        core.shared.liveness.shard_ticked(ctx.id);
     }
     // Stop accepting and receiving, then end the sessions.
     drop(tasks);
