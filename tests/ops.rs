@@ -160,3 +160,84 @@ fn without_notify_socket_nothing_is_sent_and_it_runs() {
     assert_eq!(get(&server.api_url("/api/v1/versions")).status, 200);
     assert!(!server.log().contains("notify"), "{}", server.log());
 }
+
+/// Whether `tool` runs here; prints why a test is skipped when it does not.
+fn have(tool: &str, test: &str) -> bool {
+    let ok = std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("{test}: skipped: `{tool}` is not installed (Debian package systemd)");
+    }
+    ok
+}
+
+fn repo_file(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+#[test]
+fn the_unit_file_verifies() {
+    if !have("systemd-analyze", "the_unit_file_verifies") {
+        return;
+    }
+    // `verify` wants ExecStart's binary to exist: point it at the built one.
+    let unit = std::fs::read_to_string(repo_file("configs/shardsfu.service")).unwrap();
+    assert!(unit.contains("\nExecStart=/usr/bin/shardsfu "), "{unit}");
+    let unit = unit.replace(
+        "\nExecStart=/usr/bin/shardsfu ",
+        &format!("\nExecStart={} ", binary().display()),
+    );
+    let dir = TempDir::new("unit");
+    let path = dir.0.join("shardsfu.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    // It exits 0 on unknown keys and unparsable values; any output is a finding.
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+    // io_uring must pass the unit's SystemCallFilter=.
+    let filter = std::process::Command::new("systemd-analyze")
+        .args(["syscall-filter", "@aio"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&filter.stdout).contains("io_uring_setup"));
+}
+
+#[test]
+fn the_sysusers_file_creates_the_user() {
+    if !have("systemd-sysusers", "the_sysusers_file_creates_the_user") {
+        return;
+    }
+    let root = TempDir::new("sysusers");
+    let d = root.0.join("usr/lib/sysusers.d");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::create_dir_all(root.0.join("etc")).unwrap();
+    std::fs::copy(
+        repo_file("configs/shardsfu.sysusers"),
+        d.join("shardsfu.conf"),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-sysusers")
+        .arg(format!("--root={}", root.0.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let passwd = std::fs::read_to_string(root.0.join("etc/passwd")).unwrap();
+    assert!(
+        passwd.contains("shardsfu:x:") && passwd.contains(":/var/lib/shardsfu:"),
+        "{passwd}"
+    );
+}
