@@ -75,6 +75,11 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    // glommio cannot start without io_uring; say so in one line, with the fix.
+    if let Err(e) = shards::probe_io_uring() {
+        eprintln!("shardsfu: {e}");
+        return ExitCode::FAILURE;
+    }
     // SIGINT/SIGTERM stop; SIGHUP, SIGUSR1, SIGUSR2 are logged, never fatal.
     let signals = match shards::Signals::install() {
         Ok(s) => s,

@@ -241,3 +241,81 @@ fn the_sysusers_file_creates_the_user() {
         "{passwd}"
     );
 }
+
+/// A seccomp filter that makes io_uring_setup fail with EPERM, as Docker's
+/// default profile does, and allows everything else.
+fn deny_io_uring_filter() -> Vec<libc::sock_filter> {
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    vec![
+        // A = seccomp_data.nr (offset 0)
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        jeq(libc::SYS_io_uring_setup as u32, 0, 1),
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ]
+}
+
+#[test]
+fn without_io_uring_it_exits_with_one_line_saying_how_to_fix_it() {
+    use std::os::unix::process::CommandExt;
+    let ports = Ports::free();
+    let dir = TempDir::new("uring");
+    let conf = dir.0.join("c.conf");
+    std::fs::write(&conf, config(ports, 1, "")).unwrap();
+    let filter = deny_io_uring_filter();
+    let mut cmd = std::process::Command::new(binary());
+    cmd.arg("-c").arg(&conf).env("RUST_LOG", "info");
+    // SAFETY: between fork and exec only two prctl(2) calls, on memory
+    // allocated before the fork; no allocation, no locks.
+    unsafe {
+        cmd.pre_exec(move || {
+            let prog = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &prog as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    let out = cmd.output().expect("run under the seccomp filter");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!(
+        "exit {} after {:?}: {stderr}",
+        out.status,
+        started.elapsed()
+    );
+    assert!(!out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    for want in [
+        "io_uring is unavailable",
+        "Operation not permitted",
+        "--security-opt seccomp=unconfined",
+        "kernel.io_uring_disabled=0",
+    ] {
+        assert!(lines[0].contains(want), "{want:?} in {stderr}");
+    }
+}

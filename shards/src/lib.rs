@@ -31,6 +31,7 @@ mod net;
 mod runtime;
 mod shutdown;
 mod signals;
+mod uring;
 
 pub use cpus::allowed_cpus;
 pub use mesh::{Mesh, SendError};
@@ -38,6 +39,7 @@ pub use net::{bind_tcp, bind_udp, SendBatch, SocketOptions, MAX_BATCH};
 pub use runtime::{run, RuntimeError, RuntimeOptions, ShardContext};
 pub use shutdown::Shutdown;
 pub use signals::{SignalFlag, Signals};
+pub use uring::{probe_io_uring, IoUringUnavailable};
 
 /// Re-exported so the server builds on the same glommio version.
 pub use glommio;
