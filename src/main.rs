@@ -1,5 +1,5 @@
 //! The `shardsfu` binary: load the configuration, start the shards, stop on
-//! SIGINT/SIGTERM.
+//! SIGINT/SIGTERM (see docs/operations.md for the other signals).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,14 +75,20 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let shutdown = match shards::Shutdown::install_signal_handlers() {
+    // glommio cannot start without io_uring; say so in one line, with the fix.
+    if let Err(e) = shards::probe_io_uring() {
+        eprintln!("shardsfu: {e}");
+        return ExitCode::FAILURE;
+    }
+    // SIGINT/SIGTERM stop; SIGHUP, SIGUSR1, SIGUSR2 are logged, never fatal.
+    let signals = match shards::Signals::install() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("shardsfu: cannot install signal handlers: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match shardsfu::server::serve(loaded.config, shutdown) {
+    match shardsfu::server::serve(loaded.config, signals) {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

@@ -13,7 +13,8 @@
 //! respected), hands each a [`ShardContext`] and waits for all of them. The
 //! shard's future owns its sockets and its state; it watches
 //! [`Shutdown::is_requested`] on its own timer tick and returns when the
-//! process is asked to stop (SIGINT/SIGTERM).
+//! process is asked to stop (SIGINT/SIGTERM). [`Signals`] also turns SIGHUP,
+//! SIGUSR1 and SIGUSR2 into flags, so they no longer kill the process.
 //!
 //! ```no_run
 //! use shards::{run, RuntimeOptions, Shutdown};
@@ -29,12 +30,16 @@ mod mesh;
 mod net;
 mod runtime;
 mod shutdown;
+mod signals;
+mod uring;
 
 pub use cpus::allowed_cpus;
 pub use mesh::{Mesh, SendError};
 pub use net::{bind_tcp, bind_udp, SendBatch, SocketOptions, MAX_BATCH};
 pub use runtime::{run, RuntimeError, RuntimeOptions, ShardContext};
 pub use shutdown::Shutdown;
+pub use signals::{SignalFlag, Signals};
+pub use uring::{probe_io_uring, IoUringUnavailable};
 
 /// Re-exported so the server builds on the same glommio version.
 pub use glommio;

@@ -19,12 +19,18 @@ impl Shutdown {
     }
 
     /// A flag that SIGINT and SIGTERM set, as well as [`Shutdown::request`].
+    /// [`crate::Signals::install`] also handles SIGHUP, SIGUSR1 and SIGUSR2.
     pub fn install_signal_handlers() -> std::io::Result<Self> {
         let this = Self::new();
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(sig, this.flag.clone())?;
+            this.register(sig)?;
         }
         Ok(this)
+    }
+
+    /// Makes `sig` set the flag.
+    pub(crate) fn register(&self, sig: i32) -> std::io::Result<()> {
+        signal_hook::flag::register(sig, self.flag.clone()).map(drop)
     }
 
     /// Asks every shard to stop.

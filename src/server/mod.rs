@@ -13,6 +13,7 @@ mod core;
 pub mod hooks;
 mod http_conn;
 pub mod live;
+pub mod ops;
 pub mod resolver;
 pub mod rtc_tcp;
 pub mod shared;
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use shards::glommio::{self, net::UdpSocket};
-use shards::{RuntimeOptions, ShardContext, Shutdown, SocketOptions};
+use shards::{RuntimeOptions, ShardContext, Signals, SocketOptions};
 
 pub use self::core::{RtcSocket, ShardCore};
 pub use self::shared::Shared;
@@ -39,9 +40,10 @@ use crate::sfu::{Sfu, SfuConfig, ShardMsg};
 /// How often each shard runs its timers and checks for shutdown.
 const TICK: Duration = Duration::from_millis(20);
 
-/// Runs the server until `shutdown` is requested. Returns once every shard
-/// has closed its sessions.
-pub fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
+/// Runs the server until `signals.shutdown` is requested. Returns once every
+/// shard has closed its sessions. The other signals are handled by the
+/// [`ops`] thread.
+pub fn serve(config: Config, signals: Signals) -> anyhow::Result<()> {
     let workers = config
         .workers
         .unwrap_or_else(|| shards::allowed_cpus().len())
@@ -54,11 +56,15 @@ pub fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
         "shardsfu {} starting",
         env!("CARGO_PKG_VERSION")
     );
-    let opts = RuntimeOptions::new(workers, shutdown.clone());
+    let ops = ops::Ops::spawn(shared.clone(), signals.clone())
+        .context("cannot start the operations thread")?;
+    let opts = RuntimeOptions::new(workers, signals.shutdown.clone());
     let results = shards::run(opts, move |ctx: ShardContext<ShardMsg>| {
         let shared = shared.clone();
         async move { shard_main(ctx, shared).await }
-    })?;
+    });
+    ops.stop();
+    let results = results?;
     // A shard that could not bind reports why; the others were told to stop.
     results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
     Ok(())
@@ -73,6 +79,8 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
             return Err(e.context(format!("shard {}", ctx.id)));
         }
     };
+    // Every socket of this shard listens: readiness counts it (ops.rs).
+    shared.liveness.shard_bound();
     let receivers = ctx.mesh.take_receivers();
     let local_addr = udp
         .first()
@@ -152,6 +160,7 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
             last_snapshot = now;
         }
         core.tick(now, with_clients).await;
+        core.shared.liveness.shard_ticked(ctx.id);
     }
     // Stop accepting and receiving, then end the sessions.
     drop(tasks);

@@ -53,6 +53,9 @@ pub struct Shared {
     pub tls_api: Option<futures_rustls::TlsAcceptor>,
     /// TLS for `http_server { https { enabled on; } }`.
     pub tls_files: Option<futures_rustls::TlsAcceptor>,
+    /// Shards report being bound and ticking here (for systemd readiness and
+    /// its watchdog, see [`crate::server::ops`]).
+    pub liveness: crate::server::ops::Liveness,
 }
 
 impl Shared {
@@ -86,6 +89,7 @@ impl Shared {
             ntp: crate::rtp::receiver_stats::NtpClock::new(Instant::now(), SystemTime::now()),
             tls_api,
             tls_files,
+            liveness: crate::server::ops::Liveness::new(workers),
         })
     }
 
