@@ -88,7 +88,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match shardsfu::server::serve(loaded.config, signals) {
+    let source = match &cli.config {
+        Some(path) => shardsfu::server::ConfigSource::File(path.clone()),
+        None => shardsfu::server::ConfigSource::Embedded,
+    };
+    match shardsfu::server::serve(loaded.config, source, signals) {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

@@ -33,10 +33,7 @@ fn hup_usr1_usr2_are_logged_and_never_kill() {
     let ports = Ports::free();
     let mut server = Server::start(&config(ports, 2, ""), ports, &[]);
     for (sig, line) in [
-        (
-            libc::SIGHUP,
-            "reload requested: not applied yet, restart to change the configuration",
-        ),
+        (libc::SIGHUP, "configuration reloaded"),
         (libc::SIGUSR1, "SIGUSR1: 0 sessions, 0 streams"),
         (libc::SIGUSR2, "SIGUSR2: logs go to stderr"),
     ] {
@@ -318,4 +315,75 @@ fn without_io_uring_it_exits_with_one_line_saying_how_to_fix_it() {
     ] {
         assert!(lines[0].contains(want), "{want:?} in {stderr}");
     }
+}
+
+/// The first candidate line of an SDP answer.
+fn candidate(answer: &str) -> String {
+    answer
+        .lines()
+        .find(|l| l.starts_with("a=candidate:"))
+        .unwrap_or_else(|| panic!("no candidate in\n{answer}"))
+        .to_string()
+}
+
+#[test]
+fn sighup_applies_a_new_configuration_and_refuses_a_broken_one() {
+    let ports = Ports::free();
+    let conf = config(ports, 2, "");
+    let server = Server::start(&conf, ports, &[]);
+    let offer =
+        std::fs::read_to_string(fixtures().join("sdp").join("aiortc_whip_h264.sdp")).unwrap();
+    let whip = |stream: &str| {
+        let url = server.api_url(&format!("/rtc/v1/whip/?app=live&stream={stream}"));
+        let r = post(&url, "application/sdp", &offer);
+        assert_eq!(r.status, 201, "{}", r.body);
+        r
+    };
+    let before = whip("before");
+    assert!(candidate(&before.body).contains(" 127.0.0.1 "));
+    assert!(before.body.contains(" nack\r\n"));
+    // A new candidate and NACK off: applied to new sessions.
+    let changed = conf
+        .replace("candidate 127.0.0.1;", "candidate 127.0.0.9;")
+        .replace("rtc { enabled on;", "rtc { enabled on; nack off;");
+    std::fs::write(server.conf_path(), &changed).unwrap();
+    signal(&server, libc::SIGHUP);
+    wait_for_log(&server, "configuration reloaded");
+    let after = whip("after");
+    assert!(
+        candidate(&after.body).contains(" 127.0.0.9 "),
+        "{}",
+        after.body
+    );
+    assert!(!after.body.contains(" nack\r\n"), "{}", after.body);
+    // The session made before the reload is still there, and ends with DELETE.
+    let loc = before.header("location").unwrap().to_string();
+    assert_eq!(delete(&server.api_url(&loc)).status, 200);
+    // A broken file is refused with its line; the running configuration stays.
+    std::fs::write(
+        server.conf_path(),
+        format!("{changed}\nvhost broken {{ rtc {{ enabled on; }}\n"),
+    )
+    .unwrap();
+    signal(&server, libc::SIGHUP);
+    wait_for_log(&server, "reload refused");
+    assert!(
+        server.log().contains("test.conf:"),
+        "names the line:\n{}",
+        server.log()
+    );
+    let still = whip("still");
+    assert!(
+        candidate(&still.body).contains(" 127.0.0.9 "),
+        "{}",
+        still.body
+    );
+    // A directive that needs a restart is named.
+    std::fs::write(
+        server.conf_path(),
+        changed.replace("workers 2;", "workers 1;"),
+    )
+    .unwrap();
+    signal(&server, libc::SIGHUP);
+    wait_for_log(&server, "need a restart to apply: workers");
 }

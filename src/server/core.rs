@@ -252,7 +252,8 @@ impl ShardCore {
             crate::sdp::Role::Publish => hooks::Action::Unpublish,
             crate::sdp::Role::Play => hooks::Action::Stop,
         };
-        let config = &self.shared.config.vhost(&c.vhost).http_hooks;
+        let current = self.shared.current.get();
+        let config = &current.config.vhost(&c.vhost).http_hooks;
         if !action.urls(config).is_empty() {
             hooks::Ended {
                 action,

@@ -168,7 +168,8 @@ impl Ended {
     /// Tells the hooks, in a task of its own on the current shard.
     pub fn spawn_notify(self, shared: std::sync::Arc<crate::server::Shared>) {
         shards::glommio::spawn_local(async move {
-            let hooks = &shared.config.vhost(&self.vhost).http_hooks;
+            let current = shared.current.get();
+            let hooks = &current.config.vhost(&self.vhost).http_hooks;
             let subject = Subject {
                 action: self.action,
                 ip: self.ip,

@@ -14,6 +14,7 @@ pub mod hooks;
 mod http_conn;
 pub mod live;
 pub mod ops;
+pub mod reload;
 pub mod resolver;
 pub mod rtc_tcp;
 pub mod shared;
@@ -32,6 +33,7 @@ use shards::glommio::{self, net::UdpSocket};
 use shards::{RuntimeOptions, ShardContext, Signals, SocketOptions};
 
 pub use self::core::{RtcSocket, ShardCore};
+pub use self::reload::ConfigSource;
 pub use self::shared::Shared;
 pub use crate::api::Site;
 use crate::config::Config;
@@ -43,16 +45,16 @@ const TICK: Duration = Duration::from_millis(20);
 /// Runs the server until `signals.shutdown` is requested. Returns once every
 /// shard has closed its sessions. The other signals are handled by the
 /// [`ops`] thread.
-pub fn serve(config: Config, signals: Signals) -> anyhow::Result<()> {
+pub fn serve(config: Config, source: ConfigSource, signals: Signals) -> anyhow::Result<()> {
     let workers = config
         .workers
         .unwrap_or_else(|| shards::allowed_cpus().len())
         .max(1);
-    let shared = Arc::new(Shared::new(config, workers)?);
+    let shared = Arc::new(Shared::new(config, source, workers)?);
     tracing::info!(
         workers,
         fingerprint = %shared.fingerprint,
-        candidate = %shared.candidates.candidate,
+        candidate = %shared.current.get().candidates.candidate,
         "shardsfu {} starting",
         env!("CARGO_PKG_VERSION")
     );
@@ -95,7 +97,7 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
             cert: shared.cert.clone(),
             ntp: shared.ntp,
             stats: shared.stats[ctx.id].clone(),
-            settings: shared.settings.clone(),
+            settings: shared.current.get().settings.clone(),
         })),
         shared,
         mesh: ctx.mesh,
@@ -147,9 +149,17 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
     let mut last_snapshot = Instant::now();
     const SNAPSHOT_INTERVAL: Duration = crate::sfu::snapshot::SNAPSHOT_INTERVAL;
     let mut last_sweep = Instant::now();
+    let mut generation = core.shared.current.generation();
     while !ctx.shutdown.is_requested() {
         glommio::timer::sleep(TICK).await;
         let now = Instant::now();
+        // A reload: new sessions on this shard get the new settings.
+        let latest = core.shared.current.generation();
+        if latest != generation {
+            generation = latest;
+            let settings = core.shared.current.get().settings.clone();
+            core.sfu.borrow_mut().handle_settings(settings);
+        }
         // One shard reclaims unused live streams for the whole process.
         if core.id == 0 && now.duration_since(last_sweep) >= live::hub::SWEEP_INTERVAL {
             last_sweep = now;

@@ -173,7 +173,7 @@ fn run(shared: &Shared, signals: &Signals) {
     let mut notify = Notifier::from_env();
     while !signals.shutdown.is_requested() {
         let now = Instant::now();
-        on_signals(shared, signals);
+        on_signals(shared, signals, notify.as_mut());
         if let Some(n) = notify.as_mut() {
             n.on_poll(shared, now);
         }
@@ -302,10 +302,16 @@ fn status_line(shared: &Shared) -> String {
 }
 
 /// Acts on the flags that were raised since the last poll.
-fn on_signals(shared: &Shared, signals: &Signals) {
+fn on_signals(shared: &Shared, signals: &Signals, mut notify: Option<&mut Notifier>) {
     if signals.reload.take() {
-        // The place for the configuration reload, when it exists.
-        tracing::warn!("reload requested: not applied yet, restart to change the configuration");
+        if let Some(n) = notify.as_mut() {
+            n.send(&[NotifyState::Reloading]);
+        }
+        crate::server::reload::reload(&shared.current, &shared.source);
+        if let Some(n) = notify.as_mut() {
+            let status = status_line(shared);
+            n.send(&[NotifyState::Ready, NotifyState::Status(&status)]);
+        }
     }
     if signals.usr1.take() {
         tracing::info!("SIGUSR1: {}", Summary::of(shared));

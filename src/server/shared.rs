@@ -10,23 +10,23 @@ use std::time::{Instant, SystemTime};
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::dtls::DtlsCert;
-use crate::sdp::CandidatePolicy;
-use crate::sfu::{SfuSettings, ShardStats, StatsSnapshot};
+use crate::sfu::{ShardStats, StatsSnapshot};
 
 /// Process-wide, read-mostly server state.
 pub struct Shared {
-    /// The loaded configuration.
+    /// The configuration the process started with: what binds sockets and
+    /// starts threads (requests and new sessions read [`Shared::current`]).
     pub config: Config,
+    /// The running configuration, replaced by a reload (SIGHUP).
+    pub current: crate::server::reload::Reloadable,
+    /// Where the configuration is read from again on reload.
+    pub source: crate::server::reload::ConfigSource,
     /// The process's DTLS certificate (its fingerprint goes in every answer).
     pub cert: Arc<DtlsCert>,
-    /// What the shards' SFUs need of the configuration.
-    pub settings: Arc<SfuSettings>,
     /// Host name lookups, off the shard threads.
     pub resolver: crate::server::resolver::Resolver,
     /// `sha-256` fingerprint of [`Shared::cert`], `AB:CD:...`.
     pub fingerprint: String,
-    /// How to choose ICE candidates.
-    pub candidates: CandidatePolicy,
     /// Interface addresses detected at start (for `candidate *`).
     pub interfaces: Vec<IpAddr>,
     /// Sessions and streams by shard.
@@ -62,19 +62,22 @@ impl Shared {
     /// The state for `workers` shards: a fresh DTLS certificate, the
     /// candidate policy, the interface addresses of the machine and the
     /// HTTPS certificates (an unreadable one is an error here, before any
-    /// port is bound).
-    pub fn new(config: Config, workers: usize) -> anyhow::Result<Self> {
+    /// port is bound). `source` is where a reload reads the configuration.
+    pub fn new(
+        config: Config,
+        source: crate::server::reload::ConfigSource,
+        workers: usize,
+    ) -> anyhow::Result<Self> {
         use anyhow::Context;
         let (tls_api, tls_files) = crate::server::tls::acceptors(&config)?;
         let cert = DtlsCert::generate().context("cannot create the DTLS certificate")?;
         let fingerprint = cert.fingerprint_sha256();
-        let candidates = crate::api::candidate_policy(&config);
         Ok(Shared {
             interfaces: crate::sdp::local_interface_ips(),
-            candidates,
             cert: Arc::new(cert),
             fingerprint,
-            settings: Arc::new(SfuSettings::from_config(&config)),
+            current: crate::server::reload::Reloadable::new(config.clone()),
+            source,
             resolver: Default::default(),
             config,
             directory: Directory::default(),

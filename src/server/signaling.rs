@@ -21,7 +21,8 @@ pub async fn serve(
     site: Site,
     peer: Option<SocketAddr>,
 ) -> Response {
-    let mut route = api::route(req, site, &core.shared.config);
+    let current = core.shared.current.get();
+    let mut route = api::route(req, site, &current.config);
     if let Route::Create(sig) = &mut route {
         // Per-IP limits count the address the request came from.
         sig.create.client_ip = peer.map(|p| p.ip());
@@ -49,8 +50,15 @@ pub async fn serve(
 /// Resolves the request's vhost as SRS does: the named one, else the
 /// default vhost; a disabled or missing one refuses the request.
 fn choose_vhost(core: &ShardCore, sig: &mut Signaling) -> Result<(), ApiError> {
-    let vhost = core.shared.config.vhost_for(&sig.create.vhost)?;
-    sig.create.vhost = vhost.name.clone();
+    let vhost = core
+        .shared
+        .current
+        .get()
+        .config
+        .vhost_for(&sig.create.vhost)?
+        .name
+        .clone();
+    sig.create.vhost = vhost;
     Ok(())
 }
 
@@ -74,7 +82,8 @@ async fn authorize(
         param: &sig.param,
         tc_url: format!("webrtc://{}/{}", req.host().unwrap_or("localhost"), c.app),
     };
-    let config = &core.shared.config.vhost(&c.vhost).http_hooks;
+    let current = core.shared.current.get();
+    let config = &current.config.vhost(&c.vhost).http_hooks;
     hooks::authorize(config, &core.shared.hooks_in_flight, &subject)
         .await
         .map_err(|why| {
@@ -101,7 +110,8 @@ pub async fn create(core: &ShardCore, sig: &Signaling) -> Result<Created, ApiErr
 /// name and `resolve_api_domain` asks for it, is resolved off the shard.
 async fn candidates(core: &ShardCore, sig: &Signaling) -> Vec<sdp::Candidate> {
     let shared = &core.shared;
-    let policy = &shared.candidates;
+    let current = shared.current.get();
+    let policy = &current.candidates;
     let mut resolved: Vec<IpAddr> = Vec::new();
     let name = sig
         .api_host

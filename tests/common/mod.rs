@@ -80,6 +80,14 @@ pub struct Server {
 /// A directory removed on drop.
 pub struct TempDir(pub PathBuf);
 
+impl Server {
+    /// The configuration file the server was started with (rewrite it and
+    /// send SIGHUP to reload).
+    pub fn conf_path(&self) -> PathBuf {
+        self._dir.0.join("test.conf")
+    }
+}
+
 impl TempDir {
     pub fn new(tag: &str) -> Self {
         let p = std::env::temp_dir().join(format!(
