@@ -18,8 +18,8 @@
 //!
 //! ```no_run
 //! # use shardsfu::sfu::{Sfu, Output};
-//! # fn drive(sfu: &mut Sfu, from: std::net::SocketAddr, data: &[u8]) {
-//! let now = std::time::Instant::now();
+//! # fn drive(sfu: &mut Sfu, now: std::time::Instant, from: std::net::SocketAddr, data: &[u8]) {
+//! // `now`: when the runtime received the datagram.
 //! sfu.handle_datagram(now, from, data);
 //! while let Some(out) = sfu.poll_output() {
 //!     match out {
