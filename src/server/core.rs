@@ -41,6 +41,8 @@ pub struct ShardCore {
     /// The send queues of this shard's WebRTC-over-TCP connections, by
     /// peer address: packets for these addresses go there, not to UDP.
     pub tcp_peers: RefCell<HashMap<SocketAddr, flume::Sender<Bytes>>>,
+    /// The reload generation whose settings the SFU has.
+    pub settings_generation: std::cell::Cell<u64>,
     /// Spare output buffers, so a flush allocates nothing in steady state.
     pub spare: RefCell<Option<FlushBuffers>>,
 }
@@ -59,6 +61,19 @@ pub struct RtcSocket {
 }
 
 impl ShardCore {
+    /// Hands the SFU the running configuration's settings if a reload
+    /// replaced them (one atomic load when nothing changed). Called on every
+    /// tick and before a session is created, so a request that follows a
+    /// reload always gets the new settings.
+    pub fn sync_settings(&self) {
+        let latest = self.shared.current.generation();
+        if latest != self.settings_generation.get() {
+            self.settings_generation.set(latest);
+            let settings = self.shared.current.get().settings.clone();
+            self.sfu.borrow_mut().handle_settings(settings);
+        }
+    }
+
     /// This shard's counters.
     pub fn stats(&self) -> &ShardStats {
         &self.shared.stats[self.id]

@@ -111,6 +111,7 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
         batch: Default::default(),
         tcp_peers: Default::default(),
         spare: Default::default(),
+        settings_generation: std::cell::Cell::new(0),
     });
     let mut tasks = Vec::new();
     for s in core.udp.clone() {
@@ -149,17 +150,10 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
     let mut last_snapshot = Instant::now();
     const SNAPSHOT_INTERVAL: Duration = crate::sfu::snapshot::SNAPSHOT_INTERVAL;
     let mut last_sweep = Instant::now();
-    let mut generation = core.shared.current.generation();
     while !ctx.shutdown.is_requested() {
         glommio::timer::sleep(TICK).await;
         let now = Instant::now();
-        // A reload: new sessions on this shard get the new settings.
-        let latest = core.shared.current.generation();
-        if latest != generation {
-            generation = latest;
-            let settings = core.shared.current.get().settings.clone();
-            core.sfu.borrow_mut().handle_settings(settings);
-        }
+        core.sync_settings();
         // One shard reclaims unused live streams for the whole process.
         if core.id == 0 && now.duration_since(last_sweep) >= live::hub::SWEEP_INTERVAL {
             last_sweep = now;

@@ -96,6 +96,7 @@ async fn authorize(
 /// name resolved off the shard), then [`control::admit`](crate::control::admit).
 pub async fn create(core: &ShardCore, sig: &Signaling) -> Result<Created, ApiError> {
     let candidates = candidates(core, sig).await;
+    core.sync_settings();
     let mut sfu = core.sfu.borrow_mut();
     crate::control::admit(
         &core.shared.directory,
