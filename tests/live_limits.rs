@@ -11,36 +11,17 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::rtmp::{commands, handshake};
-use common::{Ports, Server};
+use common::{wait_until, Ports, Server};
 use shardsfu::live::rtmp::chunk::write_message;
 
 fn live_config(ports: Ports) -> String {
-    let base = common::config(ports, 2, "");
     let vhost = "vhost __defaultVhost__ { rtc { enabled on; } \
                  http_remux { enabled on; mount [vhost]/[app]/[stream].flv; } }\n";
-    let mut out: String = base
-        .lines()
-        .filter(|l| !l.starts_with("vhost "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    out.push_str(vhost);
-    out
+    common::with_vhost(&common::config(ports, 2, ""), vhost)
 }
 
 /// Debug logs of the hub, so its sweeps show.
 const HUB_LOG: (&str, &str) = ("RUST_LOG", "info,shardsfu::server::live::hub=debug");
-
-/// Waits until `cond` holds (polling), up to `limit`.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
 
 /// The server's resident set (kB).
 fn rss_kb(server: &Server) -> u64 {

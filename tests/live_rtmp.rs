@@ -13,21 +13,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::ffmpeg::{have_ffmpeg, push, wait_for};
-use common::{rtmp, Ports, Server};
+use common::{rtmp, wait_until, Ports, Server};
 
 fn live_config(ports: Ports) -> String {
-    let base = common::config(ports, 2, "");
     // Replace the default vhost line with one that also turns on HTTP-FLV and HLS.
     let vhost = "vhost __defaultVhost__ { rtc { enabled on; } \
                  http_remux { enabled on; mount [vhost]/[app]/[stream].flv; } \
                  hls { enabled on; hls_fragment 1; hls_window 10; } }\n";
-    let mut out: String = base
-        .lines()
-        .filter(|l| !l.starts_with("vhost "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    out.push_str(vhost);
-    out
+    common::with_vhost(&common::config(ports, 2, ""), vhost)
 }
 
 /// Codec names ffprobe finds at `url` (bounded by a timeout).
@@ -61,18 +54,6 @@ fn assert_h264_aac(url: &str, server: &Server) {
         "{url}: ffprobe found {codecs:?}\nserver log:\n{}",
         server.log()
     );
-}
-
-/// Waits until `cond` holds (polling), up to `limit`.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 fn http_get_status(addr: SocketAddr, path: &str) -> String {

@@ -59,6 +59,29 @@ pub fn config(ports: Ports, workers: usize, extra_vhost_rtc: &str) -> String {
     )
 }
 
+/// `base` (from [`config`]) with its default-vhost line replaced by `vhost`.
+pub fn with_vhost(base: &str, vhost: &str) -> String {
+    let mut out: String = base
+        .lines()
+        .filter(|l| !l.starts_with("vhost "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    out.push_str(vhost);
+    out
+}
+
+/// Waits until `cond` holds (polling every 100 ms), up to `limit`.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
