@@ -147,3 +147,19 @@ fn other_paths_methods_and_garbage_are_refused_and_it_keeps_serving() {
     assert!(r.is_empty() || r.starts_with("HTTP/1.1 431"), "{r}");
     scrape(&e);
 }
+
+#[test]
+fn a_silent_scraper_holds_up_neither_shutdown_nor_later_scrapes() {
+    let mut e = start();
+    let silent = std::net::TcpStream::connect(e.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // Served one at a time: the next scrape waits out the silent one (5 s).
+    let t = Instant::now();
+    scrape(&e);
+    assert!(t.elapsed() < Duration::from_secs(7), "{:?}", t.elapsed());
+    let _silent_again = std::net::TcpStream::connect(e.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let st = e.server.terminate(Duration::from_secs(3)).expect("exits");
+    assert!(st.success(), "{st}:\n{}", e.server.log());
+    drop(silent);
+}

@@ -16,7 +16,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -30,7 +30,7 @@ use crate::server::Shared;
 
 /// The longest request head read.
 const MAX_HEAD: usize = 8 * 1024;
-/// How long a connection may take to send its request head (and to take the answer).
+/// How long a connection may take to send its request head, and to take the answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the accept loop looks at the shutdown flag.
 const POLL: Duration = Duration::from_millis(50);
@@ -104,7 +104,7 @@ fn run(shared: &Shared, cfg: &ExporterConfig, listeners: &[TcpListener], shutdow
             match l.accept() {
                 Ok((conn, _)) => {
                     idle = false;
-                    if let Err(e) = serve(conn, shared, cfg) {
+                    if let Err(e) = serve(conn, shared, cfg, shutdown) {
                         tracing::debug!(error = %e, "exporter connection");
                     }
                 }
@@ -119,9 +119,16 @@ fn run(shared: &Shared, cfg: &ExporterConfig, listeners: &[TcpListener], shutdow
 }
 
 /// Reads one request head, answers it and closes the connection.
-fn serve(mut conn: TcpStream, shared: &Shared, cfg: &ExporterConfig) -> std::io::Result<()> {
+fn serve(
+    mut conn: TcpStream,
+    shared: &Shared,
+    cfg: &ExporterConfig,
+    shutdown: &Shutdown,
+) -> std::io::Result<()> {
     conn.set_nonblocking(false)?;
-    conn.set_read_timeout(Some(IO_TIMEOUT))?;
+    // Short reads, so that shutdown is not held up by a silent client.
+    conn.set_read_timeout(Some(POLL))?;
+    let deadline = Instant::now() + IO_TIMEOUT;
     conn.set_write_timeout(Some(IO_TIMEOUT))?;
     let mut buf = vec![0u8; MAX_HEAD];
     let mut len = 0;
@@ -129,7 +136,16 @@ fn serve(mut conn: TcpStream, shared: &Shared, cfg: &ExporterConfig) -> std::io:
         if len == buf.len() {
             break respond("431 Request Header Fields Too Large", "", false);
         }
-        let n = conn.read(&mut buf[len..])?;
+        let n = match conn.read(&mut buf[len..]) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if shutdown.is_requested() || Instant::now() >= deadline {
+                    return Ok(());
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             return Ok(());
         }
