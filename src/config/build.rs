@@ -8,7 +8,7 @@ use super::model::Config;
 use super::no_effect;
 use super::parser::Directive;
 use super::settings::{
-    Setting, BLACK_HOLE, HLS, HLS_UNSUPPORTED, HTTPS, HTTP_API, HTTP_API_AUTH,
+    Setting, BLACK_HOLE, EXPORTER, HLS, HLS_UNSUPPORTED, HTTPS, HTTP_API, HTTP_API_AUTH,
     HTTP_API_UNSUPPORTED, HTTP_HOOKS, HTTP_REMUX, HTTP_SERVER, PLAY, PUBLISH, ROOT,
     ROOT_UNSUPPORTED, RTC_SERVER, RTC_TCP, RTC_VHOST, RTMP, STATS, VHOST, VHOST_UNSUPPORTED,
 };
@@ -153,6 +153,7 @@ pub(crate) fn build(tree: &[Directive], w: &mut Warnings) -> Result<Config, Conf
             "http_api",
             "rtc_server",
             "stats",
+            "exporter",
             "vhost",
         ],
         unsupported: ROOT_UNSUPPORTED,
@@ -219,6 +220,7 @@ pub(crate) fn build(tree: &[Directive], w: &mut Warnings) -> Result<Config, Conf
                 )
             }
             "stats" => leaf(path, STATS, &[], d, &mut c.stats, w),
+            "exporter" => leaf(path, EXPORTER, &[], d, &mut c.exporter, w),
             _ => {
                 let vhost = build_vhost(d, w)?;
                 let here = (d.file.to_string(), d.line);

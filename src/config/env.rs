@@ -8,8 +8,8 @@ use super::error::{ConfigError, ConfigWarning};
 use super::model::Config;
 use super::no_effect;
 use super::settings::{
-    env_names, Setting, BLACK_HOLE, HLS, HTTPS, HTTP_API, HTTP_API_AUTH, HTTP_HOOKS, HTTP_REMUX,
-    HTTP_SERVER, PLAY, PUBLISH, ROOT, RTC_SERVER, RTC_TCP, RTC_VHOST, STATS, VHOST,
+    env_names, Setting, BLACK_HOLE, EXPORTER, HLS, HTTPS, HTTP_API, HTTP_API_AUTH, HTTP_HOOKS,
+    HTTP_REMUX, HTTP_SERVER, PLAY, PUBLISH, ROOT, RTC_SERVER, RTC_TCP, RTC_VHOST, STATS, VHOST,
 };
 
 /// A source of environment variables, injectable for tests.
@@ -170,6 +170,7 @@ pub(crate) fn apply_overrides(
         w,
     )?;
     section("stats", STATS, &mut c.stats, env, w)?;
+    section("exporter", EXPORTER, &mut c.exporter, env, w)?;
     // `SRS_VHOST_*` apply to every vhost; say so once, not once per vhost.
     let before = w.len();
     for v in c.vhosts.values_mut() {
@@ -243,6 +244,7 @@ pub fn env_variables() -> Vec<(String, String)> {
     add(&mut out, "rtc_server", RTC_SERVER);
     add(&mut out, "rtc_server.tcp", RTC_TCP);
     add(&mut out, "rtc_server.black_hole", BLACK_HOLE);
+    add(&mut out, "exporter", EXPORTER);
     add(&mut out, "vhost", VHOST);
     add(&mut out, "vhost.rtc", RTC_VHOST);
     add(&mut out, "vhost.play", PLAY);

@@ -145,6 +145,8 @@ pub struct Config {
     pub rtc_server: RtcServerConfig,
     /// `stats { }`.
     pub stats: StatsConfig,
+    /// `exporter { }`: the Prometheus endpoint.
+    pub exporter: ExporterConfig,
     /// Every `vhost NAME { }`, by name; `__defaultVhost__` is always present
     /// (at SRS's defaults when the file has none, so that `SRS_VHOST_*`
     /// overrides have a vhost to apply to).
@@ -290,6 +292,19 @@ pub struct StatsConfig {
     pub disk: Vec<String>,
 }
 
+/// `exporter { }`: Prometheus text at `GET /metrics` (SRS 5+).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExporterConfig {
+    /// `enabled`. Default off.
+    pub enabled: bool,
+    /// `listen`: a port or `ip:port`. Default 9972.
+    pub listen: Vec<SocketAddr>,
+    /// `label`: the `label` constant label on every metric; empty for none.
+    pub label: String,
+    /// `tag`: the `tag` constant label on every metric; empty for none.
+    pub tag: String,
+}
+
 fn any(port: u16) -> Vec<SocketAddr> {
     vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)]
 }
@@ -372,6 +387,17 @@ impl Default for StatsConfig {
     }
 }
 
+impl Default for ExporterConfig {
+    fn default() -> Self {
+        ExporterConfig {
+            enabled: false,
+            listen: any(9972),
+            label: String::new(),
+            tag: String::new(),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         let mut vhosts = BTreeMap::new();
@@ -400,6 +426,7 @@ impl Default for Config {
             http_api: HttpApiConfig::default(),
             rtc_server: RtcServerConfig::default(),
             stats: StatsConfig::default(),
+            exporter: ExporterConfig::default(),
             vhosts,
             default_vhost_configured: false,
         }

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use super::model::{
-    BlackHoleConfig, Config, HttpApiAuthConfig, HttpApiConfig, HttpServerConfig, HttpsConfig,
-    IpFamily, LogLevel, LogTank, RtcProtocol, RtcServerConfig, RtcTcpConfig, StatsConfig,
+    BlackHoleConfig, Config, ExporterConfig, HttpApiAuthConfig, HttpApiConfig, HttpServerConfig,
+    HttpsConfig, IpFamily, LogLevel, LogTank, RtcProtocol, RtcServerConfig, RtcTcpConfig,
+    StatsConfig,
 };
 use super::values::{
     parse_bool, parse_endpoint, parse_f64, parse_millis, parse_secs, parse_secs_f, parse_u32_in,
@@ -197,7 +198,6 @@ pub(crate) static ROOT_UNSUPPORTED: &[&str] = &[
     "stream_caster",
     "circuit_breaker",
     "heartbeat",
-    "exporter",
     "ff_log_dir",
     "ff_log_level",
     "in_docker",
@@ -311,6 +311,14 @@ pub(crate) static STATS: &[Setting<StatsConfig>] = &[
     s!("enabled", noenv, |c, a| boolean(a, &mut c.enabled)),
     s!("network", noenv, |c, a| u32_in(a, &mut c.network, 0, 1024)),
     s!("disk", noenv, |c, a| set_words(a, &mut c.disk)),
+];
+
+/// `exporter { }` (SRS 5+: `SRS_EXPORTER_*`).
+pub(crate) static EXPORTER: &[Setting<ExporterConfig>] = &[
+    s!("enabled", |c, a| boolean(a, &mut c.enabled)),
+    s!("listen", |c, a| set_listen(a, &mut c.listen)),
+    s!("label", |c, a| set_string(a, &mut c.label)),
+    s!("tag", |c, a| set_string(a, &mut c.tag)),
 ];
 
 /// `vhost NAME { }` (environment overrides apply to every vhost).

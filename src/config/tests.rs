@@ -191,6 +191,8 @@ fn full_conf_has_every_directive_at_its_default() {
     expected.http_api.auth.username = "admin".into();
     expected.http_api.auth.password = "admin".into();
     expected.stats.disk = vec!["sda".into()];
+    expected.exporter.label = "cn-beijing".into();
+    expected.exporter.tag = "cn-edge".into();
     expected.rtc_server.black_hole.addr = Some(addr("127.0.0.1:10000"));
     let v = expected
         .vhosts
@@ -270,6 +272,7 @@ http_api {
     https { enabled on; listen 11990; key ak.pem; cert ac.pem; }
 }
 stats { enabled off; network 2; disk sda sdb; }
+exporter { enabled on; listen 127.0.0.1:19972; label cn-beijing; tag cn-edge; }
 rtc_server {
     enabled on; listen 18000 [::]:18000; protocol all; candidate 10.0.0.1;
     use_auto_detect_network_ip off; ip_family all; api_as_candidates off;
@@ -341,6 +344,9 @@ fn every_directive_reaches_the_model() {
     assert_eq!(c.log_level(), LogLevel::Debug);
     assert_eq!(c.srs_log_file, "/var/log/s.log");
     assert_eq!(c.workers, Some(3));
+    let e = &c.exporter;
+    assert!(e.enabled && e.label == "cn-beijing" && e.tag == "cn-edge");
+    assert_eq!(e.listen, vec![addr("127.0.0.1:19972")]);
     assert_eq!(c.server_id.as_deref(), Some("sid-1"));
     assert!(c.utc_time && c.asprocess && !c.empty_ip_ok && c.force_grace_quit);
     assert_eq!(c.pithy_print_ms, Duration::from_secs(5));
@@ -995,11 +1001,18 @@ fn env_overrides_win_over_the_file() {
         ("SRS_VHOST_HTTP_REMUX_ENABLED", "on"),
         ("SRS_VHOST_HLS_ENABLED", "on"),
         ("SRS_VHOST_HLS_HLS_FRAGMENT", "4"),
+        ("SRS_EXPORTER_ENABLED", "on"),
+        ("SRS_EXPORTER_LISTEN", "9973"),
+        ("SRS_EXPORTER_LABEL", "lbl"),
+        ("SRS_EXPORTER_TAG", "tg"),
         ("SRS_UNRELATED", "x"),
     ]
     .into_iter()
     .collect();
     let l = parse_env(text, &env).expect("parse");
+    let e = &l.config.exporter;
+    assert!(e.enabled && e.label == "lbl" && e.tag == "tg");
+    assert_eq!(e.listen, vec![addr("0.0.0.0:9973")]);
     // Only the named vhost's own warning (SRS_DAEMON=off and
     // SRS_LOG_TANK=console say what shardsfu does anyway).
     assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);

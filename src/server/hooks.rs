@@ -83,6 +83,13 @@ pub struct Subject<'a> {
 #[derive(Debug, Default)]
 pub struct InFlight(AtomicUsize);
 
+impl InFlight {
+    /// Hook calls in flight now.
+    pub fn current(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Asks every hook of `subject.action`; `Err` holds the reason to give the
 /// client (naming the hook). Nothing is asked when hooks are off or none is
 /// configured for the action.

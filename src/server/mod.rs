@@ -13,6 +13,7 @@ mod core;
 pub mod hooks;
 mod http_conn;
 pub mod live;
+pub mod metrics;
 pub mod ops;
 pub mod reload;
 pub mod resolver;
@@ -60,12 +61,23 @@ pub fn serve(config: Config, source: ConfigSource, signals: Signals) -> anyhow::
     );
     let ops = ops::Ops::spawn(shared.clone(), signals.clone())
         .context("cannot start the operations thread")?;
+    let exporter = metrics::Exporter::spawn(shared.clone(), signals.shutdown.clone());
+    let exporter = match exporter {
+        Ok(e) => e,
+        Err(e) => {
+            ops.stop();
+            return Err(e.into());
+        }
+    };
     let opts = RuntimeOptions::new(workers, signals.shutdown.clone());
     let results = shards::run(opts, move |ctx: ShardContext<ShardMsg>| {
         let shared = shared.clone();
         async move { shard_main(ctx, shared).await }
     });
     ops.stop();
+    if let Some(e) = exporter {
+        e.join();
+    }
     let results = results?;
     // A shard that could not bind reports why; the others were told to stop.
     results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;

@@ -143,6 +143,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         old.max_connections != new.max_connections,
         "max_connections (HTTP, RTMP and WebRTC-over-TCP connections)",
     );
+    check(old.exporter != new.exporter, "exporter");
     let live = |c: &Config| {
         c.vhosts
             .values()
