@@ -23,7 +23,7 @@ use crate::sfu::{Closed, EndReason, Event, MeshDest, Output, Sfu, ShardMsg, Shar
 
 /// A shard: its SFU, sockets and channels. Lives in an `Rc` on its
 /// executor; tasks borrow `sfu` only between awaits.
-pub struct ShardCore {
+pub struct ShardRuntime {
     /// This shard's id.
     pub id: usize,
     /// Number of shards.
@@ -60,7 +60,7 @@ pub struct RtcSocket {
     pub v4: bool,
 }
 
-impl ShardCore {
+impl ShardRuntime {
     /// Hands the SFU the running configuration's settings if a reload
     /// replaced them (one atomic load when nothing changed). Called on every
     /// tick and before a session is created, so a request that follows a

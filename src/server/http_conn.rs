@@ -13,13 +13,13 @@ use crate::http::{ServerConn, Timeouts};
 use crate::server::signaling;
 use crate::server::timeouts;
 use crate::server::tls::{HttpStream, HANDSHAKE_TIMEOUT};
-use crate::server::{ShardCore, Site};
+use crate::server::{ShardRuntime, Site};
 use crate::sfu::ShardStats;
 
 /// Accepts connections until the task is dropped (shutdown); with `tls`,
 /// each connection first completes a TLS handshake.
 pub async fn accept_loop(
-    core: Rc<ShardCore>,
+    core: Rc<ShardRuntime>,
     listener: TcpListener,
     site: Site,
     tls: Option<TlsAcceptor>,
@@ -90,7 +90,7 @@ async fn handshake(
     }
 }
 
-async fn serve<S: HttpStream>(core: &ShardCore, mut stream: S, site: Site) {
+async fn serve<S: HttpStream>(core: &ShardRuntime, mut stream: S, site: Site) {
     let mut conn = ServerConn::new(Instant::now(), Timeouts::default());
     let mut buf = vec![0u8; 16 * 1024];
     loop {

@@ -4,8 +4,8 @@
 //! per configured worker. Each shard binds the RTC UDP port (and TCP port),
 //! the HTTP API and HTTP server ports (and their HTTPS ports) and the RTMP
 //! port with `SO_REUSEPORT`, then runs: the UDP receive loop
-//! ([`ShardCore::on_datagram`]), one receive loop per peer shard
-//! ([`ShardCore::on_mesh`]), an accept loop per HTTP, RTMP and
+//! ([`ShardRuntime::on_datagram`]), one receive loop per peer shard
+//! ([`ShardRuntime::on_mesh`]), an accept loop per HTTP, RTMP and
 //! WebRTC-over-TCP listener ([`rtc_tcp`]), and the timer tick that also
 //! watches for shutdown.
 
@@ -33,7 +33,7 @@ use anyhow::Context;
 use shards::glommio::{self, net::UdpSocket};
 use shards::{RuntimeOptions, ShardContext, Signals, SocketOptions};
 
-pub use self::core::{RtcSocket, ShardCore};
+pub use self::core::{RtcSocket, ShardRuntime};
 pub use self::reload::ConfigSource;
 pub use self::shared::Shared;
 pub use crate::api::Site;
@@ -100,7 +100,7 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
         .first()
         .and_then(|s| s.local_addr().ok())
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let core = Rc::new(ShardCore {
+    let core = Rc::new(ShardRuntime {
         id: ctx.id,
         count: ctx.count,
         sfu: std::cell::RefCell::new(Sfu::new(SfuConfig {
@@ -283,7 +283,7 @@ fn bind_http(
     Ok(())
 }
 
-async fn udp_loop(core: Rc<ShardCore>, sock: Rc<UdpSocket>) {
+async fn udp_loop(core: Rc<ShardRuntime>, sock: Rc<UdpSocket>) {
     let mut buf = vec![0u8; 2048];
     loop {
         match sock.recv_from(&mut buf).await {

@@ -19,7 +19,7 @@ use shards::glommio::{self, net::TcpListener, net::TcpStream};
 
 use crate::ice::framing::{write_frame, Deframer};
 use crate::server::timeouts;
-use crate::server::ShardCore;
+use crate::server::ShardRuntime;
 use crate::sfu::ShardStats;
 
 /// Packets waiting to be written to one connection; more are dropped and
@@ -30,7 +30,7 @@ const SEND_QUEUE: usize = 1024;
 const WRITE_BATCH: usize = 64 * 1024;
 
 /// Accepts WebRTC-over-TCP connections until the task is dropped (shutdown).
-pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener) {
+pub async fn accept_loop(core: Rc<ShardRuntime>, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
@@ -64,7 +64,7 @@ pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener) {
 /// `stun_timeout` (ICE consent checks come every few seconds), or the
 /// connection fails, then ends the session that used it; a writer task
 /// drains the connection's send queue.
-async fn serve(core: &Rc<ShardCore>, stream: TcpStream) {
+async fn serve(core: &Rc<ShardRuntime>, stream: TcpStream) {
     let Ok(peer) = stream.peer_addr() else {
         return;
     };

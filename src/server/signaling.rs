@@ -10,13 +10,13 @@ use crate::api::{self, info::ServerFigures, ApiError, Route, Signaling, Site};
 use crate::http::{self, Request, Response};
 use crate::sdp::{self, Role};
 use crate::server::hooks::{self, Subject};
-use crate::server::ShardCore;
+use crate::server::ShardRuntime;
 use crate::sfu::{Created, ShardMsg, StatsSnapshot};
 
 /// Serves one request (any but an HTTP-FLV play, which takes over the
 /// connection) and returns its response, CORS included.
 pub async fn serve(
-    core: &ShardCore,
+    core: &ShardRuntime,
     req: &Request,
     site: Site,
     peer: Option<SocketAddr>,
@@ -49,7 +49,7 @@ pub async fn serve(
 
 /// Resolves the request's vhost as SRS does: the named one, else the
 /// default vhost; a disabled or missing one refuses the request.
-fn choose_vhost(core: &ShardCore, sig: &mut Signaling) -> Result<(), ApiError> {
+fn choose_vhost(core: &ShardRuntime, sig: &mut Signaling) -> Result<(), ApiError> {
     let vhost = core
         .shared
         .current
@@ -65,7 +65,7 @@ fn choose_vhost(core: &ShardCore, sig: &mut Signaling) -> Result<(), ApiError> {
 /// Asks the `on_publish`/`on_play` hooks of the request's vhost; a refusal
 /// is a 403 naming the hook.
 async fn authorize(
-    core: &ShardCore,
+    core: &ShardRuntime,
     sig: &Signaling,
     req: &Request,
     peer: Option<SocketAddr>,
@@ -94,7 +94,7 @@ async fn authorize(
 
 /// Creates the session `sig` asks for on this shard: candidates (a host
 /// name resolved off the shard), then [`control::admit`](crate::control::admit).
-pub async fn create(core: &ShardCore, sig: &Signaling) -> Result<Created, ApiError> {
+pub async fn create(core: &ShardRuntime, sig: &Signaling) -> Result<Created, ApiError> {
     let candidates = candidates(core, sig).await;
     core.sync_settings();
     let mut sfu = core.sfu.borrow_mut();
@@ -109,7 +109,7 @@ pub async fn create(core: &ShardCore, sig: &Signaling) -> Result<Created, ApiErr
 
 /// The answer's candidates by SRS's rules; the API's `Host`, when it is a
 /// name and `resolve_api_domain` asks for it, is resolved off the shard.
-async fn candidates(core: &ShardCore, sig: &Signaling) -> Vec<sdp::Candidate> {
+async fn candidates(core: &ShardRuntime, sig: &Signaling) -> Vec<sdp::Candidate> {
     let shared = &core.shared;
     let current = shared.current.get();
     let policy = &current.candidates;
@@ -132,7 +132,7 @@ async fn candidates(core: &ShardCore, sig: &Signaling) -> Vec<sdp::Candidate> {
 }
 
 /// Ends the session named by `token`, on whichever shard holds it.
-pub fn delete(core: &ShardCore, token: &str) -> Result<(), ApiError> {
+pub fn delete(core: &ShardRuntime, token: &str) -> Result<(), ApiError> {
     let Some(entry) = core.shared.directory.session(token) else {
         return Err(ApiError::SessionNotFound(token.to_string()));
     };
@@ -159,7 +159,7 @@ pub fn delete(core: &ShardCore, token: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn static_file(core: &ShardCore, path: &str) -> Response {
+fn static_file(core: &ShardRuntime, path: &str) -> Response {
     // resolve_static decodes the raw (percent-encoded) target itself.
     let root = std::path::Path::new(&core.shared.config.http_server.dir);
     match http::resolve_static(root, path) {
@@ -173,7 +173,7 @@ fn static_file(core: &ShardCore, path: &str) -> Response {
     }
 }
 
-impl ServerFigures for ShardCore {
+impl ServerFigures for ShardRuntime {
     fn shard(&self) -> usize {
         self.id
     }

@@ -14,7 +14,7 @@ use crate::http::{Method, Request, Response};
 use crate::live::flv::{FlvMuxer, FlvTag};
 use crate::server::live::hub::stream_key;
 use crate::server::timeouts;
-use crate::server::{ShardCore, Site};
+use crate::server::{ShardRuntime, Site};
 
 /// Bytes of FLV gathered before a write to the socket.
 const WRITE_BATCH: usize = 64 * 1024;
@@ -39,7 +39,7 @@ fn app_stream<'a>(path: &'a str, ext: &str) -> Option<(&'a str, &'a str)> {
 /// When `req` is an HTTP-FLV play of a publishing stream, its queue: the
 /// caller then hands the TCP stream to [`serve_flv`]. `None` leaves the
 /// request to the normal router (which answers 404 for unknown streams).
-pub fn flv_request(core: &ShardCore, req: &Request, site: Site) -> Option<FlvPlay> {
+pub fn flv_request(core: &ShardRuntime, req: &Request, site: Site) -> Option<FlvPlay> {
     if req.method != Method::Get || !matches!(site, Site::Files | Site::Both) {
         return None;
     }
@@ -99,7 +99,7 @@ pub async fn serve_flv(mut stream: impl AsyncWrite + Unpin, play: FlvPlay) {
 }
 
 /// The HLS playlist or segment `req` asks for, when HLS serves that path.
-pub fn hls_response(core: &ShardCore, req: &Request) -> Option<Response> {
+pub fn hls_response(core: &ShardRuntime, req: &Request) -> Option<Response> {
     if !matches!(req.method, Method::Get | Method::Head) {
         return None;
     }

@@ -30,13 +30,13 @@ use crate::server::hooks::{self, Action, Subject};
 use crate::server::live::hub::{stream_key, Hub, Publication, StreamSettings};
 use crate::server::live::rtmp_to_rtc::RtmpToRtc;
 use crate::server::timeouts::{self, RTMP_SETUP_DEADLINE};
-use crate::server::ShardCore;
+use crate::server::ShardRuntime;
 
 /// Tags written per wake-up of a player before its input is looked at again.
 const TAG_BATCH: usize = 64;
 
 /// Accepts RTMP connections until the task is dropped (shutdown).
-pub async fn accept_loop(core: Rc<ShardCore>, listener: TcpListener) {
+pub async fn accept_loop(core: Rc<ShardRuntime>, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
@@ -100,7 +100,7 @@ enum Wake {
     SetupOver,
 }
 
-async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
+async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
     let peer = stream
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -251,7 +251,7 @@ async fn serve(core: Rc<ShardCore>, stream: TcpStream) {
 
 /// Asks the `on_publish`/`on_play` hooks about a publish or play (every other
 /// event passes).
-async fn authorize(core: &ShardCore, ev: &RtmpEvent, peer: SocketAddr) -> Result<(), String> {
+async fn authorize(core: &ShardRuntime, ev: &RtmpEvent, peer: SocketAddr) -> Result<(), String> {
     let (action, app, stream, param, tc_url) = match ev {
         RtmpEvent::Publish {
             app,
@@ -281,7 +281,7 @@ async fn authorize(core: &ShardCore, ev: &RtmpEvent, peer: SocketAddr) -> Result
 
 /// Tells the `on_unpublish` / `on_stop` hooks that this connection stops
 /// publishing or playing (nothing while idle, or without such hooks).
-fn notify_ended(core: &Rc<ShardCore>, role: &Role, peer: SocketAddr) {
+fn notify_ended(core: &Rc<ShardRuntime>, role: &Role, peer: SocketAddr) {
     let (action, key) = match role {
         Role::Publishing(p, _, _) => (Action::Unpublish, p.key()),
         Role::Playing(_, key) => (Action::Stop, key.as_str()),
@@ -315,7 +315,7 @@ struct BridgeSettings {
 /// Carry out one event; true when the connection should close.
 #[allow(clippy::too_many_arguments)]
 fn on_event(
-    core: &Rc<ShardCore>,
+    core: &Rc<ShardRuntime>,
     hub: &Arc<Hub>,
     settings: &StreamSettings,
     bridge: &BridgeSettings,

@@ -19,7 +19,7 @@ use crate::rtp::{FixedHeader, Pt, Ssrc};
 use crate::sdp::{Codec, ExtIds, MediaKind, Role};
 use crate::server::live::h264_rtp::H264Packetizer;
 use crate::server::live::transcode::{AudioOut, AudioWorker, Direction};
-use crate::server::ShardCore;
+use crate::server::ShardRuntime;
 use crate::sfu::MediaPacket;
 
 /// Payload type of the Opus packets (the player rewrites it).
@@ -27,7 +27,7 @@ const OPUS_PT: u8 = 111;
 
 /// The WebRTC side of one RTMP publication.
 pub struct RtmpToRtc {
-    core: Rc<ShardCore>,
+    core: Rc<ShardRuntime>,
     key: crate::sfu::StreamKey,
     token: String,
     video: H264Packetizer,
@@ -48,7 +48,7 @@ impl RtmpToRtc {
     /// Registers `key` as a WebRTC stream (H.264 + Opus); fails when a
     /// WebRTC publisher already holds it.
     pub fn start(
-        core: Rc<ShardCore>,
+        core: Rc<ShardRuntime>,
         key: &str,
         keep_bframe: bool,
         opus_bitrate: u32,
