@@ -129,8 +129,15 @@ where
             shard_main.clone(),
             opts.shards,
         );
+        let guard = PanicGuard {
+            shard: id,
+            shutdown: opts.shutdown.clone(),
+        };
         let handle = builder
             .spawn(move || async move {
+                // A shard that panics stops every shard (and so the process,
+                // which the service manager restarts): never half alive.
+                let _guard = guard;
                 // Joining waits for every peer, so all shards start together.
                 let (senders, receivers) = mesh.join().await.expect("channel mesh join");
                 let ctx = ShardContext {
@@ -156,9 +163,55 @@ where
     Ok(outputs)
 }
 
+/// Lives as long as a shard's main future: when it is dropped while its
+/// thread unwinds from a panic, it logs and asks every shard to stop.
+struct PanicGuard {
+    shard: usize,
+    shutdown: Shutdown,
+}
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                shard = self.shard,
+                "shard panicked: stopping every shard so the process exits (and is restarted)"
+            );
+            self.shutdown.request();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shard_that_panics_stops_every_shard() {
+        let shutdown = Shutdown::new();
+        let opts = RuntimeOptions {
+            pin: false,
+            ..RuntimeOptions::new(2, shutdown.clone())
+        };
+        let started = std::time::Instant::now();
+        let result = run::<usize, _, _, _>(opts, |ctx| async move {
+            if ctx.id == 1 {
+                panic!("planted panic in shard 1");
+            }
+            // Shard 0 runs until asked to stop (at most 10 s).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !ctx.shutdown.is_requested() && std::time::Instant::now() < deadline {
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            ctx.id
+        });
+        assert!(
+            matches!(result, Err(RuntimeError::Panicked(1))),
+            "{result:?}"
+        );
+        assert!(shutdown.is_requested());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
 
     #[test]
     fn shards_exchange_messages_over_the_mesh() {
