@@ -26,3 +26,17 @@ pub fn random_u32() -> u32 {
         .expect("system random source");
     u32::from_be_bytes(raw)
 }
+
+/// Longest app, stream or vhost name accepted from a client.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// Whether `name` is a well-formed app, stream or vhost name: 1 to
+/// [`MAX_NAME_LEN`] bytes of `A-Z a-z 0-9 - _ . ~`. Every signaling path
+/// (WHIP/WHEP, the legacy API, RTMP) checks names with it, since they become
+/// directory and hub keys, file paths and hook arguments.
+pub fn is_valid_name(name: &str) -> bool {
+    (1..=MAX_NAME_LEN).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+}

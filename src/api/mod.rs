@@ -20,6 +20,7 @@ mod whip;
 use std::net::{IpAddr, SocketAddr};
 
 pub use error::ApiError;
+pub(crate) use request::host_without_port;
 pub use request::{AnswerStyle, Signaling};
 
 use crate::config::{Config, IpFamily as CfgIpFamily, RtcProtocol};

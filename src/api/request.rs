@@ -111,11 +111,7 @@ pub(crate) fn host_without_port(host: &str) -> &str {
 
 /// Stream, app and vhost names: 1 to 256 of `[A-Za-z0-9-_.~]`.
 pub(crate) fn check_name(what: &str, v: &str) -> Result<(), ApiError> {
-    let ok = !v.is_empty()
-        && v.len() <= 256
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b));
-    if ok {
+    if crate::util::is_valid_name(v) {
         Ok(())
     } else {
         Err(ApiError::BadRequest(format!("invalid {what} {v:?}")))

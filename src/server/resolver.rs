@@ -116,10 +116,7 @@ pub fn host_name(host: &str) -> Option<String> {
     if host.starts_with('[') {
         return None;
     }
-    let name = match host.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    };
+    let name = crate::api::host_without_port(host);
     let ok = !name.is_empty()
         && name.len() <= 253
         && name

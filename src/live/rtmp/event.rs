@@ -134,7 +134,7 @@ impl Default for RtmpConfig {
 }
 
 /// The longest app or stream name accepted (as WHIP's `check_name`).
-pub const MAX_NAME_LEN: usize = 256;
+pub use crate::util::MAX_NAME_LEN;
 
 /// An app or stream name that breaks the naming rule of [`check_name`].
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -152,11 +152,7 @@ pub struct NameError {
 /// [`MAX_NAME_LEN`] bytes of `A-Z a-z 0-9 - _ . ~`. Names become hub keys,
 /// HTTP-FLV and HLS paths and hook arguments, so nothing else gets in.
 pub fn check_name(what: &'static str, name: &str) -> Result<(), NameError> {
-    let ok = (1..=MAX_NAME_LEN).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b));
-    if ok {
+    if crate::util::is_valid_name(name) {
         Ok(())
     } else {
         Err(NameError {
