@@ -10,11 +10,14 @@ use crate::api::{self, info::ServerFigures, ApiError, Route, Signaling, Site};
 use crate::http::{self, Request, Response};
 use crate::sdp::{self, Role};
 use crate::server::hooks::{self, Subject};
+use crate::server::reload::Current;
 use crate::server::ShardRuntime;
 use crate::sfu::{Created, ShardMsg, StatsSnapshot};
 
 /// Serves one request (any but an HTTP-FLV play, which takes over the
-/// connection) and returns its response, CORS included.
+/// connection) and returns its response, CORS included. The request sees
+/// one snapshot of the running configuration from start to end, even if a
+/// reload lands while its hook call is in flight.
 pub async fn serve(
     core: &ShardRuntime,
     req: &Request,
@@ -29,11 +32,11 @@ pub async fn serve(
     }
     let resp = match route {
         Route::Respond(r) => r,
-        Route::Create(mut sig) => match choose_vhost(core, &mut sig) {
+        Route::Create(mut sig) => match choose_vhost(&current, &mut sig) {
             Err(e) => api::created(&sig, Err(e)),
-            Ok(()) => match authorize(core, &sig, req, peer).await {
+            Ok(()) => match authorize(core, &current, &sig, req, peer).await {
                 Ok(()) => {
-                    let result = create(core, &sig).await;
+                    let result = create(core, &current, &sig).await;
                     api::created(&sig, result)
                 }
                 Err(refused) => refused,
@@ -49,16 +52,8 @@ pub async fn serve(
 
 /// Resolves the request's vhost as SRS does: the named one, else the
 /// default vhost; a disabled or missing one refuses the request.
-fn choose_vhost(core: &ShardRuntime, sig: &mut Signaling) -> Result<(), ApiError> {
-    let vhost = core
-        .shared
-        .current
-        .get()
-        .config
-        .vhost_for(&sig.create.vhost)?
-        .name
-        .clone();
-    sig.create.vhost = vhost;
+fn choose_vhost(current: &Current, sig: &mut Signaling) -> Result<(), ApiError> {
+    sig.create.vhost = current.config.vhost_for(&sig.create.vhost)?.name.clone();
     Ok(())
 }
 
@@ -66,6 +61,7 @@ fn choose_vhost(core: &ShardRuntime, sig: &mut Signaling) -> Result<(), ApiError
 /// is a 403 naming the hook.
 async fn authorize(
     core: &ShardRuntime,
+    current: &Current,
     sig: &Signaling,
     req: &Request,
     peer: Option<SocketAddr>,
@@ -82,7 +78,6 @@ async fn authorize(
         param: &sig.param,
         tc_url: format!("webrtc://{}/{}", req.host().unwrap_or("localhost"), c.app),
     };
-    let current = core.shared.current.get();
     let config = &current.config.vhost(&c.vhost).http_hooks;
     hooks::authorize(config, &core.shared.hooks_in_flight, &subject)
         .await
@@ -94,8 +89,12 @@ async fn authorize(
 
 /// Creates the session `sig` asks for on this shard: candidates (a host
 /// name resolved off the shard), then [`control::admit`](crate::control::admit).
-pub async fn create(core: &ShardRuntime, sig: &Signaling) -> Result<Created, ApiError> {
-    let candidates = candidates(core, sig).await;
+pub async fn create(
+    core: &ShardRuntime,
+    current: &Current,
+    sig: &Signaling,
+) -> Result<Created, ApiError> {
+    let candidates = candidates(core, current, sig).await;
     core.sync_settings();
     let mut sfu = core.sfu.borrow_mut();
     crate::control::admit(
@@ -109,9 +108,12 @@ pub async fn create(core: &ShardRuntime, sig: &Signaling) -> Result<Created, Api
 
 /// The answer's candidates by SRS's rules; the API's `Host`, when it is a
 /// name and `resolve_api_domain` asks for it, is resolved off the shard.
-async fn candidates(core: &ShardRuntime, sig: &Signaling) -> Vec<sdp::Candidate> {
+async fn candidates(
+    core: &ShardRuntime,
+    current: &Current,
+    sig: &Signaling,
+) -> Vec<sdp::Candidate> {
     let shared = &core.shared;
-    let current = shared.current.get();
     let policy = &current.candidates;
     let mut resolved: Vec<IpAddr> = Vec::new();
     let name = sig
