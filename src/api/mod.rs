@@ -12,6 +12,8 @@
 
 pub mod auth;
 mod error;
+#[cfg(any(test, feature = "fuzz"))]
+pub mod fuzz;
 pub mod info;
 mod legacy;
 mod request;
