@@ -2,7 +2,8 @@
 //!
 //! | signal | effect |
 //! |---|---|
-//! | SIGINT, SIGTERM | [`Signals::shutdown`]: every shard stops |
+//! | SIGINT | [`Signals::shutdown`]: every shard stops at once |
+//! | SIGTERM, SIGQUIT | [`Signals::drain`]: a graceful stop is asked for (a second one: stop at once) |
 //! | SIGHUP | [`Signals::reload`]: a configuration reload is asked for |
 //! | SIGUSR1 | [`Signals::usr1`]: the server logs a summary |
 //! | SIGUSR2 | [`Signals::usr2`]: the server says it has no log file to reopen |
@@ -15,7 +16,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
 use crate::Shutdown;
 
@@ -51,8 +52,10 @@ impl SignalFlag {
 /// Every signal the server handles, as flags.
 #[derive(Clone, Debug, Default)]
 pub struct Signals {
-    /// SIGINT and SIGTERM: stop.
+    /// SIGINT (and whoever decides a drain is over): stop now.
     pub shutdown: Shutdown,
+    /// SIGTERM and SIGQUIT: stop gracefully (the server drains first).
+    pub drain: SignalFlag,
     /// SIGHUP: reload the configuration.
     pub reload: SignalFlag,
     /// SIGUSR1: log a summary.
@@ -72,8 +75,9 @@ impl Signals {
     /// once, before starting threads that should not see the default actions.
     pub fn install() -> std::io::Result<Self> {
         let this = Self::new();
-        for sig in [SIGINT, SIGTERM] {
-            this.shutdown.register(sig)?;
+        this.shutdown.register(SIGINT)?;
+        for sig in [SIGTERM, SIGQUIT] {
+            this.drain.register(sig)?;
         }
         this.reload.register(SIGHUP)?;
         this.usr1.register(SIGUSR1)?;
@@ -99,7 +103,14 @@ mod tests {
     #[test]
     fn hup_and_usr_signals_raise_flags_instead_of_killing() {
         let s = Signals::install().expect("install");
-        for (sig, flag) in [(SIGHUP, &s.reload), (SIGUSR1, &s.usr1), (SIGUSR2, &s.usr2)] {
+        let flags = [
+            (SIGHUP, &s.reload),
+            (SIGUSR1, &s.usr1),
+            (SIGUSR2, &s.usr2),
+            (SIGTERM, &s.drain),
+            (SIGQUIT, &s.drain),
+        ];
+        for (sig, flag) in flags {
             // SAFETY: raise(3) on this process; the handler above is installed.
             assert_eq!(unsafe { libc::raise(sig) }, 0);
             assert!(flag.take(), "signal {sig}");

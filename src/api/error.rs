@@ -44,6 +44,9 @@ pub enum ApiError {
         /// The limit.
         limit: usize,
     },
+    /// The server is stopping gracefully (SIGTERM): no new clients.
+    #[error("the server is stopping: no new session here, retry elsewhere or later")]
+    Stopping,
     /// A deciding hook (`on_publish`/`on_play`) refused.
     #[error("{0}")]
     Forbidden(String),
@@ -70,7 +73,7 @@ impl ApiError {
             ApiError::TooManyPending { .. } => 429,
             ApiError::Vhost(crate::config::VhostError::NotFound { .. }) => 404,
             ApiError::Vhost(_) => 403,
-            ApiError::RtcDisabled(_) | ApiError::TooManySessions(_) => 503,
+            ApiError::RtcDisabled(_) | ApiError::TooManySessions(_) | ApiError::Stopping => 503,
         }
     }
 
@@ -80,6 +83,7 @@ impl ApiError {
         match self {
             ApiError::TooManyPending { .. } => Some(10),
             ApiError::TooManySessions(_) => Some(5),
+            ApiError::Stopping => Some(5),
             _ => None,
         }
     }

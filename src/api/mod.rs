@@ -135,6 +135,11 @@ pub fn created(sig: &Signaling, result: Result<Created, ApiError>) -> Response {
     }
 }
 
+/// A plain-text refusal with its status (and `Retry-After` where it passes).
+pub fn error(e: ApiError) -> Response {
+    whip::error(e)
+}
+
 /// The answer to a [`Route::Delete`].
 pub fn deleted(result: Result<(), ApiError>) -> Response {
     match result {

@@ -48,7 +48,8 @@ const fn row(
 
 const NO_PERIODIC: &str = "shardsfu prints no periodic status logs";
 const LOG_LEVEL: &str = "the log level is set by RUST_LOG (default info)";
-const GRACE: &str = "SIGINT and SIGTERM stop shardsfu without SRS's graceful-quit waits";
+const GRACE: &str = "SIGTERM and SIGQUIT always drain: new clients are refused at once, \
+     existing ones get up to grace_final_wait (see docs/operations.md)";
 const CORS: &str = "CORS headers are always sent";
 const NO_BLACK_HOLE: &str = "no plaintext RTP copy is made";
 const NO_DEVICE_STATS: &str = "the API reports no network or disk device statistics";
@@ -99,8 +100,7 @@ pub static NO_EFFECT: &[NoEffect] = &[
     ),
     row("empty_ip_ok", &["on"], "shardsfu does not check peers' IPs"),
     row("grace_start_wait", &[], GRACE),
-    row("grace_final_wait", &[], GRACE),
-    row("force_grace_quit", &[], GRACE),
+    row("force_grace_quit", &["on"], GRACE),
     row("http_server.crossdomain", &["on"], CORS),
     row("http_api.crossdomain", &["on"], CORS),
     row("stats.enabled", &[], NO_DEVICE_STATS),

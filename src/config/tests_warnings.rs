@@ -33,8 +33,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("asprocess", "on"),
     ("empty_ip_ok", "off"),
     ("grace_start_wait", "10"),
-    ("grace_final_wait", "10"),
-    ("force_grace_quit", "on"),
+    ("force_grace_quit", "off"),
     ("http_server.crossdomain", "off"),
     ("http_api.crossdomain", "off"),
     ("stats.enabled", "on"),
@@ -184,7 +183,13 @@ fn honoured_directives_do_not_warn() {
     // named vhost it is written in.
     let l = parse(super::tests::NON_DEFAULT);
     let warned: BTreeSet<&str> = l.warnings.iter().map(|w| w.directive.as_str()).collect();
-    let written_matching = ["daemon", "srs_log_tank", "utc_time", "vhost.tcp_nodelay"];
+    let written_matching = [
+        "daemon",
+        "srs_log_tank",
+        "utc_time",
+        "vhost.tcp_nodelay",
+        "force_grace_quit",
+    ];
     let mut want: BTreeSet<&str> = NO_EFFECT
         .iter()
         .map(|n| n.path)

@@ -10,6 +10,7 @@
 //! watches for shutdown.
 
 mod core;
+pub mod drain;
 pub mod hooks;
 mod http_conn;
 pub mod live;

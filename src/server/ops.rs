@@ -8,8 +8,10 @@
 //! - SIGUSR1 logs one summary line (sessions, streams, connections, uptime);
 //! - SIGUSR2 logs that there is no log file to reopen (logs go to stderr).
 //!
-//! None of these stops the process; SIGINT/SIGTERM stop the shards, which
-//! poll [`Signals::shutdown`] themselves. Keeping this work on its own thread
+//! None of these stops the process. SIGTERM/SIGQUIT start a graceful stop
+//! that this thread runs ([`crate::server::drain`]): when it is over it
+//! raises [`Signals::shutdown`], which the shards poll themselves, as SIGINT
+//! does at once. Keeping this work on its own thread
 //! keeps log formatting and directory locks off the shards' packet loops.
 //!
 //! Under systemd (`Type=notify`, `NOTIFY_SOCKET` set) the same thread speaks
@@ -22,7 +24,7 @@
 //! - `WATCHDOG=1` every half of `WATCHDOG_USEC`, but only while every shard's
 //!   tick keeps running ([`Liveness::shard_ticked`]): a stuck shard lets the
 //!   watchdog fire;
-//! - `STOPPING=1` as soon as a stop is requested.
+//! - `STOPPING=1` when a graceful stop begins (and when the shards stop).
 //!
 //! Without `NOTIFY_SOCKET` none of this sends anything.
 
@@ -34,6 +36,7 @@ use std::time::{Duration, Instant};
 use sd_notify::NotifyState;
 use shards::Signals;
 
+use crate::server::drain::{Drain, DrainStep, StopReason};
 use crate::server::Shared;
 
 /// How often the thread looks at the flags (it is also woken when a shard
@@ -171,9 +174,14 @@ impl Ops {
 fn run(shared: &Shared, signals: &Signals) {
     let _ = shared.liveness.waker.set(std::thread::current());
     let mut notify = Notifier::from_env();
+    let mut drain = Drain::default();
     while !signals.shutdown.is_requested() {
         let now = Instant::now();
         on_signals(shared, signals, notify.as_mut());
+        if drain_step(shared, signals, &mut drain, notify.as_mut(), now) {
+            signals.shutdown.request();
+            break;
+        }
         if let Some(n) = notify.as_mut() {
             n.on_poll(shared, now);
         }
@@ -292,6 +300,58 @@ impl Notifier {
             }
             Err(_) => {}
         }
+    }
+}
+
+/// Clients a graceful stop waits for: WebRTC sessions and live clients.
+fn clients_left(shared: &Shared) -> usize {
+    shared.directory.counts().0 + shared.live.clients_left()
+}
+
+/// Starts or advances a graceful stop; `true` when the shards must stop now.
+fn drain_step(
+    shared: &Shared,
+    signals: &Signals,
+    drain: &mut Drain,
+    mut notify: Option<&mut Notifier>,
+    now: Instant,
+) -> bool {
+    if signals.drain.take() {
+        let wait = shared.current.get().config.grace_final_wait;
+        if let DrainStep::Stop(_) = drain.handle_signal(now, wait) {
+            tracing::info!("second stop signal: stopping now");
+            return true;
+        }
+        shared.drain.begin();
+        let left = clients_left(shared);
+        tracing::info!(
+            left,
+            wait_ms = wait.as_millis() as u64,
+            "SIGTERM: draining: new clients are refused, waiting for {left} to leave \
+             (grace_final_wait)"
+        );
+        if let Some(n) = notify.as_mut() {
+            let status = format!("draining: {left} clients left");
+            n.send(&[NotifyState::Stopping, NotifyState::Status(&status)]);
+        }
+    }
+    if !drain.is_draining() {
+        return false;
+    }
+    match drain.poll(now, clients_left(shared)) {
+        DrainStep::Wait => false,
+        DrainStep::Stop(StopReason::Empty) => {
+            tracing::info!("drained: every client has left, stopping");
+            true
+        }
+        DrainStep::Stop(StopReason::TimeUp { left }) => {
+            tracing::info!(
+                left,
+                "drain time is up (grace_final_wait): closing {left} clients"
+            );
+            true
+        }
+        DrainStep::Stop(StopReason::Again) => true,
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Shared {
     /// Shards report being bound and ticking here (for systemd readiness and
     /// its watchdog, see [`crate::server::ops`]).
     pub liveness: crate::server::ops::Liveness,
+    /// Set once a graceful stop (SIGTERM) has begun: new clients are refused.
+    pub drain: crate::server::drain::DrainFlag,
 }
 
 impl Shared {
@@ -92,6 +94,7 @@ impl Shared {
             ntp: crate::rtp::receiver_stats::NtpClock::new(Instant::now(), SystemTime::now()),
             tls_api,
             tls_files,
+            drain: Default::default(),
             liveness: crate::server::ops::Liveness::new(workers),
         })
     }

@@ -32,6 +32,9 @@ pub async fn serve(
     }
     let resp = match route {
         Route::Respond(r) => r,
+        Route::Create(sig) if core.shared.drain.is_draining() => {
+            api::created(&sig, Err(ApiError::Stopping))
+        }
         Route::Create(mut sig) => match choose_vhost(&current, &mut sig) {
             Err(e) => api::created(&sig, Err(e)),
             Ok(()) => match authorize(core, &current, &sig, req, peer).await {
@@ -44,6 +47,9 @@ pub async fn serve(
         },
         Route::Delete { token } => api::deleted(delete(core, &token)),
         Route::Info(q) => api::info::report(q, core),
+        Route::Files if core.shared.drain.is_draining() && req.path.ends_with(".flv") => {
+            api::error(ApiError::Stopping)
+        }
         Route::Files => crate::server::live::http::hls_response(core, req)
             .unwrap_or_else(|| static_file(core, &req.raw_target)),
     };

@@ -89,6 +89,8 @@ export class Server {
     s.http = `http://127.0.0.1:${s.ports.http}`;
     const conf = [
       `listen 127.0.0.1:${s.ports.rtmp};`, 'max_connections 1000;', 'daemon off;',
+      // stop() sends SIGTERM: drain for at most 1 s (SRS's default is 3.2 s).
+      'grace_final_wait 1000;',
       'srs_log_tank console;', `workers ${workers};`,
       `http_server { enabled on; listen 127.0.0.1:${s.ports.http}; dir ${WWW}; }`,
       `http_api { enabled on; listen 127.0.0.1:${s.ports.api}; }`,

@@ -253,8 +253,20 @@ impl Server {
 
     /// Sends SIGTERM and waits up to `limit` for the exit status.
     pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        self.signal_and_wait(libc::SIGTERM, limit)
+    }
+
+    /// Sends `sig` and waits up to `limit` for the server to exit.
+    pub fn signal_and_wait(
+        &mut self,
+        sig: i32,
+        limit: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(st)) = self.child.try_wait() {
+            return Some(st);
+        }
         // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(self.child.id() as i32, sig) };
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Ok(Some(st)) = self.child.try_wait() {
@@ -268,7 +280,11 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if self.terminate(Duration::from_secs(3)).is_none() {
+        // SIGINT stops at once (SIGTERM would drain, up to grace_final_wait).
+        if self
+            .signal_and_wait(libc::SIGINT, Duration::from_secs(3))
+            .is_none()
+        {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }

@@ -69,6 +69,8 @@ class Server:
         conf = (
             f"listen 127.0.0.1:{self.ports['rtmp']};\nmax_connections 1000;\ndaemon off;\n"
             f"srs_log_tank console;\nworkers {workers};\n"
+            # stop() sends SIGTERM: drain for at most 1 s (SRS's default is 3.2 s).
+            "grace_final_wait 1000;\n"
             f"http_server {{ enabled on; listen 127.0.0.1:{self.ports['http']}; dir {WWW}; }}\n"
             f"http_api {{ enabled on; listen 127.0.0.1:{self.ports['api']}; }}\n"
             f"rtc_server {{ enabled on; listen 127.0.0.1:{self.ports['rtc']}; candidate 127.0.0.1; }}\n"

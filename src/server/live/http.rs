@@ -40,7 +40,11 @@ fn app_stream<'a>(path: &'a str, ext: &str) -> Option<(&'a str, &'a str)> {
 /// caller then hands the TCP stream to [`serve_flv`]. `None` leaves the
 /// request to the normal router (which answers 404 for unknown streams).
 pub fn flv_request(core: &ShardRuntime, req: &Request, site: Site) -> Option<FlvPlay> {
-    if req.method != Method::Get || !matches!(site, Site::Files | Site::Both) {
+    if req.method != Method::Get
+        || !matches!(site, Site::Files | Site::Both)
+        || core.shared.drain.is_draining()
+    {
+        // A stopping server answers 503 (`signaling::serve`).
         return None;
     }
     let remux = &core

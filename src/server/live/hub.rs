@@ -315,6 +315,22 @@ impl Hub {
         s.hls.as_ref()?.segment(seq)
     }
 
+    /// Live clients that still hold something: open RTMP connections plus
+    /// attached players (RTMP and HTTP-FLV; an RTMP player counts twice,
+    /// which is fine for "is anything left", what a graceful stop asks).
+    pub fn clients_left(&self) -> usize {
+        let streams: Vec<_> = lock(&self.streams).values().cloned().collect();
+        let players: usize = streams
+            .iter()
+            .map(|s| {
+                let s = lock(&s.inner);
+                s.players.iter().filter(|p| !p.is_disconnected()).count()
+                    + usize::from(s.publisher.is_some())
+            })
+            .sum();
+        players + self.rtmp_connections.load(Ordering::Relaxed)
+    }
+
     /// Streams with an active publisher.
     pub fn publishing(&self) -> Vec<String> {
         let streams: Vec<_> = lock(&self.streams).values().cloned().collect();

@@ -40,6 +40,11 @@ pub async fn accept_loop(core: Rc<ShardRuntime>, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
+                if core.shared.drain.is_draining() {
+                    // A graceful stop takes no new RTMP clients (drain.rs).
+                    drop(stream);
+                    continue;
+                }
                 let hub = core.shared.live.clone();
                 let open = hub.rtmp_connections.fetch_add(1, Ordering::Relaxed) + 1;
                 if open > core.shared.config.max_connections as usize {
