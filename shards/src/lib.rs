@@ -35,7 +35,10 @@ mod uring;
 
 pub use cpus::allowed_cpus;
 pub use mesh::{Mesh, SendError};
-pub use net::{bind_tcp, bind_udp, SendBatch, SocketOptions, MAX_BATCH};
+pub use net::{
+    bind_std_tcp, bind_tcp, bind_udp, canonical, v4_mapped, v6_only, SendBatch, SocketOptions,
+    MAX_BATCH,
+};
 pub use runtime::{run, RuntimeError, RuntimeOptions, ShardContext};
 pub use shutdown::Shutdown;
 pub use signals::{SignalFlag, Signals};
