@@ -50,14 +50,44 @@ pub struct ShardRuntime {
 /// The buffers one flush works in: the SFU's outputs, then the datagrams.
 pub type FlushBuffers = (Vec<Output>, Vec<(Bytes, SocketAddr)>);
 
-/// One RTC UDP socket and its address family (known at bind time, so
-/// choosing a socket costs no syscall per datagram).
+/// One RTC UDP socket and the address families it serves (known at bind
+/// time, so choosing a socket costs no syscall per datagram).
 #[derive(Clone)]
 pub struct RtcSocket {
     /// The socket.
     pub sock: Rc<UdpSocket>,
     /// Whether it is bound to an IPv4 address.
     pub v4: bool,
+    /// Whether it is a dual-stack `[::]` socket: it also serves IPv4 peers,
+    /// which it addresses as `::ffff:a.b.c.d`.
+    pub dual: bool,
+}
+
+impl RtcSocket {
+    /// Wraps a bound socket, reading its family and `IPV6_V6ONLY` once.
+    pub fn new(sock: Rc<UdpSocket>) -> Self {
+        let v4 = sock.local_addr().map_or(true, |a| a.is_ipv4());
+        let dual = !v4 && !only_v6(sock.as_raw_fd());
+        Self { sock, v4, dual }
+    }
+}
+
+/// `IPV6_V6ONLY` of the IPv6 socket `fd` (true when it cannot be read).
+fn only_v6(fd: std::os::fd::RawFd) -> bool {
+    let mut v: libc::c_int = 1;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `fd` is an open socket; `v` and `len` outlive the call and
+    // `len` is the size of `v`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    rc != 0 || v != 0
 }
 
 impl ShardRuntime {
@@ -79,12 +109,17 @@ impl ShardRuntime {
         &self.shared.stats[self.id]
     }
 
-    fn socket_for(&self, v4: bool) -> Option<&Rc<UdpSocket>> {
+    /// The socket for peers of one family, and whether IPv4 addresses go
+    /// through it mapped: a socket of that family first, else a dual-stack
+    /// `[::]` one for IPv4 peers. `None`: nothing here reaches that family.
+    fn socket_for(&self, v4: bool) -> Option<(&Rc<UdpSocket>, bool)> {
+        if let Some(s) = self.udp.iter().find(|s| s.v4 == v4) {
+            return Some((&s.sock, false));
+        }
         self.udp
             .iter()
-            .find(|s| s.v4 == v4)
-            .or(self.udp.first())
-            .map(|s| &s.sock)
+            .find(|s| v4 && s.dual)
+            .map(|s| (&s.sock, true))
     }
 
     /// Handles one datagram received on this shard's RTC socket.
@@ -322,8 +357,13 @@ impl ShardRuntime {
         let mut i = 0;
         while i < datagrams.len() {
             let v4 = datagrams[i].1.is_ipv4();
-            let Some(sock) = self.socket_for(v4) else {
-                return;
+            let Some((sock, map_v4)) = self.socket_for(v4) else {
+                // No socket of this family: skip the run.
+                i = datagrams[i..]
+                    .iter()
+                    .position(|(_, a)| a.is_ipv4() != v4)
+                    .map_or(datagrams.len(), |p| i + p);
+                continue;
             };
             let end = datagrams[i..]
                 .iter()
@@ -333,7 +373,7 @@ impl ShardRuntime {
             let sent = self
                 .batch
                 .borrow_mut()
-                .send(sock.as_raw_fd(), &datagrams[i..end])
+                .send(sock.as_raw_fd(), &datagrams[i..end], map_v4)
                 .unwrap_or(0);
             let bytes: usize = datagrams[i..i + sent].iter().map(|(d, _)| d.len()).sum();
             ShardStats::add(&stats.udp_packets_out, sent as u64);
@@ -342,7 +382,8 @@ impl ShardRuntime {
             if i < end {
                 // Full (or an error for this one datagram): wait for room.
                 let (data, to) = &datagrams[i];
-                if sock.send_to(data, *to).await.is_ok() {
+                let to = if map_v4 { shards::v4_mapped(*to) } else { *to };
+                if sock.send_to(data, to).await.is_ok() {
                     ShardStats::inc(&stats.udp_packets_out);
                     ShardStats::add(&stats.udp_bytes_out, data.len() as u64);
                 }

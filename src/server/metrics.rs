@@ -74,7 +74,7 @@ impl Exporter {
         let mut listeners = Vec::new();
         for &addr in &cfg.listen {
             let bind = |addr| {
-                let l = TcpListener::bind(addr)?;
+                let l = shards::bind_std_tcp(addr, shards::v6_only(addr, &cfg.listen))?;
                 l.set_nonblocking(true)?;
                 Ok::<_, std::io::Error>(l)
             };

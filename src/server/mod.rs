@@ -56,7 +56,7 @@ pub fn serve(config: Config, source: ConfigSource, signals: Signals) -> anyhow::
     tracing::info!(
         workers,
         fingerprint = %shared.fingerprint,
-        candidate = %shared.current.get().candidates.candidate,
+        candidate = %shared.current.get().candidates.candidates.join(" "),
         "shardsfu {} starting",
         env!("CARGO_PKG_VERSION")
     );
@@ -116,10 +116,7 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
         mesh: ctx.mesh,
         udp: udp
             .into_iter()
-            .map(|s| RtcSocket {
-                v4: s.local_addr().map_or(true, |a| a.is_ipv4()),
-                sock: Rc::new(s),
-            })
+            .map(|s| RtcSocket::new(Rc::new(s)))
             .collect(),
         batch: Default::default(),
         tcp_peers: Default::default(),
@@ -205,10 +202,13 @@ type Bound = (
 
 fn bind_all(shared: &Shared) -> anyhow::Result<Bound> {
     let cfg = &shared.config;
+    let tcp = tcp_endpoints(cfg);
+    let v6_only = shards::v6_only;
     let mut udp = Vec::new();
     if cfg.rtc_server.enabled {
-        for addr in &cfg.rtc_server.listen {
-            let sock = shards::bind_udp(*addr, SocketOptions::default())
+        let all = &cfg.rtc_server.listen;
+        for addr in all {
+            let sock = shards::bind_udp(*addr, SocketOptions::default(), v6_only(*addr, all))
                 .with_context(|| format!("rtc_server: cannot bind UDP {addr}"))?;
             udp.push(sock);
         }
@@ -216,7 +216,7 @@ fn bind_all(shared: &Shared) -> anyhow::Result<Bound> {
     let mut rtc_tcp = Vec::new();
     if cfg.rtc_server.enabled && cfg.rtc_server.tcp.enabled {
         for addr in &cfg.rtc_server.tcp.listen {
-            let l = shards::bind_tcp(*addr)
+            let l = shards::bind_tcp(*addr, v6_only(*addr, &tcp))
                 .with_context(|| format!("rtc_server.tcp: cannot bind TCP {addr}"))?;
             rtc_tcp.push(l);
         }
@@ -232,7 +232,7 @@ fn bind_all(shared: &Shared) -> anyhow::Result<Bound> {
     } else {
         &[]
     };
-    bind_http(&mut http, (api, None), (files, None), "")?;
+    bind_http(&mut http, (api, None), (files, None), "", &tcp)?;
     // HTTPS: `Shared` loaded the certificates of the enabled sections only.
     let https_api = shared
         .tls_api
@@ -247,24 +247,41 @@ fn bind_all(shared: &Shared) -> anyhow::Result<Bound> {
         (https_api, shared.tls_api.as_ref()),
         (https_files, shared.tls_files.as_ref()),
         ".https",
+        &tcp,
     )?;
     // RTMP (`listen`, SRS's 1935).
     let mut rtmp = Vec::new();
     for addr in &cfg.listen {
-        let l = shards::bind_tcp(*addr).with_context(|| format!("rtmp: cannot bind TCP {addr}"))?;
+        let l = shards::bind_tcp(*addr, v6_only(*addr, &tcp))
+            .with_context(|| format!("rtmp: cannot bind TCP {addr}"))?;
         rtmp.push(l);
     }
     Ok((udp, http, rtmp, rtc_tcp))
 }
 
+/// Every TCP endpoint this process listens on (RTMP, HTTP, HTTPS, WebRTC
+/// over TCP): a `[::]:port` is IPv6-only when any of them puts an IPv4
+/// address on that port ([`shards::v6_only`]).
+fn tcp_endpoints(cfg: &crate::config::Config) -> Vec<SocketAddr> {
+    let mut all = cfg.listen.clone();
+    all.extend(&cfg.http_api.listen);
+    all.extend(&cfg.http_server.listen);
+    all.extend(&cfg.http_api.https.listen);
+    all.extend(&cfg.http_server.https.listen);
+    all.extend(&cfg.rtc_server.tcp.listen);
+    all
+}
+
 /// Binds the HTTP API's addresses (serving both sites where the HTTP server
 /// shares one) and then the HTTP server's others, each with its TLS if any.
-/// `section` (`""` or `".https"`) goes in bind errors.
+/// `section` (`""` or `".https"`) goes in bind errors; `tcp` is every TCP
+/// endpoint (for [`shards::v6_only`]).
 fn bind_http(
     out: &mut Vec<HttpListener>,
     (api, tls_api): (&[SocketAddr], Option<&futures_rustls::TlsAcceptor>),
     (files, tls_files): (&[SocketAddr], Option<&futures_rustls::TlsAcceptor>),
     section: &str,
+    tcp: &[SocketAddr],
 ) -> anyhow::Result<()> {
     for addr in api {
         let site = if files.contains(addr) {
@@ -272,12 +289,12 @@ fn bind_http(
         } else {
             Site::Api
         };
-        let l = shards::bind_tcp(*addr)
+        let l = shards::bind_tcp(*addr, shards::v6_only(*addr, tcp))
             .with_context(|| format!("http_api{section}: cannot bind TCP {addr}"))?;
         out.push((l, site, tls_api.cloned()));
     }
     for addr in files.iter().filter(|a| !api.contains(a)) {
-        let l = shards::bind_tcp(*addr)
+        let l = shards::bind_tcp(*addr, shards::v6_only(*addr, tcp))
             .with_context(|| format!("http_server{section}: cannot bind TCP {addr}"))?;
         out.push((l, Site::Files, tls_files.cloned()));
     }
@@ -288,7 +305,7 @@ async fn udp_loop(core: Rc<ShardRuntime>, sock: Rc<UdpSocket>) {
     let mut buf = vec![0u8; 2048];
     loop {
         match sock.recv_from(&mut buf).await {
-            Ok((n, from)) => core.on_datagram(from, &buf[..n]).await,
+            Ok((n, from)) => core.on_datagram(shards::canonical(from), &buf[..n]).await,
             Err(e) => {
                 tracing::warn!(shard = core.id, "rtc udp receive: {e}");
                 glommio::timer::sleep(Duration::from_millis(10)).await;

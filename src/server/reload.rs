@@ -183,7 +183,7 @@ pub fn reload(current: &Reloadable, source: &ConfigSource) -> bool {
     current.replace(loaded.config);
     tracing::info!(
         generation = current.generation(),
-        candidate = %current.get().candidates.candidate,
+        candidate = %current.get().candidates.candidates.join(" "),
         "configuration reloaded: new sessions and requests use it"
     );
     true

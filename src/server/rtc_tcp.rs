@@ -65,7 +65,8 @@ pub async fn accept_loop(core: Rc<ShardRuntime>, listener: TcpListener) {
 /// connection fails, then ends the session that used it; a writer task
 /// drains the connection's send queue.
 async fn serve(core: &Rc<ShardRuntime>, stream: TcpStream) {
-    let Ok(peer) = stream.peer_addr() else {
+    // An IPv4 client of a dual-stack `[::]` listener has one address, as over UDP.
+    let Ok(peer) = stream.peer_addr().map(shards::canonical) else {
         return;
     };
     let _ = stream.set_nodelay(true);

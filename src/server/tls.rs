@@ -133,7 +133,7 @@ impl HttpStream for TcpStream {
     }
 
     fn peer_addr(&self) -> Option<std::net::SocketAddr> {
-        TcpStream::peer_addr(self).ok()
+        TcpStream::peer_addr(self).ok().map(shards::canonical)
     }
 }
 
@@ -143,6 +143,6 @@ impl HttpStream for futures_rustls::server::TlsStream<TcpStream> {
     }
 
     fn peer_addr(&self) -> Option<std::net::SocketAddr> {
-        self.get_ref().0.peer_addr().ok()
+        self.get_ref().0.peer_addr().ok().map(shards::canonical)
     }
 }

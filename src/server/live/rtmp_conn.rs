@@ -108,6 +108,7 @@ enum Wake {
 async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
     let peer = stream
         .peer_addr()
+        .map(shards::canonical)
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = futures_lite::io::split(stream);
