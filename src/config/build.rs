@@ -151,6 +151,7 @@ pub(crate) fn build(tree: &[Directive], w: &mut Warnings) -> Result<Config, Conf
             "http_server",
             "http_stream",
             "http_api",
+            "https_api",
             "rtc_server",
             "stats",
             "exporter",
@@ -219,6 +220,9 @@ pub(crate) fn build(tree: &[Directive], w: &mut Warnings) -> Result<Config, Conf
                     },
                 )
             }
+            // SRS 7's IPv6 guide writes the HTTPS API as a top-level block;
+            // it is `http_api { https { } }` by another name.
+            "https_api" => leaf(path, HTTPS, &[], d, &mut c.http_api.https, w),
             "stats" => leaf(path, STATS, &[], d, &mut c.stats, w),
             "exporter" => leaf(path, EXPORTER, &[], d, &mut c.exporter, w),
             _ => {

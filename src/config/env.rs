@@ -159,6 +159,8 @@ pub(crate) fn apply_overrides(
     section("http_server.https", HTTPS, &mut c.http_server.https, env, w)?;
     section("http_api", HTTP_API, &mut c.http_api, env, w)?;
     section("http_api.https", HTTPS, &mut c.http_api.https, env, w)?;
+    // `https_api { }` is the same block: SRS_HTTPS_API_* set it too.
+    section("https_api", HTTPS, &mut c.http_api.https, env, w)?;
     section("http_api.auth", HTTP_API_AUTH, &mut c.http_api.auth, env, w)?;
     section("rtc_server", RTC_SERVER, &mut c.rtc_server, env, w)?;
     section("rtc_server.tcp", RTC_TCP, &mut c.rtc_server.tcp, env, w)?;
@@ -240,6 +242,7 @@ pub fn env_variables() -> Vec<(String, String)> {
     add(&mut out, "http_server.https", HTTPS);
     add(&mut out, "http_api", HTTP_API);
     add(&mut out, "http_api.https", HTTPS);
+    add(&mut out, "https_api", HTTPS);
     add(&mut out, "http_api.auth", HTTP_API_AUTH);
     add(&mut out, "rtc_server", RTC_SERVER);
     add(&mut out, "rtc_server.tcp", RTC_TCP);

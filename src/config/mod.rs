@@ -36,6 +36,8 @@ mod vhost;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_ipv6;
+#[cfg(test)]
 mod tests_warnings;
 
 use std::path::Path;

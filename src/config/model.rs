@@ -241,8 +241,11 @@ pub struct RtcServerConfig {
     pub tcp: RtcTcpConfig,
     /// `protocol`. Default udp.
     pub protocol: RtcProtocol,
-    /// `candidate`, resolved: an IP or host name, or `*` (detect from the
-    /// interfaces). See [`RtcServerConfig::candidate_is_auto`]. Default `*`.
+    /// `candidate`, resolved: one or more of an IP (IPv6 without
+    /// brackets when it came from the file), a host name, or `*` (detect
+    /// from the interfaces), separated by spaces (as the `CANDIDATE`
+    /// variable may hold them). See [`RtcServerConfig::candidates`].
+    /// Default `*`.
     pub candidate: String,
     /// `use_auto_detect_network_ip`. Default on.
     pub use_auto_detect_network_ip: bool,
@@ -274,10 +277,15 @@ pub struct RtcServerConfig {
 }
 
 impl RtcServerConfig {
-    /// Whether the candidate is to be detected from the interfaces
-    /// (`*` or `0.0.0.0`, as in SRS).
+    /// The `candidate` values, one by one.
+    pub fn candidates(&self) -> impl Iterator<Item = &str> {
+        self.candidate.split_ascii_whitespace()
+    }
+
+    /// Whether candidates are to be detected from the interfaces: a value
+    /// is `*` or `0.0.0.0`, as in SRS.
     pub fn candidate_is_auto(&self) -> bool {
-        self.candidate == "*" || self.candidate == "0.0.0.0"
+        self.candidates().any(|c| c == "*" || c == "0.0.0.0")
     }
 }
 

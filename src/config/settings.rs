@@ -11,7 +11,7 @@ use super::model::{
 };
 use super::values::{
     parse_bool, parse_endpoint, parse_f64, parse_millis, parse_secs, parse_secs_f, parse_u32_in,
-    set, set_listen, set_opt, set_string, set_words, Applied,
+    set, set_candidates, set_listen, set_opt, set_string, set_words, Applied,
 };
 use super::vhost::{
     DtlsRole, DtlsVersion, HlsConfig, HlsOnError, HttpHooksConfig, HttpRemuxConfig, PlayConfig,
@@ -257,7 +257,10 @@ pub(crate) static RTC_SERVER: &[Setting<RtcServerConfig>] = &[
         &mut c.protocol,
         RtcProtocol::parse
     )),
-    s!("candidate", noenv, |c, a| set_string(a, &mut c.candidate)),
+    s!("candidate", noenv, |c, a| set_candidates(
+        a,
+        &mut c.candidate
+    )),
     s!("use_auto_detect_network_ip", |c, a| boolean(
         a,
         &mut c.use_auto_detect_network_ip

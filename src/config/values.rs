@@ -127,6 +127,48 @@ pub(crate) fn set_listen(args: &[String], slot: &mut Vec<SocketAddr>) -> Applied
     Ok(None)
 }
 
+/// One `candidate` value: `*`, an IPv4 address, an IPv6 address with or
+/// without `[brackets]`, or a host name. An IPv6 address is kept without
+/// its brackets; anything else as written.
+pub(crate) fn parse_candidate(s: &str) -> Result<String, String> {
+    if let Some(inner) = s.strip_prefix('[') {
+        let inner = inner
+            .strip_suffix(']')
+            .ok_or_else(|| format!("invalid candidate \"{s}\": no closing ]"))?;
+        return inner
+            .parse::<std::net::Ipv6Addr>()
+            .map(|_| inner.to_string())
+            .map_err(|_| format!("invalid IPv6 candidate \"{s}\""));
+    }
+    if s.contains(':') {
+        return s
+            .parse::<std::net::Ipv6Addr>()
+            .map(|_| s.to_string())
+            .map_err(|_| {
+                format!("invalid candidate \"{s}\" (an IPv6 address, or a host without a port)")
+            });
+    }
+    Ok(s.to_string())
+}
+
+/// Sets `candidate`: one or more values (several args, or a
+/// space-separated env value), each checked by [`parse_candidate`], kept
+/// joined by single spaces. No value (an unset `$CANDIDATE`) keeps the
+/// default.
+pub(crate) fn set_candidates(args: &[String], slot: &mut String) -> Applied {
+    let mut out: Vec<String> = Vec::new();
+    for w in args.iter().flat_map(|a| a.split_ascii_whitespace()) {
+        let c = parse_candidate(w)?;
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    if !out.is_empty() {
+        *slot = out.join(" ");
+    }
+    Ok(None)
+}
+
 /// Sets a one-value directive: no value (or an empty one, as from an unset
 /// `$VAR`) keeps the default, more than one value is an error.
 pub(crate) fn set<T>(
