@@ -169,7 +169,11 @@ pub fn candidate_policy(cfg: &Config) -> CandidatePolicy {
     let rtc = &cfg.rtc_server;
     let udp_port = rtc.listen.first().map(|a| a.port()).unwrap_or(8000);
     CandidatePolicy {
-        candidate: rtc.candidate.clone(),
+        // `[v6]` from the CANDIDATE variable loses its brackets here.
+        candidates: rtc
+            .candidates()
+            .map(|c| c.trim_start_matches('[').trim_end_matches(']').to_string())
+            .collect(),
         udp_port,
         tcp_port: rtc
             .tcp
@@ -194,7 +198,11 @@ pub fn candidate_policy(cfg: &Config) -> CandidatePolicy {
 
 /// `eip` must be an IP (or host name) optionally followed by `:port`.
 pub(crate) fn check_eip(eip: &str) -> Result<(), ApiError> {
-    if eip.parse::<IpAddr>().is_ok() || eip.parse::<SocketAddr>().is_ok() {
+    let bracketed = eip.strip_prefix('[').and_then(|e| e.strip_suffix(']'));
+    if eip.parse::<IpAddr>().is_ok()
+        || eip.parse::<SocketAddr>().is_ok()
+        || bracketed.is_some_and(|e| e.parse::<std::net::Ipv6Addr>().is_ok())
+    {
         return Ok(());
     }
     let (host, port) = match eip.rsplit_once(':') {

@@ -4,13 +4,21 @@
 //! `generate_local_sdp`).
 //!
 //! In order: the client's `eip` (an `ip:port` eip also replaces the ports);
-//! the API host when `api_as_candidates` is on (an IPv4 literal unless it is
-//! 127.0.0.1 or 0.0.0.0, `localhost` never; a domain kept as is with
-//! `keep_api_domain`, resolved with `resolve_api_domain`); then the fixed
-//! `candidate` if it is not `*` or `0.0.0.0` (and nothing else after it);
-//! else the interface IPs (no loopback, filtered by `ip_family`) when
-//! `use_auto_detect_network_ip` is on; and when all that found nothing, the
-//! first IPv4 interface address (loopback included), else the first address.
+//! the API host when `api_as_candidates` is on (an IP literal unless it is
+//! 127.0.0.1, 0.0.0.0 or `::`, `localhost` never; a domain kept as is with
+//! `keep_api_domain`, resolved with `resolve_api_domain`); then each fixed
+//! `candidate` value that is not `*` or `0.0.0.0` (and nothing else after
+//! them unless a value is `*`); else the interface IPs (no loopback,
+//! filtered by `ip_family`) when `use_auto_detect_network_ip` is on; and
+//! when all that found nothing, the first IPv4 interface address (loopback
+//! included), else the first address; with `ip_family ipv6`, the first
+//! IPv6 address (so a host whose only IPv6 address is `::1` offers `::1`).
+//!
+//! SRS takes one `candidate` and treats an IPv6 API host as a domain it
+//! resolves (to itself); shardsfu takes several `candidate` values (SRS 7's
+//! IPv6 guide writes `candidate 192.168.1.100 [2001:db8::1];`) and takes an
+//! IPv6 API host as the literal it is, with the same outcome. Addresses are
+//! kept without brackets: an `a=candidate` line carries a bare IPv6.
 //!
 //! SRS keeps the addresses in a `std::set`, which sorts them as strings; we
 //! keep the order above (so the eip comes first and gives the c= line),
@@ -43,9 +51,10 @@ pub enum IpFamily {
 /// The candidate settings, from `rtc_server` in the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CandidatePolicy {
-    /// `rtc_server.candidate`: `*`, `0.0.0.0`, an IP or a host name (any
-    /// `$CANDIDATE` already expanded by the config).
-    pub candidate: String,
+    /// `rtc_server.candidate` values: `*`, `0.0.0.0`, an IP (IPv6 without
+    /// brackets) or a host name (any `$CANDIDATE` already expanded by the
+    /// config).
+    pub candidates: Vec<String>,
     /// The UDP port (`rtc_server.listen`).
     pub udp_port: u16,
     /// The ICE-TCP port (`rtc_server.tcp.listen`), if TCP is enabled.
@@ -166,11 +175,16 @@ fn discover_hosts(
         }
     }
 
-    let fixed = policy.candidate.trim();
-    if fixed != "*" && fixed != ANY_V4 {
-        if !fixed.is_empty() {
-            push_unique(&mut hosts, fixed.to_string());
+    let is_auto = |c: &str| c == "*" || c == ANY_V4;
+    let mut auto = false;
+    for c in policy.candidates.iter().map(|c| c.trim()) {
+        if is_auto(c) {
+            auto = true;
+        } else if !c.is_empty() {
+            push_unique(&mut hosts, c.to_string());
         }
+    }
+    if !auto {
         return hosts;
     }
 
@@ -192,17 +206,20 @@ fn discover_hosts(
     if !hosts.is_empty() {
         return hosts;
     }
-    // Nothing better: the first IPv4 (loopback included), else the first.
+    // Nothing better: the first address of the family asked for (loopback
+    // included), else the first IPv4, else the first.
     let ip = interfaces
         .iter()
-        .find(|ip| ip.is_ipv4())
+        .find(|ip| policy.ip_family == IpFamily::V6 && ip.is_ipv6())
+        .or_else(|| interfaces.iter().find(|ip| ip.is_ipv4()))
         .unwrap_or(&interfaces[0]);
     hosts.push(ip.to_string());
     hosts
 }
 
-/// SRS's `api_server_as_candidates`: only IPv4 literals count as IPs; any
-/// other host (a name, or an IPv6 literal) is a "domain".
+/// SRS's `api_server_as_candidates`: an IP literal is used as it is (SRS
+/// resolves an IPv6 literal as a domain, which gives it back, so `::1`
+/// counts where `127.0.0.1` does not); any other host is a domain.
 fn api_host_candidates(
     policy: &CandidatePolicy,
     host: &str,
@@ -212,9 +229,13 @@ fn api_host_candidates(
     if [LOCALHOST_NAME, LOCALHOST, ANY_V4, ANY_V6].contains(&host) {
         return;
     }
-    if host.parse::<Ipv4Addr>().is_ok() {
-        push_unique(hosts, host.to_string());
-        return;
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(ip)) if ip.is_unspecified() => return,
+        Ok(ip) => {
+            push_unique(hosts, ip.to_string());
+            return;
+        }
+        Err(_) => {}
     }
     if policy.keep_api_domain {
         push_unique(hosts, host.to_string());
@@ -295,3 +316,7 @@ pub fn local_interface_ips() -> Vec<IpAddr> {
     v4.extend(v6);
     v4
 }
+
+#[cfg(test)]
+#[path = "candidate_tests.rs"]
+mod tests;

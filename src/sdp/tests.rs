@@ -706,7 +706,7 @@ fn lenient_line_ends_and_trailing_spaces() {
 
 fn policy() -> CandidatePolicy {
     CandidatePolicy {
-        candidate: "*".into(),
+        candidates: vec!["*".into()],
         udp_port: 8000,
         tcp_port: Some(8000),
         protocol: Protocol::Udp,
@@ -808,7 +808,7 @@ fn candidates_fixed_value_stops_discovery() {
     let ifs = ips(&["10.0.0.5"]);
     for fixed in ["192.168.1.10", "media.example.com"] {
         let p = CandidatePolicy {
-            candidate: fixed.into(),
+            candidates: vec![fixed.into()],
             ..policy()
         };
         let c = discover_candidates(&p, Some("172.16.0.1"), None, &ifs, &no_dns);
@@ -821,7 +821,7 @@ fn candidates_fixed_value_stops_discovery() {
         );
     }
     let p = CandidatePolicy {
-        candidate: "0.0.0.0".into(),
+        candidates: vec!["0.0.0.0".into()],
         ..policy()
     };
     assert_eq!(
