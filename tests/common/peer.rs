@@ -46,7 +46,13 @@ impl Peer {
         assert_eq!(r.status, 201, "{}", r.body);
         let (ufrag, pwd) = ice_credentials(&r.body);
         let (client_ufrag, _) = ice_credentials(offer);
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // The family of the server's RTC address (`[::1]` in tests/ipv6.rs).
+        let local = if srv.rtc.is_ipv6() {
+            "[::1]:0"
+        } else {
+            "127.0.0.1:0"
+        };
+        let sock = UdpSocket::bind(local).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         let out = super::binding_check(&[7; 12], &ufrag, &client_ufrag, &pwd);
