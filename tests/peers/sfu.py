@@ -61,19 +61,25 @@ def free_port() -> int:
 class Server:
     """A running shardsfu; `stop()` sends SIGTERM (then SIGKILL after 5 s)."""
 
-    def __init__(self, workers: int = 2, extra_vhost_rtc: str = "", env: dict | None = None):
+    def __init__(self, workers: int = 2, extra_vhost_rtc: str = "", env: dict | None = None,
+                 dual_stack: bool = False):
+        """`dual_stack`: every listener on `[::]` (IPv4 and IPv6 on one socket),
+        candidates ::1 and 127.0.0.1, and `api6`, the API's URL over ::1."""
         self.dir = Path(tempfile.mkdtemp(prefix="shardsfu-peers-"))
         self.ports = {k: free_port() for k in ("rtmp", "api", "http", "rtc")}
         self.api = f"http://127.0.0.1:{self.ports['api']}"
+        self.api6 = f"http://[::1]:{self.ports['api']}"
         self.http = f"http://127.0.0.1:{self.ports['http']}"
+        host = "[::]" if dual_stack else "127.0.0.1"
+        candidate = "::1 127.0.0.1" if dual_stack else "127.0.0.1"
         conf = (
-            f"listen 127.0.0.1:{self.ports['rtmp']};\nmax_connections 1000;\ndaemon off;\n"
+            f"listen {host}:{self.ports['rtmp']};\nmax_connections 1000;\ndaemon off;\n"
             f"srs_log_tank console;\nworkers {workers};\n"
             # stop() sends SIGTERM: drain for at most 1 s (SRS's default is 3.2 s).
             "grace_final_wait 1000;\n"
-            f"http_server {{ enabled on; listen 127.0.0.1:{self.ports['http']}; dir {WWW}; }}\n"
-            f"http_api {{ enabled on; listen 127.0.0.1:{self.ports['api']}; }}\n"
-            f"rtc_server {{ enabled on; listen 127.0.0.1:{self.ports['rtc']}; candidate 127.0.0.1; }}\n"
+            f"http_server {{ enabled on; listen {host}:{self.ports['http']}; dir {WWW}; }}\n"
+            f"http_api {{ enabled on; listen {host}:{self.ports['api']}; }}\n"
+            f"rtc_server {{ enabled on; listen {host}:{self.ports['rtc']}; candidate {candidate}; }}\n"
             f"vhost __defaultVhost__ {{ rtc {{ enabled on; {extra_vhost_rtc} }} }}\n"
         )
         (self.dir / "test.conf").write_text(conf)
