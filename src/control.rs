@@ -72,7 +72,7 @@ pub fn admit(
     if authenticated {
         tracing::info!(shard = sfu.id(), session = %created.session_id, role = ?req.role, vhost = req.vhost, app = req.app, stream = req.stream, "session created");
     } else {
-        tracing::warn!(shard = sfu.id(), session = %created.session_id, role = ?req.role, vhost = req.vhost, app = req.app, stream = req.stream, "session created from an offer with no fingerprint: ICE only, DTLS will be refused");
+        crate::warn_limited!(shard = sfu.id(), session = %created.session_id, role = ?req.role, vhost = req.vhost, app = req.app, stream = req.stream, "session created from an offer with no fingerprint: ICE only, DTLS will be refused");
     }
     Ok(created)
 }

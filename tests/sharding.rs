@@ -46,10 +46,11 @@ fn check_all(srv: &Server, clients: &[(UdpSocket, String, String, String)], roun
 #[test]
 fn checks_from_200_ports_are_answered_on_the_right_shard() {
     let ports = Ports::free();
-    // 200 sessions from one address before any of them checks.
+    // 200 sessions from one address before any of them checks (a load
+    // test: the per-address limits are raised, the signaling rate is off).
     let conf = config(ports, 2, "stun_timeout 30;").replace(
         "candidate 127.0.0.1;",
-        "candidate 127.0.0.1; max_pending_per_ip 1000;",
+        "candidate 127.0.0.1; max_pending_per_ip 1000; signaling_rate_per_ip 0;",
     );
     let srv = Server::start(&conf, ports, &[]);
     let offer = offer();

@@ -50,6 +50,17 @@ pub enum ApiError {
     /// A deciding hook (`on_publish`/`on_play`) refused.
     #[error("{0}")]
     Forbidden(String),
+    /// This client made more signaling requests than
+    /// `rtc_server.signaling_rate_per_ip` / `signaling_burst_per_ip` allow.
+    #[error(
+        "{} made more than {} signaling requests at once or {} a second \
+         (rtc_server.signaling_burst_per_ip, signaling_rate_per_ip): retry in {} s",
+        crate::limits::show_key(&.0.key),
+        .0.limit.burst,
+        .0.limit.rate,
+        .0.retry_after
+    )]
+    RateLimited(crate::limits::RateLimited),
 }
 
 impl From<CreateError> for ApiError {
@@ -70,7 +81,7 @@ impl ApiError {
             ApiError::StreamNotFound(_) | ApiError::SessionNotFound(_) => 404,
             ApiError::Conflict(_) => 409,
             ApiError::Forbidden(_) => 403,
-            ApiError::TooManyPending { .. } => 429,
+            ApiError::TooManyPending { .. } | ApiError::RateLimited(_) => 429,
             ApiError::Vhost(crate::config::VhostError::NotFound { .. }) => 404,
             ApiError::Vhost(_) => 403,
             ApiError::RtcDisabled(_) | ApiError::TooManySessions(_) | ApiError::Stopping => 503,
@@ -84,6 +95,7 @@ impl ApiError {
             ApiError::TooManyPending { .. } => Some(10),
             ApiError::TooManySessions(_) => Some(5),
             ApiError::Stopping => Some(5),
+            ApiError::RateLimited(r) => Some(r.retry_after),
             _ => None,
         }
     }

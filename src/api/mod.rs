@@ -126,6 +126,28 @@ pub fn route(req: &Request, site: Site, config: &Config) -> Route {
     Route::Respond(Response::error(404, &format!("not found: {path}")))
 }
 
+/// Which API a request is a signaling POST of (WHIP/WHEP, the legacy
+/// publish or play), judged from its method and path alone, before its body
+/// is read: the requests `rtc_server.signaling_rate_per_ip` counts.
+pub fn signaling_post(req: &Request, site: Site) -> Option<AnswerStyle> {
+    if req.method != Method::Post || site == Site::Files {
+        return None;
+    }
+    match req.path.trim_end_matches('/') {
+        "/rtc/v1/whip" | "/rtc/v1/whep" | "/rtc/v1/whip-play" => Some(AnswerStyle::Whip),
+        "/rtc/v1/publish" | "/rtc/v1/play" => Some(AnswerStyle::Legacy),
+        _ => None,
+    }
+}
+
+/// `e` in the style of the API that was asked.
+pub fn error(style: AnswerStyle, e: ApiError) -> Response {
+    match style {
+        AnswerStyle::Whip => whip::error(e),
+        AnswerStyle::Legacy => legacy::error(e),
+    }
+}
+
 /// The answer to a [`Route::Create`]: WHIP/WHEP's `201` with the SDP and a
 /// `Location`, or the legacy API's JSON.
 pub fn created(sig: &Signaling, result: Result<Created, ApiError>) -> Response {
@@ -133,11 +155,6 @@ pub fn created(sig: &Signaling, result: Result<Created, ApiError>) -> Response {
         AnswerStyle::Whip => whip::answer(sig, result),
         AnswerStyle::Legacy => legacy::answer(result),
     }
-}
-
-/// A plain-text refusal with its status (and `Retry-After` where it passes).
-pub fn error(e: ApiError) -> Response {
-    whip::error(e)
 }
 
 /// The answer to a [`Route::Delete`].
@@ -151,11 +168,7 @@ pub fn deleted(result: Result<(), ApiError>) -> Response {
 /// A refusal by a deciding hook (`on_publish`/`on_play`), in the style of
 /// the API that was asked.
 pub fn refused(sig: &Signaling, why: &str) -> Response {
-    let e = ApiError::Forbidden(why.to_string());
-    match sig.style {
-        AnswerStyle::Whip => whip::error(e),
-        AnswerStyle::Legacy => legacy::error(e),
-    }
+    error(sig.style, ApiError::Forbidden(why.to_string()))
 }
 
 /// Adds the CORS headers every response needs.

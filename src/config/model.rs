@@ -104,6 +104,10 @@ pub struct Config {
     pub chunk_size: u32,
     /// Connection limit (`max_connections`). Default 1000.
     pub max_connections: u32,
+    /// `max_connections_per_ip` (shardsfu): TCP connections one client
+    /// address (an IPv6 address's /64) may hold open on the HTTP, HTTPS,
+    /// RTMP and WebRTC-over-TCP listeners together. Default 128.
+    pub max_connections_per_ip: u32,
     /// `daemon`: parsed and kept; shardsfu never daemonizes. Default on.
     pub daemon: bool,
     /// `pid` file. Default `./objs/srs.pid`.
@@ -260,6 +264,13 @@ pub struct RtcServerConfig {
     /// `max_pending_per_ip` (shardsfu): sessions one client IP may hold
     /// that have not passed ICE yet. Default 64.
     pub max_pending_per_ip: u32,
+    /// `signaling_rate_per_ip` (shardsfu): signaling requests (WHIP, WHEP,
+    /// the legacy publish and play) one client address may make per second
+    /// on average; 0 switches the limit off. Default 20.
+    pub signaling_rate_per_ip: u32,
+    /// `signaling_burst_per_ip` (shardsfu): how many of those it may make
+    /// at once. Default 40.
+    pub signaling_burst_per_ip: u32,
     /// `ecdsa`: ECDSA (on) or RSA (off) DTLS certificate. Default on.
     pub ecdsa: bool,
     /// `encrypt`: SRTP. Default on.
@@ -368,6 +379,8 @@ impl Default for RtcServerConfig {
             keep_api_domain: false,
             first_check_timeout: 10,
             max_pending_per_ip: 64,
+            signaling_rate_per_ip: 20,
+            signaling_burst_per_ip: 40,
             ecdsa: true,
             encrypt: true,
             reuseport: 1,
@@ -406,6 +419,7 @@ impl Default for Config {
             listen: any(1935),
             chunk_size: 60000,
             max_connections: 1000,
+            max_connections_per_ip: 128,
             daemon: true,
             pid: "./objs/srs.pid".into(),
             srs_log_tank: LogTank::File,

@@ -129,6 +129,12 @@ pub(crate) static ROOT: &[Setting<Config>] = &[
         1,
         10_000_000
     )),
+    s!("max_connections_per_ip", |c, a| u32_in(
+        a,
+        &mut c.max_connections_per_ip,
+        1,
+        10_000_000
+    )),
     s!("daemon", |c, a| boolean(a, &mut c.daemon)),
     s!("pid", |c, a| set_string(a, &mut c.pid)),
     s!("srs_log_tank", aliases & ["SRS_LOG_TANK"], |c, a| set(
@@ -285,6 +291,18 @@ pub(crate) static RTC_SERVER: &[Setting<RtcServerConfig>] = &[
     s!("max_pending_per_ip", |c, a| u32_in(
         a,
         &mut c.max_pending_per_ip,
+        1,
+        1_000_000
+    )),
+    s!("signaling_rate_per_ip", |c, a| u32_in(
+        a,
+        &mut c.signaling_rate_per_ip,
+        0,
+        1_000_000
+    )),
+    s!("signaling_burst_per_ip", |c, a| u32_in(
+        a,
+        &mut c.signaling_burst_per_ip,
         1,
         1_000_000
     )),

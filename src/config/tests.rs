@@ -80,6 +80,7 @@ fn empty_file_gives_srs_defaults() {
     let c = Config::default();
     assert_eq!(c.listen, vec![addr("0.0.0.0:1935")]);
     assert_eq!(c.max_connections, 1000);
+    assert_eq!(c.max_connections_per_ip, 128);
     assert!(c.daemon);
     assert_eq!(c.workers, None);
     assert_eq!(c.srs_log_tank, LogTank::File);
@@ -103,6 +104,10 @@ fn empty_file_gives_srs_defaults() {
     assert_eq!(r.tcp.listen, vec![addr("0.0.0.0:8000")]);
     assert!(r.api_as_candidates && r.resolve_api_domain && !r.keep_api_domain);
     assert!(r.use_auto_detect_network_ip && r.ecdsa && r.encrypt && !r.merge_nalus);
+    assert_eq!(
+        (r.signaling_rate_per_ip, r.signaling_burst_per_ip),
+        (20, 40)
+    );
     let v = c.vhost(DEFAULT_VHOST);
     assert_eq!(v.name, DEFAULT_VHOST);
     assert!(!v.rtc.enabled && v.rtc.nack && v.rtc.twcc);
@@ -246,6 +251,7 @@ pub(super) const NON_DEFAULT: &str = r#"
 listen 127.0.0.1:19350 [::1]:19351 19352;
 chunk_size 4096;
 max_connections 77;
+max_connections_per_ip 9;
 daemon off;
 pid /run/s.pid;
 srs_log_tank console;
@@ -277,7 +283,7 @@ rtc_server {
     enabled on; listen 18000 [::]:18000; protocol all; candidate 10.0.0.1;
     use_auto_detect_network_ip off; ip_family all; api_as_candidates off;
     resolve_api_domain off; keep_api_domain on; ecdsa off; encrypt off;
-    reuseport 4; merge_nalus on;
+    reuseport 4; merge_nalus on; signaling_rate_per_ip 0; signaling_burst_per_ip 3;
     tcp { enabled on; listen 18001; }
     black_hole { enabled on; addr 127.0.0.1:9999; }
 }
@@ -334,8 +340,13 @@ fn every_directive_reaches_the_model() {
         ]
     );
     assert_eq!(
-        (c.chunk_size, c.max_connections, c.daemon),
-        (4096, 77, false)
+        (
+            c.chunk_size,
+            c.max_connections,
+            c.max_connections_per_ip,
+            c.daemon
+        ),
+        (4096, 77, 9, false)
     );
     assert_eq!(c.pid, "/run/s.pid");
     assert_eq!(c.srs_log_tank, LogTank::Console);
@@ -400,6 +411,7 @@ fn every_directive_reaches_the_model() {
     assert!(!r.use_auto_detect_network_ip && !r.api_as_candidates && !r.resolve_api_domain);
     assert!(r.keep_api_domain && !r.ecdsa && !r.encrypt && r.merge_nalus);
     assert_eq!(r.reuseport, 4);
+    assert_eq!((r.signaling_rate_per_ip, r.signaling_burst_per_ip), (0, 3));
     assert_eq!(
         r.tcp,
         RtcTcpConfig {

@@ -9,8 +9,10 @@
 //! WebRTC-over-TCP listener ([`rtc_tcp`]), and the timer tick that also
 //! watches for shutdown.
 
+pub mod conn_limit;
 mod core;
 pub mod drain;
+pub mod files;
 pub mod hooks;
 mod http_conn;
 pub mod live;
@@ -171,6 +173,8 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
         if core.id == 0 && now.duration_since(last_sweep) >= live::hub::SWEEP_INTERVAL {
             last_sweep = now;
             core.shared.live.sweep(now);
+            // Counts of rate-limited log lines whose second is over.
+            crate::util::log_limit::flush(now);
         }
         let with_clients = now.duration_since(last_snapshot) >= SNAPSHOT_INTERVAL;
         if with_clients {
@@ -290,7 +294,7 @@ async fn udp_loop(core: Rc<ShardRuntime>, sock: Rc<UdpSocket>) {
         match sock.recv_from(&mut buf).await {
             Ok((n, from)) => core.on_datagram(from, &buf[..n]).await,
             Err(e) => {
-                tracing::warn!(shard = core.id, "rtc udp receive: {e}");
+                crate::warn_limited!(shard = core.id, "rtc udp receive: {e}");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }

@@ -434,3 +434,56 @@ pub fn trickle_until_closed(
     }
     None
 }
+
+/// A TCP connection to `addr` from `from`, an address of the loopback
+/// range (127.0.0.0/8: the test namespace's `lo` accepts any of them).
+pub fn connect_from(from: [u8; 4], addr: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+/// Sends `request` from `from` on a connection of its own and reads the
+/// reply until the server closes (or resets) the connection, or 5 s pass.
+pub fn request_from(from: [u8; 4], addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = connect_from(from, addr);
+    let _ = s.write_all(request);
+    read_until_closed(&mut s).0
+}
+
+/// Reads until the peer closes or resets (`true`), or the read timeout
+/// passes (`false`); returns what arrived.
+pub fn read_until_closed(s: &mut TcpStream) -> (String, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break false
+            }
+            Err(_) => break true,
+        }
+    };
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+/// An HTTP/1.1 request with a body, `Connection: close`.
+pub fn http_post(path: &str, content_type: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}

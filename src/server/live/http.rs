@@ -80,7 +80,7 @@ pub async fn serve_flv(mut stream: impl AsyncWrite + Unpin, play: FlvPlay) {
                 Err(e) => Err(e),
             };
             if let Err(e) = written {
-                tracing::info!(stream = play.key, "http-flv: closing: {e}");
+                crate::info_limited!(stream = play.key, "http-flv: closing: {e}");
                 break;
             }
             out.clear();

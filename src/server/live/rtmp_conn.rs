@@ -26,6 +26,7 @@ use shards::glommio::{self, net::TcpListener, net::TcpStream};
 use crate::config::{PublishConfig, DEFAULT_VHOST};
 use crate::live::flv::FlvTag;
 use crate::live::rtmp::{RtmpConfig, RtmpEvent, RtmpServerConn};
+use crate::server::conn_limit;
 use crate::server::hooks::{self, Action, Subject};
 use crate::server::live::hub::{stream_key, Hub, Publication, StreamSettings};
 use crate::server::live::rtmp_to_rtc::RtmpToRtc;
@@ -49,21 +50,26 @@ pub async fn accept_loop(core: Rc<ShardRuntime>, listener: TcpListener) {
                 let open = hub.rtmp_connections.fetch_add(1, Ordering::Relaxed) + 1;
                 if open > core.shared.config.max_connections as usize {
                     hub.rtmp_connections.fetch_sub(1, Ordering::Relaxed);
-                    tracing::warn!(
+                    crate::warn_limited!(
                         open,
                         "max_connections reached, closing a new RTMP connection"
                     );
                     continue;
                 }
+                let Ok(slot) = conn_limit::admit(&core, &stream, "rtmp") else {
+                    hub.rtmp_connections.fetch_sub(1, Ordering::Relaxed);
+                    continue;
+                };
                 let core = core.clone();
                 glommio::spawn_local(async move {
                     serve(core, stream).await;
+                    drop(slot);
                     hub.rtmp_connections.fetch_sub(1, Ordering::Relaxed);
                 })
                 .detach();
             }
             Err(e) => {
-                tracing::warn!(shard = core.id, "rtmp accept: {e}");
+                crate::warn_limited!(shard = core.id, "rtmp accept: {e}");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }
@@ -146,7 +152,7 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
     loop {
         while let Some(ev) = conn.poll_event() {
             if let Err(why) = authorize(&core, &ev, peer).await {
-                tracing::warn!(%peer, "rtmp: refused: {why}");
+                crate::warn_limited!(%peer, "rtmp: refused: {why}");
                 conn.reject(&why);
                 continue;
             }
@@ -160,7 +166,7 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
         while let Some(out) = conn.poll_transmit() {
             if let Err(e) = timeouts::write_all(&mut wr, &out).await {
                 // A peer that stopped reading ends here after the write timeout.
-                tracing::info!(%peer, "rtmp: closing the connection: write: {e}");
+                crate::info_limited!(%peer, "rtmp: closing the connection: write: {e}");
                 closed = true;
                 break;
             }
@@ -201,7 +207,7 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
         match wake {
             Wake::Input(Some(bytes)) => {
                 if let Err(e) = conn.handle_input(&bytes) {
-                    tracing::warn!(%peer, "rtmp: closing the connection: {e}");
+                    crate::warn_limited!(%peer, "rtmp: closing the connection: {e}");
                     // Tell the peer why when the core queued an answer (a bad name).
                     if let Some(out) = conn.poll_transmit() {
                         let _ = timeouts::write_all(&mut wr, &out).await;
@@ -209,12 +215,12 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
                     break;
                 }
                 if let Err(e) = charge.set(conn.buffered()) {
-                    tracing::warn!(%peer, "rtmp: closing the connection: {e}");
+                    crate::warn_limited!(%peer, "rtmp: closing the connection: {e}");
                     break;
                 }
             }
             Wake::SetupOver => {
-                tracing::warn!(
+                crate::warn_limited!(
                     %peer,
                     "rtmp: closing the connection: no publish or play within {RTMP_SETUP_DEADLINE:?}"
                 );
@@ -222,7 +228,7 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
             }
             Wake::Input(None) => conn.handle_eof(),
             Wake::Silent(limit) => {
-                tracing::warn!(%peer, "rtmp: closing the connection: no data for {limit:?}");
+                crate::warn_limited!(%peer, "rtmp: closing the connection: no data for {limit:?}");
                 break;
             }
             Wake::Tag(Some(tag)) => {
@@ -341,13 +347,13 @@ fn on_event(
                 {
                     Ok(b) => Some(Box::new(b)),
                     Err(e) => {
-                        tracing::warn!(%peer, "rtmp publish refused: {e}");
+                        crate::warn_limited!(%peer, "rtmp publish refused: {e}");
                         conn.reject(&e.to_string());
                         return false;
                     }
                 }
             } else if core.shared.directory.stream(&key).is_some() {
-                tracing::warn!(%peer, stream = key, "rtmp publish refused: already publishing over WebRTC");
+                crate::warn_limited!(%peer, stream = key, "rtmp publish refused: already publishing over WebRTC");
                 conn.reject("stream is already publishing");
                 return false;
             } else {
@@ -356,14 +362,14 @@ fn on_event(
             match hub.publish(&key, settings) {
                 Ok(p) => {
                     if let Err(e) = conn.accept_publish() {
-                        tracing::warn!(%peer, "rtmp publish: {e}");
+                        crate::warn_limited!(%peer, "rtmp publish: {e}");
                         return true;
                     }
                     tracing::info!(%peer, stream = key, rtc = rtc.is_some(), "rtmp publish");
                     *role = Role::Publishing(p, rtc, false);
                 }
                 Err(e) => {
-                    tracing::warn!(%peer, "rtmp publish refused: {e}");
+                    crate::warn_limited!(%peer, "rtmp publish refused: {e}");
                     conn.reject(&e.to_string());
                 }
             }
@@ -376,7 +382,7 @@ fn on_event(
                 return false;
             };
             if let Err(e) = conn.accept_play() {
-                tracing::warn!(%peer, "rtmp play: {e}");
+                crate::warn_limited!(%peer, "rtmp play: {e}");
                 return true;
             }
             tracing::info!(%peer, stream = key, "rtmp play");

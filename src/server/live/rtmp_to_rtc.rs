@@ -118,7 +118,7 @@ impl RtmpToRtc {
         ) {
             Ok(w) => w,
             Err(e) => {
-                tracing::warn!(stream = %self.key, "rtmp_to_rtc: no audio: {e}");
+                crate::warn_limited!(stream = %self.key, "rtmp_to_rtc: no audio: {e}");
                 return;
             }
         };
