@@ -97,7 +97,8 @@ async fn serve<S: HttpStream>(core: &ShardRuntime, mut stream: S, site: Site) {
         while let Some(req) = conn.poll_request() {
             // Live hook: an HTTP-FLV play takes over the connection.
             if let Ok(r) = &req {
-                if let Some(play) = crate::server::live::http::flv_request(core, r, site) {
+                let peer = stream.peer_addr();
+                if let Some(play) = crate::server::live::http::flv_request(core, r, site, peer) {
                     ShardStats::inc(&core.stats().http_requests);
                     while let Some(out) = conn.poll_transmit() {
                         let n = out.len().min(timeouts::WRITE_SLICE);
