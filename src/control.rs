@@ -52,6 +52,7 @@ pub fn admit(
     let waits = session.wait_for_publisher.is_some();
     let codecs = source_codecs(&session);
     let entry = SessionEntry {
+        id: created.session_id.clone(),
         ufrag: session.ufrag.clone(),
         shard: sfu.id(),
         role: req.role,

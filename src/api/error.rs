@@ -61,6 +61,20 @@ pub enum ApiError {
         .0.retry_after
     )]
     RateLimited(crate::limits::RateLimited),
+    /// `/api/v1/clients/{id}` of no client (any more).
+    #[error("no client with id {0:?}")]
+    ClientNotFound(String),
+    /// `/api/v1/streams/{id}` of no stream.
+    #[error("no stream with id {0:?}")]
+    NoSuchStream(String),
+    /// A method the API path does not serve (`Allow` names the ones it does).
+    #[error("{method} is not allowed here, only {allow}")]
+    MethodNotAllowed {
+        /// The method of the request.
+        method: String,
+        /// The methods the path serves.
+        allow: &'static str,
+    },
 }
 
 impl From<CreateError> for ApiError {
@@ -78,7 +92,11 @@ impl ApiError {
         match self {
             ApiError::UnsupportedMediaType(..) => 415,
             ApiError::BadRequest(_) | ApiError::Sdp(_) => 400,
-            ApiError::StreamNotFound(_) | ApiError::SessionNotFound(_) => 404,
+            ApiError::StreamNotFound(_)
+            | ApiError::SessionNotFound(_)
+            | ApiError::ClientNotFound(_)
+            | ApiError::NoSuchStream(_) => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Conflict(_) => 409,
             ApiError::Forbidden(_) => 403,
             ApiError::TooManyPending { .. } | ApiError::RateLimited(_) => 429,
@@ -108,6 +126,9 @@ impl ApiError {
             ApiError::Conflict(_) => 5028,
             ApiError::StreamNotFound(_) => 5018,
             ApiError::RtcDisabled(_) => 5021,
+            // SRS's ERROR_RTMP_CLIENT_NOT_FOUND and ERROR_RTMP_STREAM_NOT_FOUND.
+            ApiError::ClientNotFound(_) => 2049,
+            ApiError::NoSuchStream(_) => 2048,
             _ => 4000 + u32::from(self.status()),
         }
     }

@@ -258,7 +258,11 @@ mod tests {
         let start = t0();
         for s in 0..100u16 {
             // One packet every 10 ms: 1 s of packets.
-            h.insert(start + Duration::from_millis(10 * u64::from(s)), s, pkt(u64::from(s)));
+            h.insert(
+                start + Duration::from_millis(10 * u64::from(s)),
+                s,
+                pkt(u64::from(s)),
+            );
         }
         // At 990 ms, what arrived before 490 ms is gone.
         assert!(h.get(48).is_none());

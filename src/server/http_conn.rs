@@ -122,7 +122,8 @@ async fn serve<S: HttpStream>(core: &ShardRuntime, mut stream: S, site: Site) {
         while let Some(req) = conn.poll_request() {
             // Live hook: an HTTP-FLV play takes over the connection.
             if let Ok(r) = &req {
-                if let Some(play) = crate::server::live::http::flv_request(core, r, site) {
+                let peer = stream.peer_addr();
+                if let Some(play) = crate::server::live::http::flv_request(core, r, site, peer) {
                     ShardStats::inc(&core.stats().http_requests);
                     if transmit(&mut conn, &mut stream).await.is_err() {
                         return;

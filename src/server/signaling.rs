@@ -67,6 +67,7 @@ pub async fn serve(
             },
         },
         Route::Delete { token } => api::deleted(delete(core, &token)),
+        Route::Kick { id } => api::kicked(kick(core, &id)),
         Route::Info(q) => api::info::report(q, core),
         Route::Files if core.shared.drain.is_draining() && req.path.ends_with(".flv") => {
             api::error(api::AnswerStyle::Whip, ApiError::Stopping)
@@ -221,6 +222,27 @@ pub fn delete(core: &ShardRuntime, token: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Kicks the client `id` of `/api/v1/clients`: a WebRTC session ends as a
+/// DELETE of its resource does (on whichever shard holds it), a live
+/// connection (RTMP or HTTP-FLV, on any shard) is closed by its task at once.
+pub fn kick(core: &ShardRuntime, id: &str) -> Result<(), ApiError> {
+    if let Some(token) = core.shared.directory.token_of_id(id) {
+        let owner = core.shared.directory.session(&token).map(|e| e.shard);
+        tracing::warn!(
+            client = id,
+            shard = core.id,
+            ?owner,
+            "kicked by the HTTP API (WebRTC session)"
+        );
+        return delete(core, &token).map_err(|_| ApiError::ClientNotFound(id.to_owned()));
+    }
+    if core.shared.live.kick(id) {
+        tracing::warn!(client = id, "kicked by the HTTP API (live connection)");
+        return Ok(());
+    }
+    Err(ApiError::ClientNotFound(id.to_owned()))
+}
+
 impl ServerFigures for ShardRuntime {
     fn shard(&self) -> usize {
         self.id
@@ -231,7 +253,20 @@ impl ServerFigures for ShardRuntime {
     }
 
     fn clients(&self) -> Vec<crate::sfu::snapshot::ClientInfo> {
-        self.shared.snapshots.clients()
+        let mut clients = self.shared.snapshots.clients();
+        // Sessions deleted since the snapshot are gone already.
+        self.shared
+            .directory
+            .retain_registered(&mut clients, |c| c.id.as_str());
+        clients
+    }
+
+    fn live_clients(&self) -> Vec<crate::server::live::clients::LiveClientInfo> {
+        self.shared.live.clients(Instant::now())
+    }
+
+    fn live_media(&self, key: &str) -> Option<crate::live::media_info::MediaInfo> {
+        self.shared.live.media(key)
     }
 
     fn counts(&self) -> (usize, usize) {

@@ -8,6 +8,11 @@
 //! oversized chunk, bad AMF, a bad app or stream name) ends that connection
 //! with one log line, after any error status the core queued is sent.
 //!
+//! A connection that publishes or plays is a client of the HTTP API
+//! ([`Hub::add_client`]): it counts its bytes there, and races every wait
+//! and write with its [`Kick`], so `DELETE /api/v1/clients/{id}` from any
+//! shard closes it at once.
+//!
 //! Bounds: the handshake, `connect` and `publish`/`play` must all be done
 //! within [`RTMP_SETUP_DEADLINE`] of the accept (a total, not a per-byte
 //! timer); every write must make progress within the write timeout; the
@@ -28,6 +33,7 @@ use crate::live::flv::FlvTag;
 use crate::live::rtmp::{RtmpConfig, RtmpEvent, RtmpServerConn};
 use crate::server::conn_limit;
 use crate::server::hooks::{self, Action, Subject};
+use crate::server::live::clients::{ByteCounters, Kick, LiveClientDesc, LiveClientGuard, LiveKind};
 use crate::server::live::hub::{stream_key, Hub, Publication, StreamSettings};
 use crate::server::live::rtmp_to_rtc::RtmpToRtc;
 use crate::server::timeouts::{self, RTMP_SETUP_DEADLINE};
@@ -109,6 +115,70 @@ enum Wake {
     Silent(Duration),
     /// Still idle at the setup deadline.
     SetupOver,
+    /// `DELETE /api/v1/clients/{id}`.
+    Kicked,
+}
+
+/// What `connect` said, for the API's client entry.
+#[derive(Default)]
+struct ConnectInfo {
+    tc_url: String,
+    page_url: String,
+    swf_url: String,
+}
+
+/// The connection's entry in the hub's clients while it publishes or plays:
+/// the guard, whether it publishes, and the stream.
+type Registered = Option<(LiveClientGuard, bool, String)>;
+
+/// Registers the connection as a client of `role`'s stream (again when the
+/// role changed), or unregisters it when idle.
+#[allow(clippy::too_many_arguments)]
+fn sync_client(
+    registered: &mut Registered,
+    role: &Role,
+    conn: &RtmpServerConn,
+    core: &ShardRuntime,
+    hub: &Arc<Hub>,
+    info: &ConnectInfo,
+    peer: SocketAddr,
+    io: (&Arc<ByteCounters>, &Kick),
+) {
+    let want = match role {
+        Role::Publishing(p, _, _) => Some((true, p.key())),
+        Role::Playing(_, key) => Some((false, key.as_str())),
+        Role::Idle => None,
+    };
+    let Some((publish, key)) = want else {
+        *registered = None;
+        return;
+    };
+    if registered
+        .as_ref()
+        .is_some_and(|(_, p, k)| *p == publish && k == key)
+    {
+        return;
+    }
+    *registered = None;
+    let (app, stream) = key.split_once('/').unwrap_or(("", key));
+    let kind = match (publish, conn.is_fmle_publish()) {
+        (true, true) => LiveKind::FmlePublish,
+        (true, false) => LiveKind::FlashPublish,
+        (false, _) => LiveKind::RtmpPlay,
+    };
+    let desc = LiveClientDesc {
+        kind,
+        shard: core.id,
+        vhost: DEFAULT_VHOST.to_owned(),
+        app: app.to_owned(),
+        stream: stream.to_owned(),
+        ip: peer.ip().to_string(),
+        tc_url: info.tc_url.clone(),
+        page_url: info.page_url.clone(),
+        swf_url: info.swf_url.clone(),
+    };
+    let guard = hub.add_client(desc, io.0.clone(), io.1);
+    *registered = Some((guard, publish, key.to_owned()));
 }
 
 async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
@@ -118,6 +188,9 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = futures_lite::io::split(stream);
     let (in_tx, in_rx) = flume::bounded::<Option<Vec<u8>>>(4);
+    let bytes = Arc::new(ByteCounters::default());
+    let kick = Kick::default();
+    let counted = bytes.clone();
     let reader = glommio::spawn_local(async move {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -125,6 +198,7 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
                 Ok(0) | Err(_) => 0,
                 Ok(n) => n,
             };
+            counted.add_recv(n);
             let msg = (n > 0).then(|| buf[..n].to_vec());
             if in_tx.send_async(msg).await.is_err() || n == 0 {
                 return;
@@ -144,6 +218,8 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
         ..RtmpConfig::default()
     });
     let mut role = Role::Idle;
+    let mut registered: Registered = None;
+    let mut connect_info = ConnectInfo::default();
     let mut closed = false;
     let mut charge = hub.rtmp_charge();
     // Idle until this instant at most (from the accept, then from the end of
@@ -156,19 +232,50 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
                 conn.reject(&why);
                 continue;
             }
+            if let RtmpEvent::Connect {
+                tc_url,
+                page_url,
+                swf_url,
+                ..
+            } = &ev
+            {
+                connect_info = ConnectInfo {
+                    tc_url: tc_url.clone(),
+                    page_url: page_url.clone(),
+                    swf_url: swf_url.clone(),
+                };
+            }
             closed |= on_event(
                 &core, &hub, &settings, &bridge, &mut conn, &mut role, ev, peer,
+            );
+            sync_client(
+                &mut registered,
+                &role,
+                &conn,
+                &core,
+                &hub,
+                &connect_info,
+                peer,
+                (&bytes, &kick),
             );
         }
         if let Role::Publishing(_, Some(b), _) = &mut role {
             b.flush().await;
         }
         while let Some(out) = conn.poll_transmit() {
-            if let Err(e) = timeouts::write_all(&mut wr, &out).await {
-                // A peer that stopped reading ends here after the write timeout.
-                crate::info_limited!(%peer, "rtmp: closing the connection: write: {e}");
-                closed = true;
-                break;
+            match kick.or(timeouts::write_all(&mut wr, &out)).await {
+                Some(Ok(())) => bytes.add_sent(out.len()),
+                Some(Err(e)) => {
+                    // A peer that stopped reading ends here after the write timeout.
+                    crate::info_limited!(%peer, "rtmp: closing the connection: write: {e}");
+                    closed = true;
+                    break;
+                }
+                None => {
+                    tracing::warn!(%peer, "rtmp: closing the connection: kicked by the HTTP API");
+                    closed = true;
+                    break;
+                }
             }
         }
         if closed {
@@ -180,37 +287,40 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
             setup_deadline = None;
         }
         let input = async { Wake::Input(in_rx.recv_async().await.ok().flatten()) };
-        let wake = match (&role, role.input_timeout(&vhost.publish)) {
-            (Role::Playing(rx, _), _) => {
-                futures_lite::future::or(input, async { Wake::Tag(rx.recv_async().await.ok()) })
+        let wait = async {
+            match (&role, role.input_timeout(&vhost.publish)) {
+                (Role::Playing(rx, _), _) => {
+                    futures_lite::future::or(input, async { Wake::Tag(rx.recv_async().await.ok()) })
+                        .await
+                }
+                (Role::Idle, _) => {
+                    let left = setup_deadline.map_or(RTMP_SETUP_DEADLINE, |d| {
+                        d.saturating_duration_since(Instant::now())
+                    });
+                    futures_lite::future::or(input, async {
+                        glommio::timer::sleep(left).await;
+                        Wake::SetupOver
+                    })
                     .await
+                }
+                (_, Some(limit)) => {
+                    futures_lite::future::or(input, async {
+                        glommio::timer::sleep(limit).await;
+                        Wake::Silent(limit)
+                    })
+                    .await
+                }
+                (_, None) => input.await,
             }
-            (Role::Idle, _) => {
-                let left = setup_deadline.map_or(RTMP_SETUP_DEADLINE, |d| {
-                    d.saturating_duration_since(Instant::now())
-                });
-                futures_lite::future::or(input, async {
-                    glommio::timer::sleep(left).await;
-                    Wake::SetupOver
-                })
-                .await
-            }
-            (_, Some(limit)) => {
-                futures_lite::future::or(input, async {
-                    glommio::timer::sleep(limit).await;
-                    Wake::Silent(limit)
-                })
-                .await
-            }
-            (_, None) => input.await,
         };
+        let wake = kick.or(wait).await.unwrap_or(Wake::Kicked);
         match wake {
             Wake::Input(Some(bytes)) => {
                 if let Err(e) = conn.handle_input(&bytes) {
                     crate::warn_limited!(%peer, "rtmp: closing the connection: {e}");
                     // Tell the peer why when the core queued an answer (a bad name).
                     if let Some(out) = conn.poll_transmit() {
-                        let _ = timeouts::write_all(&mut wr, &out).await;
+                        let _ = kick.or(timeouts::write_all(&mut wr, &out)).await;
                     }
                     break;
                 }
@@ -218,6 +328,10 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
                     crate::warn_limited!(%peer, "rtmp: closing the connection: {e}");
                     break;
                 }
+            }
+            Wake::Kicked => {
+                tracing::warn!(%peer, "rtmp: closing the connection: kicked by the HTTP API");
+                break;
             }
             Wake::SetupOver => {
                 crate::warn_limited!(
@@ -255,8 +369,10 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
         }
     }
     notify_ended(&core, &role, peer);
+    drop(registered);
     drop(role);
-    let _ = timeouts::close(&mut wr).await;
+    // A kicked connection is not waited for: dropping the socket closes it.
+    let _ = kick.or(timeouts::close(&mut wr)).await;
     drop(reader);
 }
 
