@@ -333,10 +333,9 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
     let mut deletes = 0;
     for p in &mut peers {
         if let Some(ch) = churn.as_mut() {
-            if !matches!(p.state, State::Idle | State::Signaling | State::Ended) {
-                let before = ch.counts.deleted;
-                ch.end(p, &jobs);
-                deletes += (ch.counts.deleted - before) as usize;
+            if !matches!(p.state, State::Idle | State::Signaling | State::Ended) && ch.end(p, &jobs)
+            {
+                deletes += 1;
             }
         } else if let Some(url) = &p.location {
             let _ = jobs.send(Job::Delete { url: url.clone() });
@@ -399,12 +398,7 @@ fn open_peer(
     seed: u64,
     epoch: Instant,
 ) -> anyhow::Result<Peer> {
-    let url = if role == Role::Publisher {
-        &cfg.whip
-    } else {
-        &cfg.whep
-    };
-    let bind = std::net::SocketAddr::new(Url::parse(url, 0)?.addr.ip(), 0);
+    let bind = std::net::SocketAddr::new(Url::parse(url_template(cfg, role), 0)?.addr.ip(), 0);
     let mut sock = UdpSocket::bind(bind).with_context(|| format!("binding UDP socket {id}"))?;
     sock::set_rcvbuf(&sock, cfg.rcvbuf);
     if role == Role::Subscriber {
@@ -412,6 +406,15 @@ fn open_peer(
     }
     registry.register(&mut sock, Token(id), Interest::READABLE)?;
     Ok(Peer::new(role, stream, sock, seed, epoch))
+}
+
+/// The WHIP URL for publishers, the WHEP URL for subscribers.
+fn url_template(cfg: &Config, role: Role) -> &str {
+    if role == Role::Publisher {
+        &cfg.whip
+    } else {
+        &cfg.whep
+    }
 }
 
 /// Sends peer `id`'s offer to the signaling pool.
@@ -423,12 +426,7 @@ fn post(
     jobs: &crossbeam_channel::Sender<Job>,
     now: Instant,
 ) -> anyhow::Result<()> {
-    let url_tpl = if p.role == Role::Publisher {
-        &cfg.whip
-    } else {
-        &cfg.whep
-    };
-    let url = Url::parse(url_tpl, p.stream)?;
+    let url = Url::parse(url_template(cfg, p.role), p.stream)?;
     let offer = signal::offer(p.role, &p.ufrag, &p.pwd, fingerprint, p.port(), p.ssrcs);
     p.state = State::Signaling;
     p.post_at = Some(now);

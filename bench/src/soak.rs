@@ -116,9 +116,10 @@ impl Churn {
         }
     }
 
-    /// Ends `p`: a DELETE goes to `jobs` if the draw says so; counted. The
-    /// caller drops the peer (its socket) afterwards.
-    pub fn end(&mut self, p: &mut Peer, jobs: &crossbeam_channel::Sender<Job>) {
+    /// Ends `p`: a DELETE goes to `jobs` if the draw says so (then true);
+    /// counted. The caller drops the peer (its socket) afterwards.
+    pub fn end(&mut self, p: &mut Peer, jobs: &crossbeam_channel::Sender<Job>) -> bool {
+        let mut deleted = false;
         if p.state == State::Failed {
             self.counts.failed += 1;
         } else if p.silent {
@@ -128,10 +129,12 @@ impl Churn {
                 let _ = jobs.send(Job::Delete { url });
             }
             self.counts.deleted += 1;
+            deleted = true;
         } else {
             self.counts.vanished += 1;
         }
         p.state = State::Ended;
+        deleted
     }
 
     /// Notes how many peers are past signaling now.
