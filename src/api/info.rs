@@ -160,8 +160,6 @@ fn summaries(server: &dyn ServerFigures) -> Response {
             "self": {
                 "version": env!("CARGO_PKG_VERSION"),
                 "pid": std::process::id(),
-                "argv": std::env::args().collect::<Vec<_>>().join(" "),
-                "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
                 "mem_kbyte": rss_kib(),
                 "srs_uptime": uptime,
             },

@@ -242,7 +242,6 @@ pub static NO_EFFECT: &[NoEffect] = &[
         "playlists name segments relative to themselves",
     ),
     row("vhost.hls.hls_cleanup", &[], HLS_IN_MEMORY),
-    row("vhost.hls.hls_dispose", &[], HLS_IN_MEMORY),
     row("vhost.hls.hls_wait_keyframe", &[], HLS_FIXED),
     row(
         "vhost.hls.hls_nb_notify",

@@ -91,7 +91,6 @@ const SAMPLES: &[(&str, &str)] = &[
     ("vhost.hls.hls_ts_floor", "on"),
     ("vhost.hls.hls_entry_prefix", "http://cdn/"),
     ("vhost.hls.hls_cleanup", "off"),
-    ("vhost.hls.hls_dispose", "5"),
     ("vhost.hls.hls_wait_keyframe", "off"),
     ("vhost.hls.hls_nb_notify", "8"),
     ("vhost.hls.hls_dts_directly", "off"),
