@@ -287,7 +287,9 @@ fn inside_the_namespaces() {
     let dns = SilentDns::start();
 
     let ports = Ports::free();
-    let conf = common::config(ports, 2, "")
+    // SIGTERM drains for grace_final_wait while sessions stay (tests/drain.rs):
+    // keep it short, so the 2 s below is about DNS, not the drain.
+    let conf = format!("grace_final_wait 300;\n{}", common::config(ports, 2, ""))
         .replace("candidate 127.0.0.1;", "candidate cand.stalled.test;");
     let mut server = Server::start(&conf, ports, &[]);
     let api = server.api;
