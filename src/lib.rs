@@ -19,6 +19,7 @@
 //! - [`directory`]: which shard holds a session, who publishes a stream (control plane).
 //! - [`server`]: IO only: sockets, the glommio loops, the mesh, TLS, hooks, bridges.
 //! - [`live`]: RTMP, FLV and HLS (the live-streaming side).
+//! - [`logging`]: log format and level, and the session start/end lines.
 #![warn(missing_docs)]
 
 pub mod api;
@@ -29,6 +30,7 @@ pub mod dtls;
 pub mod http;
 pub mod ice;
 pub mod live;
+pub mod logging;
 pub mod rtp;
 pub mod sdp;
 pub mod server;

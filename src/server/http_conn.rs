@@ -106,7 +106,8 @@ async fn serve<S: HttpStream>(core: &ShardRuntime, mut stream: S, site: Site) {
                         }
                         conn.consume_transmit(n);
                     }
-                    crate::server::live::http::serve_flv(stream, play).await;
+                    let ip = stream.peer_addr().map(|a| a.ip());
+                    crate::server::live::http::serve_flv(stream, play, core, ip).await;
                     return;
                 }
             }

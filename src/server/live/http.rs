@@ -12,7 +12,9 @@ use futures_lite::AsyncWrite;
 
 use crate::http::{Method, Request, Response};
 use crate::live::flv::{FlvMuxer, FlvTag};
+use crate::logging::Proto;
 use crate::server::live::hub::stream_key;
+use crate::server::live::session::LiveSession;
 use crate::server::timeouts;
 use crate::server::{ShardRuntime, Site};
 
@@ -57,10 +59,16 @@ pub fn flv_request(core: &ShardRuntime, req: &Request, site: Site) -> Option<Flv
     Some(FlvPlay { key, rx })
 }
 
-/// Streams FLV to an HTTP client until the stream ends, the client goes away
-/// or it reads too slowly (its queue overflows and the hub drops it, or it
-/// takes less than 64 KiB in 10 s: [`timeouts::write_all`]).
-pub async fn serve_flv(mut stream: impl AsyncWrite + Unpin, play: FlvPlay) {
+/// Streams FLV to the HTTP client at `ip` (on shard `core`) until the
+/// stream ends, the client goes away or it reads too slowly (its queue
+/// overflows and the hub drops it, or it takes less than 64 KiB in 10 s:
+/// [`timeouts::write_all`]).
+pub async fn serve_flv(
+    mut stream: impl AsyncWrite + Unpin,
+    play: FlvPlay,
+    core: &ShardRuntime,
+    ip: Option<std::net::IpAddr>,
+) {
     let head = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nServer: {}\r\n\
          Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
@@ -68,7 +76,8 @@ pub async fn serve_flv(mut stream: impl AsyncWrite + Unpin, play: FlvPlay) {
     );
     let mut out = head.into_bytes();
     out.extend_from_slice(&FlvMuxer::header(true, true));
-    tracing::info!(stream = play.key, "http-flv play");
+    let mut session = LiveSession::start(Proto::Flv, false, &play.key, ip, core.id);
+    let end;
     loop {
         if !out.is_empty() {
             let written = match timeouts::write_all(&mut stream, &out).await {
@@ -77,24 +86,43 @@ pub async fn serve_flv(mut stream: impl AsyncWrite + Unpin, play: FlvPlay) {
             };
             if let Err(e) = written {
                 tracing::info!(stream = play.key, "http-flv: closing: {e}");
+                end = "write_failed";
                 break;
             }
+            session.counts.bytes_out += out.len() as u64;
             out.clear();
         }
-        let Ok(tag) = play.rx.recv_async().await else {
+        let stopped = core.stop.stopped();
+        let next_tag = futures_lite::future::or(
+            async {
+                stopped.await;
+                None
+            },
+            async { play.rx.recv_async().await.ok() },
+        );
+        let Some(tag) = next_tag.await else {
+            end = if core.stop.is_raised() {
+                "shutdown"
+            } else if core.shared.live.is_publishing(&play.key) {
+                // The hub dropped this too slow player.
+                "too_slow"
+            } else {
+                "stream_ended"
+            };
             break;
         };
         let mut next = Some(tag);
         while let Some(tag) = next.take() {
-            if let Err(e) = FlvMuxer::write_tag(&tag, &mut out) {
-                tracing::debug!(stream = play.key, "http-flv: tag skipped: {e}");
+            match FlvMuxer::write_tag(&tag, &mut out) {
+                Ok(()) => session.counts.packets_out += 1,
+                Err(e) => tracing::debug!(stream = play.key, "http-flv: tag skipped: {e}"),
             }
             if out.len() < WRITE_BATCH {
                 next = play.rx.try_recv().ok();
             }
         }
     }
-    tracing::info!(stream = play.key, "http-flv play ended");
+    session.end(end);
     let _ = timeouts::close(&mut stream).await;
 }
 
