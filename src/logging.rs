@@ -142,6 +142,16 @@ pub fn reload(config: &Config) {
         tracing::error!("reload: the log level could not be changed: {e}");
         return;
     }
+    // Dependencies that log through the `log` crate are cut off by its own
+    // ceiling, set from the level at start: follow the new level.
+    log::set_max_level(match new {
+        LevelFilter::TRACE => log::LevelFilter::Trace,
+        LevelFilter::DEBUG => log::LevelFilter::Debug,
+        LevelFilter::INFO => log::LevelFilter::Info,
+        LevelFilter::WARN => log::LevelFilter::Warn,
+        LevelFilter::ERROR => log::LevelFilter::Error,
+        _ => log::LevelFilter::Off,
+    });
     if !before {
         say(false);
     }
