@@ -107,7 +107,10 @@ async fn serve<S: HttpStream>(core: &ShardRuntime, mut stream: S, site: Site) {
                         conn.consume_transmit(n);
                     }
                     let ip = stream.peer_addr().map(|a| a.ip());
-                    crate::server::live::http::serve_flv(stream, play, core, ip).await;
+                    // The shard stopping drops the play (its end line says
+                    // `shutdown`).
+                    let flv = crate::server::live::http::serve_flv(stream, play, core, ip);
+                    futures_lite::future::or(flv, core.stop.stopped()).await;
                     return;
                 }
             }

@@ -62,7 +62,7 @@ pub fn flv_request(core: &ShardRuntime, req: &Request, site: Site) -> Option<Flv
 /// Streams FLV to the HTTP client at `ip` (on shard `core`) until the
 /// stream ends, the client goes away or it reads too slowly (its queue
 /// overflows and the hub drops it, or it takes less than 64 KiB in 10 s:
-/// [`timeouts::write_all`]).
+/// [`timeouts::write_all`]). The caller drops it when the shard stops.
 pub async fn serve_flv(
     mut stream: impl AsyncWrite + Unpin,
     play: FlvPlay,
@@ -92,18 +92,8 @@ pub async fn serve_flv(
             session.counts.bytes_out += out.len() as u64;
             out.clear();
         }
-        let stopped = core.stop.stopped();
-        let next_tag = futures_lite::future::or(
-            async {
-                stopped.await;
-                None
-            },
-            async { play.rx.recv_async().await.ok() },
-        );
-        let Some(tag) = next_tag.await else {
-            end = if core.stop.is_raised() {
-                "shutdown"
-            } else if core.shared.live.is_publishing(&play.key) {
+        let Ok(tag) = play.rx.recv_async().await else {
+            end = if core.shared.live.is_publishing(&play.key) {
                 // The hub dropped this too slow player.
                 "too_slow"
             } else {

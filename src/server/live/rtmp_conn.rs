@@ -53,8 +53,11 @@ pub async fn accept_loop(core: Rc<ShardRuntime>, listener: TcpListener) {
                     continue;
                 }
                 let core = core.clone();
+                // The shard stopping drops the connection, and so ends its
+                // session (its end line says `shutdown`).
+                let stopped = core.stop.stopped();
                 glommio::spawn_local(async move {
-                    serve(core, stream).await;
+                    futures_lite::future::or(serve(core, stream), stopped).await;
                     hub.rtmp_connections.fetch_sub(1, Ordering::Relaxed);
                 })
                 .detach();
@@ -100,8 +103,6 @@ enum Wake {
     Silent(Duration),
     /// Still idle at the setup deadline.
     SetupOver,
-    /// The shard stops.
-    Stop,
 }
 
 async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
@@ -187,15 +188,7 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
         } else {
             setup_deadline = None;
         }
-        // The shard stopping ends the connection whatever it waits for.
-        let stopped = core.stop.stopped();
-        let input = futures_lite::future::or(
-            async {
-                stopped.await;
-                Wake::Stop
-            },
-            async { Wake::Input(in_rx.recv_async().await.ok().flatten()) },
-        );
+        let input = async { Wake::Input(in_rx.recv_async().await.ok().flatten()) };
         let wake = match (&role, role.input_timeout(&vhost.publish)) {
             (Role::Playing(rx, _), _) => {
                 futures_lite::future::or(input, async { Wake::Tag(rx.recv_async().await.ok()) })
@@ -248,10 +241,6 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
                 break;
             }
             Wake::Input(None) => conn.handle_eof(),
-            Wake::Stop => {
-                end = "shutdown";
-                break;
-            }
             Wake::Silent(limit) => {
                 tracing::warn!(%peer, "rtmp: closing the connection: no data for {limit:?}");
                 end = "timeout";

@@ -2,11 +2,12 @@
 //! play ([`crate::logging::session_start`], [`crate::logging::session_end`]):
 //! a [`LiveSession`] logs the first when made and the second when ended
 //! (or dropped). When a shard stops it raises its [`StopSignal`]: its RTMP
-//! and HTTP-FLV connections end (reason `shutdown`) and the shard waits a
-//! moment for their end lines ([`open_here`]).
+//! connections and HTTP-FLV plays are dropped (reason `shutdown`) and the
+//! shard waits a moment for their end lines ([`open_here`]).
 
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::config::DEFAULT_VHOST;
@@ -16,6 +17,12 @@ thread_local! {
     /// Live sessions open on this thread (a shard's sessions stay on its thread).
     static OPEN: Cell<usize> = const { Cell::new(0) };
 }
+
+/// Whether the server is stopping (a shard raised its [`StopSignal`]):
+/// sessions that end from then on end because of it, whatever they saw
+/// first (a player whose publisher, on a shard that stopped a moment
+/// before, was dropped sees its stream end).
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 /// Live sessions open on the calling shard.
 pub fn open_here() -> usize {
@@ -42,12 +49,8 @@ impl Default for StopSignal {
 impl StopSignal {
     /// Raises it: every [`StopSignal::stopped`] future completes.
     pub fn raise(&self) {
+        STOPPING.store(true, Ordering::Release);
         self.tx.borrow_mut().take();
-    }
-
-    /// Whether it was raised.
-    pub fn is_raised(&self) -> bool {
-        self.tx.borrow().is_none()
     }
 
     /// Completes once the signal is raised.
@@ -111,9 +114,12 @@ impl LiveSession {
         }
     }
 
-    /// Ends it for `reason`: its end line is logged.
+    /// Ends it for `reason` (`shutdown` once the shard stops): its end
+    /// line is logged.
     pub fn end(mut self, reason: &'static str) {
-        self.reason = reason;
+        if !STOPPING.load(Ordering::Acquire) {
+            self.reason = reason;
+        }
     }
 }
 
