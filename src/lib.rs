@@ -20,6 +20,7 @@
 //! - [`limits`]: connections and signaling requests per client address (control plane).
 //! - [`server`]: IO only: sockets, the glommio loops, the mesh, TLS, hooks, bridges.
 //! - [`live`]: RTMP, FLV and HLS (the live-streaming side).
+//! - [`logging`]: log format and level, and the session start/end lines.
 #![warn(missing_docs)]
 
 pub mod api;
@@ -31,6 +32,7 @@ pub mod http;
 pub mod ice;
 pub mod limits;
 pub mod live;
+pub mod logging;
 pub mod rtp;
 pub mod sdp;
 pub mod server;

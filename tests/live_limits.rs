@@ -101,7 +101,8 @@ fn plays_of_unpublished_names_are_reclaimed_and_bad_names_refused() {
         assert!(
             wait_until(Duration::from_secs(10), || server
                 .log()
-                .matches("rtmp play")
+                .lines()
+                .filter(|l| l.contains("session start") && l.contains("proto=rtmp role=play"))
                 .count()
                 >= (batch + 1) * 100),
             "plays were not accepted:\n{}",
@@ -186,7 +187,7 @@ fn hls_of_a_constant_timestamp_is_bounded_and_disposed() {
     assert!(
         wait_until(Duration::from_secs(5), || server
             .log()
-            .contains("rtmp publish")),
+            .contains("proto=rtmp role=publish")),
         "{}",
         server.log()
     );
@@ -399,7 +400,7 @@ fn players_that_never_read_are_closed_by_the_write_timeout() {
     assert!(
         wait_until(Duration::from_secs(5), || server
             .log()
-            .contains("rtmp publish")),
+            .contains("proto=rtmp role=publish")),
         "{}",
         server.log()
     );
@@ -412,8 +413,8 @@ fn players_that_never_read_are_closed_by_the_write_timeout() {
     assert!(
         wait_until(Duration::from_secs(5), || server
             .log()
-            .contains("http-flv play")
-            && server.log().contains("rtmp play")),
+            .contains("proto=flv role=play")
+            && server.log().contains("proto=rtmp role=play")),
         "{}",
         server.log()
     );

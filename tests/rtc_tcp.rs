@@ -187,7 +187,7 @@ fn closing_the_tcp_connection_ends_its_session_at_once() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let log = server.log();
-    assert!(log.contains("TransportClosed"), "{log}");
+    assert!(log.contains("reason=transport_closed"), "{log}");
 }
 
 /// A peer that keeps sending checks but never reads the answers: once its

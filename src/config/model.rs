@@ -49,20 +49,63 @@ keyword_enum! {
 }
 
 keyword_enum! {
-    /// Log level (`srs_log_level`: SRS v1 names; `srs_log_level_v2`: v2 names).
+    /// Log level (`srs_log_level`: SRS v1 names; `srs_log_level_v2`: v2
+    /// names). The same word means different levels in the two directives
+    /// (SRS's `srs_get_log_level` and `srs_get_log_level_v2`): see
+    /// [`LogLevel::filter_v1`] and [`LogLevel::filter_v2`].
     LogLevel {
         /// Everything (v1).
         Verbose = "verbose",
         /// Debug (v2).
         Debug = "debug",
-        /// Info.
+        /// v1: debug details; v2: the normal level.
         Info = "info",
-        /// Trace: SRS's default.
+        /// v1: the normal level (SRS's default); v2: everything.
         Trace = "trace",
         /// Warnings.
         Warn = "warn",
         /// Errors only.
         Error = "error",
+    }
+}
+
+impl LogLevel {
+    /// The `tracing` level of an `srs_log_level` (SRS 4 names: verbose <
+    /// info < trace < warn < error, default trace): `trace` is INFO,
+    /// `info` and `debug` are DEBUG, `verbose` is TRACE.
+    pub fn filter_v1(self) -> tracing::level_filters::LevelFilter {
+        use tracing::level_filters::LevelFilter as L;
+        match self {
+            LogLevel::Verbose => L::TRACE,
+            LogLevel::Debug | LogLevel::Info => L::DEBUG,
+            LogLevel::Trace => L::INFO,
+            LogLevel::Warn => L::WARN,
+            LogLevel::Error => L::ERROR,
+        }
+    }
+
+    /// The `tracing` level of an `srs_log_level_v2` (log4j names: trace <
+    /// debug < info < warn < error): the names are `tracing`'s own
+    /// (`verbose`, not a v2 name, is TRACE too).
+    pub fn filter_v2(self) -> tracing::level_filters::LevelFilter {
+        use tracing::level_filters::LevelFilter as L;
+        match self {
+            LogLevel::Verbose | LogLevel::Trace => L::TRACE,
+            LogLevel::Debug => L::DEBUG,
+            LogLevel::Info => L::INFO,
+            LogLevel::Warn => L::WARN,
+            LogLevel::Error => L::ERROR,
+        }
+    }
+}
+
+keyword_enum! {
+    /// How log lines are written (`log_format`, shardsfu's own).
+    LogFormat {
+        /// One human-readable line per event.
+        Text = "text",
+        /// One JSON object per line.
+        Json = "json",
     }
 }
 
@@ -120,6 +163,8 @@ pub struct Config {
     pub srs_log_level_v2: Option<LogLevel>,
     /// `srs_log_file`. Default `./objs/srs.log`.
     pub srs_log_file: String,
+    /// `log_format` (shardsfu's own): text or JSON lines. Default text.
+    pub log_format: LogFormat,
     /// `workers` (shardsfu's own): number of shards; `None` = the CPUs this
     /// process may run on. At least 1.
     pub workers: Option<usize>,
@@ -426,6 +471,7 @@ impl Default for Config {
             srs_log_level: LogLevel::Trace,
             srs_log_level_v2: None,
             srs_log_file: "./objs/srs.log".into(),
+            log_format: LogFormat::Text,
             workers: None,
             server_id: None,
             utc_time: false,
@@ -493,5 +539,15 @@ impl Config {
     /// The effective log level: `srs_log_level_v2` when set, else `srs_log_level`.
     pub fn log_level(&self) -> LogLevel {
         self.srs_log_level_v2.unwrap_or(self.srs_log_level)
+    }
+
+    /// The `tracing` level the configuration asks for, as SRS reads it:
+    /// `srs_log_level_v2` (v2 names) when set, else `srs_log_level` (v1
+    /// names). The default (`srs_log_level trace`) is INFO.
+    pub fn log_filter(&self) -> tracing::level_filters::LevelFilter {
+        match self.srs_log_level_v2 {
+            Some(v2) => v2.filter_v2(),
+            None => self.srs_log_level.filter_v1(),
+        }
     }
 }

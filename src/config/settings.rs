@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::model::{
     BlackHoleConfig, Config, ExporterConfig, HttpApiAuthConfig, HttpApiConfig, HttpServerConfig,
-    HttpsConfig, IpFamily, LogLevel, LogTank, RtcProtocol, RtcServerConfig, RtcTcpConfig,
-    StatsConfig,
+    HttpsConfig, IpFamily, LogFormat, LogLevel, LogTank, RtcProtocol, RtcServerConfig,
+    RtcTcpConfig, StatsConfig,
 };
 use super::values::{
     parse_bool, parse_endpoint, parse_f64, parse_millis, parse_secs, parse_secs_f, parse_u32_in,
@@ -155,6 +155,11 @@ pub(crate) static ROOT: &[Setting<Config>] = &[
     s!("srs_log_file", aliases & ["SRS_LOG_FILE"], |c, a| {
         set_string(a, &mut c.srs_log_file)
     }),
+    s!("log_format", |c, a| set(
+        a,
+        &mut c.log_format,
+        LogFormat::parse
+    )),
     s!("workers", |c, a| set_opt(a, &mut c.workers, |v| {
         parse_u32_in(v, 1, 4096).map(|n| n as usize)
     })),

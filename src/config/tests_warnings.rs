@@ -23,8 +23,6 @@ const SAMPLES: &[(&str, &str)] = &[
     ("daemon", "on"),
     ("pid", "/run/x.pid"),
     ("srs_log_tank", "file"),
-    ("srs_log_level", "warn"),
-    ("srs_log_level_v2", "debug"),
     ("srs_log_file", "/var/log/x.log"),
     ("server_id", "sid"),
     ("utc_time", "off"),

@@ -128,7 +128,11 @@ async fn serve<S: HttpStream>(core: &ShardRuntime, mut stream: S, site: Site) {
                     if transmit(&mut conn, &mut stream).await.is_err() {
                         return;
                     }
-                    crate::server::live::http::serve_flv(stream, play).await;
+                    let ip = stream.peer_addr().map(|a| a.ip());
+                    // The shard stopping drops the play (its end line says
+                    // `shutdown`).
+                    let flv = crate::server::live::http::serve_flv(stream, play, core, ip);
+                    futures_lite::future::or(flv, core.stop.stopped()).await;
                     return;
                 }
             }

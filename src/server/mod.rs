@@ -125,6 +125,7 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
             .collect(),
         batch: Default::default(),
         tcp_peers: Default::default(),
+        stop: Default::default(),
         spare: Default::default(),
         settings_generation: std::cell::Cell::new(0),
     });
@@ -185,11 +186,25 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
     }
     // Stop accepting and receiving, then end the sessions.
     drop(tasks);
+    stop_live(&core).await;
     core.close_all().await;
     core.mesh.close();
     tracing::debug!(shard = ctx.id, "shard stopped");
     Ok(())
 }
+
+/// Ends this shard's RTMP and HTTP-FLV connections (their sessions' end
+/// lines say `shutdown`), waiting for them at most [`LIVE_STOP_WAIT`].
+async fn stop_live(core: &ShardRuntime) {
+    core.stop.raise();
+    let deadline = Instant::now() + LIVE_STOP_WAIT;
+    while live::session::open_here() > 0 && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// How long a stopping shard waits for its live connections to end.
+const LIVE_STOP_WAIT: Duration = Duration::from_millis(300);
 
 /// An HTTP listener, what it serves, and its TLS when it is an `https` one.
 type HttpListener = (

@@ -96,7 +96,10 @@ pub struct Server {
     pub api: SocketAddr,
     pub http: SocketAddr,
     pub rtc: SocketAddr,
+    /// stdout and stderr, line by line as they come.
     pub log: Arc<Mutex<String>>,
+    /// stderr alone (where the logs go).
+    pub stderr: Arc<Mutex<String>>,
     _dir: TempDir,
 }
 
@@ -173,24 +176,34 @@ impl Server {
         tweak(&mut cmd);
         let mut child = cmd.spawn().expect("spawn shardsfu");
         let log = Arc::new(Mutex::new(String::new()));
-        for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        let stderr = Arc::new(Mutex::new(String::new()));
+        for (pipe, only) in [
+            (
+                child
+                    .stdout
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
+                None,
+            ),
+            (
+                child
+                    .stderr
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
+                Some(stderr.clone()),
+            ),
+        ] {
+            let Some(pipe) = pipe else { continue };
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                     if std::env::var_os("SHARDSFU_TEST_LOG").is_some() {
                         eprintln!("[server] {line}");
+                    }
+                    if let Some(only) = &only {
+                        let mut l = only.lock().unwrap();
+                        l.push_str(&line);
+                        l.push('\n');
                     }
                     let mut l = log.lock().unwrap();
                     l.push_str(&line);
@@ -220,6 +233,7 @@ impl Server {
             http: ([127, 0, 0, 1], ports.http).into(),
             rtc: ([127, 0, 0, 1], ports.rtc).into(),
             log,
+            stderr,
             _dir: dir,
         }
     }

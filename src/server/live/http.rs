@@ -17,8 +17,10 @@ use futures_lite::AsyncWrite;
 
 use crate::http::{Method, Request, Response};
 use crate::live::flv::{FlvMuxer, FlvTag};
+use crate::logging::Proto;
 use crate::server::live::clients::{ByteCounters, Kick, LiveClientDesc, LiveClientGuard, LiveKind};
 use crate::server::live::hub::stream_key;
+use crate::server::live::session::LiveSession;
 use crate::server::timeouts;
 use crate::server::{ShardRuntime, Site};
 
@@ -30,8 +32,8 @@ pub struct FlvPlay {
     /// `app/stream`.
     pub key: String,
     rx: flume::Receiver<FlvTag>,
-    /// Its entry in the hub's clients (dropped when the play ends).
-    client: LiveClientGuard,
+    /// Its entry in the hub's clients (held until the play ends).
+    _client: LiveClientGuard,
     bytes: Arc<ByteCounters>,
     kick: Kick,
 }
@@ -92,17 +94,23 @@ pub fn flv_request(
     Some(FlvPlay {
         key,
         rx,
-        client,
+        _client: client,
         bytes,
         kick,
     })
 }
 
-/// Streams FLV to an HTTP client until the stream ends, the client goes away,
-/// it reads too slowly (its queue overflows and the hub drops it, or it
-/// takes less than 64 KiB in 10 s: [`timeouts::write_all`]) or the HTTP API
-/// kicks it.
-pub async fn serve_flv(mut stream: impl AsyncWrite + Unpin, play: FlvPlay) {
+/// Streams FLV to the HTTP client at `ip` (on shard `core`) until the
+/// stream ends, the client goes away or it reads too slowly (its queue
+/// overflows and the hub drops it, or it takes less than 64 KiB in 10 s:
+/// [`timeouts::write_all`]), or the HTTP API kicks it. The caller drops it
+/// when the shard stops.
+pub async fn serve_flv(
+    mut stream: impl AsyncWrite + Unpin,
+    play: FlvPlay,
+    core: &ShardRuntime,
+    ip: Option<std::net::IpAddr>,
+) {
     let head = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nServer: {}\r\n\
          Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
@@ -110,12 +118,8 @@ pub async fn serve_flv(mut stream: impl AsyncWrite + Unpin, play: FlvPlay) {
     );
     let mut out = head.into_bytes();
     out.extend_from_slice(&FlvMuxer::header(true, true));
-    tracing::info!(
-        stream = play.key,
-        client = play.client.id(),
-        "http-flv play"
-    );
-    let mut kicked = false;
+    let mut session = LiveSession::start(Proto::Flv, false, &play.key, ip, core.id);
+    let end;
     loop {
         if !out.is_empty() {
             let write = async {
@@ -126,43 +130,49 @@ pub async fn serve_flv(mut stream: impl AsyncWrite + Unpin, play: FlvPlay) {
                 Some(Ok(())) => play.bytes.add_sent(out.len()),
                 Some(Err(e)) => {
                     crate::info_limited!(stream = play.key, "http-flv: closing: {e}");
+                    end = "write_failed";
                     break;
                 }
                 None => {
-                    kicked = true;
+                    end = "kicked";
                     break;
                 }
             }
+            session.counts.bytes_out += out.len() as u64;
             out.clear();
         }
         let tag = match play.kick.or(play.rx.recv_async()).await {
             Some(Ok(tag)) => tag,
-            Some(Err(_)) => break,
+            Some(Err(_)) => {
+                end = if core.shared.live.is_publishing(&play.key) {
+                    // The hub dropped this too slow player.
+                    "too_slow"
+                } else {
+                    "stream_ended"
+                };
+                break;
+            }
             None => {
-                kicked = true;
+                end = "kicked";
                 break;
             }
         };
         let mut next = Some(tag);
         while let Some(tag) = next.take() {
-            if let Err(e) = FlvMuxer::write_tag(&tag, &mut out) {
-                tracing::debug!(stream = play.key, "http-flv: tag skipped: {e}");
+            match FlvMuxer::write_tag(&tag, &mut out) {
+                Ok(()) => session.counts.packets_out += 1,
+                Err(e) => tracing::debug!(stream = play.key, "http-flv: tag skipped: {e}"),
             }
             if out.len() < WRITE_BATCH {
                 next = play.rx.try_recv().ok();
             }
         }
     }
-    if kicked {
+    session.end(end);
+    if end == "kicked" {
         // Not waited for: dropping the socket closes it.
-        tracing::warn!(
-            stream = play.key,
-            client = play.client.id(),
-            "http-flv: closing: kicked by the HTTP API"
-        );
         return;
     }
-    tracing::info!(stream = play.key, "http-flv play ended");
     let _ = play.kick.or(timeouts::close(&mut stream)).await;
 }
 

@@ -7,6 +7,7 @@
 //! - [`http`]: HTTP-FLV (takes over the HTTP connection) and HLS responses.
 //! - [`rtc_to_rtmp`]: WebRTC publishers as live streams ([`h264_depack`], [`transcode`]).
 //! - [`rtmp_to_rtc`]: RTMP publications as WebRTC streams ([`h264_rtp`], [`transcode`]).
+//! - [`session`]: the start and end log lines of RTMP and HTTP-FLV sessions.
 
 pub mod clients;
 pub mod h264_depack;
@@ -16,6 +17,7 @@ pub mod hub;
 pub mod rtc_to_rtmp;
 pub mod rtmp_conn;
 pub mod rtmp_to_rtc;
+pub mod session;
 pub mod transcode;
 
 pub use hub::Hub;

@@ -31,11 +31,13 @@ use shards::glommio::{self, net::TcpListener, net::TcpStream};
 use crate::config::{PublishConfig, DEFAULT_VHOST};
 use crate::live::flv::FlvTag;
 use crate::live::rtmp::{RtmpConfig, RtmpEvent, RtmpServerConn};
+use crate::logging::Proto;
 use crate::server::conn_limit;
 use crate::server::hooks::{self, Action, Subject};
 use crate::server::live::clients::{ByteCounters, Kick, LiveClientDesc, LiveClientGuard, LiveKind};
 use crate::server::live::hub::{stream_key, Hub, Publication, StreamSettings};
 use crate::server::live::rtmp_to_rtc::RtmpToRtc;
+use crate::server::live::session::LiveSession;
 use crate::server::timeouts::{self, RTMP_SETUP_DEADLINE};
 use crate::server::ShardRuntime;
 
@@ -67,8 +69,11 @@ pub async fn accept_loop(core: Rc<ShardRuntime>, listener: TcpListener) {
                     continue;
                 };
                 let core = core.clone();
+                // The shard stopping drops the connection, and so ends its
+                // session (its end line says `shutdown`).
+                let stopped = core.stop.stopped();
                 glommio::spawn_local(async move {
-                    serve(core, stream).await;
+                    futures_lite::future::or(serve(core, stream), stopped).await;
                     drop(slot);
                     hub.rtmp_connections.fetch_sub(1, Ordering::Relaxed);
                 })
@@ -220,6 +225,10 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
     let mut role = Role::Idle;
     let mut registered: Registered = None;
     let mut connect_info = ConnectInfo::default();
+    // The publish or play in progress, for its start and end log lines.
+    let mut session: Option<LiveSession> = None;
+    // Why the connection ends (the reason of a session still running then).
+    let mut end = "closed";
     let mut closed = false;
     let mut charge = hub.rtmp_charge();
     // Idle until this instant at most (from the accept, then from the end of
@@ -246,7 +255,14 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
                 };
             }
             closed |= on_event(
-                &core, &hub, &settings, &bridge, &mut conn, &mut role, ev, peer,
+                &core,
+                &hub,
+                &settings,
+                &bridge,
+                &mut conn,
+                (&mut role, &mut session),
+                ev,
+                peer,
             );
             sync_client(
                 &mut registered,
@@ -268,14 +284,19 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
                 Some(Err(e)) => {
                     // A peer that stopped reading ends here after the write timeout.
                     crate::info_limited!(%peer, "rtmp: closing the connection: write: {e}");
+                    end = "write_failed";
                     closed = true;
                     break;
                 }
                 None => {
                     tracing::warn!(%peer, "rtmp: closing the connection: kicked by the HTTP API");
+                    end = "kicked";
                     closed = true;
                     break;
                 }
+            }
+            if let Some(s) = &mut session {
+                s.counts.bytes_out += out.len() as u64;
             }
         }
         if closed {
@@ -316,7 +337,11 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
         let wake = kick.or(wait).await.unwrap_or(Wake::Kicked);
         match wake {
             Wake::Input(Some(bytes)) => {
+                if let Some(s) = &mut session {
+                    s.counts.bytes_in += bytes.len() as u64;
+                }
                 if let Err(e) = conn.handle_input(&bytes) {
+                    end = "protocol_error";
                     crate::warn_limited!(%peer, "rtmp: closing the connection: {e}");
                     // Tell the peer why when the core queued an answer (a bad name).
                     if let Some(out) = conn.poll_transmit() {
@@ -326,11 +351,13 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
                 }
                 if let Err(e) = charge.set(conn.buffered()) {
                     crate::warn_limited!(%peer, "rtmp: closing the connection: {e}");
+                    end = "buffer_budget";
                     break;
                 }
             }
             Wake::Kicked => {
                 tracing::warn!(%peer, "rtmp: closing the connection: kicked by the HTTP API");
+                end = "kicked";
                 break;
             }
             Wake::SetupOver => {
@@ -343,6 +370,7 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
             Wake::Input(None) => conn.handle_eof(),
             Wake::Silent(limit) => {
                 crate::warn_limited!(%peer, "rtmp: closing the connection: no data for {limit:?}");
+                end = "timeout";
                 break;
             }
             Wake::Tag(Some(tag)) => {
@@ -352,8 +380,13 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
                 let mut next = Some(tag);
                 let mut sent = 0;
                 while let Some(tag) = next.take() {
-                    if let Err(e) = conn.send_tag(&tag) {
-                        tracing::debug!(%peer, "rtmp: player tag not sent: {e}");
+                    match conn.send_tag(&tag) {
+                        Ok(()) => {
+                            if let Some(s) = &mut session {
+                                s.counts.packets_out += 1;
+                            }
+                        }
+                        Err(e) => tracing::debug!(%peer, "rtmp: player tag not sent: {e}"),
                     }
                     sent += 1;
                     if sent < TAG_BATCH {
@@ -362,11 +395,18 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
                 }
             }
             Wake::Tag(None) => {
-                // The stream ended or this player was too slow.
-                tracing::info!(%peer, "rtmp: the played stream ended, closing");
+                // The stream ended or this player was too slow (the hub
+                // dropped its queue while the stream goes on).
+                end = match &role {
+                    Role::Playing(_, key) if hub.is_publishing(key) => "too_slow",
+                    _ => "stream_ended",
+                };
                 break;
             }
         }
+    }
+    if let Some(s) = session.take() {
+        s.end(end);
     }
     notify_ended(&core, &role, peer);
     drop(registered);
@@ -439,7 +479,8 @@ struct BridgeSettings {
     opus_bitrate: u32,
 }
 
-/// Carry out one event; true when the connection should close.
+/// Carry out one event (a publish or play starts `session`, its end ends
+/// it); true when the connection should close.
 #[allow(clippy::too_many_arguments)]
 fn on_event(
     core: &Rc<ShardRuntime>,
@@ -447,7 +488,7 @@ fn on_event(
     settings: &StreamSettings,
     bridge: &BridgeSettings,
     conn: &mut RtmpServerConn,
-    role: &mut Role,
+    (role, session): (&mut Role, &mut Option<LiveSession>),
     ev: RtmpEvent,
     peer: SocketAddr,
 ) -> bool {
@@ -481,7 +522,22 @@ fn on_event(
                         crate::warn_limited!(%peer, "rtmp publish: {e}");
                         return true;
                     }
-                    tracing::info!(%peer, stream = key, rtc = rtc.is_some(), "rtmp publish");
+                    if rtc.is_some() {
+                        tracing::info!(
+                            stream = key,
+                            "rtmp_to_rtc: bridging an RTMP publisher to WebRTC"
+                        );
+                    }
+                    if let Some(old) = session.take() {
+                        old.end("restarted");
+                    }
+                    *session = Some(LiveSession::start(
+                        Proto::Rtmp,
+                        true,
+                        &key,
+                        Some(peer.ip()),
+                        core.id,
+                    ));
                     *role = Role::Publishing(p, rtc, false);
                 }
                 Err(e) => {
@@ -501,11 +557,23 @@ fn on_event(
                 crate::warn_limited!(%peer, "rtmp play: {e}");
                 return true;
             }
-            tracing::info!(%peer, stream = key, "rtmp play");
+            if let Some(old) = session.take() {
+                old.end("restarted");
+            }
+            *session = Some(LiveSession::start(
+                Proto::Rtmp,
+                false,
+                &key,
+                Some(peer.ip()),
+                core.id,
+            ));
             *role = Role::Playing(rx, key);
         }
         RtmpEvent::Media(tag) => {
             if let Role::Publishing(p, rtc, media_seen) = role {
+                if let Some(s) = session {
+                    s.counts.packets_in += 1;
+                }
                 *media_seen = true;
                 p.push(&tag);
                 if let Some(b) = rtc {
@@ -514,8 +582,11 @@ fn on_event(
             }
         }
         RtmpEvent::Unpublish | RtmpEvent::PlayStop => {
-            if let Role::Publishing(p, _, _) = role {
-                tracing::info!(%peer, stream = p.key(), "rtmp unpublish");
+            if let Some(s) = session.take() {
+                s.end(match role {
+                    Role::Publishing(..) => "unpublish",
+                    _ => "stop",
+                });
             }
             notify_ended(core, role, peer);
             *role = Role::Idle;
