@@ -171,7 +171,9 @@ fn json_lines_with_one_start_and_one_end_line_per_session() {
         l.contains("\"stream\":\"live2\"")
     });
 
-    let st = server.terminate(Duration::from_secs(3)).expect("exits");
+    let st = server
+        .signal_and_wait(libc::SIGINT, Duration::from_secs(3))
+        .expect("exits");
     assert!(st.success(), "{st}:\n{}", server.log());
     assert!(
         wait_until(Duration::from_secs(2), || server
@@ -265,7 +267,9 @@ fn srs_log_level_warn_keeps_out_info_lines_unless_rust_log_is_set() {
     let ports = Ports::free();
     let mut server = start_without_rust_log(&leveled(ports, "warn"), ports);
     rtc_session(&server, "whip", "quiet");
-    server.terminate(Duration::from_secs(3)).expect("exits");
+    server
+        .signal_and_wait(libc::SIGINT, Duration::from_secs(3))
+        .expect("exits");
     std::thread::sleep(Duration::from_millis(300));
     let log = server.log();
     assert!(
