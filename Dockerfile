@@ -9,12 +9,14 @@
 # profile with io_uring_setup, io_uring_enter and io_uring_register added to
 # the allowed calls (--security-opt seccomp=/path/to/profile.json).
 # Without --network host publish 1935/tcp 1985/tcp 8080/tcp 8000/udp and set
-# CANDIDATE to an address clients can reach.
+# CANDIDATE to an address clients can reach. Logs go to stderr (docker logs);
+# -e SRS_LOG_FORMAT=json makes them JSON lines, -e SRS_LOG_LEVEL=warn quieter.
 
 FROM rust:1-slim-bookworm AS build
+# Every codec is a crate; the only C/C++ is the FDK AAC encoder's, which
+# fdk-aac-sys compiles with the system's c++ (the image has gcc, not g++).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends pkg-config libssl-dev clang libclang-dev \
-      libavcodec-dev libavformat-dev libswresample-dev \
+ && apt-get install -y --no-install-recommends g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -24,13 +26,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && install -D -m 755 target/release/shardsfu /out/shardsfu
 
 FROM debian:bookworm-slim
-# The shared libraries dpkg-shlibdeps finds in the binary (see Cargo.toml's
-# package.metadata.deb): FFmpeg's codecs for live transcoding, OpenSSL.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libavcodec59 libavformat59 libavutil57 \
-      libswresample4 libssl3 ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --system --home-dir /var/lib/shardsfu --create-home --shell /usr/sbin/nologin shardsfu
+# The binary needs only libc6 and libgcc-s1, which the image has (the
+# .deb's Depends, from dpkg-shlibdeps, names libc6 alone).
+RUN useradd --system --home-dir /var/lib/shardsfu --create-home --shell /usr/sbin/nologin shardsfu
 COPY --from=build /out/shardsfu /usr/bin/shardsfu
 COPY configs/rtc.conf /etc/shardsfu/rtc.conf
 USER shardsfu

@@ -52,6 +52,7 @@ pub fn admit(
     let waits = session.wait_for_publisher.is_some();
     let codecs = source_codecs(&session);
     let entry = SessionEntry {
+        id: created.session_id.clone(),
         ufrag: session.ufrag.clone(),
         shard: sfu.id(),
         role: req.role,
@@ -65,14 +66,22 @@ pub fn admit(
     });
     directory.register(created.token.as_str(), entry, publish)?;
     sfu.insert(session);
+    crate::logging::session_start(&crate::logging::SessionLine {
+        id: &created.session_id,
+        proto: crate::logging::Proto::Rtc,
+        publish: req.role == Role::Publish,
+        vhost: &req.vhost,
+        app: &req.app,
+        stream: &req.stream,
+        ip: req.client_ip,
+        shard: sfu.id(),
+    });
     if waits {
         crate::sfu::ShardStats::inc(&sfu.stats().players_waiting);
         tracing::info!(shard = sfu.id(), session = %created.session_id, stream = %key, "player waits for a publisher (until stun_timeout)");
     }
-    if authenticated {
-        tracing::info!(shard = sfu.id(), session = %created.session_id, role = ?req.role, vhost = req.vhost, app = req.app, stream = req.stream, "session created");
-    } else {
-        tracing::warn!(shard = sfu.id(), session = %created.session_id, role = ?req.role, vhost = req.vhost, app = req.app, stream = req.stream, "session created from an offer with no fingerprint: ICE only, DTLS will be refused");
+    if !authenticated {
+        crate::warn_limited!(shard = sfu.id(), session = %created.session_id, "the offer had no fingerprint: ICE only, DTLS will be refused");
     }
     Ok(created)
 }

@@ -14,6 +14,9 @@ use crate::sdp::{Codec, Role};
 /// What the directory knows of one session.
 #[derive(Clone, Debug)]
 pub struct SessionEntry {
+    /// The session's id in the HTTP API (`server-ufrag:client-ufrag`);
+    /// empty for entries that are no API client (the RTMP→RTC bridge).
+    pub id: String,
     /// The server's ICE ufrag of the session.
     pub ufrag: String,
     /// The shard that holds the session now.
@@ -146,6 +149,26 @@ impl Directory {
         self.lock().sessions.get(token).cloned()
     }
 
+    /// The token of the session whose API id is `id` (`server-ufrag:client-ufrag`).
+    pub fn token_of_id(&self, id: &str) -> Option<String> {
+        let inner = self.lock();
+        Self::token_of_id_in(&inner, id).map(str::to_owned)
+    }
+
+    fn token_of_id_in<'a>(inner: &'a Inner, id: &str) -> Option<&'a str> {
+        let (ufrag, _) = id.split_once(':')?;
+        let token = inner.by_ufrag.get(ufrag)?;
+        let entry = inner.sessions.get(token)?;
+        (!entry.id.is_empty() && entry.id == id).then_some(token.as_str())
+    }
+
+    /// Keeps the items whose API id (`id_of`) names a session still
+    /// registered (one lock for all).
+    pub fn retain_registered<T>(&self, items: &mut Vec<T>, id_of: impl Fn(&T) -> &str) {
+        let inner = self.lock();
+        items.retain(|t| Self::token_of_id_in(&inner, id_of(t)).is_some());
+    }
+
     /// The shard holding the session with server ufrag `ufrag`.
     pub fn shard_of_ufrag(&self, ufrag: &str) -> Option<usize> {
         let inner = self.lock();
@@ -183,6 +206,7 @@ mod tests {
 
     fn entry(ufrag: &str, role: Role) -> SessionEntry {
         SessionEntry {
+            id: format!("{ufrag}:c"),
             ufrag: ufrag.into(),
             shard: 0,
             role,
@@ -211,6 +235,24 @@ mod tests {
         d.register("t2", entry("u2", Role::Publish), Some(stream("t2")))
             .unwrap();
         assert_eq!(d.stream("live/s").unwrap().publisher, "t2");
+    }
+
+    #[test]
+    fn sessions_are_found_by_their_api_id() {
+        let d = Directory::default();
+        d.register("t1", entry("u1", Role::Play), None).unwrap();
+        let mut bridge = entry("rtmp-1", Role::Publish);
+        bridge.id.clear();
+        d.register("rtmp-1", bridge, None).unwrap();
+        assert_eq!(d.token_of_id("u1:c").as_deref(), Some("t1"));
+        for unknown in ["u1:x", "u1", "u2:c", "", ":", "rtmp-1:c", "rtmp-1"] {
+            assert_eq!(d.token_of_id(unknown), None, "{unknown:?}");
+        }
+        let mut ids = vec!["u1:c", "u2:c", "u1:x"];
+        d.retain_registered(&mut ids, |s| s);
+        assert_eq!(ids, ["u1:c"]);
+        d.remove("t1");
+        assert_eq!(d.token_of_id("u1:c"), None);
     }
 
     #[test]

@@ -17,8 +17,10 @@
 //! - [`sfu`]: the per-shard SFU (sans-IO): sessions, publishers, players, fan-out.
 //! - [`control`]: admits a session into a shard's SFU against the directory.
 //! - [`directory`]: which shard holds a session, who publishes a stream (control plane).
+//! - [`limits`]: connections and signaling requests per client address (control plane).
 //! - [`server`]: IO only: sockets, the glommio loops, the mesh, TLS, hooks, bridges.
 //! - [`live`]: RTMP, FLV and HLS (the live-streaming side).
+//! - [`logging`]: log format and level, and the session start/end lines.
 #![warn(missing_docs)]
 
 pub mod api;
@@ -28,7 +30,9 @@ pub mod directory;
 pub mod dtls;
 pub mod http;
 pub mod ice;
+pub mod limits;
 pub mod live;
+pub mod logging;
 pub mod rtp;
 pub mod sdp;
 pub mod server;

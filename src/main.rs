@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
 use shardsfu::config::{Config, ConfigWarning, Loaded, ProcessEnv};
-use tracing_subscriber::EnvFilter;
 
 /// A thread-per-core WebRTC SFU, compatible with SRS's URLs, ports and configuration.
 #[derive(Parser, Debug)]
@@ -22,17 +21,6 @@ struct Cli {
     /// Print the version and exit.
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]
     version: Option<bool>,
-}
-
-fn init_logging() {
-    // rtc-dtls logs a warning per ClientHello for Chromium's DTLS 1.3
-    // extensions; it is noise, not news.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,rtc_dtls=error,glommio=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
 }
 
 fn load(cli: &Cli) -> Result<Loaded, String> {
@@ -52,7 +40,8 @@ fn report(warnings: &[ConfigWarning]) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // Logging needs the configuration (format, level): a configuration
+    // error is one plain line on stderr.
     let loaded = match load(&cli) {
         Ok(l) => l,
         Err(e) => {
@@ -60,6 +49,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(w) = shardsfu::logging::init(&loaded.config) {
+        tracing::warn!("{w}");
+    }
     report(&loaded.warnings);
     if cli.test {
         // Start-up reads the HTTPS certificates; so does the test.

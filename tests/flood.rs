@@ -1,7 +1,9 @@
-//! One client address cannot lock others out: a flood of WHIP sessions that
-//! never do ICE from 127.0.0.1 is capped per address (429 + Retry-After),
-//! 127.0.0.2 still publishes and plays, and the flood's sessions end at
-//! `first_check_timeout`, freeing their stream names.
+//! One client address cannot lock others out: a flood of 1,000 WHIP
+//! sessions that never do ICE from 127.0.0.1 is capped per address (429 +
+//! Retry-After: by `signaling_rate_per_ip` at its default, 20 a second after
+//! a burst of 40, and by `max_pending_per_ip`), 127.0.0.2 still publishes
+//! and plays, and the flood's sessions end at `first_check_timeout`,
+//! freeing their stream names.
 
 mod common;
 
@@ -41,12 +43,13 @@ fn a_flood_from_one_address_leaves_another_able_to_publish_and_play() {
     let conf = config(ports, 2, "")
         .replace(
             "candidate 127.0.0.1;",
-            "candidate 127.0.0.1; max_pending_per_ip 50; first_check_timeout 3;",
+            "candidate 127.0.0.1; max_pending_per_ip 20; first_check_timeout 3;",
         )
         .replace("max_connections 1000;", "max_connections 5000;");
     let srv = Server::start(&conf, ports, &[]);
     let offer = fixture("aiortc_whip_h264.sdp");
-    let (mut created, mut limited) = (0, 0);
+    let (mut created, mut pending, mut rate) = (0, 0, 0);
+    let started = Instant::now();
     for i in 0..1000 {
         let r = post_from(
             [127, 0, 0, 1],
@@ -56,14 +59,35 @@ fn a_flood_from_one_address_leaves_another_able_to_publish_and_play() {
         );
         if r.starts_with("HTTP/1.1 201") {
             created += 1;
+            continue;
+        }
+        assert!(r.starts_with("HTTP/1.1 429"), "{r}");
+        assert!(r.contains("Retry-After: "), "{r}");
+        if r.contains("waiting for ICE") {
+            pending += 1;
         } else {
-            assert!(r.starts_with("HTTP/1.1 429"), "{r}");
-            assert!(r.contains("Retry-After: "), "{r}");
-            assert!(r.contains("waiting for ICE"), "{r}");
-            limited += 1;
+            assert!(r.contains("signaling requests"), "{r}");
+            rate += 1;
         }
     }
-    assert_eq!((created, limited), (50, 950));
+    let took = started.elapsed().as_secs_f64();
+    eprintln!("1000 POSTs in {took:.1} s: {created} created, {pending} over max_pending_per_ip, {rate} over the signaling rate");
+    // The burst (40) and the rate (20 a second) pass the signaling rate; of
+    // them 20 become sessions (max_pending_per_ip), the others are refused.
+    let tokens = (40.0 + 20.0 * took).floor() as usize + 1;
+    assert_eq!(
+        created, 20,
+        "{pending} pending-refused, {rate} rate-refused"
+    );
+    assert!(
+        pending >= 20 && created + pending <= tokens,
+        "{created} created, {pending} pending-refused, {tokens} tokens"
+    );
+    assert_eq!(created + pending + rate, 1000);
+    assert!(
+        rate >= 1000 - tokens,
+        "{rate} refused by rate of 1000 with {tokens} tokens"
+    );
     // Another address is not affected.
     let r = post_from(
         [127, 0, 0, 2],
@@ -85,7 +109,7 @@ fn a_flood_from_one_address_leaves_another_able_to_publish_and_play() {
     loop {
         let sum: serde_json::Value =
             serde_json::from_str(&get(&srv.api_url("/api/v1/summaries")).body).unwrap();
-        if sum["data"]["totals"]["sessions_no_check"].as_u64() >= Some(50) {
+        if sum["data"]["totals"]["sessions_no_check"].as_u64() >= Some(20) {
             break;
         }
         assert!(Instant::now() < deadline, "the flood never ended: {sum}");

@@ -1,7 +1,8 @@
 //! Hostile RTMP, HTTP-FLV and HTTP clients against the real server (issue
 //! 14): plays of names nobody publishes are reclaimed, bad names are
-//! refused, the RTMP setup and HTTP heads have total deadlines, and players
-//! that never read are closed by the write timeout. Raw clients written here
+//! refused, the RTMP setup and HTTP heads have total deadlines, unfinished
+//! messages are bounded per connection, and players that never read are
+//! closed by the write timeout. Raw clients written here
 //! (no FFmpeg needed).
 
 mod common;
@@ -100,7 +101,8 @@ fn plays_of_unpublished_names_are_reclaimed_and_bad_names_refused() {
         assert!(
             wait_until(Duration::from_secs(10), || server
                 .log()
-                .matches("rtmp play")
+                .lines()
+                .filter(|l| l.contains("session start") && l.contains("proto=rtmp role=play"))
                 .count()
                 >= (batch + 1) * 100),
             "plays were not accepted:\n{}",
@@ -185,7 +187,7 @@ fn hls_of_a_constant_timestamp_is_bounded_and_disposed() {
     assert!(
         wait_until(Duration::from_secs(5), || server
             .log()
-            .contains("rtmp publish")),
+            .contains("proto=rtmp role=publish")),
         "{}",
         server.log()
     );
@@ -263,6 +265,56 @@ fn amf0_bombs_cost_little() {
         "{}",
         server.log()
     );
+}
+
+/// Unfinished media messages on several chunk streams used to be buffered
+/// without a total: 4 messages of ~4 MB, each one chunk short of its end,
+/// held ~16 MB per connection for as long as it stayed open. Now a
+/// connection whose unfinished messages pass 4 MiB + 64 KiB is closed: 8
+/// such connections held open together leave the peak RSS small.
+#[test]
+fn unfinished_rtmp_messages_are_bounded_per_connection() {
+    let ports = Ports::free();
+    let server = Server::start(&live_config(ports), ports, &[]);
+    let addr: SocketAddr = ([127, 0, 0, 1], ports.rtmp).into();
+    let before = proc_status_kb(&server, "VmHWM:");
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut s = handshake(addr);
+        let mut wire = Vec::new();
+        write_message(&mut wire, 2, 0, 1, 0, &65_536u32.to_be_bytes(), 128);
+        // The server may close before it has read it all.
+        let mut sent = s.write_all(&wire).is_ok();
+        for csid in 4..8 {
+            wire.clear();
+            write_message(&mut wire, csid, 0, 9, 1, &vec![0x17; 4_000_000], 65_536);
+            // All but the last chunk: the message stays unfinished.
+            wire.truncate(wire.len() - 4_000_000 % 65_536 - 1);
+            sent = sent && s.write_all(&wire).is_ok();
+        }
+        let (closed, _) = read_to_close(&mut s);
+        assert!(
+            closed,
+            "a connection holding ~16 MB of unfinished messages was kept (all sent: {sent})"
+        );
+        held.push(s);
+    }
+    let peak = proc_status_kb(&server, "VmHWM:");
+    eprintln!("peak RSS {before} kB before, {peak} kB after 8 x 16 MB of unfinished messages");
+    assert!(
+        peak < before + 40 * 1024,
+        "peak RSS grew from {before} to {peak} kB"
+    );
+    assert!(
+        wait_until(Duration::from_secs(2), || server
+            .log()
+            .matches("bytes of unfinished messages exceed the limit")
+            .count()
+            >= 8),
+        "{}",
+        server.log()
+    );
+    drop(held);
 }
 
 /// The HTTP core's head deadline is a total from the first byte: a head
@@ -348,7 +400,7 @@ fn players_that_never_read_are_closed_by_the_write_timeout() {
     assert!(
         wait_until(Duration::from_secs(5), || server
             .log()
-            .contains("rtmp publish")),
+            .contains("proto=rtmp role=publish")),
         "{}",
         server.log()
     );
@@ -361,8 +413,8 @@ fn players_that_never_read_are_closed_by_the_write_timeout() {
     assert!(
         wait_until(Duration::from_secs(5), || server
             .log()
-            .contains("http-flv play")
-            && server.log().contains("rtmp play")),
+            .contains("proto=flv role=play")
+            && server.log().contains("proto=rtmp role=play")),
         "{}",
         server.log()
     );

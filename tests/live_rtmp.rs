@@ -155,7 +155,7 @@ fn malformed_rtmp_closes_only_that_connection() {
     let publisher = push(&rtmp, 25);
     assert!(wait_until(Duration::from_secs(10), || server
         .log()
-        .contains("rtmp publish")));
+        .contains("proto=rtmp role=publish")));
 
     // Bad handshake: RTMPE's version 6 in C0.
     let mut bad = TcpStream::connect(addr).unwrap();
@@ -220,7 +220,7 @@ fn silent_publishers_are_closed_after_the_publish_timeouts() {
     assert!(
         wait_until(Duration::from_secs(5), || server
             .log()
-            .contains("live/silent")),
+            .contains("stream=silent")),
         "the silent publish was not accepted:\n{}",
         server.log()
     );

@@ -4,7 +4,8 @@
 //! garbage frames are dropped and counted, a declared frame that never
 //! completes and a silent connection are closed after `stun_timeout`, and
 //! the server keeps answering others; closing a connection ends its session
-//! at once. Media over TCP with a real client is
+//! at once; a peer that sends but never reads is closed by the write
+//! timeout. Media over TCP with a real client is
 //! tested with Chromium (tests/browser/rtc_to_rtc.test.mjs).
 
 mod common;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{ice_credentials, post, Ports, Server};
 use shardsfu::ice::{self, framing::write_frame};
+use socket2::{Domain, Socket, Type};
 
 fn tcp_config(ports: Ports, stun_timeout: u32) -> String {
     common::config(ports, 2, &format!("stun_timeout {stun_timeout};")).replace(
@@ -57,6 +59,18 @@ fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
 /// RTC port, and a connection to it whose check (split across two writes)
 /// is answered in a frame whose integrity verifies. Returns the connection.
 fn session_over_tcp(server: &Server, ports: Ports, stream: &str) -> TcpStream {
+    session_over_tcp_with(server, ports, stream, None).0
+}
+
+/// [`session_over_tcp`] on a connection whose receive buffer is `rcvbuf`
+/// bytes (the kernel's default if `None`); also returns the framed check,
+/// which the server answers each time it is sent again.
+fn session_over_tcp_with(
+    server: &Server,
+    ports: Ports,
+    stream: &str,
+    rcvbuf: Option<usize>,
+) -> (TcpStream, Vec<u8>) {
     let offer =
         std::fs::read_to_string(common::fixtures().join("sdp/chromium156_whip.sdp")).unwrap();
     let r = post(
@@ -83,7 +97,13 @@ fn session_over_tcp(server: &Server, ports: Ports, stream: &str) -> TcpStream {
 
     let (ufrag, pwd) = ice_credentials(&r.body);
     let (client_ufrag, _) = ice_credentials(&offer);
-    let mut conn = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], ports.rtc))).unwrap();
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    if let Some(bytes) = rcvbuf {
+        sock.set_recv_buffer_size(bytes).unwrap();
+    }
+    sock.connect(&SocketAddr::from(([127, 0, 0, 1], ports.rtc)).into())
+        .unwrap();
+    let mut conn: TcpStream = sock.into();
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let check = common::binding_check(&[7; 12], &ufrag, &client_ufrag, &pwd);
     let mut framed = Vec::new();
@@ -99,7 +119,7 @@ fn session_over_tcp(server: &Server, ports: Ports, stream: &str) -> TcpStream {
             .verify_integrity(pwd.as_bytes()),
         "the answer's integrity does not verify"
     );
-    conn
+    (conn, framed)
 }
 
 #[test]
@@ -167,5 +187,69 @@ fn closing_the_tcp_connection_ends_its_session_at_once() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let log = server.log();
-    assert!(log.contains("TransportClosed"), "{log}");
+    assert!(log.contains("reason=transport_closed"), "{log}");
+}
+
+/// A peer that keeps sending checks but never reads the answers: once its
+/// small receive buffer and the server's send buffer are full, the server's
+/// writer waits `WRITE_TIMEOUT` (10 s), then closes the connection and ends
+/// the session, however busily the peer goes on sending. (Before the write
+/// timeouts the connection was held for as long as the peer kept sending.)
+#[test]
+fn a_tcp_peer_that_never_reads_is_closed_by_the_write_timeout() {
+    let ports = Ports::free();
+    let server = Server::start(
+        &tcp_config(ports, 30),
+        ports,
+        &[("RUST_LOG", "info,shardsfu::server::rtc_tcp=debug")],
+    );
+    let (mut conn, check) = session_over_tcp_with(&server, ports, "deaf", Some(4096));
+    let batch = check.repeat(50);
+    conn.set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let start = Instant::now();
+    // 50 checks every 5 ms (~10,000 a second, ~1 MB/s in, ~0.7 MB/s of
+    // answers) until a write fails: the server closed (or reset) it.
+    let closed = loop {
+        if start.elapsed() > Duration::from_secs(30) {
+            break None;
+        }
+        match conn.write_all(&batch) {
+            Ok(()) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break Some(start.elapsed()),
+        }
+    };
+    let closed = closed.unwrap_or_else(|| {
+        panic!(
+            "a peer that never reads was kept 30 s: {}\n{}",
+            server.totals(),
+            server.log()
+        )
+    });
+    assert!(
+        closed >= Duration::from_secs(9) && closed < Duration::from_secs(25),
+        "closed after {closed:?}"
+    );
+    assert!(
+        common::wait_until(Duration::from_secs(3), || server.totals()["sessions"]
+            .as_u64()
+            == Some(0)),
+        "the session outlived its connection: {}",
+        server.totals()
+    );
+    let totals = server.totals();
+    assert!(totals["tcp_dropped"].as_u64() > Some(0), "{totals}");
+    assert!(
+        server
+            .log()
+            .contains("rtc tcp connection ends: a write failed or timed out"),
+        "{}",
+        server.log()
+    );
+    eprintln!("a TCP peer that never reads: closed after {closed:?}; {totals}");
 }

@@ -1,6 +1,7 @@
 //! With `workers 2`, STUN checks from 200 client ports are all answered
 //! whichever shard the kernel hands them to, and every session ends up on
-//! the shard that receives its packets.
+//! the shard that receives its packets; a check that is not signed with the
+//! session's password moves nothing.
 
 mod common;
 
@@ -46,10 +47,11 @@ fn check_all(srv: &Server, clients: &[(UdpSocket, String, String, String)], roun
 #[test]
 fn checks_from_200_ports_are_answered_on_the_right_shard() {
     let ports = Ports::free();
-    // 200 sessions from one address before any of them checks.
+    // 200 sessions from one address before any of them checks (a load
+    // test: the per-address limits are raised, the signaling rate is off).
     let conf = config(ports, 2, "stun_timeout 30;").replace(
         "candidate 127.0.0.1;",
-        "candidate 127.0.0.1; max_pending_per_ip 1000;",
+        "candidate 127.0.0.1; max_pending_per_ip 1000; signaling_rate_per_ip 0;",
     );
     let srv = Server::start(&conf, ports, &[]);
     let offer = offer();
@@ -113,4 +115,84 @@ fn checks_from_200_ports_are_answered_on_the_right_shard() {
         after1["totals"]["stun_answered"].as_u64().unwrap() + SESSIONS as u64
     );
     eprintln!("sessions created per shard {per_shard_created:?}, held after checks {holding:?}, moved {moved}");
+}
+
+/// A stranger who read a session's ufrags (not its password) sends checks
+/// from 64 ports, so some land on the shard that does not hold the session:
+/// they are forwarded to its holder, which rejects every one; the session
+/// stays where it is and still answers its peer. (Such a check used to move
+/// the session to the stranger's shard before anything was verified.)
+#[test]
+fn checks_without_the_password_move_no_session() {
+    let ports = Ports::free();
+    let srv = Server::start(&config(ports, 2, "stun_timeout 30;"), ports, &[]);
+    let offer = offer();
+    let r = post(
+        &srv.api_url("/rtc/v1/whip/?app=live&stream=held"),
+        "application/sdp",
+        &offer,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (server_ufrag, pwd) = ice_credentials(&r.body);
+    let (client_ufrag, _) = ice_credentials(&offer);
+    let shard_of_session = || {
+        let clients = get(&srv.api_url("/api/v1/clients")).json();
+        clients["clients"][0]["shard"].as_u64()
+    };
+    assert!(
+        wait_until(Duration::from_secs(3), || shard_of_session().is_some()),
+        "the session never showed in /api/v1/clients"
+    );
+    let holder = shard_of_session();
+
+    const FORGED: u64 = 64;
+    let strangers: Vec<UdpSocket> = (0..FORGED)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    for (i, sock) in strangers.iter().enumerate() {
+        let forged = binding_check(
+            &[i as u8; 12],
+            &server_ufrag,
+            &client_ufrag,
+            "not-the-password",
+        );
+        sock.send_to(&forged, srv.rtc).unwrap();
+    }
+    assert_eq!(
+        srv.wait_for_counter("stun_rejected", FORGED),
+        FORGED,
+        "{}",
+        srv.log()
+    );
+    let t = totals(&srv)["totals"].clone();
+    assert!(
+        t["stun_forwarded"].as_u64() > Some(0),
+        "no forged check reached the other shard: {t}"
+    );
+    assert_eq!(t["sessions_moved_out"].as_u64(), Some(0), "{t}");
+    assert_eq!(t["stun_answered"].as_u64(), Some(0), "{t}");
+    // No answer went to any stranger.
+    for sock in &strangers {
+        sock.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 1500];
+        assert!(
+            sock.recv_from(&mut buf).is_err(),
+            "a forged check was answered"
+        );
+    }
+    // The session stayed, and its peer's check (signed) is answered.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(shard_of_session(), holder);
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    peer.send_to(
+        &binding_check(&[0xee; 12], &server_ufrag, &client_ufrag, &pwd),
+        srv.rtc,
+    )
+    .unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = peer.recv_from(&mut buf).expect("the real peer is answered");
+    assert!(ice::parse(&buf[..n])
+        .unwrap()
+        .verify_integrity(pwd.as_bytes()));
 }

@@ -325,6 +325,17 @@ fn versions_summaries_and_static_files() {
     assert_eq!(s["data"]["shards"], 2);
     assert_eq!(s["data"]["per_shard"].as_array().unwrap().len(), 2);
     assert!(s["data"]["self"]["mem_kbyte"].as_u64().unwrap() > 0);
+    // Neither the command line (the configuration's path) nor the working
+    // directory is told to whoever reaches the API.
+    let body = get(&srv.api_url("/api/v1/summaries")).body;
+    let me = std::env::current_dir().unwrap();
+    assert!(
+        s["data"]["self"].get("argv").is_none()
+            && s["data"]["self"].get("cwd").is_none()
+            && !body.contains("test.conf")
+            && !body.contains(&*me.to_string_lossy()),
+        "{body}"
+    );
     let r = whip(&srv, "counted", &fixture("aiortc_whip_h264.sdp"));
     assert_eq!(r.status, 201);
     let s = get(&srv.api_url("/api/v1/summaries")).json();

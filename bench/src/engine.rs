@@ -12,10 +12,12 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use shardsfu::dtls::DtlsCert;
 
+use crate::live::LiveConfig;
 use crate::media::Clip;
 use crate::peer::{splitmix, Arrival, Ctx, Peer, State};
 use crate::report::{self, Final, ServerFigures, Snapshot, Stats};
 use crate::signal::{self, Done, Job, Role, Url};
+use crate::soak::{Churn, ChurnConfig};
 use crate::sock;
 
 const WAKER: Token = Token(usize::MAX);
@@ -49,6 +51,10 @@ pub struct Config {
     pub video_kbps: u32,
     /// UDP receive buffer per socket, bytes.
     pub rcvbuf: usize,
+    /// Soak: peers come and go for the whole run (`-p`/`-n` are then slots).
+    pub churn: Option<ChurnConfig>,
+    /// Soak: RTMP publishers and RTMP/HTTP-FLV players coming and going too.
+    pub live: Option<LiveConfig>,
 }
 
 /// Runs the load and returns the final figures as (text, JSON).
@@ -83,32 +89,21 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
         } else {
             (Role::Subscriber, (i - cfg.publishers) % streams)
         };
-        let bind_ip = Url::parse(
-            if role == Role::Publisher {
-                &cfg.whip
-            } else {
-                &cfg.whep
-            },
-            0,
-        )?
-        .addr
-        .ip();
-        let bind = std::net::SocketAddr::new(bind_ip, 0);
-        let mut sock = UdpSocket::bind(bind).with_context(|| format!("binding UDP socket {i}"))?;
-        sock::set_rcvbuf(&sock, cfg.rcvbuf);
-        if role == Role::Subscriber {
-            sock::enable_timestamps(&sock);
-        }
-        poll.registry()
-            .register(&mut sock, Token(i), Interest::READABLE)?;
-        peers.push(Peer::new(
+        peers.push(open_peer(
+            cfg,
+            poll.registry(),
+            i,
             role,
             stream,
-            sock,
             splitmix(seed ^ i as u64),
             epoch,
-        ));
+        )?);
     }
+    let mut churn = cfg
+        .churn
+        .clone()
+        .map(|c| Churn::new(c, splitmix(seed ^ 0xc0ffee), cfg.publishers));
+    let mut reincarnations = 0u64;
 
     let mut stats = Stats::new();
     let mut heap: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
@@ -132,6 +127,10 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
     };
     let mut due = Vec::new();
     let mut backlog: Vec<usize> = Vec::new();
+    let live = match &cfg.live {
+        Some(l) => Some(crate::live::spawn(l, end, splitmix(seed ^ 0x11fe))?),
+        None => None,
+    };
 
     loop {
         let now = Instant::now();
@@ -157,21 +156,33 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
                 break;
             }
             let p = &mut peers[started];
-            let url_tpl = if p.role == Role::Publisher {
-                &cfg.whip
-            } else {
-                &cfg.whep
-            };
-            let url = Url::parse(url_tpl, p.stream)?;
-            let offer = signal::offer(p.role, &p.ufrag, &p.pwd, &fingerprint, p.port(), p.ssrcs);
-            p.state = State::Signaling;
-            p.post_at = Some(now);
-            let _ = jobs.send(Job::Post {
-                id: started,
-                url,
-                offer,
-            });
+            post(p, started, cfg, &fingerprint, &jobs, now)?;
+            if let Some(ch) = churn.as_mut() {
+                ch.on_start(p, now);
+            }
             started += 1;
+        }
+
+        // Soak: end the peers whose time is up, and start new ones in their slots.
+        if let Some(ch) = churn.as_mut() {
+            for (id, slot) in peers.iter_mut().enumerate().take(started) {
+                if !ch.due(slot, now) {
+                    continue;
+                }
+                ch.end(slot, &jobs);
+                let _ = poll.registry().deregister(&mut slot.sock);
+                if now + ch.cfg.life.0 >= end || !ch.may_start() {
+                    continue;
+                }
+                let stream = ch.stream_for(slot.role, id);
+                reincarnations += 1;
+                let rng = splitmix(seed ^ (reincarnations << 20) ^ id as u64);
+                let mut p = open_peer(cfg, poll.registry(), id, slot.role, stream, rng, epoch)?;
+                post(&mut p, id, cfg, &fingerprint, &jobs, now)?;
+                ch.on_start(&mut p, now);
+                *slot = p;
+            }
+            ch.observe(&peers);
         }
 
         let mut timeout = end
@@ -303,8 +314,9 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
     };
     let snap = snapshot(&stats, &peers);
     let (pubs, subs, _) = counts(&peers);
-    // Peers that never got going by the end are counted, so every peer is accounted for.
-    for p in peers.iter_mut() {
+    // Peers that never got going by the end are counted, so every peer is
+    // accounted for (in a soak, peers are always coming and going: not failures).
+    for p in peers.iter_mut().filter(|_| churn.is_none()) {
         match p.state {
             State::Idle => p.fail("not_started", &mut stats),
             State::Signaling => p.fail("signaling_pending_at_end", &mut stats),
@@ -316,10 +328,16 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
             _ => {}
         }
     }
-    // Tear down the sessions (bounded: 3 s).
+    // Tear down the sessions (bounded: 3 s); a soak's last peers end as
+    // the churn draws (some vanish, for the server to reclaim).
     let mut deletes = 0;
-    for p in &peers {
-        if let Some(url) = &p.location {
+    for p in &mut peers {
+        if let Some(ch) = churn.as_mut() {
+            if !matches!(p.state, State::Idle | State::Signaling | State::Ended) && ch.end(p, &jobs)
+            {
+                deletes += 1;
+            }
+        } else if let Some(url) = &p.location {
             let _ = jobs.send(Job::Delete { url: url.clone() });
             deletes += 1;
         }
@@ -354,7 +372,66 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
         server,
         harness_cpu_seconds: harness_cpu,
     };
-    Ok((f.text(), f.json()))
+    let (mut text, mut json) = (f.text(), f.json());
+    if let Some(ch) = &churn {
+        text.push_str(&ch.counts.text());
+        json["churn"] = ch.counts.json();
+    }
+    if let Some(handle) = live {
+        let counts = handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("a live churn thread panicked"))?;
+        text.push_str(&counts.text());
+        json["live"] = counts.json();
+    }
+    Ok((text, json))
+}
+
+/// A peer for slot `id`: its UDP socket bound (beside the WHIP/WHEP host)
+/// and registered with the poll under `Token(id)`.
+fn open_peer(
+    cfg: &Config,
+    registry: &mio::Registry,
+    id: usize,
+    role: Role,
+    stream: usize,
+    seed: u64,
+    epoch: Instant,
+) -> anyhow::Result<Peer> {
+    let bind = std::net::SocketAddr::new(Url::parse(url_template(cfg, role), 0)?.addr.ip(), 0);
+    let mut sock = UdpSocket::bind(bind).with_context(|| format!("binding UDP socket {id}"))?;
+    sock::set_rcvbuf(&sock, cfg.rcvbuf);
+    if role == Role::Subscriber {
+        sock::enable_timestamps(&sock);
+    }
+    registry.register(&mut sock, Token(id), Interest::READABLE)?;
+    Ok(Peer::new(role, stream, sock, seed, epoch))
+}
+
+/// The WHIP URL for publishers, the WHEP URL for subscribers.
+fn url_template(cfg: &Config, role: Role) -> &str {
+    if role == Role::Publisher {
+        &cfg.whip
+    } else {
+        &cfg.whep
+    }
+}
+
+/// Sends peer `id`'s offer to the signaling pool.
+fn post(
+    p: &mut Peer,
+    id: usize,
+    cfg: &Config,
+    fingerprint: &str,
+    jobs: &crossbeam_channel::Sender<Job>,
+    now: Instant,
+) -> anyhow::Result<()> {
+    let url = Url::parse(url_template(cfg, p.role), p.stream)?;
+    let offer = signal::offer(p.role, &p.ufrag, &p.pwd, fingerprint, p.port(), p.ssrcs);
+    p.state = State::Signaling;
+    p.post_at = Some(now);
+    let _ = jobs.send(Job::Post { id, url, offer });
+    Ok(())
 }
 
 /// Puts the peer's next wake-up on the heap unless an earlier one is there.

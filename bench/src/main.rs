@@ -6,7 +6,9 @@
 //! - `peer`: one virtual peer's ICE → DTLS → SRTP → media state machine;
 //! - `engine`: the single-threaded mio loop driving all peers, with a timer heap;
 //! - `sock`: `recvmsg` with kernel arrival timestamps;
-//! - `report`: counters, histograms, progress lines, the final text and JSON.
+//! - `report`: counters, histograms, progress lines, the final text and JSON;
+//! - `soak`: churn for soak runs (peers that end by DELETE, by vanishing, or
+//!   never do ICE, replaced at once); `live`: RTMP and HTTP-FLV churn beside it.
 //!
 //! Latency: each payload ends with a 12-byte trailer (`SFB1` + send time,
 //! CLOCK_REALTIME ns); the subscriber subtracts it from the kernel's arrival
@@ -15,11 +17,13 @@
 //! any seq/timestamp/SSRC rewriting, with no side table.
 
 mod engine;
+mod live;
 mod media;
 mod peer;
 mod recv;
 mod report;
 mod signal;
+mod soak;
 mod sock;
 
 use std::path::PathBuf;
@@ -79,6 +83,41 @@ struct Args {
     /// No progress lines.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Soak: every peer lives --life-min..--life-max seconds, then ends
+    /// (DELETE, vanishing, or never doing ICE) and a new one takes its slot;
+    /// -p and -n are then the slots.
+    #[arg(long)]
+    soak: bool,
+    /// Soak: shortest peer life, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    life_min: f64,
+    /// Soak: longest peer life, seconds.
+    #[arg(long, default_value_t = 6.0)]
+    life_max: f64,
+    /// Soak: share of peers ending with a DELETE (the others vanish).
+    #[arg(long, default_value_t = 0.5)]
+    delete_share: f64,
+    /// Soak: share of peers that never do ICE.
+    #[arg(long, default_value_t = 0.1)]
+    silent_share: f64,
+    /// Soak: peers started in all, at most (0: as many as the time allows).
+    #[arg(long, default_value_t = 0)]
+    max_sessions: u64,
+    /// Soak: RTMP URL (`%d` = stream number) for live publishers and players.
+    #[arg(long)]
+    rtmp: Option<String>,
+    /// Soak: HTTP-FLV URL (`%d` = stream number); half the live plays use it.
+    #[arg(long)]
+    flv: Option<String>,
+    /// Soak: RTMP publisher threads.
+    #[arg(long, default_value_t = 4)]
+    live_publishers: usize,
+    /// Soak: RTMP / HTTP-FLV player threads.
+    #[arg(long, default_value_t = 8)]
+    live_players: usize,
+    /// Soak: the FLV clip (H.264 + AAC) live publishers stream.
+    #[arg(long, default_value = "tests/fixtures/live/testsrc_2s.flv")]
+    flv_clip: PathBuf,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -87,6 +126,28 @@ fn main() -> anyhow::Result<()> {
         a.duration > 0.0 && a.duration < 86_400.0,
         "--duration must be in (0, 86400)"
     );
+    anyhow::ensure!(
+        a.life_min > 0.0 && a.life_max >= a.life_min,
+        "--life-min must be > 0 and <= --life-max"
+    );
+    let life = (
+        Duration::from_secs_f64(a.life_min),
+        Duration::from_secs_f64(a.life_max),
+    );
+    let churn = a.soak.then_some(soak::ChurnConfig {
+        life,
+        delete_share: a.delete_share,
+        silent_share: a.silent_share,
+        max_sessions: a.max_sessions,
+    });
+    let live = a.rtmp.filter(|_| a.soak).map(|rtmp| live::LiveConfig {
+        rtmp,
+        flv: a.flv,
+        publishers: a.live_publishers,
+        players: a.live_players,
+        clip: a.flv_clip,
+        life,
+    });
     let cfg = engine::Config {
         whip: a.whip,
         whep: a.whep,
@@ -101,6 +162,8 @@ fn main() -> anyhow::Result<()> {
         media_dir: a.media_dir.unwrap_or_else(media::default_dir),
         video_kbps: a.video_kbps,
         rcvbuf: a.rcvbuf,
+        churn,
+        live,
     };
     let (text, json) = engine::run(&cfg)?;
     print!("{text}");

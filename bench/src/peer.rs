@@ -50,6 +50,8 @@ pub enum State {
     Media,
     /// Gave up; the reason was counted.
     Failed,
+    /// Ended on purpose by the soak's churn (DELETE, vanished, or silent).
+    Ended,
 }
 
 /// What the loop shares with a peer while it runs.
@@ -92,6 +94,10 @@ pub struct Peer {
     pub ssrcs: (u32, u32),
     /// When `wake` was last scheduled on the loop's timer heap.
     pub scheduled: Option<Instant>,
+    /// Soak: when the churn ends this peer.
+    pub ends_at: Option<Instant>,
+    /// Soak: the peer never does ICE (its session must end by itself).
+    pub silent: bool,
     // Publisher media.
     media_start: Instant,
     video_n: u64,
@@ -137,6 +143,8 @@ impl Peer {
             srtp: None,
             ssrcs: ((r >> 32) as u32 | 1, (r as u32) | 2),
             scheduled: None,
+            ends_at: None,
+            silent: false,
             media_start: now,
             video_n: 0,
             video_idx: 0,
@@ -162,8 +170,9 @@ impl Peer {
     pub fn handle_answer(&mut self, answer: Answer, now: Instant) {
         self.answer = answer;
         self.state = State::Ice;
-        self.next_check = now;
         self.deadline = now + CONNECT_TIMEOUT;
+        // A silent peer (soak) never checks: its session must end by itself.
+        self.next_check = if self.silent { self.deadline } else { now };
     }
 
     /// Marks the peer failed, counting `reason`.
@@ -177,7 +186,7 @@ impl Peer {
     /// The next instant the peer needs `handle_timeout`.
     pub fn wake(&self) -> Option<Instant> {
         match self.state {
-            State::Idle | State::Signaling | State::Failed => None,
+            State::Idle | State::Signaling | State::Failed | State::Ended => None,
             State::Ice => Some(self.next_check.min(self.deadline)),
             State::Dtls => {
                 let t = self.dtls.as_ref().and_then(DtlsTransport::poll_timeout);

@@ -50,6 +50,31 @@ pub enum ApiError {
     /// A deciding hook (`on_publish`/`on_play`) refused.
     #[error("{0}")]
     Forbidden(String),
+    /// This client made more signaling requests than
+    /// `rtc_server.signaling_rate_per_ip` / `signaling_burst_per_ip` allow.
+    #[error(
+        "{} made more than {} signaling requests at once or {} a second \
+         (rtc_server.signaling_burst_per_ip, signaling_rate_per_ip): retry in {} s",
+        crate::limits::show_key(&.0.key),
+        .0.limit.burst,
+        .0.limit.rate,
+        .0.retry_after
+    )]
+    RateLimited(crate::limits::RateLimited),
+    /// `/api/v1/clients/{id}` of no client (any more).
+    #[error("no client with id {0:?}")]
+    ClientNotFound(String),
+    /// `/api/v1/streams/{id}` of no stream.
+    #[error("no stream with id {0:?}")]
+    NoSuchStream(String),
+    /// A method the API path does not serve (`Allow` names the ones it does).
+    #[error("{method} is not allowed here, only {allow}")]
+    MethodNotAllowed {
+        /// The method of the request.
+        method: String,
+        /// The methods the path serves.
+        allow: &'static str,
+    },
 }
 
 impl From<CreateError> for ApiError {
@@ -67,10 +92,14 @@ impl ApiError {
         match self {
             ApiError::UnsupportedMediaType(..) => 415,
             ApiError::BadRequest(_) | ApiError::Sdp(_) => 400,
-            ApiError::StreamNotFound(_) | ApiError::SessionNotFound(_) => 404,
+            ApiError::StreamNotFound(_)
+            | ApiError::SessionNotFound(_)
+            | ApiError::ClientNotFound(_)
+            | ApiError::NoSuchStream(_) => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Conflict(_) => 409,
             ApiError::Forbidden(_) => 403,
-            ApiError::TooManyPending { .. } => 429,
+            ApiError::TooManyPending { .. } | ApiError::RateLimited(_) => 429,
             ApiError::Vhost(crate::config::VhostError::NotFound { .. }) => 404,
             ApiError::Vhost(_) => 403,
             ApiError::RtcDisabled(_) | ApiError::TooManySessions(_) | ApiError::Stopping => 503,
@@ -84,6 +113,7 @@ impl ApiError {
             ApiError::TooManyPending { .. } => Some(10),
             ApiError::TooManySessions(_) => Some(5),
             ApiError::Stopping => Some(5),
+            ApiError::RateLimited(r) => Some(r.retry_after),
             _ => None,
         }
     }
@@ -96,6 +126,9 @@ impl ApiError {
             ApiError::Conflict(_) => 5028,
             ApiError::StreamNotFound(_) => 5018,
             ApiError::RtcDisabled(_) => 5021,
+            // SRS's ERROR_RTMP_CLIENT_NOT_FOUND and ERROR_RTMP_STREAM_NOT_FOUND.
+            ApiError::ClientNotFound(_) => 2049,
+            ApiError::NoSuchStream(_) => 2048,
             _ => 4000 + u32::from(self.status()),
         }
     }

@@ -34,6 +34,7 @@ pub fn route_requests(data: &[u8]) {
             Route::Delete { token } => {
                 assert!(!token.is_empty() || req.query_param("token").is_some())
             }
+            Route::Kick { id } => assert!(!id.is_empty()),
             Route::Info(_) | Route::Files => {}
         }
     }
@@ -57,6 +58,9 @@ mod tests {
             legacy,
             bad,
             "DELETE /rtc/v1/whip/?token=t HTTP/1.1\r\n\r\n",
+            "DELETE /api/v1/clients/abcd:efgh HTTP/1.1\r\n\r\n",
+            "GET /api/v1/clients?start=-1&count=x HTTP/1.1\r\n\r\n",
+            "GET /api/v1/streams/live/s HTTP/1.1\r\n\r\n",
         ] {
             super::route_requests(seed.as_bytes());
         }

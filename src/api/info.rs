@@ -1,14 +1,23 @@
-//! `/api/v1/versions`, `/api/v1/summaries` and the API index, in SRS's JSON shape.
+//! `/api/v1/versions`, `/api/v1/summaries`, `/api/v1/clients`,
+//! `/api/v1/streams` and the API index, in SRS's JSON shape.
+//!
+//! Clients are WebRTC sessions (from each shard's snapshot, at most a second
+//! old, less those deleted since) and live clients (RTMP publishers and
+//! players, HTTP-FLV players, from the hub). Both lists are sorted by id, as
+//! SRS's are, so `start`/`count` pages are stable while nothing changes.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::api::InfoQuery;
+use crate::api::{ApiError, InfoQuery, Page};
 use crate::http::Response;
-use crate::sfu::snapshot::ClientInfo;
-use crate::sfu::{StatsSnapshot, StreamKey};
+use crate::live::media_info::MediaInfo;
+use crate::server::live::clients::LiveClientInfo;
+use crate::sfu::snapshot::{ClientInfo, Kbps};
+use crate::sfu::StatsSnapshot;
 
 /// What the reports need of the server; the runtime provides it.
 pub trait ServerFigures {
@@ -16,8 +25,13 @@ pub trait ServerFigures {
     fn shard(&self) -> usize;
     /// Every shard's counters, by shard id.
     fn shard_stats(&self) -> Vec<StatsSnapshot>;
-    /// Every session on every shard (each shard's last snapshot).
+    /// Every WebRTC session on every shard (each shard's last snapshot,
+    /// less the sessions that ended since).
     fn clients(&self) -> Vec<ClientInfo>;
+    /// Every live client (RTMP publishers and players, HTTP-FLV players).
+    fn live_clients(&self) -> Vec<LiveClientInfo>;
+    /// What the live publication of `app/stream` carries, when there is one.
+    fn live_media(&self, key: &str) -> Option<MediaInfo>;
     /// Sessions and published streams in the directory.
     fn counts(&self) -> (usize, usize);
     /// Whether `app/stream` has a publisher.
@@ -32,9 +46,22 @@ pub trait ServerFigures {
 pub fn report(q: InfoQuery, server: &dyn ServerFigures) -> Response {
     match q {
         InfoQuery::Summaries => summaries(server),
-        InfoQuery::Clients => clients(server),
-        InfoQuery::Streams => streams(server),
+        InfoQuery::Clients(page) => list("clients", page, all_clients(server)),
+        InfoQuery::Streams(page) => list("streams", page, all_streams(server)),
+        InfoQuery::Client(id) => one("client", &id, all_clients(server))
+            .unwrap_or_else(|| crate::api::api_error(ApiError::ClientNotFound(id))),
+        InfoQuery::Stream(id) => one("stream", &id, all_streams(server))
+            .unwrap_or_else(|| crate::api::api_error(ApiError::NoSuchStream(id))),
     }
+}
+
+/// SRS's answer to a write that worked: `{"code": 0, "server", "service", "pid"}`.
+pub fn ok() -> Response {
+    let mut v = envelope(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.remove("data");
+    }
+    Response::json(200, &v)
 }
 
 /// A per-process id, like SRS's `server` field.
@@ -83,6 +110,8 @@ pub fn index() -> Response {
         &envelope(json!({
             "versions": "the version of shardsfu",
             "summaries": "the summary (pid, uptime, shards, sessions) of shardsfu",
+            "clients": "the clients (WebRTC, RTMP, HTTP-FLV); ?start=0&count=10; DELETE /api/v1/clients/{id} kicks one",
+            "streams": "the streams; ?start=0&count=10; /api/v1/streams/{app}/{stream} for one",
         })),
     )
 }
@@ -131,8 +160,6 @@ fn summaries(server: &dyn ServerFigures) -> Response {
             "self": {
                 "version": env!("CARGO_PKG_VERSION"),
                 "pid": std::process::id(),
-                "argv": std::env::args().collect::<Vec<_>>().join(" "),
-                "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
                 "mem_kbyte": rss_kib(),
                 "srs_uptime": uptime,
             },
@@ -150,53 +177,187 @@ fn summaries(server: &dyn ServerFigures) -> Response {
     )
 }
 
-/// `GET /api/v1/clients`: every session on every shard, as of the shards'
-/// last snapshot (at most a second old).
-fn clients(server: &dyn ServerFigures) -> Response {
-    let clients = server.clients();
+/// A page of `items` as SRS answers a list: the envelope with `key`.
+fn list(key: &str, page: Page, items: Vec<(String, Value)>) -> Response {
     let mut v = envelope(json!({}));
-    v["clients"] = serde_json::to_value(&clients).unwrap_or(Value::Null);
+    let shown: Vec<&Value> = page.slice(&items).iter().map(|(_, v)| v).collect();
+    v[key] = json!(shown);
     Response::json(200, &v)
 }
 
-/// `GET /api/v1/streams`: published and played streams, from the directory
-/// and the shards' snapshots.
-fn streams(server: &dyn ServerFigures) -> Response {
-    use std::collections::BTreeMap;
-    let clients = server.clients();
-    let mut by_stream: BTreeMap<(String, String), Vec<&ClientInfo>> = BTreeMap::new();
-    for c in &clients {
-        by_stream
-            .entry((c.app.clone(), c.name.clone()))
-            .or_default()
-            .push(c);
-    }
-    let streams: Vec<Value> = by_stream
-        .iter()
-        .map(|((app, name), cs)| {
-            let key = StreamKey::new(app, name).to_string();
-            let publisher = cs.iter().find(|c| c.publish);
-            let players = cs.iter().filter(|c| !c.publish).count();
-            let active = server.is_published(&key);
-            let send: u64 = cs.iter().filter(|c| !c.publish).map(|c| c.kbps.send_30s).sum();
-            let recv = publisher.map(|p| p.kbps.recv_30s).unwrap_or(0);
-            json!({
-                "id": key,
-                "name": name,
-                "vhost": crate::config::DEFAULT_VHOST,
-                "app": app,
-                "url": format!("/{key}"),
-                "clients": players,
-                "recv_bytes": publisher.map(|p| p.counters.bytes_in).unwrap_or(0),
-                "send_bytes": cs.iter().filter(|c| !c.publish).map(|c| c.counters.bytes_out).sum::<u64>(),
-                "kbps": { "recv_30s": recv, "send_30s": send },
-                "publish": { "active": active, "cid": publisher.map(|p| p.id.clone()) },
-                "video": publisher.and_then(|p| p.video).map(|c| json!({ "codec": c })),
-                "audio": publisher.and_then(|p| p.audio).map(|c| json!({ "codec": c })),
-            })
-        })
-        .collect();
+/// The item `id` of `items` as SRS answers it (the envelope with `key`).
+fn one(key: &str, id: &str, items: Vec<(String, Value)>) -> Option<Response> {
+    let (_, item) = items.into_iter().find(|(i, _)| i == id)?;
     let mut v = envelope(json!({}));
-    v["streams"] = Value::Array(streams);
-    Response::json(200, &v)
+    v[key] = item;
+    Some(Response::json(200, &v))
+}
+
+/// SRS's stream URL: `/app/stream`, with the vhost in front unless it is
+/// the default one.
+fn stream_url(vhost: &str, app: &str, name: &str) -> String {
+    if vhost == crate::config::DEFAULT_VHOST {
+        format!("/{app}/{name}")
+    } else {
+        format!("{vhost}/{app}/{name}")
+    }
+}
+
+/// Every client, WebRTC and live, as `(id, JSON)` sorted by id.
+fn all_clients(server: &dyn ServerFigures) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = server
+        .clients()
+        .iter()
+        .map(|c| (c.id.clone(), rtc_client(c)))
+        .chain(
+            server
+                .live_clients()
+                .iter()
+                .map(|c| (c.id.clone(), live_client(c))),
+        )
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// A WebRTC session: its own fields (counters, quality, `connected`,
+/// codecs) and SRS's (`vhost`, `stream`, `url`, `send_bytes`, ...).
+fn rtc_client(c: &ClientInfo) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("stream".into(), json!(format!("{}/{}", c.app, c.name)));
+        m.insert("url".into(), json!(stream_url(&c.vhost, &c.app, &c.name)));
+        m.insert("tcUrl".into(), json!(""));
+        m.insert("pageUrl".into(), json!(""));
+        m.insert("swfUrl".into(), json!(""));
+        m.insert("send_bytes".into(), json!(c.counters.bytes_out));
+        m.insert("recv_bytes".into(), json!(c.counters.bytes_in));
+    }
+    v
+}
+
+/// An RTMP or HTTP-FLV client in SRS's shape (`SrsStatisticClient::dumps`),
+/// plus `app` and `shard` as WebRTC clients have them.
+fn live_client(c: &LiveClientInfo) -> Value {
+    let d = &c.desc;
+    json!({
+        "id": c.id,
+        "vhost": d.vhost,
+        "stream": format!("{}/{}", d.app, d.stream),
+        "ip": d.ip,
+        "pageUrl": d.page_url,
+        "swfUrl": d.swf_url,
+        "tcUrl": d.tc_url,
+        "url": stream_url(&d.vhost, &d.app, &d.stream),
+        "name": d.stream,
+        "app": d.app,
+        "type": d.kind.as_str(),
+        "publish": d.kind.is_publish(),
+        "alive": c.alive,
+        "send_bytes": c.send_bytes,
+        "recv_bytes": c.recv_bytes,
+        "kbps": c.kbps,
+        "shard": d.shard,
+    })
+}
+
+/// One stream's clients, WebRTC and live.
+#[derive(Default)]
+struct StreamClients<'a> {
+    rtc: Vec<&'a ClientInfo>,
+    live: Vec<&'a LiveClientInfo>,
+}
+
+/// Every stream that has a client, as `(id, JSON)` sorted by id (`app/stream`).
+fn all_streams(server: &dyn ServerFigures) -> Vec<(String, Value)> {
+    let rtc = server.clients();
+    let live = server.live_clients();
+    let mut by_stream: BTreeMap<String, StreamClients<'_>> = BTreeMap::new();
+    for c in &rtc {
+        let key = format!("{}/{}", c.app, c.name);
+        by_stream.entry(key).or_default().rtc.push(c);
+    }
+    for c in &live {
+        let key = format!("{}/{}", c.desc.app, c.desc.stream);
+        by_stream.entry(key).or_default().live.push(c);
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    by_stream
+        .into_iter()
+        .map(|(key, cs)| {
+            let v = stream(server, &key, &cs, now_ms);
+            (key, v)
+        })
+        .collect()
+}
+
+/// One stream in SRS's shape (`SrsStatisticStream::dumps`). `clients`
+/// counts its players (WebRTC, RTMP and HTTP-FLV); `publish.cid` is the id
+/// of its publisher, WebRTC or RTMP.
+fn stream(server: &dyn ServerFigures, key: &str, cs: &StreamClients<'_>, now_ms: u64) -> Value {
+    let (app, name) = key.split_once('/').unwrap_or(("", key));
+    let rtc_pub = cs.rtc.iter().find(|c| c.publish);
+    let live_pub = cs.live.iter().find(|c| c.desc.kind.is_publish());
+    let rtc_players = cs.rtc.iter().filter(|c| !c.publish);
+    let live_players = cs.live.iter().filter(|c| !c.desc.kind.is_publish());
+    let players = rtc_players.clone().count() + live_players.clone().count();
+    let media = server.live_media(key);
+    let active = server.is_published(key) || media.is_some();
+    let vhost = cs
+        .rtc
+        .first()
+        .map(|c| c.vhost.as_str())
+        .or_else(|| cs.live.first().map(|c| c.desc.vhost.as_str()))
+        .unwrap_or(crate::config::DEFAULT_VHOST);
+    let send_bytes: u64 = rtc_players
+        .clone()
+        .map(|c| c.counters.bytes_out)
+        .sum::<u64>()
+        + live_players.clone().map(|c| c.send_bytes).sum::<u64>();
+    let recv_bytes = rtc_pub
+        .map(|p| p.counters.bytes_in)
+        .or_else(|| live_pub.map(|p| p.recv_bytes))
+        .unwrap_or(0);
+    let kbps = Kbps {
+        recv_30s: rtc_pub
+            .map(|p| p.kbps.recv_30s)
+            .or_else(|| live_pub.map(|p| p.kbps.recv_30s))
+            .unwrap_or(0),
+        send_30s: rtc_players.map(|c| c.kbps.send_30s).sum::<u64>()
+            + live_players.map(|c| c.kbps.send_30s).sum::<u64>(),
+    };
+    let cid = rtc_pub
+        .map(|p| p.id.clone())
+        .or_else(|| live_pub.map(|p| p.id.clone()));
+    let (video, audio) = match (rtc_pub, &media) {
+        (Some(p), _) => (
+            p.video.map(|c| json!({ "codec": c })),
+            p.audio.map(|c| json!({ "codec": c })),
+        ),
+        (None, Some(m)) => (
+            m.video.as_ref().map(|v| json!(v)),
+            m.audio.as_ref().map(|a| json!(a)),
+        ),
+        (None, None) => (None, None),
+    };
+    let tc_url = live_pub.map_or("", |p| p.desc.tc_url.as_str());
+    json!({
+        "id": key,
+        "name": name,
+        "vhost": vhost,
+        "app": app,
+        "tcUrl": tc_url,
+        "url": stream_url(vhost, app, name),
+        "live_ms": now_ms,
+        "clients": players,
+        "recv_bytes": recv_bytes,
+        "send_bytes": send_bytes,
+        "kbps": kbps,
+        "publish": { "active": active, "cid": cid },
+        "video": video,
+        "audio": audio,
+    })
 }

@@ -4,9 +4,10 @@
 //!
 //! [`route`] looks at a request once and says what it asks for: an answer
 //! it can give itself ([`Route::Respond`]), or a command for the shard's
-//! SFU ([`Route::Create`], [`Route::Delete`]), a report ([`Route::Info`]) or
-//! a file ([`Route::Files`]) that the runtime carries out. The answer
-//! builders ([`created`], [`deleted`], [`info`]) turn the results back into
+//! SFU ([`Route::Create`], [`Route::Delete`]), a kick of a client
+//! ([`Route::Kick`]), a report ([`Route::Info`]) or a file
+//! ([`Route::Files`]) that the runtime carries out. The answer builders
+//! ([`created`], [`deleted`], [`kicked`], [`info`]) turn the results back into
 //! HTTP; [`finish`] adds CORS (browsers need it on every response,
 //! preflights and errors included). Nothing here knows the runtime.
 
@@ -16,12 +17,14 @@ mod error;
 pub mod fuzz;
 pub mod info;
 mod legacy;
+pub mod page;
 mod request;
 mod whip;
 
 use std::net::{IpAddr, SocketAddr};
 
 pub use error::ApiError;
+pub use page::Page;
 pub(crate) use request::host_without_port;
 pub use request::{AnswerStyle, Signaling};
 
@@ -42,14 +45,18 @@ pub enum Site {
 }
 
 /// The reports of `/api/v1/*` that need the server's figures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InfoQuery {
     /// `/api/v1/summaries`.
     Summaries,
-    /// `/api/v1/clients`.
-    Clients,
-    /// `/api/v1/streams`.
-    Streams,
+    /// `/api/v1/clients?start=&count=`.
+    Clients(Page),
+    /// `/api/v1/streams?start=&count=`.
+    Streams(Page),
+    /// `/api/v1/clients/{id}`.
+    Client(String),
+    /// `/api/v1/streams/{id}` (`app/stream`).
+    Stream(String),
 }
 
 /// What a request asks for.
@@ -63,6 +70,12 @@ pub enum Route {
     Delete {
         /// The token from the resource URL.
         token: String,
+    },
+    /// Kick the client with this id (`DELETE /api/v1/clients/{id}`): a
+    /// WebRTC session, an RTMP publisher or player, an HTTP-FLV player.
+    Kick {
+        /// The client's id as `/api/v1/clients` lists it.
+        id: String,
     },
     /// A report from the server's figures.
     Info(InfoQuery),
@@ -107,10 +120,30 @@ pub fn route(req: &Request, site: Site, config: &Config) -> Route {
             }
             (Method::Get, "/api/v1/versions") => return Route::Respond(info::versions()),
             (Method::Get, "/api/v1/summaries") => return Route::Info(InfoQuery::Summaries),
-            (Method::Get, "/api/v1/clients") => return Route::Info(InfoQuery::Clients),
-            (Method::Get, "/api/v1/streams") => return Route::Info(InfoQuery::Streams),
+            (Method::Get, "/api/v1/clients") => {
+                return paged(req, InfoQuery::Clients);
+            }
+            (Method::Get, "/api/v1/streams") => {
+                return paged(req, InfoQuery::Streams);
+            }
             (Method::Get, "/api/v1" | "/api") => return Route::Respond(info::index()),
+            (_, "/api/v1/clients" | "/api/v1/streams") => {
+                return not_allowed(req, "GET");
+            }
             _ => {}
+        }
+        if let Some(id) = p.strip_prefix("/api/v1/clients/") {
+            return match req.method {
+                Method::Get => Route::Info(InfoQuery::Client(id.to_owned())),
+                Method::Delete => Route::Kick { id: id.to_owned() },
+                _ => not_allowed(req, "GET, DELETE"),
+            };
+        }
+        if let Some(id) = p.strip_prefix("/api/v1/streams/") {
+            return match req.method {
+                Method::Get => Route::Info(InfoQuery::Stream(id.to_owned())),
+                _ => not_allowed(req, "GET"),
+            };
         }
         if p.starts_with("/rtc/") || p.starts_with("/api/") {
             return Route::Respond(Response::error(
@@ -126,6 +159,28 @@ pub fn route(req: &Request, site: Site, config: &Config) -> Route {
     Route::Respond(Response::error(404, &format!("not found: {path}")))
 }
 
+/// Which API a request is a signaling POST of (WHIP/WHEP, the legacy
+/// publish or play), judged from its method and path alone, before its body
+/// is read: the requests `rtc_server.signaling_rate_per_ip` counts.
+pub fn signaling_post(req: &Request, site: Site) -> Option<AnswerStyle> {
+    if req.method != Method::Post || site == Site::Files {
+        return None;
+    }
+    match req.path.trim_end_matches('/') {
+        "/rtc/v1/whip" | "/rtc/v1/whep" | "/rtc/v1/whip-play" => Some(AnswerStyle::Whip),
+        "/rtc/v1/publish" | "/rtc/v1/play" => Some(AnswerStyle::Legacy),
+        _ => None,
+    }
+}
+
+/// `e` in the style of the API that was asked.
+pub fn error(style: AnswerStyle, e: ApiError) -> Response {
+    match style {
+        AnswerStyle::Whip => whip::error(e),
+        AnswerStyle::Legacy => legacy::error(e),
+    }
+}
+
 /// The answer to a [`Route::Create`]: WHIP/WHEP's `201` with the SDP and a
 /// `Location`, or the legacy API's JSON.
 pub fn created(sig: &Signaling, result: Result<Created, ApiError>) -> Response {
@@ -135,9 +190,35 @@ pub fn created(sig: &Signaling, result: Result<Created, ApiError>) -> Response {
     }
 }
 
-/// A plain-text refusal with its status (and `Retry-After` where it passes).
-pub fn error(e: ApiError) -> Response {
-    whip::error(e)
+/// A list report with the page the query asks for, or its 400.
+fn paged(req: &Request, query: fn(Page) -> InfoQuery) -> Route {
+    match Page::from_request(req) {
+        Ok(page) => Route::Info(query(page)),
+        Err(e) => Route::Respond(api_error(e)),
+    }
+}
+
+/// SRS's 405 for a method an `/api/v1` path does not serve.
+fn not_allowed(req: &Request, allow: &'static str) -> Route {
+    let e = ApiError::MethodNotAllowed {
+        method: req.method.to_string(),
+        allow,
+    };
+    Route::Respond(api_error(e).with_header("Allow", allow))
+}
+
+/// An error of `/api/v1/*` in SRS's JSON shape: its HTTP status and
+/// `{"code": <SRS error code>, "error": reason}`.
+pub fn api_error(e: ApiError) -> Response {
+    legacy::error(e)
+}
+
+/// The answer to a [`Route::Kick`]: SRS's `{"code": 0, ...}`, or the error.
+pub fn kicked(result: Result<(), ApiError>) -> Response {
+    match result {
+        Ok(()) => info::ok(),
+        Err(e) => api_error(e),
+    }
 }
 
 /// The answer to a [`Route::Delete`].
@@ -151,11 +232,7 @@ pub fn deleted(result: Result<(), ApiError>) -> Response {
 /// A refusal by a deciding hook (`on_publish`/`on_play`), in the style of
 /// the API that was asked.
 pub fn refused(sig: &Signaling, why: &str) -> Response {
-    let e = ApiError::Forbidden(why.to_string());
-    match sig.style {
-        AnswerStyle::Whip => whip::error(e),
-        AnswerStyle::Legacy => legacy::error(e),
-    }
+    error(sig.style, ApiError::Forbidden(why.to_string()))
 }
 
 /// Adds the CORS headers every response needs.
@@ -221,5 +298,104 @@ pub(crate) fn check_eip(eip: &str) -> Result<(), ApiError> {
         Err(ApiError::BadRequest(format!(
             "invalid eip {eip:?}, expected ip[:port]"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routed(method: Method, target: &str, config: &Config) -> Route {
+        let req = Request::from_parts(method, target, Vec::new(), Vec::new()).unwrap();
+        route(&req, Site::Api, config)
+    }
+
+    fn status(r: &Route) -> u16 {
+        match r {
+            Route::Respond(resp) => resp.status,
+            other => panic!("not an answer: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn client_and_stream_lists_are_paged() {
+        let c = Config::default();
+        let page = |start, count| Page { start, count };
+        assert!(matches!(
+            routed(Method::Get, "/api/v1/clients", &c),
+            Route::Info(InfoQuery::Clients(p)) if p == page(0, 10)
+        ));
+        assert!(matches!(
+            routed(Method::Get, "/api/v1/clients/?start=20&count=5", &c),
+            Route::Info(InfoQuery::Clients(p)) if p == page(20, 5)
+        ));
+        assert!(matches!(
+            routed(Method::Get, "/api/v1/streams?count=5000", &c),
+            Route::Info(InfoQuery::Streams(p)) if p == page(0, page::MAX_COUNT)
+        ));
+        let bad = routed(Method::Get, "/api/v1/streams?start=-3", &c);
+        let Route::Respond(resp) = bad else {
+            panic!("{bad:?}")
+        };
+        assert_eq!(resp.status, 400);
+        let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+        assert_eq!(body["code"], 4400, "{body}");
+        assert!(body["error"].as_str().unwrap().contains("start"), "{body}");
+    }
+
+    #[test]
+    fn one_client_or_stream_and_the_kick() {
+        let c = Config::default();
+        assert!(matches!(
+            routed(Method::Get, "/api/v1/clients/ab12:cd34", &c),
+            Route::Info(InfoQuery::Client(id)) if id == "ab12:cd34"
+        ));
+        assert!(matches!(
+            routed(Method::Delete, "/api/v1/clients/ab12%3Acd34/", &c),
+            Route::Kick { id } if id == "ab12:cd34"
+        ));
+        assert!(matches!(
+            routed(Method::Get, "/api/v1/streams/live/cam", &c),
+            Route::Info(InfoQuery::Stream(id)) if id == "live/cam"
+        ));
+        for (m, target, allow) in [
+            (Method::Post, "/api/v1/clients/x", "GET, DELETE"),
+            (Method::Delete, "/api/v1/streams/live/cam", "GET"),
+            (Method::Delete, "/api/v1/clients", "GET"),
+        ] {
+            let r = routed(m, target, &c);
+            assert_eq!(status(&r), 405, "{target}");
+            let Route::Respond(resp) = r else {
+                unreachable!()
+            };
+            assert_eq!(resp.header("Allow"), Some(allow));
+        }
+        let nf = kicked(Err(ApiError::ClientNotFound("x".into())));
+        assert_eq!(nf.status, 404);
+        let body: serde_json::Value = serde_json::from_slice(&nf.body).unwrap();
+        assert_eq!(body["code"], 2049);
+        let ok: serde_json::Value = serde_json::from_slice(&kicked(Ok(())).body).unwrap();
+        assert_eq!(ok["code"], 0);
+        assert!(ok.get("data").is_none(), "{ok}");
+    }
+
+    #[test]
+    fn a_kick_needs_the_api_credentials() {
+        let mut c = Config::default();
+        c.http_api.auth.enabled = true;
+        c.http_api.auth.username = "admin".into();
+        c.http_api.auth.password = "pw".into();
+        assert_eq!(
+            status(&routed(Method::Delete, "/api/v1/clients/x", &c)),
+            401
+        );
+        let req = Request::from_parts(
+            Method::Delete,
+            "/api/v1/clients/x",
+            vec![("Authorization".into(), "Basic YWRtaW46cHc=".into())],
+            Vec::new(),
+        )
+        .unwrap();
+        assert!(matches!(route(&req, Site::Api, &c), Route::Kick { .. }));
     }
 }

@@ -46,8 +46,8 @@ pub use env::{env_variables, Env, MapEnv, ProcessEnv};
 pub use error::{ConfigError, ConfigWarning, VhostError};
 pub use model::{
     BlackHoleConfig, Config, ExporterConfig, HttpApiAuthConfig, HttpApiConfig, HttpServerConfig,
-    HttpsConfig, IpFamily, LogLevel, LogTank, RtcProtocol, RtcServerConfig, RtcTcpConfig,
-    StatsConfig,
+    HttpsConfig, IpFamily, LogFormat, LogLevel, LogTank, RtcProtocol, RtcServerConfig,
+    RtcTcpConfig, StatsConfig,
 };
 pub use no_effect::{no_effect, NoEffect, NAMED_VHOSTS_SELECTED, NO_EFFECT};
 pub use vhost::{

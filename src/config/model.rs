@@ -49,20 +49,63 @@ keyword_enum! {
 }
 
 keyword_enum! {
-    /// Log level (`srs_log_level`: SRS v1 names; `srs_log_level_v2`: v2 names).
+    /// Log level (`srs_log_level`: SRS v1 names; `srs_log_level_v2`: v2
+    /// names). The same word means different levels in the two directives
+    /// (SRS's `srs_get_log_level` and `srs_get_log_level_v2`): see
+    /// [`LogLevel::filter_v1`] and [`LogLevel::filter_v2`].
     LogLevel {
         /// Everything (v1).
         Verbose = "verbose",
         /// Debug (v2).
         Debug = "debug",
-        /// Info.
+        /// v1: debug details; v2: the normal level.
         Info = "info",
-        /// Trace: SRS's default.
+        /// v1: the normal level (SRS's default); v2: everything.
         Trace = "trace",
         /// Warnings.
         Warn = "warn",
         /// Errors only.
         Error = "error",
+    }
+}
+
+impl LogLevel {
+    /// The `tracing` level of an `srs_log_level` (SRS 4 names: verbose <
+    /// info < trace < warn < error, default trace): `trace` is INFO,
+    /// `info` and `debug` are DEBUG, `verbose` is TRACE.
+    pub fn filter_v1(self) -> tracing::level_filters::LevelFilter {
+        use tracing::level_filters::LevelFilter as L;
+        match self {
+            LogLevel::Verbose => L::TRACE,
+            LogLevel::Debug | LogLevel::Info => L::DEBUG,
+            LogLevel::Trace => L::INFO,
+            LogLevel::Warn => L::WARN,
+            LogLevel::Error => L::ERROR,
+        }
+    }
+
+    /// The `tracing` level of an `srs_log_level_v2` (log4j names: trace <
+    /// debug < info < warn < error): the names are `tracing`'s own
+    /// (`verbose`, not a v2 name, is TRACE too).
+    pub fn filter_v2(self) -> tracing::level_filters::LevelFilter {
+        use tracing::level_filters::LevelFilter as L;
+        match self {
+            LogLevel::Verbose | LogLevel::Trace => L::TRACE,
+            LogLevel::Debug => L::DEBUG,
+            LogLevel::Info => L::INFO,
+            LogLevel::Warn => L::WARN,
+            LogLevel::Error => L::ERROR,
+        }
+    }
+}
+
+keyword_enum! {
+    /// How log lines are written (`log_format`, shardsfu's own).
+    LogFormat {
+        /// One human-readable line per event.
+        Text = "text",
+        /// One JSON object per line.
+        Json = "json",
     }
 }
 
@@ -104,6 +147,10 @@ pub struct Config {
     pub chunk_size: u32,
     /// Connection limit (`max_connections`). Default 1000.
     pub max_connections: u32,
+    /// `max_connections_per_ip` (shardsfu): TCP connections one client
+    /// address (an IPv6 address's /64) may hold open on the HTTP, HTTPS,
+    /// RTMP and WebRTC-over-TCP listeners together. Default 128.
+    pub max_connections_per_ip: u32,
     /// `daemon`: parsed and kept; shardsfu never daemonizes. Default on.
     pub daemon: bool,
     /// `pid` file. Default `./objs/srs.pid`.
@@ -116,6 +163,8 @@ pub struct Config {
     pub srs_log_level_v2: Option<LogLevel>,
     /// `srs_log_file`. Default `./objs/srs.log`.
     pub srs_log_file: String,
+    /// `log_format` (shardsfu's own): text or JSON lines. Default text.
+    pub log_format: LogFormat,
     /// `workers` (shardsfu's own): number of shards; `None` = the CPUs this
     /// process may run on. At least 1.
     pub workers: Option<usize>,
@@ -263,6 +312,13 @@ pub struct RtcServerConfig {
     /// `max_pending_per_ip` (shardsfu): sessions one client IP may hold
     /// that have not passed ICE yet. Default 64.
     pub max_pending_per_ip: u32,
+    /// `signaling_rate_per_ip` (shardsfu): signaling requests (WHIP, WHEP,
+    /// the legacy publish and play) one client address may make per second
+    /// on average; 0 switches the limit off. Default 20.
+    pub signaling_rate_per_ip: u32,
+    /// `signaling_burst_per_ip` (shardsfu): how many of those it may make
+    /// at once. Default 40.
+    pub signaling_burst_per_ip: u32,
     /// `ecdsa`: ECDSA (on) or RSA (off) DTLS certificate. Default on.
     pub ecdsa: bool,
     /// `encrypt`: SRTP. Default on.
@@ -376,6 +432,8 @@ impl Default for RtcServerConfig {
             keep_api_domain: false,
             first_check_timeout: 10,
             max_pending_per_ip: 64,
+            signaling_rate_per_ip: 20,
+            signaling_burst_per_ip: 40,
             ecdsa: true,
             encrypt: true,
             reuseport: 1,
@@ -414,12 +472,14 @@ impl Default for Config {
             listen: any(1935),
             chunk_size: 60000,
             max_connections: 1000,
+            max_connections_per_ip: 128,
             daemon: true,
             pid: "./objs/srs.pid".into(),
             srs_log_tank: LogTank::File,
             srs_log_level: LogLevel::Trace,
             srs_log_level_v2: None,
             srs_log_file: "./objs/srs.log".into(),
+            log_format: LogFormat::Text,
             workers: None,
             server_id: None,
             utc_time: false,
@@ -487,5 +547,15 @@ impl Config {
     /// The effective log level: `srs_log_level_v2` when set, else `srs_log_level`.
     pub fn log_level(&self) -> LogLevel {
         self.srs_log_level_v2.unwrap_or(self.srs_log_level)
+    }
+
+    /// The `tracing` level the configuration asks for, as SRS reads it:
+    /// `srs_log_level_v2` (v2 names) when set, else `srs_log_level` (v1
+    /// names). The default (`srs_log_level trace`) is INFO.
+    pub fn log_filter(&self) -> tracing::level_filters::LevelFilter {
+        match self.srs_log_level_v2 {
+            Some(v2) => v2.filter_v2(),
+            None => self.srs_log_level.filter_v1(),
+        }
     }
 }

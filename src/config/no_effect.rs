@@ -47,7 +47,6 @@ const fn row(
 }
 
 const NO_PERIODIC: &str = "shardsfu prints no periodic status logs";
-const LOG_LEVEL: &str = "the log level is set by RUST_LOG (default info)";
 const GRACE: &str = "SIGTERM and SIGQUIT always drain: new clients are refused at once, \
      existing ones get up to grace_final_wait (see docs/operations.md)";
 const CORS: &str = "CORS headers are always sent";
@@ -73,13 +72,11 @@ pub static NO_EFFECT: &[NoEffect] = &[
         "shardsfu never daemonizes; run it under systemd or a container",
     ),
     row("pid", &[], "shardsfu writes no pid file"),
-    row("srs_log_tank", &["console"], "shardsfu logs to the console"),
-    row("srs_log_level", &[], LOG_LEVEL),
-    row("srs_log_level_v2", &[], LOG_LEVEL),
+    row("srs_log_tank", &["console"], "shardsfu logs to stderr"),
     row(
         "srs_log_file",
         &[],
-        "shardsfu writes no log file; it logs to the console",
+        "shardsfu writes no log file; it logs to stderr",
     ),
     row(
         "server_id",
@@ -242,7 +239,6 @@ pub static NO_EFFECT: &[NoEffect] = &[
         "playlists name segments relative to themselves",
     ),
     row("vhost.hls.hls_cleanup", &[], HLS_IN_MEMORY),
-    row("vhost.hls.hls_dispose", &[], HLS_IN_MEMORY),
     row("vhost.hls.hls_wait_keyframe", &[], HLS_FIXED),
     row(
         "vhost.hls.hls_nb_notify",

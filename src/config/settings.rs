@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::model::{
     BlackHoleConfig, Config, ExporterConfig, HttpApiAuthConfig, HttpApiConfig, HttpServerConfig,
-    HttpsConfig, IpFamily, LogLevel, LogTank, RtcProtocol, RtcServerConfig, RtcTcpConfig,
-    StatsConfig,
+    HttpsConfig, IpFamily, LogFormat, LogLevel, LogTank, RtcProtocol, RtcServerConfig,
+    RtcTcpConfig, StatsConfig,
 };
 use super::values::{
     parse_bool, parse_endpoint, parse_f64, parse_millis, parse_secs, parse_secs_f, parse_u32_in,
@@ -129,6 +129,12 @@ pub(crate) static ROOT: &[Setting<Config>] = &[
         1,
         10_000_000
     )),
+    s!("max_connections_per_ip", |c, a| u32_in(
+        a,
+        &mut c.max_connections_per_ip,
+        1,
+        10_000_000
+    )),
     s!("daemon", |c, a| boolean(a, &mut c.daemon)),
     s!("pid", |c, a| set_string(a, &mut c.pid)),
     s!("srs_log_tank", aliases & ["SRS_LOG_TANK"], |c, a| set(
@@ -149,6 +155,11 @@ pub(crate) static ROOT: &[Setting<Config>] = &[
     s!("srs_log_file", aliases & ["SRS_LOG_FILE"], |c, a| {
         set_string(a, &mut c.srs_log_file)
     }),
+    s!("log_format", |c, a| set(
+        a,
+        &mut c.log_format,
+        LogFormat::parse
+    )),
     s!("workers", |c, a| set_opt(a, &mut c.workers, |v| {
         parse_u32_in(v, 1, 4096).map(|n| n as usize)
     })),
@@ -288,6 +299,18 @@ pub(crate) static RTC_SERVER: &[Setting<RtcServerConfig>] = &[
     s!("max_pending_per_ip", |c, a| u32_in(
         a,
         &mut c.max_pending_per_ip,
+        1,
+        1_000_000
+    )),
+    s!("signaling_rate_per_ip", |c, a| u32_in(
+        a,
+        &mut c.signaling_rate_per_ip,
+        0,
+        1_000_000
+    )),
+    s!("signaling_burst_per_ip", |c, a| u32_in(
+        a,
+        &mut c.signaling_burst_per_ip,
         1,
         1_000_000
     )),

@@ -80,10 +80,13 @@ fn empty_file_gives_srs_defaults() {
     let c = Config::default();
     assert_eq!(c.listen, vec![addr("0.0.0.0:1935")]);
     assert_eq!(c.max_connections, 1000);
+    assert_eq!(c.max_connections_per_ip, 128);
     assert!(c.daemon);
     assert_eq!(c.workers, None);
     assert_eq!(c.srs_log_tank, LogTank::File);
     assert_eq!(c.log_level(), LogLevel::Trace);
+    assert_eq!(c.log_filter(), tracing::level_filters::LevelFilter::INFO);
+    assert_eq!(c.log_format, LogFormat::Text);
     assert_eq!(c.pid, "./objs/srs.pid");
     assert!(!c.http_server.enabled);
     assert_eq!(c.http_server.listen, vec![addr("0.0.0.0:8080")]);
@@ -103,6 +106,10 @@ fn empty_file_gives_srs_defaults() {
     assert_eq!(r.tcp.listen, vec![addr("0.0.0.0:8000")]);
     assert!(r.api_as_candidates && r.resolve_api_domain && !r.keep_api_domain);
     assert!(r.use_auto_detect_network_ip && r.ecdsa && r.encrypt && !r.merge_nalus);
+    assert_eq!(
+        (r.signaling_rate_per_ip, r.signaling_burst_per_ip),
+        (20, 40)
+    );
     let v = c.vhost(DEFAULT_VHOST);
     assert_eq!(v.name, DEFAULT_VHOST);
     assert!(!v.rtc.enabled && v.rtc.nack && v.rtc.twcc);
@@ -182,7 +189,7 @@ fn full_conf_has_every_directive_at_its_default() {
     let l = Config::load(&repo("configs/full.conf"), &empty()).expect("full.conf");
     // Directives without a default carry an example value in full.conf.
     let mut expected = Config {
-        srs_log_level_v2: Some(LogLevel::Trace),
+        srs_log_level_v2: Some(LogLevel::Info),
         workers: Some(4),
         server_id: Some("shardsfu-full".into()),
         default_vhost_configured: true,
@@ -246,12 +253,14 @@ pub(super) const NON_DEFAULT: &str = r#"
 listen 127.0.0.1:19350 [::1]:19351 19352;
 chunk_size 4096;
 max_connections 77;
+max_connections_per_ip 9;
 daemon off;
 pid /run/s.pid;
 srs_log_tank console;
 srs_log_level warn;
 srs_log_level_v2 debug;
 srs_log_file /var/log/s.log;
+log_format json;
 workers 3;
 server_id sid-1;
 utc_time on;
@@ -277,7 +286,7 @@ rtc_server {
     enabled on; listen 18000 [::]:18000; protocol all; candidate 10.0.0.1;
     use_auto_detect_network_ip off; ip_family all; api_as_candidates off;
     resolve_api_domain off; keep_api_domain on; ecdsa off; encrypt off;
-    reuseport 4; merge_nalus on;
+    reuseport 4; merge_nalus on; signaling_rate_per_ip 0; signaling_burst_per_ip 3;
     tcp { enabled on; listen 18001; }
     black_hole { enabled on; addr 127.0.0.1:9999; }
 }
@@ -334,8 +343,13 @@ fn every_directive_reaches_the_model() {
         ]
     );
     assert_eq!(
-        (c.chunk_size, c.max_connections, c.daemon),
-        (4096, 77, false)
+        (
+            c.chunk_size,
+            c.max_connections,
+            c.max_connections_per_ip,
+            c.daemon
+        ),
+        (4096, 77, 9, false)
     );
     assert_eq!(c.pid, "/run/s.pid");
     assert_eq!(c.srs_log_tank, LogTank::Console);
@@ -343,6 +357,7 @@ fn every_directive_reaches_the_model() {
     assert_eq!(c.srs_log_level_v2, Some(LogLevel::Debug));
     assert_eq!(c.log_level(), LogLevel::Debug);
     assert_eq!(c.srs_log_file, "/var/log/s.log");
+    assert_eq!(c.log_format, LogFormat::Json);
     assert_eq!(c.workers, Some(3));
     let e = &c.exporter;
     assert!(e.enabled && e.label == "cn-beijing" && e.tag == "cn-edge");
@@ -400,6 +415,7 @@ fn every_directive_reaches_the_model() {
     assert!(!r.use_auto_detect_network_ip && !r.api_as_candidates && !r.resolve_api_domain);
     assert!(r.keep_api_domain && !r.ecdsa && !r.encrypt && r.merge_nalus);
     assert_eq!(r.reuseport, 4);
+    assert_eq!((r.signaling_rate_per_ip, r.signaling_burst_per_ip), (0, 3));
     assert_eq!(
         r.tcp,
         RtcTcpConfig {
@@ -1047,6 +1063,43 @@ fn env_overrides_win_over_the_file() {
         assert!(v.http_remux.enabled && v.hls.enabled);
         assert_eq!(v.hls.hls_fragment, Duration::from_secs(4));
     }
+}
+
+#[test]
+fn log_levels_are_read_as_srs_reads_them() {
+    use tracing::level_filters::LevelFilter as L;
+    // srs_log_level: SRS 4 names (verbose < info < trace < warn < error).
+    for (v1, want) in [
+        ("verbose", L::TRACE),
+        ("info", L::DEBUG),
+        ("debug", L::DEBUG),
+        ("trace", L::INFO),
+        ("warn", L::WARN),
+        ("error", L::ERROR),
+    ] {
+        let c = parse(&format!("srs_log_level {v1};")).config;
+        assert_eq!(c.log_filter(), want, "srs_log_level {v1}");
+    }
+    // srs_log_level_v2 (log4j names) wins over srs_log_level.
+    for (v2, want) in [
+        ("trace", L::TRACE),
+        ("debug", L::DEBUG),
+        ("info", L::INFO),
+        ("warn", L::WARN),
+        ("error", L::ERROR),
+    ] {
+        let c = parse(&format!("srs_log_level error;\nsrs_log_level_v2 {v2};")).config;
+        assert_eq!(c.log_filter(), want, "srs_log_level_v2 {v2}");
+    }
+    let env = MapEnv::new()
+        .with("SRS_LOG_LEVEL", "warn")
+        .with("SRS_LOG_FORMAT", "json");
+    let c = parse_env("srs_log_level trace; log_format text;", &env)
+        .expect("parse")
+        .config;
+    assert_eq!((c.log_filter(), c.log_format), (L::WARN, LogFormat::Json));
+    let e = parse_env("log_format xml;", &MapEnv::new()).expect_err("bad format");
+    assert!(e.to_string().contains("expected one of: text, json"), "{e}");
 }
 
 #[test]

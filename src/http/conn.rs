@@ -189,25 +189,47 @@ impl ServerConn {
     /// closes once the response is written. Called with no request
     /// outstanding, the response is sent and the connection closes.
     pub fn send_response(&mut self, now: Instant, resp: &Response) {
+        self.respond(now, resp, None);
+    }
+
+    /// Queues only the head of the response to the request last returned by
+    /// [`ServerConn::poll_request`], with `Content-Length: body_len` (the
+    /// response's own body is ignored), as [`ServerConn::send_response`]
+    /// otherwise does. Returns whether the caller must now write the
+    /// `body_len` bytes itself (false for HEAD, or when the connection is
+    /// already closing): right after [`ServerConn::poll_transmit`] is
+    /// drained, before the next request's response is queued. A body that
+    /// cannot be written whole breaks the framing: drop the connection.
+    pub fn send_response_head(&mut self, now: Instant, resp: &Response, body_len: u64) -> bool {
+        self.respond(now, resp, Some(body_len))
+    }
+
+    /// Queues `resp` (its head alone, for a body of `streamed` bytes);
+    /// returns whether a streamed body must follow.
+    fn respond(&mut self, now: Instant, resp: &Response, streamed: Option<u64>) -> bool {
         let (head_only, keep_alive) = match self.state {
             State::Awaiting {
                 head_only,
                 keep_alive,
             } => (head_only, keep_alive),
-            State::Closing { .. } => return,
+            State::Closing { .. } => return false,
             _ => (false, false),
         };
         // An unpolled request is answered by this response too.
         self.ready = None;
         let keep_alive = keep_alive && !self.peer_eof && !self.overflow && !resp.wants_close();
         self.compact_outbound();
-        resp.encode(head_only, keep_alive, &mut self.outbound);
+        match streamed {
+            None => resp.encode(head_only, keep_alive, &mut self.outbound),
+            Some(len) => resp.encode_head(head_only, keep_alive, len, &mut self.outbound),
+        }
         if keep_alive {
             self.state = State::Idle { since: now };
             self.advance(now);
         } else {
             self.close(now);
         }
+        streamed.is_some() && !head_only && !matches!(resp.status, 100..=199 | 204 | 304)
     }
 
     /// Bytes waiting to be written, if any.

@@ -94,6 +94,31 @@ impl Response {
     /// `Content-Length`/`Transfer-Encoding`/`Connection` fields are dropped,
     /// so a handler cannot break the framing.
     pub fn encode(&self, head_only: bool, keep_alive: bool, out: &mut Vec<u8>) {
+        self.encode_with(head_only, keep_alive, self.body.len() as u64, true, out);
+    }
+
+    /// Appends only the head, as [`Response::encode`] would write it for a
+    /// body of `content_length` bytes (its own body is ignored): the caller
+    /// writes those bytes after it (unless `head_only`), e.g. a file
+    /// streamed from disk.
+    pub fn encode_head(
+        &self,
+        head_only: bool,
+        keep_alive: bool,
+        content_length: u64,
+        out: &mut Vec<u8>,
+    ) {
+        self.encode_with(head_only, keep_alive, content_length, false, out);
+    }
+
+    fn encode_with(
+        &self,
+        head_only: bool,
+        keep_alive: bool,
+        content_length: u64,
+        with_body: bool,
+        out: &mut Vec<u8>,
+    ) {
         let keep_alive = keep_alive && !self.wants_close();
         let status = self.status.clamp(100, 999);
         // Writing into a Vec cannot fail.
@@ -131,10 +156,10 @@ impl Response {
         }
         let bodyless = status < 200 || status == 204;
         if !bodyless {
-            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+            let _ = write!(out, "Content-Length: {content_length}\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        if !bodyless && !head_only && status != 304 {
+        if with_body && !bodyless && !head_only && status != 304 {
             out.extend_from_slice(&self.body);
         }
     }

@@ -803,3 +803,34 @@ fn content_types() {
         Some("application/vnd.apple.mpegurl")
     );
 }
+
+#[test]
+fn streamed_bodies_get_a_head_only() {
+    let now = Instant::now();
+    let mut c = conn(now);
+    // GET then a pipelined HEAD, both for a "file" of 5 bytes.
+    c.handle_input(
+        now,
+        b"GET /f HTTP/1.1\r\nHost: h\r\n\r\nHEAD /f HTTP/1.1\r\nHost: h\r\n\r\n",
+    );
+    let head = Response::bytes(200, "text/plain", "ignored body");
+    c.poll_request().unwrap().unwrap();
+    assert!(c.send_response_head(now, &head, 5), "GET: the body follows");
+    let out = drain(&mut c);
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(out.contains("Content-Length: 5\r\n"), "{out}");
+    assert!(out.contains("Connection: keep-alive"), "{out}");
+    assert!(out.ends_with("\r\n\r\n"), "only the head: {out}");
+    // The runtime writes the 5 bytes itself here; the next request waits.
+    let req = c.poll_request().unwrap().unwrap();
+    assert!(req.is_head());
+    assert!(!c.send_response_head(now, &head, 5), "HEAD: no body");
+    let out = drain(&mut c);
+    assert!(
+        out.contains("Content-Length: 5\r\n") && out.ends_with("\r\n\r\n"),
+        "{out}"
+    );
+    // A connection that is closing takes no more.
+    c.handle_eof(now);
+    assert!(!c.send_response_head(now, &head, 5));
+}

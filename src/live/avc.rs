@@ -1,5 +1,6 @@
 //! H.264 in FLV: the AVCDecoderConfigurationRecord (ISO 14496-15 5.2.4.1),
-//! the FLV video tag header, and AVCC (length-prefixed) to Annex-B conversion.
+//! the FLV video tag header, AVCC (length-prefixed) to Annex-B conversion,
+//! and the picture size of a sequence parameter set (for the HTTP API).
 
 use thiserror::Error;
 
@@ -206,6 +207,146 @@ pub fn avcc_to_annexb(
     Ok(())
 }
 
+/// The displayed width and height of an H.264 sequence parameter set (the
+/// whole NAL unit, header byte included), after frame cropping (ITU-T H.264
+/// 7.3.2.1.1). `None` when it is not an SPS or is cut short.
+pub fn sps_dimensions(sps: &[u8]) -> Option<(u32, u32)> {
+    if sps.first()? & 0x1f != nal::SPS {
+        return None;
+    }
+    // The RBSP: emulation prevention bytes (00 00 03) removed.
+    let mut rbsp = Vec::with_capacity(sps.len());
+    let mut zeros = 0;
+    for &b in &sps[1..] {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        rbsp.push(b);
+    }
+    let mut r = Bits {
+        data: &rbsp,
+        pos: 0,
+    };
+    let profile = r.bits(8)?;
+    r.bits(16)?; // constraint flags, level_idc
+    r.ue()?; // seq_parameter_set_id
+    let mut chroma_format = 1;
+    let mut separate_planes = false;
+    if matches!(
+        profile,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
+        chroma_format = r.ue()?;
+        if chroma_format == 3 {
+            separate_planes = r.bits(1)? == 1;
+        }
+        r.ue()?; // bit_depth_luma_minus8
+        r.ue()?; // bit_depth_chroma_minus8
+        r.bits(1)?; // qpprime_y_zero_transform_bypass_flag
+        if r.bits(1)? == 1 {
+            // seq_scaling_matrix_present_flag: skip the lists.
+            let lists = if chroma_format == 3 { 12 } else { 8 };
+            for i in 0..lists {
+                if r.bits(1)? == 1 {
+                    let size = if i < 6 { 16 } else { 64 };
+                    let (mut last, mut next) = (8i64, 8i64);
+                    for _ in 0..size {
+                        if next != 0 {
+                            next = (last + r.se()? + 256).rem_euclid(256);
+                        }
+                        if next != 0 {
+                            last = next;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    r.ue()?; // log2_max_frame_num_minus4
+    match r.ue()? {
+        0 => {
+            r.ue()?; // log2_max_pic_order_cnt_lsb_minus4
+        }
+        1 => {
+            r.bits(1)?; // delta_pic_order_always_zero_flag
+            r.se()?; // offset_for_non_ref_pic
+            r.se()?; // offset_for_top_to_bottom_field
+            let cycle = r.ue()?;
+            if cycle > 255 {
+                return None;
+            }
+            for _ in 0..cycle {
+                r.se()?;
+            }
+        }
+        _ => {}
+    }
+    r.ue()?; // max_num_ref_frames
+    r.bits(1)?; // gaps_in_frame_num_value_allowed_flag
+    let width_mbs = u64::from(r.ue()?) + 1;
+    let height_units = u64::from(r.ue()?) + 1;
+    let frame_mbs_only = u64::from(r.bits(1)?);
+    if frame_mbs_only == 0 {
+        r.bits(1)?; // mb_adaptive_frame_field_flag
+    }
+    r.bits(1)?; // direct_8x8_inference_flag
+    let mut crop = [0u64; 4];
+    if r.bits(1)? == 1 {
+        for c in &mut crop {
+            *c = u64::from(r.ue()?);
+        }
+    }
+    let chroma_array_type = if separate_planes { 0 } else { chroma_format };
+    let (unit_x, unit_y) = match chroma_array_type {
+        0 => (1, 2 - frame_mbs_only),
+        1 => (2, 2 * (2 - frame_mbs_only)),
+        2 => (2, 2 - frame_mbs_only),
+        _ => (1, 2 - frame_mbs_only),
+    };
+    let width = (width_mbs * 16).checked_sub(unit_x * (crop[0] + crop[1]))?;
+    let height =
+        (height_units * 16 * (2 - frame_mbs_only)).checked_sub(unit_y * (crop[2] + crop[3]))?;
+    Some((u32::try_from(width).ok()?, u32::try_from(height).ok()?))
+}
+
+/// A big-endian bit reader over an RBSP.
+struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Bits<'_> {
+    fn bits(&mut self, n: u32) -> Option<u32> {
+        let mut v = 0u32;
+        for _ in 0..n {
+            let byte = self.data.get(self.pos / 8)?;
+            v = (v << 1) | u32::from((byte >> (7 - self.pos % 8)) & 1);
+            self.pos += 1;
+        }
+        Some(v)
+    }
+
+    /// Exp-Golomb ue(v), at most 32 bits of value.
+    fn ue(&mut self) -> Option<u32> {
+        let mut zeros = 0;
+        while self.bits(1)? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return None;
+            }
+        }
+        Some(((1u64 << zeros) - 1 + u64::from(self.bits(zeros)?)) as u32)
+    }
+
+    /// Exp-Golomb se(v).
+    fn se(&mut self) -> Option<i64> {
+        let k = i64::from(self.ue()?);
+        Some(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
+    }
+}
+
 fn take<'a>(r: &mut &'a [u8], n: usize, what: &'static str) -> Result<&'a [u8], AvcError> {
     if r.len() < n {
         return Err(AvcError::Truncated { what });
@@ -227,6 +368,52 @@ mod tests {
         v.extend_from_slice(&[1, 0, pps.len() as u8]);
         v.extend_from_slice(&pps);
         v
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn sps_gives_the_picture_size() {
+        // x264's SPSs (ffmpeg -f lavfi -i testsrc=size=WxH -c:v libx264 ...):
+        // High 4:4:4, constrained baseline with cropping (1088 -> 1080),
+        // interlaced High, High 4:2:2 with cropping.
+        for (sps, size) in [
+            (
+                "67f4000d919b28283f6022000003000200000300641e28532c",
+                (320, 240),
+            ),
+            (
+                "6742c028da01e0089f97011000000300100000030320f1832a",
+                (1920, 1080),
+            ),
+            (
+                "6764001eacd940b424d8088000000300800000190f8a14cb",
+                (720, 576),
+            ),
+            (
+                "6764001facd9405005bb011000000300100000030320f1831960",
+                (1280, 720),
+            ),
+            (
+                "677a0020bcd94056061e6f011000000300100000030320f1831960",
+                (1366, 768),
+            ),
+        ] {
+            assert_eq!(sps_dimensions(&hex(sps)), Some(size), "{sps}");
+        }
+        assert_eq!(sps_dimensions(&hex("6742c028da")), None, "cut short");
+        assert_eq!(sps_dimensions(&hex("68ce3c80")), None, "a PPS");
+        assert_eq!(sps_dimensions(&[]), None);
+        // All zeros: an ue(v) longer than 32 bits is refused, not looped on.
+        assert_eq!(
+            sps_dimensions(&[0x67, 0x42, 0, 0x1e, 0, 0, 0, 0, 0, 0]),
+            None
+        );
     }
 
     #[test]

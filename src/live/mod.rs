@@ -4,6 +4,7 @@
 //! - [`flv`]: [`flv::FlvTag`] (the unit every part exchanges), FLV muxer and demuxer (HTTP-FLV).
 //! - [`gop`]: [`gop::GopCache`], so a new player starts at the last keyframe.
 //! - [`avc`], [`aac`]: H.264 and AAC configuration records, AVCC to Annex-B, ADTS.
+//! - [`media_info`]: codecs, profile, level and size of a stream, for the HTTP API.
 //! - [`ts`], [`hls`]: MPEG-TS muxer and the in-memory HLS segmenter with its m3u8.
 //!
 //! Data flow: publisher bytes → `RtmpServerConn::handle_input` → `RtmpEvent::Media(FlvTag)`
@@ -15,5 +16,6 @@ pub mod avc;
 pub mod flv;
 pub mod gop;
 pub mod hls;
+pub mod media_info;
 pub mod rtmp;
 pub mod ts;

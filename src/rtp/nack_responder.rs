@@ -92,24 +92,40 @@ pub struct NackResponderStats {
     pub rate_limited: u64,
 }
 
-/// Size of the out→in map; a power of two.
-const MAP_LEN: usize = 2048;
+/// Size of the out→in map; a power of two. It reaches as far back as the
+/// track history's default capacity: older packets are gone from it anyway.
+const MAP_LEN: usize = 1024;
+const MAP_BITS: u32 = MAP_LEN.trailing_zeros();
 /// Micro-tokens per packet token.
 const MICRO: u64 = 1_000_000;
 
-#[derive(Debug, Clone, Copy)]
+/// One mapping, 8 bytes (a subscriber track holds [`MAP_LEN`] of them, so
+/// this is most of a subscriber's NACK state: 8 KiB per track).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Slot {
-    out: SeqNo,
+    /// The output sequence number's bits above the map index, plus one (0:
+    /// empty). 16 of them tell mappings apart within 2^26 packets.
+    tag: u16,
+    /// The publisher's sequence number.
     in_seq: u16,
-    resent_at: Option<Instant>,
+    /// When it was last resent, in ms after the responder's epoch, plus one
+    /// (0: never).
+    resent_ms: u32,
+}
+
+/// The tag of extended output sequence number `out`.
+fn tag_of(out: SeqNo) -> u16 {
+    ((out.0 >> MAP_BITS) % u64::from(u16::MAX)) as u16 + 1
 }
 
 /// NACK handling for one subscriber track.
 #[derive(Debug, Clone)]
 pub struct NackResponder {
     limits: NackLimits,
-    map: Box<[Option<Slot>]>,
+    map: Box<[Slot]>,
     max_out: Option<SeqNo>,
+    /// The time `Slot::resent_ms` counts from (the first resend).
+    epoch: Option<Instant>,
     /// Packet tokens, in millionths.
     tokens: u64,
     refilled_at: Option<Instant>,
@@ -124,8 +140,9 @@ impl NackResponder {
     pub fn new(limits: NackLimits) -> Self {
         Self {
             limits,
-            map: vec![None; MAP_LEN].into_boxed_slice(),
+            map: vec![Slot::default(); MAP_LEN].into_boxed_slice(),
             max_out: None,
+            epoch: None,
             tokens: u64::from(limits.burst_packets) * MICRO,
             refilled_at: None,
             bytes: u64::from(limits.burst_bytes),
@@ -154,17 +171,18 @@ impl NackResponder {
             self.max_out = Some(out);
         }
         let idx = (out.0 as usize) & (MAP_LEN - 1);
-        match &mut self.map[idx] {
-            // A reordered packet must not overwrite a newer mapping.
-            Some(s) if s.out > out => {}
-            slot => {
-                *slot = Some(Slot {
-                    out,
-                    in_seq,
-                    resent_at: None,
-                })
-            }
+        // Within the map's reach the slot holds this number or an older lap's
+        // (a newer lap would be past the max): a reordered packet overwrites
+        // nothing newer.
+        if out.0 + (MAP_LEN as u64) <= self.max_out.unwrap_or(out).0 {
+            return; // older than the map reaches
         }
+        let slot = &mut self.map[idx];
+        *slot = Slot {
+            tag: tag_of(out),
+            in_seq,
+            resent_ms: 0,
+        };
     }
 
     /// Adds `len` bytes of media sent to the subscriber to the byte budget
@@ -176,9 +194,7 @@ impl NackResponder {
 
     /// The publisher's sequence number forwarded as `out_seq`, if still mapped.
     pub fn lookup(&self, out_seq: u16) -> Option<u16> {
-        self.slot(out_seq)
-            .and_then(|i| self.map[i])
-            .map(|s| s.in_seq)
+        self.slot(out_seq).map(|i| self.map[i].in_seq)
     }
 
     /// Decides on one lost `out_seq` of a NACK received at `now`: the
@@ -192,7 +208,7 @@ impl NackResponder {
     ) -> Result<Resend<'h>, Refusal> {
         self.stats.requested += 1;
         self.refill(now);
-        let found = self.slot(out_seq).and_then(|i| self.map[i].map(|s| (i, s)));
+        let found = self.slot(out_seq).map(|i| (i, self.map[i]));
         let Some((idx, slot)) = found else {
             self.stats.unknown += 1;
             return Err(Refusal::Unknown);
@@ -204,9 +220,11 @@ impl NackResponder {
         let interval = self.rtt.map_or(self.limits.min_resend_interval, |r| {
             r.max(self.limits.min_resend_interval)
         });
-        if slot
-            .resent_at
-            .is_some_and(|at| now.saturating_duration_since(at) < interval)
+        let epoch = *self.epoch.get_or_insert(now);
+        let now_ms = now.saturating_duration_since(epoch).as_millis();
+        let now_ms = u32::try_from(now_ms).unwrap_or(u32::MAX - 1);
+        if slot.resent_ms != 0
+            && u128::from(now_ms.saturating_sub(slot.resent_ms - 1)) < interval.as_millis()
         {
             self.stats.too_soon += 1;
             return Err(Refusal::TooSoon);
@@ -218,9 +236,7 @@ impl NackResponder {
         }
         self.tokens -= MICRO;
         self.bytes -= len;
-        if let Some(s) = &mut self.map[idx] {
-            s.resent_at = Some(now);
-        }
+        self.map[idx].resent_ms = now_ms + 1;
         self.stats.granted += 1;
         self.stats.granted_bytes += len;
         Ok(Resend {
@@ -232,18 +248,19 @@ impl NackResponder {
     /// Forgets every mapping (call when the subscriber's Rewriter switches
     /// source, since the history is cleared too). Budgets are kept.
     pub fn clear(&mut self) {
-        self.map.iter_mut().for_each(|s| *s = None);
+        self.map.iter_mut().for_each(|s| *s = Slot::default());
         self.max_out = None;
     }
 
     /// The map index holding `out_seq`, if it does.
     fn slot(&self, out_seq: u16) -> Option<usize> {
-        let out = SeqNo::extend(self.max_out?, out_seq);
-        let idx = (out.0 as usize) & (MAP_LEN - 1);
-        match self.map[idx] {
-            Some(s) if s.out == out => Some(idx),
-            _ => None,
+        let max = self.max_out?;
+        let out = SeqNo::extend(max, out_seq);
+        if out > max || out.0 + (MAP_LEN as u64) <= max.0 {
+            return None;
         }
+        let idx = (out.0 as usize) & (MAP_LEN - 1);
+        (self.map[idx].tag == tag_of(out)).then_some(idx)
     }
 
     fn refill(&mut self, now: Instant) {
@@ -282,7 +299,7 @@ mod tests {
         for i in 0..100u16 {
             let (out, inp) = (65_500u16.wrapping_add(i), 10 + i);
             r.record(out, inp);
-            h.insert(inp, pkt(100));
+            h.insert(Instant::now(), inp, pkt(100));
         }
         assert_eq!(r.lookup(65_500), Some(10));
         assert_eq!(r.lookup(3), Some(49), "65_536 + 3 is the 39th after 65_500");
@@ -302,7 +319,7 @@ mod tests {
         assert_eq!(r.resend(now, 1, &h), Err(Refusal::Unknown));
         for s in 0..40u16 {
             r.record(s, s);
-            h.insert(s, pkt(10));
+            h.insert(Instant::now(), s, pkt(10));
         }
         assert_eq!(r.resend(now, 5, &h), Err(Refusal::Evicted));
         assert!(r.resend(now, 39, &h).is_ok());
@@ -331,7 +348,7 @@ mod tests {
         let mut h = PacketHistory::new(1024);
         for s in 0..1000u16 {
             r.record(s, s);
-            h.insert(s, pkt(1000));
+            h.insert(Instant::now(), s, pkt(1000));
         }
         let t0 = Instant::now();
         // 10,000 NACKs over one second, each for a different recent packet,
@@ -373,7 +390,7 @@ mod tests {
         let mut h = PacketHistory::new(64);
         for s in 0..10u16 {
             r.record(s, s);
-            h.insert(s, pkt(1000));
+            h.insert(Instant::now(), s, pkt(1000));
         }
         let now = Instant::now();
         assert!(r.resend(now, 0, &h).is_ok());
@@ -383,6 +400,26 @@ mod tests {
         assert_eq!(r.resend(now, 2, &h), Err(Refusal::RateLimited));
         r.on_media_sent(5000);
         assert!(r.resend(now, 2, &h).is_ok());
+    }
+
+    #[test]
+    fn a_subscriber_tracks_nack_state_is_8_kib() {
+        assert_eq!(std::mem::size_of::<Slot>(), 8);
+        assert_eq!(MAP_LEN * std::mem::size_of::<Slot>(), 8 * 1024);
+    }
+
+    #[test]
+    fn resends_are_spaced_by_the_interval_long_after_the_epoch() {
+        let mut r = NackResponder::default();
+        let mut h = PacketHistory::new(64);
+        let t = Instant::now();
+        r.record(1, 1);
+        h.insert(t, 1, pkt(10));
+        assert!(r.resend(t, 1, &h).is_ok());
+        // An hour later the same number (a later lap) resends again.
+        let later = t + Duration::from_secs(3600);
+        assert!(r.resend(later, 1, &h).is_ok());
+        assert_eq!(r.resend(later, 1, &h), Err(Refusal::TooSoon));
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct ShardRuntime {
     pub settings_generation: std::cell::Cell<u64>,
     /// Spare output buffers, so a flush allocates nothing in steady state.
     pub spare: RefCell<Option<FlushBuffers>>,
+    /// Raised when the shard stops: its RTMP and HTTP-FLV connections end.
+    pub stop: crate::server::live::session::StopSignal,
 }
 
 /// The buffers one flush works in: the SFU's outputs, then the datagrams.
@@ -166,7 +168,8 @@ impl ShardRuntime {
     }
 
     /// Handles a message from another shard. A session moving in is
-    /// dropped if it was deleted while it travelled.
+    /// dropped if it was deleted while it travelled (its end line is logged
+    /// here: no shard holds it any more).
     pub async fn on_mesh(&self, msg: ShardMsg) {
         if let ShardMsg::Adopt { session, .. } = &msg {
             if !self
@@ -174,6 +177,7 @@ impl ShardRuntime {
                 .directory
                 .set_shard(session.token.as_str(), self.id)
             {
+                session.log_end(self.id, Instant::now(), EndReason::Deleted);
                 return;
             }
         }
@@ -398,6 +402,7 @@ impl ShardRuntime {
     fn send_mesh(&self, to: usize, msg: ShardMsg) {
         if let ShardMsg::Adopt { session, .. } = &msg {
             if !self.shared.directory.set_shard(session.token.as_str(), to) {
+                session.log_end(self.id, Instant::now(), EndReason::Deleted);
                 return;
             }
         }

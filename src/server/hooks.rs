@@ -126,7 +126,7 @@ pub async fn notify(hooks: &HttpHooksConfig, in_flight: &InFlight, subject: &Sub
     let body = body(subject);
     for url in urls {
         if let Err(why) = call(in_flight, url, &body).await {
-            tracing::warn!(
+            crate::warn_limited!(
                 "{} hook {url} for {}/{}: {why}",
                 subject.action.name(),
                 subject.app,

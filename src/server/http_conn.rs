@@ -10,7 +10,8 @@ use futures_rustls::TlsAcceptor;
 use shards::glommio::{self, net::TcpListener, net::TcpStream};
 
 use crate::http::{ServerConn, Timeouts};
-use crate::server::signaling;
+use crate::server::conn_limit;
+use crate::server::signaling::{self, Reply};
 use crate::server::timeouts;
 use crate::server::tls::{HttpStream, HANDSHAKE_TIMEOUT};
 use crate::server::{ShardRuntime, Site};
@@ -30,12 +31,25 @@ pub async fn accept_loop(
                 let open = core.shared.http_connections.fetch_add(1, Ordering::Relaxed) + 1;
                 if open > core.shared.config.max_connections as usize {
                     core.shared.http_connections.fetch_sub(1, Ordering::Relaxed);
-                    tracing::warn!(
+                    crate::warn_limited!(
                         open,
                         "max_connections reached, closing a new HTTP connection"
                     );
                     continue;
                 }
+                let listener_kind = if tls.is_some() { "https" } else { "http" };
+                let slot = match conn_limit::admit(&core, &stream, listener_kind) {
+                    Ok(slot) => slot,
+                    Err(refused) => {
+                        core.shared.http_connections.fetch_sub(1, Ordering::Relaxed);
+                        // A 429 over TLS would need a handshake first: the
+                        // expensive part a refusal is meant to skip.
+                        if let (Some(e), None) = (refused, &tls) {
+                            conn_limit::refuse_http(stream, e);
+                        }
+                        continue;
+                    }
+                };
                 let core = core.clone();
                 let tls = tls.clone();
                 glommio::spawn_local(async move {
@@ -47,12 +61,13 @@ pub async fn accept_loop(
                             }
                         }
                     }
+                    drop(slot);
                     core.shared.http_connections.fetch_sub(1, Ordering::Relaxed);
                 })
                 .detach();
             }
             Err(e) => {
-                tracing::warn!(shard = core.id, "accept: {e}");
+                crate::warn_limited!(shard = core.id, "accept: {e}");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }
@@ -90,6 +105,16 @@ async fn handshake(
     }
 }
 
+/// Writes what the connection has queued, [`timeouts::WRITE_SLICE`] by slice.
+async fn transmit<S: HttpStream>(conn: &mut ServerConn, stream: &mut S) -> std::io::Result<()> {
+    while let Some(out) = conn.poll_transmit() {
+        let n = out.len().min(timeouts::WRITE_SLICE);
+        timeouts::write_all(stream, &out[..n]).await?;
+        conn.consume_transmit(n);
+    }
+    Ok(())
+}
+
 async fn serve<S: HttpStream>(core: &ShardRuntime, mut stream: S, site: Site) {
     let mut conn = ServerConn::new(Instant::now(), Timeouts::default());
     let mut buf = vec![0u8; 16 * 1024];
@@ -97,36 +122,55 @@ async fn serve<S: HttpStream>(core: &ShardRuntime, mut stream: S, site: Site) {
         while let Some(req) = conn.poll_request() {
             // Live hook: an HTTP-FLV play takes over the connection.
             if let Ok(r) = &req {
-                if let Some(play) = crate::server::live::http::flv_request(core, r, site) {
+                let peer = stream.peer_addr();
+                if let Some(play) = crate::server::live::http::flv_request(core, r, site, peer) {
                     ShardStats::inc(&core.stats().http_requests);
-                    while let Some(out) = conn.poll_transmit() {
-                        let n = out.len().min(timeouts::WRITE_SLICE);
-                        if timeouts::write_all(&mut stream, &out[..n]).await.is_err() {
-                            return;
-                        }
-                        conn.consume_transmit(n);
+                    if transmit(&mut conn, &mut stream).await.is_err() {
+                        return;
                     }
-                    crate::server::live::http::serve_flv(stream, play).await;
+                    let ip = stream.peer_addr().map(|a| a.ip());
+                    // The shard stopping drops the play (its end line says
+                    // `shutdown`).
+                    let flv = crate::server::live::http::serve_flv(stream, play, core, ip);
+                    futures_lite::future::or(flv, core.stop.stopped()).await;
                     return;
                 }
             }
-            let resp = match req {
+            let reply = match req {
                 Ok(req) => {
                     ShardStats::inc(&core.stats().http_requests);
                     signaling::serve(core, &req, site, stream.peer_addr()).await
                 }
-                Err(e) => e.response(),
+                Err(e) => {
+                    let resp = e.response();
+                    crate::info_limited!(
+                        peer = ?stream.peer_addr(),
+                        "http: bad request, answered {}: {e}",
+                        resp.status
+                    );
+                    Reply::Full(resp)
+                }
             };
-            conn.send_response(Instant::now(), &resp);
+            match reply {
+                Reply::Full(resp) => conn.send_response(Instant::now(), &resp),
+                Reply::File(head, file) => {
+                    // The head, then the file straight from disk to the socket.
+                    if conn.send_response_head(Instant::now(), &head, file.len()) {
+                        if transmit(&mut conn, &mut stream).await.is_err()
+                            || file.send(&mut stream).await.is_err()
+                        {
+                            return;
+                        }
+                    } else {
+                        file.close().await;
+                    }
+                }
+            }
             // A DELETE may have queued close_notify or mesh messages.
             core.flush().await;
         }
-        while let Some(out) = conn.poll_transmit() {
-            let n = out.len().min(timeouts::WRITE_SLICE);
-            if timeouts::write_all(&mut stream, &out[..n]).await.is_err() {
-                return;
-            }
-            conn.consume_transmit(n);
+        if transmit(&mut conn, &mut stream).await.is_err() {
+            return;
         }
         // TLS buffers what it encrypts; plain TCP has nothing to flush.
         if timeouts::flush(&mut stream).await.is_err() {

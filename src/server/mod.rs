@@ -9,8 +9,10 @@
 //! WebRTC-over-TCP listener ([`rtc_tcp`]), and the timer tick that also
 //! watches for shutdown.
 
+pub mod conn_limit;
 mod core;
 pub mod drain;
+pub mod files;
 pub mod hooks;
 mod http_conn;
 pub mod live;
@@ -120,6 +122,7 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
             .collect(),
         batch: Default::default(),
         tcp_peers: Default::default(),
+        stop: Default::default(),
         spare: Default::default(),
         settings_generation: std::cell::Cell::new(0),
     });
@@ -168,6 +171,8 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
         if core.id == 0 && now.duration_since(last_sweep) >= live::hub::SWEEP_INTERVAL {
             last_sweep = now;
             core.shared.live.sweep(now);
+            // Counts of rate-limited log lines whose second is over.
+            crate::util::log_limit::flush(now);
         }
         let with_clients = now.duration_since(last_snapshot) >= SNAPSHOT_INTERVAL;
         if with_clients {
@@ -178,11 +183,25 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
     }
     // Stop accepting and receiving, then end the sessions.
     drop(tasks);
+    stop_live(&core).await;
     core.close_all().await;
     core.mesh.close();
     tracing::debug!(shard = ctx.id, "shard stopped");
     Ok(())
 }
+
+/// Ends this shard's RTMP and HTTP-FLV connections (their sessions' end
+/// lines say `shutdown`), waiting for them at most [`LIVE_STOP_WAIT`].
+async fn stop_live(core: &ShardRuntime) {
+    core.stop.raise();
+    let deadline = Instant::now() + LIVE_STOP_WAIT;
+    while live::session::open_here() > 0 && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// How long a stopping shard waits for its live connections to end.
+const LIVE_STOP_WAIT: Duration = Duration::from_millis(300);
 
 /// An HTTP listener, what it serves, and its TLS when it is an `https` one.
 type HttpListener = (
@@ -307,7 +326,7 @@ async fn udp_loop(core: Rc<ShardRuntime>, sock: Rc<UdpSocket>) {
         match sock.recv_from(&mut buf).await {
             Ok((n, from)) => core.on_datagram(shards::canonical(from), &buf[..n]).await,
             Err(e) => {
-                tracing::warn!(shard = core.id, "rtc udp receive: {e}");
+                crate::warn_limited!(shard = core.id, "rtc udp receive: {e}");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }

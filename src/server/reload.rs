@@ -4,7 +4,9 @@
 //! can change while sessions run: the SFU's settings for new sessions (each
 //! vhost's rtc settings, `first_check_timeout`, `max_pending_per_ip`,
 //! `max_connections` for WebRTC), the candidate rules, the hooks, vhost
-//! selection and the API's authentication. Running sessions, RTMP
+//! selection, the API's authentication, the log level and the per-client
+//! limits (`max_connections_per_ip`, `signaling_rate_per_ip`, read per new
+//! connection or request). Running sessions, RTMP
 //! publishers and players keep going. What needs a restart (listen
 //! addresses, workers, TLS, the live side's settings) is named in a warning.
 
@@ -144,6 +146,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         "max_connections (HTTP, RTMP and WebRTC-over-TCP connections)",
     );
     check(old.exporter != new.exporter, "exporter");
+    check(old.log_format != new.log_format, "log_format");
     let live = |c: &Config| {
         c.vhosts
             .values()
@@ -180,6 +183,7 @@ pub fn reload(current: &Reloadable, source: &ConfigSource) -> bool {
             restart.join(", ")
         );
     }
+    crate::logging::reload(&loaded.config);
     current.replace(loaded.config);
     tracing::info!(
         generation = current.generation(),

@@ -100,7 +100,7 @@ impl Resolver {
         };
         let answer = async { rx.recv_async().await.ok() }.or(timeout).await;
         if answer.is_none() {
-            tracing::warn!(name, "host name lookup timed out: skipped");
+            crate::warn_limited!(name, "host name lookup timed out: skipped");
         }
         let addrs = answer.unwrap_or_default();
         self.remember(name, addrs.clone(), Instant::now());

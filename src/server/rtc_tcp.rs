@@ -18,6 +18,7 @@ use futures_lite::AsyncReadExt;
 use shards::glommio::{self, net::TcpListener, net::TcpStream};
 
 use crate::ice::framing::{write_frame, Deframer};
+use crate::server::conn_limit;
 use crate::server::timeouts;
 use crate::server::ShardRuntime;
 use crate::sfu::ShardStats;
@@ -38,22 +39,27 @@ pub async fn accept_loop(core: Rc<ShardRuntime>, listener: TcpListener) {
                 let open = shared.rtc_tcp_connections.fetch_add(1, Ordering::Relaxed) + 1;
                 if open > shared.config.max_connections as usize {
                     shared.rtc_tcp_connections.fetch_sub(1, Ordering::Relaxed);
-                    tracing::warn!(
+                    crate::warn_limited!(
                         open,
                         "max_connections reached, closing a new WebRTC-over-TCP connection"
                     );
                     continue;
                 }
+                let Ok(slot) = conn_limit::admit(&core, &stream, "rtc tcp") else {
+                    shared.rtc_tcp_connections.fetch_sub(1, Ordering::Relaxed);
+                    continue;
+                };
                 ShardStats::inc(&core.stats().tcp_connections);
                 let core = core.clone();
                 glommio::spawn_local(async move {
                     serve(&core, stream).await;
+                    drop(slot);
                     shared.rtc_tcp_connections.fetch_sub(1, Ordering::Relaxed);
                 })
                 .detach();
             }
             Err(e) => {
-                tracing::warn!(shard = core.id, "rtc tcp accept: {e}");
+                crate::warn_limited!(shard = core.id, "rtc tcp accept: {e}");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }

@@ -39,6 +39,11 @@ pub struct Shared {
     pub http_connections: AtomicUsize,
     /// Open WebRTC-over-TCP connections, all shards together.
     pub rtc_tcp_connections: AtomicUsize,
+    /// Open TCP connections by client address, every listener and shard
+    /// together (`max_connections_per_ip`).
+    pub connections_per_ip: Arc<crate::limits::PerIpConnections>,
+    /// Signaling requests by client address (`signaling_rate_per_ip`).
+    pub signaling_rate: crate::limits::SignalingRate,
     /// HTTP hook calls in flight, all shards together.
     pub hooks_in_flight: crate::server::hooks::InFlight,
     /// Live streams (RTMP, HTTP-FLV, HLS), shared by every shard.
@@ -87,6 +92,8 @@ impl Shared {
             snapshots: crate::server::snapshots::Snapshots::new(workers),
             http_connections: Default::default(),
             rtc_tcp_connections: Default::default(),
+            connections_per_ip: crate::limits::PerIpConnections::new(),
+            signaling_rate: Default::default(),
             hooks_in_flight: Default::default(),
             live: Default::default(),
             started: Instant::now(),

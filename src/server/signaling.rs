@@ -1,18 +1,32 @@
 //! Carries out what [`api::route`] says a request asks for, on the shard
 //! that accepted its connection: the deciding hooks, then a session created
-//! or ended in the shard's SFU (with the directory), a report, or a file.
+//! or ended in the shard's SFU (with the directory), a report, or a file
+//! (streamed, [`files`]). A signaling POST is first counted against its
+//! client's `signaling_rate_per_ip`, before its body is looked at; a refused
+//! one is logged, rate-limited, with its status and reason.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::api::{self, info::ServerFigures, ApiError, Route, Signaling, Site};
-use crate::http::{self, Request, Response};
+use crate::http::{Request, Response};
+use crate::limits::Rate;
 use crate::sdp::{self, Role};
+use crate::server::files;
 use crate::server::hooks::{self, Subject};
 use crate::server::reload::Current;
 use crate::server::ShardRuntime;
-use crate::sfu::{Created, ShardMsg, StatsSnapshot};
+use crate::sfu::{Created, ShardMsg, ShardStats, StatsSnapshot};
+
+/// What a request is answered with.
+pub enum Reply {
+    /// A whole response.
+    Full(Response),
+    /// A static file: the response's head (CORS included; its
+    /// `Content-Length` is the file's length) and the file to stream after it.
+    File(Response, files::OpenFile),
+}
 
 /// Serves one request (any but an HTTP-FLV play, which takes over the
 /// connection) and returns its response, CORS included. The request sees
@@ -23,8 +37,15 @@ pub async fn serve(
     req: &Request,
     site: Site,
     peer: Option<SocketAddr>,
-) -> Response {
+) -> Reply {
     let current = core.shared.current.get();
+    let signaling = api::signaling_post(req, site);
+    if let (Some(style), Some(peer)) = (signaling, peer) {
+        if let Err(refused) = rate_limit(core, &current, peer) {
+            crate::warn_limited!(%peer, "signaling refused: 429 {refused}");
+            return Reply::Full(api::finish(req, api::error(style, refused)));
+        }
+    }
     let mut route = api::route(req, site, &current.config);
     if let Route::Create(sig) = &mut route {
         // Per-IP limits count the address the request came from.
@@ -46,14 +67,50 @@ pub async fn serve(
             },
         },
         Route::Delete { token } => api::deleted(delete(core, &token)),
+        Route::Kick { id } => api::kicked(kick(core, &id)),
         Route::Info(q) => api::info::report(q, core),
         Route::Files if core.shared.drain.is_draining() && req.path.ends_with(".flv") => {
-            api::error(ApiError::Stopping)
+            api::error(api::AnswerStyle::Whip, ApiError::Stopping)
         }
-        Route::Files => crate::server::live::http::hls_response(core, req)
-            .unwrap_or_else(|| static_file(core, &req.raw_target)),
+        Route::Files => match crate::server::live::http::hls_response(core, req) {
+            Some(r) => r,
+            None => {
+                let root = &core.shared.config.http_server.dir;
+                match files::open(root, &req.raw_target).await {
+                    Ok((head, file)) => return Reply::File(api::finish(req, head), file),
+                    Err(r) => r,
+                }
+            }
+        },
     };
-    api::finish(req, resp)
+    if signaling.is_some() && resp.status >= 400 {
+        let shown = &resp.body[..resp.body.len().min(300)];
+        crate::warn_limited!(
+            ?peer,
+            "signaling refused: {} {}",
+            resp.status,
+            String::from_utf8_lossy(shown).trim_end()
+        );
+    }
+    Reply::Full(api::finish(req, resp))
+}
+
+/// Takes one of the client's `signaling_rate_per_ip` tokens; without one,
+/// the refusal (counted in `signaling_rate_limited`). Process-wide: one
+/// bucket per client whichever shard accepted the connection.
+fn rate_limit(core: &ShardRuntime, current: &Current, peer: SocketAddr) -> Result<(), ApiError> {
+    let rtc = &current.config.rtc_server;
+    let limit = Rate {
+        rate: rtc.signaling_rate_per_ip,
+        burst: rtc.signaling_burst_per_ip,
+    };
+    core.shared
+        .signaling_rate
+        .check(peer.ip(), Instant::now(), limit)
+        .map_err(|e| {
+            ShardStats::inc(&core.stats().signaling_rate_limited);
+            ApiError::RateLimited(e)
+        })
 }
 
 /// Resolves the request's vhost as SRS does: the named one, else the
@@ -87,10 +144,8 @@ async fn authorize(
     let config = &current.config.vhost(&c.vhost).http_hooks;
     hooks::authorize(config, &core.shared.hooks_in_flight, &subject)
         .await
-        .map_err(|why| {
-            tracing::warn!(?peer, "refused: {why}");
-            api::refused(sig, &why)
-        })
+        // Logged with every other refusal, in `serve`.
+        .map_err(|why| api::refused(sig, &why))
 }
 
 /// Creates the session `sig` asks for on this shard: candidates (a host
@@ -167,18 +222,25 @@ pub fn delete(core: &ShardRuntime, token: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn static_file(core: &ShardRuntime, path: &str) -> Response {
-    // resolve_static decodes the raw (percent-encoded) target itself.
-    let root = std::path::Path::new(&core.shared.config.http_server.dir);
-    match http::resolve_static(root, path) {
-        // Static files are small and rare next to media; a blocking read is
-        // acceptable here. Streaming FLV/HLS uses its own path.
-        Ok(file) => match std::fs::read(&file) {
-            Ok(body) => http::static_response(&file, body),
-            Err(_) => Response::error(404, &format!("not found: {path}")),
-        },
-        Err(e) => Response::error(e.status(), &e.to_string()),
+/// Kicks the client `id` of `/api/v1/clients`: a WebRTC session ends as a
+/// DELETE of its resource does (on whichever shard holds it), a live
+/// connection (RTMP or HTTP-FLV, on any shard) is closed by its task at once.
+pub fn kick(core: &ShardRuntime, id: &str) -> Result<(), ApiError> {
+    if let Some(token) = core.shared.directory.token_of_id(id) {
+        let owner = core.shared.directory.session(&token).map(|e| e.shard);
+        tracing::warn!(
+            client = id,
+            shard = core.id,
+            ?owner,
+            "kicked by the HTTP API (WebRTC session)"
+        );
+        return delete(core, &token).map_err(|_| ApiError::ClientNotFound(id.to_owned()));
     }
+    if core.shared.live.kick(id) {
+        tracing::warn!(client = id, "kicked by the HTTP API (live connection)");
+        return Ok(());
+    }
+    Err(ApiError::ClientNotFound(id.to_owned()))
 }
 
 impl ServerFigures for ShardRuntime {
@@ -191,7 +253,20 @@ impl ServerFigures for ShardRuntime {
     }
 
     fn clients(&self) -> Vec<crate::sfu::snapshot::ClientInfo> {
-        self.shared.snapshots.clients()
+        let mut clients = self.shared.snapshots.clients();
+        // Sessions deleted since the snapshot are gone already.
+        self.shared
+            .directory
+            .retain_registered(&mut clients, |c| c.id.as_str());
+        clients
+    }
+
+    fn live_clients(&self) -> Vec<crate::server::live::clients::LiveClientInfo> {
+        self.shared.live.clients(Instant::now())
+    }
+
+    fn live_media(&self, key: &str) -> Option<crate::live::media_info::MediaInfo> {
+        self.shared.live.media(key)
     }
 
     fn counts(&self) -> (usize, usize) {

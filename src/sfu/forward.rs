@@ -72,10 +72,10 @@ impl Sfu {
             return;
         }
         match self.histories.get_mut(stream.as_str()) {
-            Some(h) => h.insert(pkt),
+            Some(h) => h.insert(now, pkt),
             None => {
                 let mut h = StreamHistory::default();
-                h.insert(pkt);
+                h.insert(now, pkt);
                 self.histories.insert(stream.clone(), h);
             }
         }

@@ -2,6 +2,8 @@
 //! by all of that shard's players of the stream: their NACKs are answered
 //! here, without asking the publisher's shard.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 
 use crate::rtp::nack_history::PacketHistory;
@@ -10,7 +12,8 @@ use crate::sdp::{ExtIds, MediaKind};
 use crate::sfu::player::PlayerState;
 use crate::sfu::publisher::MediaPacket;
 
-/// Packets kept per track (about 1 to 3 s of video at 600 kbps to 2 Mbps).
+/// Sequence numbers a track's history reaches back at most (packets also
+/// leave after [`crate::rtp::nack_history::DEFAULT_HISTORY_AGE`], 1 s).
 pub const HISTORY_PACKETS: usize = 1024;
 
 /// One track's history.
@@ -31,9 +34,9 @@ pub struct StreamHistory {
 }
 
 impl StreamHistory {
-    /// Keeps `pkt` (a reference-counted handle, no copy). A new publisher
+    /// Keeps `pkt`, received at `now` (a reference-counted handle, no copy). A new publisher
     /// SSRC starts the track's history afresh.
-    pub fn insert(&mut self, pkt: &MediaPacket) {
+    pub fn insert(&mut self, now: Instant, pkt: &MediaPacket) {
         let Ok(h) = RtpHeader::parse(&pkt.rtp) else {
             return;
         };
@@ -55,7 +58,7 @@ impl StreamHistory {
             track.ssrc = ssrc;
         }
         track.ext = pkt.ext;
-        track.packets.insert(seq, Bytes::clone(&pkt.rtp));
+        track.packets.insert(now, seq, Bytes::clone(&pkt.rtp));
     }
 
     /// The history of the track a player sends with our SSRC `ssrc`.

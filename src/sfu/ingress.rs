@@ -108,7 +108,7 @@ impl Sfu {
             // need that) but can never authenticate DTLS: no media, ever.
             if !s.unauthenticated_logged {
                 s.unauthenticated_logged = true;
-                tracing::warn!(session = %s.id, "offer had no fingerprint: ICE passed, DTLS refused");
+                crate::warn_limited!(session = %s.id, "offer had no fingerprint: ICE passed, DTLS refused");
             }
             return;
         }
@@ -136,7 +136,7 @@ impl Sfu {
                 }
             }
             Err(e) => {
-                tracing::warn!(session = %s.id, "DTLS setup failed: {e}");
+                crate::warn_limited!(session = %s.id, "DTLS setup failed: {e}");
                 self.close(now, token.as_str(), EndReason::DtlsFailed);
             }
         }
@@ -182,13 +182,13 @@ impl Sfu {
                         connected = true;
                     }
                     Err(e) => {
-                        tracing::warn!(session = %s.id, "SRTP setup failed: {e}");
+                        crate::warn_limited!(session = %s.id, "SRTP setup failed: {e}");
                         ended = Some(EndReason::DtlsFailed);
                     }
                 },
                 DtlsEvent::Closed => ended = Some(EndReason::DtlsClosed),
                 DtlsEvent::Failed(e) => {
-                    tracing::warn!(session = %s.id, "DTLS failed: {e}");
+                    crate::warn_limited!(session = %s.id, "DTLS failed: {e}");
                     ended = Some(EndReason::DtlsFailed);
                 }
             }

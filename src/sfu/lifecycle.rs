@@ -79,7 +79,7 @@ impl Sfu {
             EndReason::NoCheck => ShardStats::inc(&self.stats.sessions_no_check),
             _ => {}
         }
-        tracing::info!(shard = self.id, session = %s.id, stream = %s.stream_key, ?reason, "session closed");
+        s.log_end(self.id, now, reason);
         self.event(Event::SessionClosed(Closed {
             token: s.token,
             role: s.role,

@@ -107,6 +107,22 @@ pub enum EndReason {
     NoPublisher,
 }
 
+impl EndReason {
+    /// The reason as the session's end line names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Deleted => "deleted",
+            EndReason::StunTimeout => "stun_timeout",
+            EndReason::DtlsClosed => "dtls_closed",
+            EndReason::DtlsFailed => "dtls_failed",
+            EndReason::Shutdown => "shutdown",
+            EndReason::TransportClosed => "transport_closed",
+            EndReason::NoCheck => "no_check",
+            EndReason::NoPublisher => "no_publisher",
+        }
+    }
+}
+
 /// A session that ended, for the directory, the hooks and the bridge.
 #[derive(Debug, Clone)]
 pub struct Closed {

@@ -5,10 +5,12 @@ use std::time::Instant;
 
 use crate::dtls::DtlsTransport;
 use crate::ice::IceLite;
+use crate::logging::{session_end, Proto, SessionCounts, SessionLine};
 use crate::sdp::{Answer, Role};
 use crate::sfu::ids::{SessionToken, StreamKey};
 use crate::sfu::player::PlayerState;
 use crate::sfu::publisher::PublisherState;
+use crate::sfu::EndReason;
 use crate::srtp::SrtpSession;
 
 /// The media side of a session.
@@ -103,5 +105,38 @@ impl Session {
     /// Whether SRTP is up.
     pub fn is_connected(&self) -> bool {
         self.srtp.is_some()
+    }
+
+    /// Who it is, for its start and end log lines.
+    pub fn log_line(&self, shard: usize) -> SessionLine<'_> {
+        SessionLine {
+            id: &self.id,
+            proto: Proto::Rtc,
+            publish: self.role == Role::Publish,
+            vhost: &self.vhost,
+            app: &self.app,
+            stream: &self.stream,
+            ip: self.client_ip,
+            shard,
+        }
+    }
+
+    /// Logs its end line (once, when it ends on shard `shard` at `now`).
+    pub fn log_end(&self, shard: usize, now: Instant, reason: EndReason) {
+        let c = &self.counters;
+        let counts = SessionCounts {
+            packets_in: c.rtp_in + c.rtcp_in,
+            packets_out: c.rtp_out + c.rtcp_out,
+            bytes_in: c.bytes_in,
+            bytes_out: c.bytes_out,
+        };
+        let duration = now.saturating_duration_since(self.created);
+        session_end(
+            &self.log_line(shard),
+            reason.as_str(),
+            duration,
+            counts,
+            self.peer(),
+        );
     }
 }

@@ -20,6 +20,8 @@ pub struct ClientInfo {
     pub id: String,
     /// The shard that holds it.
     pub shard: usize,
+    /// The vhost it was created for.
+    pub vhost: String,
     /// `rtc-publish` or `rtc-play` (SRS's client types).
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -76,6 +78,11 @@ pub struct RateMeter {
 }
 
 impl RateMeter {
+    /// The rates of the last update.
+    pub fn kbps(&self) -> Kbps {
+        self.kbps
+    }
+
     /// Updates the rates from the counters at `now` and returns them.
     pub fn update(&mut self, now: Instant, c: &SessionCounters) -> Kbps {
         if let Some(at) = self.at {
@@ -116,6 +123,7 @@ pub fn client_info(shard: usize, now: Instant, s: &mut Session) -> ClientInfo {
     ClientInfo {
         id: s.id.clone(),
         shard,
+        vhost: s.vhost.clone(),
         kind: if publish { "rtc-publish" } else { "rtc-play" },
         publish,
         app: s.app.clone(),

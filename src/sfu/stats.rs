@@ -85,6 +85,11 @@ counters! {
     packets_unclassified,
     /// HTTP requests served.
     http_requests,
+    /// TCP connections (HTTP, HTTPS, RTMP, WebRTC over TCP) closed at the
+    /// accept because their address had `max_connections_per_ip` open.
+    connections_refused_per_ip,
+    /// Signaling requests answered 429 by `signaling_rate_per_ip`.
+    signaling_rate_limited,
     /// DTLS handshakes completed (SRTP keys exported).
     dtls_connected,
     /// DTLS handshakes or associations that failed (wrong fingerprint, timeout, alert).

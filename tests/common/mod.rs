@@ -96,7 +96,10 @@ pub struct Server {
     pub api: SocketAddr,
     pub http: SocketAddr,
     pub rtc: SocketAddr,
+    /// stdout and stderr, line by line as they come.
     pub log: Arc<Mutex<String>>,
+    /// stderr alone (where the logs go).
+    pub stderr: Arc<Mutex<String>>,
     _dir: TempDir,
 }
 
@@ -173,24 +176,34 @@ impl Server {
         tweak(&mut cmd);
         let mut child = cmd.spawn().expect("spawn shardsfu");
         let log = Arc::new(Mutex::new(String::new()));
-        for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        let stderr = Arc::new(Mutex::new(String::new()));
+        for (pipe, only) in [
+            (
+                child
+                    .stdout
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
+                None,
+            ),
+            (
+                child
+                    .stderr
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
+                Some(stderr.clone()),
+            ),
+        ] {
+            let Some(pipe) = pipe else { continue };
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                     if std::env::var_os("SHARDSFU_TEST_LOG").is_some() {
                         eprintln!("[server] {line}");
+                    }
+                    if let Some(only) = &only {
+                        let mut l = only.lock().unwrap();
+                        l.push_str(&line);
+                        l.push('\n');
                     }
                     let mut l = log.lock().unwrap();
                     l.push_str(&line);
@@ -220,6 +233,7 @@ impl Server {
             http: ([127, 0, 0, 1], ports.http).into(),
             rtc: ([127, 0, 0, 1], ports.rtc).into(),
             log,
+            stderr,
             _dir: dir,
         }
     }
@@ -433,4 +447,57 @@ pub fn trickle_until_closed(
         }
     }
     None
+}
+
+/// A TCP connection to `addr` from `from`, an address of the loopback
+/// range (127.0.0.0/8: the test namespace's `lo` accepts any of them).
+pub fn connect_from(from: [u8; 4], addr: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+/// Sends `request` from `from` on a connection of its own and reads the
+/// reply until the server closes (or resets) the connection, or 5 s pass.
+pub fn request_from(from: [u8; 4], addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = connect_from(from, addr);
+    let _ = s.write_all(request);
+    read_until_closed(&mut s).0
+}
+
+/// Reads until the peer closes or resets (`true`), or the read timeout
+/// passes (`false`); returns what arrived.
+pub fn read_until_closed(s: &mut TcpStream) -> (String, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break false
+            }
+            Err(_) => break true,
+        }
+    };
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+/// An HTTP/1.1 request with a body, `Connection: close`.
+pub fn http_post(path: &str, content_type: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }

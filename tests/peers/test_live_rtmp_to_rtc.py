@@ -28,7 +28,7 @@ async def play_bridged(server, stream: str) -> str:
     ff = push(server, stream, 40)
     try:
         deadline = time.monotonic() + 10
-        while "rtmp publish" not in server.log_text():
+        while "proto=rtmp role=publish" not in server.log_text():
             assert ff.poll() is None, f"ffmpeg exited: {ff.stderr.read().decode()}"
             assert time.monotonic() < deadline, server.log_tail()
             await asyncio.sleep(0.1)

@@ -76,6 +76,10 @@ pub enum RtmpEvent {
         tc_url: String,
         /// The `?query` part of the app, if any (e.g. `?vhost=x`), else empty.
         param: String,
+        /// The client's `pageUrl`, empty if absent.
+        page_url: String,
+        /// The client's `swfUrl`, empty if absent.
+        swf_url: String,
     },
     /// The client asks to publish; answer with `accept_publish` or `reject`.
     Publish {

@@ -5,6 +5,7 @@
 
 pub mod amf0;
 pub mod chunk;
+pub mod client;
 pub mod event;
 pub mod handshake;
 pub mod message;

@@ -48,6 +48,9 @@ pub struct RtmpServerConn {
     connected: bool,
     app: String,
     tc_url: String,
+    /// Whether the client sent `releaseStream` or `FCPublish` (SRS's FMLE
+    /// publish, as FFmpeg and OBS do) before publishing.
+    fmle: bool,
     next_stream_id: u32,
     role: Role,
     pending_media: Vec<FlvTag>,
@@ -93,6 +96,7 @@ impl RtmpServerConn {
             connected: false,
             app: String::new(),
             tc_url: String::new(),
+            fmle: false,
             next_stream_id: 1,
             role: Role::Idle,
             pending_media: Vec::new(),
@@ -165,6 +169,12 @@ impl RtmpServerConn {
     /// True while an accepted publish is active.
     pub fn is_publishing(&self) -> bool {
         matches!(self.role, Role::Publishing { .. })
+    }
+
+    /// Whether the client announced its publish with `releaseStream` or
+    /// `FCPublish` (SRS's `fmle-publish`; else `flash-publish`).
+    pub fn is_fmle_publish(&self) -> bool {
+        self.fmle
     }
 
     /// True while an accepted play is active.
@@ -450,6 +460,7 @@ impl RtmpServerConn {
                 w.result(out, tid, Amf0Value::Number(f64::from(id)));
             }
             "releaseStream" | "FCPublish" | "getStreamLength" => {
+                self.fmle |= name != "getStreamLength";
                 let v = if name == "getStreamLength" {
                     Amf0Value::Number(0.0)
                 } else {
@@ -554,6 +565,13 @@ impl RtmpServerConn {
             .and_then(Amf0Value::as_str)
             .unwrap_or_default()
             .to_owned();
+        let text = |k| {
+            obj.get(k)
+                .and_then(Amf0Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (page_url, swf_url) = (text("pageUrl"), text("swfUrl"));
         let object_encoding = obj
             .get("objectEncoding")
             .and_then(Amf0Value::as_number)
@@ -616,8 +634,13 @@ impl RtmpServerConn {
                 Amf0Value::Null,
             ],
         );
-        self.events
-            .push_back(RtmpEvent::Connect { app, tc_url, param });
+        self.events.push_back(RtmpEvent::Connect {
+            app,
+            tc_url,
+            param,
+            page_url,
+            swf_url,
+        });
         Ok(())
     }
 }

@@ -180,8 +180,11 @@ fn connected(trickle: bool) -> (Client, RtmpServerConn) {
             app: "live".into(),
             tc_url: "rtmp://127.0.0.1:1935/live".into(),
             param: String::new(),
+            page_url: String::new(),
+            swf_url: String::new(),
         }]
     );
+    assert!(!conn.is_fmle_publish());
     (c, conn)
 }
 
@@ -203,6 +206,10 @@ fn publish_requested(trickle: bool) -> (Client, RtmpServerConn) {
     c.command(&mut conn, 0, &[s("createStream"), n(4.0), Amf0Value::Null])
         .unwrap();
     let (mut c, mut conn) = (c, conn);
+    assert!(
+        conn.is_fmle_publish(),
+        "releaseStream/FCPublish: SRS's fmle-publish"
+    );
     let cmds = commands(&c.receive(&mut conn));
     assert_eq!(cmds.len(), 3);
     assert!(cmds.iter().all(|v| v[0] == s("_result")));

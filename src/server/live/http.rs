@@ -4,15 +4,23 @@
 //!   publishing stream takes over the TCP connection ([`flv_request`] in the
 //!   HTTP loop, then [`serve_flv`]): a response head without length, the FLV
 //!   header, then the GOP cache and live tags until either side ends.
+//!   The player is a client of the HTTP API while it plays (`flv-play`):
+//!   its bytes are counted and `DELETE /api/v1/clients/{id}` closes it.
 //! - HLS (`hls`): `/[app]/[stream].m3u8` and `/[app]/[stream]-[seq].ts` are
 //!   whole responses from the stream's in-memory segmenter ([`hls_response`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_lite::AsyncWrite;
 
 use crate::http::{Method, Request, Response};
 use crate::live::flv::{FlvMuxer, FlvTag};
+use crate::logging::Proto;
+use crate::server::live::clients::{ByteCounters, Kick, LiveClientDesc, LiveClientGuard, LiveKind};
 use crate::server::live::hub::stream_key;
+use crate::server::live::session::LiveSession;
 use crate::server::timeouts;
 use crate::server::{ShardRuntime, Site};
 
@@ -24,6 +32,10 @@ pub struct FlvPlay {
     /// `app/stream`.
     pub key: String,
     rx: flume::Receiver<FlvTag>,
+    /// Its entry in the hub's clients (held until the play ends).
+    _client: LiveClientGuard,
+    bytes: Arc<ByteCounters>,
+    kick: Kick,
 }
 
 /// `(app, stream)` of `/app/stream.<ext>` (also `/vhost/app/stream.<ext>`:
@@ -36,10 +48,16 @@ fn app_stream<'a>(path: &'a str, ext: &str) -> Option<(&'a str, &'a str)> {
     (ok(app) && ok(stream)).then_some((app, stream))
 }
 
-/// When `req` is an HTTP-FLV play of a publishing stream, its queue: the
-/// caller then hands the TCP stream to [`serve_flv`]. `None` leaves the
-/// request to the normal router (which answers 404 for unknown streams).
-pub fn flv_request(core: &ShardRuntime, req: &Request, site: Site) -> Option<FlvPlay> {
+/// When `req` is an HTTP-FLV play of a publishing stream, its queue (and
+/// its client entry for the API, with the address of `peer`): the caller
+/// then hands the TCP stream to [`serve_flv`]. `None` leaves the request to
+/// the normal router (which answers 404 for unknown streams).
+pub fn flv_request(
+    core: &ShardRuntime,
+    req: &Request,
+    site: Site,
+    peer: Option<SocketAddr>,
+) -> Option<FlvPlay> {
     if req.method != Method::Get
         || !matches!(site, Site::Files | Site::Both)
         || core.shared.drain.is_draining()
@@ -58,13 +76,41 @@ pub fn flv_request(core: &ShardRuntime, req: &Request, site: Site) -> Option<Flv
     let (app, stream) = app_stream(&req.path, ".flv")?;
     let key = stream_key(app, stream);
     let rx = core.shared.live.subscribe(&key, false)?;
-    Some(FlvPlay { key, rx })
+    let bytes = Arc::new(ByteCounters::default());
+    let kick = Kick::default();
+    let host = req.host().unwrap_or("localhost");
+    let desc = LiveClientDesc {
+        kind: LiveKind::FlvPlay,
+        shard: core.id,
+        vhost: crate::config::DEFAULT_VHOST.to_owned(),
+        app: app.to_owned(),
+        stream: stream.to_owned(),
+        ip: peer.map_or_else(String::new, |p| p.ip().to_string()),
+        tc_url: format!("http://{host}/{app}"),
+        page_url: String::new(),
+        swf_url: String::new(),
+    };
+    let client = core.shared.live.add_client(desc, bytes.clone(), &kick);
+    Some(FlvPlay {
+        key,
+        rx,
+        _client: client,
+        bytes,
+        kick,
+    })
 }
 
-/// Streams FLV to an HTTP client until the stream ends, the client goes away
-/// or it reads too slowly (its queue overflows and the hub drops it, or it
-/// takes less than 64 KiB in 10 s: [`timeouts::write_all`]).
-pub async fn serve_flv(mut stream: impl AsyncWrite + Unpin, play: FlvPlay) {
+/// Streams FLV to the HTTP client at `ip` (on shard `core`) until the
+/// stream ends, the client goes away or it reads too slowly (its queue
+/// overflows and the hub drops it, or it takes less than 64 KiB in 10 s:
+/// [`timeouts::write_all`]), or the HTTP API kicks it. The caller drops it
+/// when the shard stops.
+pub async fn serve_flv(
+    mut stream: impl AsyncWrite + Unpin,
+    play: FlvPlay,
+    core: &ShardRuntime,
+    ip: Option<std::net::IpAddr>,
+) {
     let head = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nServer: {}\r\n\
          Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
@@ -72,34 +118,62 @@ pub async fn serve_flv(mut stream: impl AsyncWrite + Unpin, play: FlvPlay) {
     );
     let mut out = head.into_bytes();
     out.extend_from_slice(&FlvMuxer::header(true, true));
-    tracing::info!(stream = play.key, "http-flv play");
+    let mut session = LiveSession::start(Proto::Flv, false, &play.key, ip, core.id);
+    let end;
     loop {
         if !out.is_empty() {
-            let written = match timeouts::write_all(&mut stream, &out).await {
-                Ok(()) => timeouts::flush(&mut stream).await,
-                Err(e) => Err(e),
+            let write = async {
+                timeouts::write_all(&mut stream, &out).await?;
+                timeouts::flush(&mut stream).await
             };
-            if let Err(e) = written {
-                tracing::info!(stream = play.key, "http-flv: closing: {e}");
-                break;
+            match play.kick.or(write).await {
+                Some(Ok(())) => play.bytes.add_sent(out.len()),
+                Some(Err(e)) => {
+                    crate::info_limited!(stream = play.key, "http-flv: closing: {e}");
+                    end = "write_failed";
+                    break;
+                }
+                None => {
+                    end = "kicked";
+                    break;
+                }
             }
+            session.counts.bytes_out += out.len() as u64;
             out.clear();
         }
-        let Ok(tag) = play.rx.recv_async().await else {
-            break;
+        let tag = match play.kick.or(play.rx.recv_async()).await {
+            Some(Ok(tag)) => tag,
+            Some(Err(_)) => {
+                end = if core.shared.live.is_publishing(&play.key) {
+                    // The hub dropped this too slow player.
+                    "too_slow"
+                } else {
+                    "stream_ended"
+                };
+                break;
+            }
+            None => {
+                end = "kicked";
+                break;
+            }
         };
         let mut next = Some(tag);
         while let Some(tag) = next.take() {
-            if let Err(e) = FlvMuxer::write_tag(&tag, &mut out) {
-                tracing::debug!(stream = play.key, "http-flv: tag skipped: {e}");
+            match FlvMuxer::write_tag(&tag, &mut out) {
+                Ok(()) => session.counts.packets_out += 1,
+                Err(e) => tracing::debug!(stream = play.key, "http-flv: tag skipped: {e}"),
             }
             if out.len() < WRITE_BATCH {
                 next = play.rx.try_recv().ok();
             }
         }
     }
-    tracing::info!(stream = play.key, "http-flv play ended");
-    let _ = timeouts::close(&mut stream).await;
+    session.end(end);
+    if end == "kicked" {
+        // Not waited for: dropping the socket closes it.
+        return;
+    }
+    let _ = play.kick.or(timeouts::close(&mut stream)).await;
 }
 
 /// The HLS playlist or segment `req` asks for, when HLS serves that path.

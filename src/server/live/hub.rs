@@ -22,6 +22,10 @@ use crate::config::VhostConfig;
 use crate::live::flv::FlvTag;
 use crate::live::gop::GopCache;
 use crate::live::hls::HlsMuxer;
+use crate::live::media_info::MediaInfo;
+use crate::server::live::clients::{
+    ByteCounters, Kick, LiveClient, LiveClientDesc, LiveClientGuard, LiveClientInfo,
+};
 
 /// Tags a player may have queued before it is disconnected as too slow
 /// (about 10 s of a 30 fps stream with audio).
@@ -83,6 +87,8 @@ impl StreamSettings {
 #[derive(Debug)]
 pub struct Hub {
     streams: Mutex<HashMap<String, Arc<LiveStream>>>,
+    /// Live clients (publishers and players) by id, for the HTTP API.
+    clients: Mutex<HashMap<String, LiveClient>>,
     /// Open RTMP connections (all shards).
     pub rtmp_connections: AtomicUsize,
     /// Players disconnected because their queue was full.
@@ -122,6 +128,8 @@ struct StreamInner {
     gop_enabled: bool,
     hls: Option<HlsMuxer>,
     players: Vec<flume::Sender<FlvTag>>,
+    /// Codecs of the active publication, for the HTTP API.
+    media: MediaInfo,
     /// `hls_dispose` of the last publish.
     hls_dispose: Duration,
     /// When a sweep first saw the stream unpublished with HLS left.
@@ -151,6 +159,7 @@ impl Hub {
     pub fn with_rtmp_budget(budget: usize) -> Self {
         Self {
             streams: Mutex::default(),
+            clients: Mutex::default(),
             rtmp_connections: AtomicUsize::new(0),
             slow_players: AtomicU64::new(0),
             next_publication: AtomicU64::new(0),
@@ -188,6 +197,9 @@ impl Hub {
     /// removes streams left with no publisher, player or HLS. Returns how
     /// many streams were removed.
     pub fn sweep(&self, now: Instant) -> usize {
+        for c in lock(&self.clients).values() {
+            c.update_rate(now);
+        }
         let mut map = lock(&self.streams);
         let before = map.len();
         map.retain(|_, stream| {
@@ -254,6 +266,7 @@ impl Hub {
             s.unpublished_at = None;
             s.hls_dispose = settings.hls_dispose;
             s.gop.clear();
+            s.media = MediaInfo::default();
             s.gop_enabled = settings.gop_cache;
             s.hls = settings.hls.map(|(fragment, window, ratio)| {
                 let mut h = HlsMuxer::new(fragment, window);
@@ -315,20 +328,55 @@ impl Hub {
         s.hls.as_ref()?.segment(seq)
     }
 
-    /// Live clients that still hold something: open RTMP connections plus
-    /// attached players (RTMP and HTTP-FLV; an RTMP player counts twice,
-    /// which is fine for "is anything left", what a graceful stop asks).
+    /// Live clients (RTMP publishers and players, HTTP-FLV players) still
+    /// connected: what a graceful stop waits for.
     pub fn clients_left(&self) -> usize {
-        let streams: Vec<_> = lock(&self.streams).values().cloned().collect();
-        let players: usize = streams
-            .iter()
-            .map(|s| {
-                let s = lock(&s.inner);
-                s.players.iter().filter(|p| !p.is_disconnected()).count()
-                    + usize::from(s.publisher.is_some())
-            })
-            .sum();
-        players + self.rtmp_connections.load(Ordering::Relaxed)
+        lock(&self.clients).len()
+    }
+
+    /// Registers a live client for the HTTP API until the guard drops; its
+    /// connection counts `bytes` and ends when `kick` is pulled.
+    pub fn add_client(
+        self: &Arc<Self>,
+        desc: LiveClientDesc,
+        bytes: Arc<ByteCounters>,
+        kick: &Kick,
+    ) -> LiveClientGuard {
+        let mut clients = lock(&self.clients);
+        let id = loop {
+            let id = crate::util::random_string(8);
+            if !clients.contains_key(&id) {
+                break id;
+            }
+        };
+        clients.insert(id.clone(), LiveClient::new(id.clone(), desc, bytes, kick));
+        LiveClientGuard::new(self.clone(), id)
+    }
+
+    pub(super) fn remove_client(&self, id: &str) {
+        lock(&self.clients).remove(id);
+    }
+
+    /// Kicks the live client `id` (its connection closes at once); false if
+    /// there is no such client (or it was already kicked).
+    pub fn kick(&self, id: &str) -> bool {
+        lock(&self.clients).get(id).is_some_and(LiveClient::kick)
+    }
+
+    /// Every live client not kicked yet.
+    pub fn clients(&self, now: Instant) -> Vec<LiveClientInfo> {
+        lock(&self.clients)
+            .values()
+            .filter(|c| !c.is_kicked())
+            .map(|c| c.info(now))
+            .collect()
+    }
+
+    /// What the active publication of `key` carries (`None` when nobody publishes it).
+    pub fn media(&self, key: &str) -> Option<MediaInfo> {
+        let stream = self.stream(key)?;
+        let s = lock(&stream.inner);
+        s.publisher.is_some().then(|| s.media.clone())
     }
 
     /// Streams with an active publisher.
@@ -354,6 +402,7 @@ impl Publication {
         if s.publisher != Some(self.id) {
             return;
         }
+        s.media.on_tag(tag);
         if s.gop_enabled {
             s.gop.push(tag);
         }
@@ -420,6 +469,7 @@ impl Drop for Publication {
         }
         s.publisher = None;
         s.gop.clear();
+        s.media = MediaInfo::default();
         if let Some(hls) = s.hls.as_mut() {
             hls.flush();
         }
@@ -558,6 +608,80 @@ mod tests {
         hub.sweep(t0);
         assert_eq!(hub.sweep(t0 + Duration::from_secs(86_400)), 0);
         assert_eq!(hub.len(), 1);
+    }
+
+    fn desc(kind: crate::server::live::clients::LiveKind, stream: &str) -> LiveClientDesc {
+        LiveClientDesc {
+            kind,
+            shard: 1,
+            vhost: "__defaultVhost__".into(),
+            app: "live".into(),
+            stream: stream.into(),
+            ip: "10.0.0.1".into(),
+            tc_url: "x".repeat(5000),
+            page_url: String::new(),
+            swf_url: String::new(),
+        }
+    }
+
+    #[test]
+    fn live_clients_are_listed_counted_and_kicked() {
+        use crate::server::live::clients::LiveKind;
+        let hub = Arc::new(Hub::default());
+        let bytes = Arc::new(ByteCounters::default());
+        let (kick_a, kick_b) = (Kick::default(), Kick::default());
+        let a = hub.add_client(desc(LiveKind::FmlePublish, "a"), bytes.clone(), &kick_a);
+        let b = hub.add_client(desc(LiveKind::FlvPlay, "a"), Arc::default(), &kick_b);
+        assert_ne!(a.id(), b.id());
+        assert_eq!(a.id().len(), 8);
+        let t0 = Instant::now();
+        hub.sweep(t0);
+        bytes.add_recv(125_000);
+        bytes.add_sent(10);
+        hub.sweep(t0 + Duration::from_secs(1));
+        let listed = hub.clients(t0);
+        assert_eq!(listed.len(), 2);
+        let mine = listed.iter().find(|c| c.id == a.id()).unwrap();
+        assert_eq!((mine.recv_bytes, mine.send_bytes), (125_000, 10));
+        assert_eq!(mine.kbps.recv_30s, 1000, "125 kB in 1 s");
+        assert_eq!(
+            mine.desc.tc_url.len(),
+            crate::server::live::clients::MAX_URL_LEN
+        );
+
+        // A kick wakes the connection's wait (from any thread) and hides it.
+        assert!(hub.kick(b.id()));
+        assert!(!hub.kick(b.id()), "already kicked");
+        assert!(!hub.kick("nobody"));
+        let woke = futures_lite::future::block_on(kick_b.or(std::future::pending::<()>()));
+        assert_eq!(woke, None, "the kicked wait ends");
+        assert_eq!(
+            futures_lite::future::block_on(kick_b.or(async { 1 })),
+            None,
+            "and stays kicked"
+        );
+        assert_eq!(
+            futures_lite::future::block_on(kick_a.or(async { 1 })),
+            Some(1),
+            "the other one is not"
+        );
+        assert_eq!(hub.clients(t0).len(), 1);
+        drop(b);
+        drop(a);
+        assert!(hub.clients(t0).is_empty());
+    }
+
+    #[test]
+    fn a_publication_says_what_it_carries() {
+        let hub = Arc::new(Hub::default());
+        assert_eq!(hub.media("live/m"), None);
+        let p = hub.publish("live/m", &settings()).unwrap();
+        p.push(&FlvTag::new(TagKind::Audio, 0, vec![0xaf, 0, 0x12, 0x10]));
+        let m = hub.media("live/m").unwrap();
+        assert_eq!(m.audio.unwrap().codec, "AAC");
+        assert!(m.video.is_none());
+        drop(p);
+        assert_eq!(hub.media("live/m"), None);
     }
 
     #[test]

@@ -177,7 +177,7 @@ impl RtcToRtmp {
         {
             Ok(p) => Arc::new(p),
             Err(e) => {
-                tracing::warn!("rtc_to_rtmp: not bridged: {e}");
+                crate::warn_limited!("rtc_to_rtmp: not bridged: {e}");
                 return None;
             }
         };
@@ -205,7 +205,7 @@ impl RtcToRtmp {
                 Some(w)
             }
             Err(e) => {
-                tracing::warn!(stream, "rtc_to_rtmp: no audio: {e}");
+                crate::warn_limited!(stream, "rtc_to_rtmp: no audio: {e}");
                 None
             }
         };

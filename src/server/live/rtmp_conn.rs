@@ -8,6 +8,11 @@
 //! oversized chunk, bad AMF, a bad app or stream name) ends that connection
 //! with one log line, after any error status the core queued is sent.
 //!
+//! A connection that publishes or plays is a client of the HTTP API
+//! ([`Hub::add_client`]): it counts its bytes there, and races every wait
+//! and write with its [`Kick`], so `DELETE /api/v1/clients/{id}` from any
+//! shard closes it at once.
+//!
 //! Bounds: the handshake, `connect` and `publish`/`play` must all be done
 //! within [`RTMP_SETUP_DEADLINE`] of the accept (a total, not a per-byte
 //! timer); every write must make progress within the write timeout; the
@@ -26,9 +31,13 @@ use shards::glommio::{self, net::TcpListener, net::TcpStream};
 use crate::config::{PublishConfig, DEFAULT_VHOST};
 use crate::live::flv::FlvTag;
 use crate::live::rtmp::{RtmpConfig, RtmpEvent, RtmpServerConn};
+use crate::logging::Proto;
+use crate::server::conn_limit;
 use crate::server::hooks::{self, Action, Subject};
+use crate::server::live::clients::{ByteCounters, Kick, LiveClientDesc, LiveClientGuard, LiveKind};
 use crate::server::live::hub::{stream_key, Hub, Publication, StreamSettings};
 use crate::server::live::rtmp_to_rtc::RtmpToRtc;
+use crate::server::live::session::LiveSession;
 use crate::server::timeouts::{self, RTMP_SETUP_DEADLINE};
 use crate::server::ShardRuntime;
 
@@ -49,21 +58,29 @@ pub async fn accept_loop(core: Rc<ShardRuntime>, listener: TcpListener) {
                 let open = hub.rtmp_connections.fetch_add(1, Ordering::Relaxed) + 1;
                 if open > core.shared.config.max_connections as usize {
                     hub.rtmp_connections.fetch_sub(1, Ordering::Relaxed);
-                    tracing::warn!(
+                    crate::warn_limited!(
                         open,
                         "max_connections reached, closing a new RTMP connection"
                     );
                     continue;
                 }
+                let Ok(slot) = conn_limit::admit(&core, &stream, "rtmp") else {
+                    hub.rtmp_connections.fetch_sub(1, Ordering::Relaxed);
+                    continue;
+                };
                 let core = core.clone();
+                // The shard stopping drops the connection, and so ends its
+                // session (its end line says `shutdown`).
+                let stopped = core.stop.stopped();
                 glommio::spawn_local(async move {
-                    serve(core, stream).await;
+                    futures_lite::future::or(serve(core, stream), stopped).await;
+                    drop(slot);
                     hub.rtmp_connections.fetch_sub(1, Ordering::Relaxed);
                 })
                 .detach();
             }
             Err(e) => {
-                tracing::warn!(shard = core.id, "rtmp accept: {e}");
+                crate::warn_limited!(shard = core.id, "rtmp accept: {e}");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }
@@ -103,6 +120,70 @@ enum Wake {
     Silent(Duration),
     /// Still idle at the setup deadline.
     SetupOver,
+    /// `DELETE /api/v1/clients/{id}`.
+    Kicked,
+}
+
+/// What `connect` said, for the API's client entry.
+#[derive(Default)]
+struct ConnectInfo {
+    tc_url: String,
+    page_url: String,
+    swf_url: String,
+}
+
+/// The connection's entry in the hub's clients while it publishes or plays:
+/// the guard, whether it publishes, and the stream.
+type Registered = Option<(LiveClientGuard, bool, String)>;
+
+/// Registers the connection as a client of `role`'s stream (again when the
+/// role changed), or unregisters it when idle.
+#[allow(clippy::too_many_arguments)]
+fn sync_client(
+    registered: &mut Registered,
+    role: &Role,
+    conn: &RtmpServerConn,
+    core: &ShardRuntime,
+    hub: &Arc<Hub>,
+    info: &ConnectInfo,
+    peer: SocketAddr,
+    io: (&Arc<ByteCounters>, &Kick),
+) {
+    let want = match role {
+        Role::Publishing(p, _, _) => Some((true, p.key())),
+        Role::Playing(_, key) => Some((false, key.as_str())),
+        Role::Idle => None,
+    };
+    let Some((publish, key)) = want else {
+        *registered = None;
+        return;
+    };
+    if registered
+        .as_ref()
+        .is_some_and(|(_, p, k)| *p == publish && k == key)
+    {
+        return;
+    }
+    *registered = None;
+    let (app, stream) = key.split_once('/').unwrap_or(("", key));
+    let kind = match (publish, conn.is_fmle_publish()) {
+        (true, true) => LiveKind::FmlePublish,
+        (true, false) => LiveKind::FlashPublish,
+        (false, _) => LiveKind::RtmpPlay,
+    };
+    let desc = LiveClientDesc {
+        kind,
+        shard: core.id,
+        vhost: DEFAULT_VHOST.to_owned(),
+        app: app.to_owned(),
+        stream: stream.to_owned(),
+        ip: peer.ip().to_string(),
+        tc_url: info.tc_url.clone(),
+        page_url: info.page_url.clone(),
+        swf_url: info.swf_url.clone(),
+    };
+    let guard = hub.add_client(desc, io.0.clone(), io.1);
+    *registered = Some((guard, publish, key.to_owned()));
 }
 
 async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
@@ -113,6 +194,9 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = futures_lite::io::split(stream);
     let (in_tx, in_rx) = flume::bounded::<Option<Vec<u8>>>(4);
+    let bytes = Arc::new(ByteCounters::default());
+    let kick = Kick::default();
+    let counted = bytes.clone();
     let reader = glommio::spawn_local(async move {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -120,6 +204,7 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
                 Ok(0) | Err(_) => 0,
                 Ok(n) => n,
             };
+            counted.add_recv(n);
             let msg = (n > 0).then(|| buf[..n].to_vec());
             if in_tx.send_async(msg).await.is_err() || n == 0 {
                 return;
@@ -139,6 +224,12 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
         ..RtmpConfig::default()
     });
     let mut role = Role::Idle;
+    let mut registered: Registered = None;
+    let mut connect_info = ConnectInfo::default();
+    // The publish or play in progress, for its start and end log lines.
+    let mut session: Option<LiveSession> = None;
+    // Why the connection ends (the reason of a session still running then).
+    let mut end = "closed";
     let mut closed = false;
     let mut charge = hub.rtmp_charge();
     // Idle until this instant at most (from the accept, then from the end of
@@ -147,23 +238,66 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
     loop {
         while let Some(ev) = conn.poll_event() {
             if let Err(why) = authorize(&core, &ev, peer).await {
-                tracing::warn!(%peer, "rtmp: refused: {why}");
+                crate::warn_limited!(%peer, "rtmp: refused: {why}");
                 conn.reject(&why);
                 continue;
             }
+            if let RtmpEvent::Connect {
+                tc_url,
+                page_url,
+                swf_url,
+                ..
+            } = &ev
+            {
+                connect_info = ConnectInfo {
+                    tc_url: tc_url.clone(),
+                    page_url: page_url.clone(),
+                    swf_url: swf_url.clone(),
+                };
+            }
             closed |= on_event(
-                &core, &hub, &settings, &bridge, &mut conn, &mut role, ev, peer,
+                &core,
+                &hub,
+                &settings,
+                &bridge,
+                &mut conn,
+                (&mut role, &mut session),
+                ev,
+                peer,
+            );
+            sync_client(
+                &mut registered,
+                &role,
+                &conn,
+                &core,
+                &hub,
+                &connect_info,
+                peer,
+                (&bytes, &kick),
             );
         }
         if let Role::Publishing(_, Some(b), _) = &mut role {
             b.flush().await;
         }
         while let Some(out) = conn.poll_transmit() {
-            if let Err(e) = timeouts::write_all(&mut wr, &out).await {
-                // A peer that stopped reading ends here after the write timeout.
-                tracing::info!(%peer, "rtmp: closing the connection: write: {e}");
-                closed = true;
-                break;
+            match kick.or(timeouts::write_all(&mut wr, &out)).await {
+                Some(Ok(())) => bytes.add_sent(out.len()),
+                Some(Err(e)) => {
+                    // A peer that stopped reading ends here after the write timeout.
+                    crate::info_limited!(%peer, "rtmp: closing the connection: write: {e}");
+                    end = "write_failed";
+                    closed = true;
+                    break;
+                }
+                None => {
+                    tracing::warn!(%peer, "rtmp: closing the connection: kicked by the HTTP API");
+                    end = "kicked";
+                    closed = true;
+                    break;
+                }
+            }
+            if let Some(s) = &mut session {
+                s.counts.bytes_out += out.len() as u64;
             }
         }
         if closed {
@@ -175,47 +309,60 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
             setup_deadline = None;
         }
         let input = async { Wake::Input(in_rx.recv_async().await.ok().flatten()) };
-        let wake = match (&role, role.input_timeout(&vhost.publish)) {
-            (Role::Playing(rx, _), _) => {
-                futures_lite::future::or(input, async { Wake::Tag(rx.recv_async().await.ok()) })
+        let wait = async {
+            match (&role, role.input_timeout(&vhost.publish)) {
+                (Role::Playing(rx, _), _) => {
+                    futures_lite::future::or(input, async { Wake::Tag(rx.recv_async().await.ok()) })
+                        .await
+                }
+                (Role::Idle, _) => {
+                    let left = setup_deadline.map_or(RTMP_SETUP_DEADLINE, |d| {
+                        d.saturating_duration_since(Instant::now())
+                    });
+                    futures_lite::future::or(input, async {
+                        glommio::timer::sleep(left).await;
+                        Wake::SetupOver
+                    })
                     .await
+                }
+                (_, Some(limit)) => {
+                    futures_lite::future::or(input, async {
+                        glommio::timer::sleep(limit).await;
+                        Wake::Silent(limit)
+                    })
+                    .await
+                }
+                (_, None) => input.await,
             }
-            (Role::Idle, _) => {
-                let left = setup_deadline.map_or(RTMP_SETUP_DEADLINE, |d| {
-                    d.saturating_duration_since(Instant::now())
-                });
-                futures_lite::future::or(input, async {
-                    glommio::timer::sleep(left).await;
-                    Wake::SetupOver
-                })
-                .await
-            }
-            (_, Some(limit)) => {
-                futures_lite::future::or(input, async {
-                    glommio::timer::sleep(limit).await;
-                    Wake::Silent(limit)
-                })
-                .await
-            }
-            (_, None) => input.await,
         };
+        let wake = kick.or(wait).await.unwrap_or(Wake::Kicked);
         match wake {
             Wake::Input(Some(bytes)) => {
+                if let Some(s) = &mut session {
+                    s.counts.bytes_in += bytes.len() as u64;
+                }
                 if let Err(e) = conn.handle_input(&bytes) {
-                    tracing::warn!(%peer, "rtmp: closing the connection: {e}");
+                    end = "protocol_error";
+                    crate::warn_limited!(%peer, "rtmp: closing the connection: {e}");
                     // Tell the peer why when the core queued an answer (a bad name).
                     if let Some(out) = conn.poll_transmit() {
-                        let _ = timeouts::write_all(&mut wr, &out).await;
+                        let _ = kick.or(timeouts::write_all(&mut wr, &out)).await;
                     }
                     break;
                 }
                 if let Err(e) = charge.set(conn.buffered()) {
-                    tracing::warn!(%peer, "rtmp: closing the connection: {e}");
+                    crate::warn_limited!(%peer, "rtmp: closing the connection: {e}");
+                    end = "buffer_budget";
                     break;
                 }
             }
+            Wake::Kicked => {
+                tracing::warn!(%peer, "rtmp: closing the connection: kicked by the HTTP API");
+                end = "kicked";
+                break;
+            }
             Wake::SetupOver => {
-                tracing::warn!(
+                crate::warn_limited!(
                     %peer,
                     "rtmp: closing the connection: no publish or play within {RTMP_SETUP_DEADLINE:?}"
                 );
@@ -223,7 +370,8 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
             }
             Wake::Input(None) => conn.handle_eof(),
             Wake::Silent(limit) => {
-                tracing::warn!(%peer, "rtmp: closing the connection: no data for {limit:?}");
+                crate::warn_limited!(%peer, "rtmp: closing the connection: no data for {limit:?}");
+                end = "timeout";
                 break;
             }
             Wake::Tag(Some(tag)) => {
@@ -233,8 +381,13 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
                 let mut next = Some(tag);
                 let mut sent = 0;
                 while let Some(tag) = next.take() {
-                    if let Err(e) = conn.send_tag(&tag) {
-                        tracing::debug!(%peer, "rtmp: player tag not sent: {e}");
+                    match conn.send_tag(&tag) {
+                        Ok(()) => {
+                            if let Some(s) = &mut session {
+                                s.counts.packets_out += 1;
+                            }
+                        }
+                        Err(e) => tracing::debug!(%peer, "rtmp: player tag not sent: {e}"),
                     }
                     sent += 1;
                     if sent < TAG_BATCH {
@@ -243,15 +396,24 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
                 }
             }
             Wake::Tag(None) => {
-                // The stream ended or this player was too slow.
-                tracing::info!(%peer, "rtmp: the played stream ended, closing");
+                // The stream ended or this player was too slow (the hub
+                // dropped its queue while the stream goes on).
+                end = match &role {
+                    Role::Playing(_, key) if hub.is_publishing(key) => "too_slow",
+                    _ => "stream_ended",
+                };
                 break;
             }
         }
     }
+    if let Some(s) = session.take() {
+        s.end(end);
+    }
     notify_ended(&core, &role, peer);
+    drop(registered);
     drop(role);
-    let _ = timeouts::close(&mut wr).await;
+    // A kicked connection is not waited for: dropping the socket closes it.
+    let _ = kick.or(timeouts::close(&mut wr)).await;
     drop(reader);
 }
 
@@ -318,7 +480,8 @@ struct BridgeSettings {
     opus_bitrate: u32,
 }
 
-/// Carry out one event; true when the connection should close.
+/// Carry out one event (a publish or play starts `session`, its end ends
+/// it); true when the connection should close.
 #[allow(clippy::too_many_arguments)]
 fn on_event(
     core: &Rc<ShardRuntime>,
@@ -326,7 +489,7 @@ fn on_event(
     settings: &StreamSettings,
     bridge: &BridgeSettings,
     conn: &mut RtmpServerConn,
-    role: &mut Role,
+    (role, session): (&mut Role, &mut Option<LiveSession>),
     ev: RtmpEvent,
     peer: SocketAddr,
 ) -> bool {
@@ -342,13 +505,13 @@ fn on_event(
                 {
                     Ok(b) => Some(Box::new(b)),
                     Err(e) => {
-                        tracing::warn!(%peer, "rtmp publish refused: {e}");
+                        crate::warn_limited!(%peer, "rtmp publish refused: {e}");
                         conn.reject(&e.to_string());
                         return false;
                     }
                 }
             } else if core.shared.directory.stream(&key).is_some() {
-                tracing::warn!(%peer, stream = key, "rtmp publish refused: already publishing over WebRTC");
+                crate::warn_limited!(%peer, stream = key, "rtmp publish refused: already publishing over WebRTC");
                 conn.reject("stream is already publishing");
                 return false;
             } else {
@@ -357,14 +520,29 @@ fn on_event(
             match hub.publish(&key, settings) {
                 Ok(p) => {
                     if let Err(e) = conn.accept_publish() {
-                        tracing::warn!(%peer, "rtmp publish: {e}");
+                        crate::warn_limited!(%peer, "rtmp publish: {e}");
                         return true;
                     }
-                    tracing::info!(%peer, stream = key, rtc = rtc.is_some(), "rtmp publish");
+                    if rtc.is_some() {
+                        tracing::info!(
+                            stream = key,
+                            "rtmp_to_rtc: bridging an RTMP publisher to WebRTC"
+                        );
+                    }
+                    if let Some(old) = session.take() {
+                        old.end("restarted");
+                    }
+                    *session = Some(LiveSession::start(
+                        Proto::Rtmp,
+                        true,
+                        &key,
+                        Some(peer.ip()),
+                        core.id,
+                    ));
                     *role = Role::Publishing(p, rtc, false);
                 }
                 Err(e) => {
-                    tracing::warn!(%peer, "rtmp publish refused: {e}");
+                    crate::warn_limited!(%peer, "rtmp publish refused: {e}");
                     conn.reject(&e.to_string());
                 }
             }
@@ -377,14 +555,26 @@ fn on_event(
                 return false;
             };
             if let Err(e) = conn.accept_play() {
-                tracing::warn!(%peer, "rtmp play: {e}");
+                crate::warn_limited!(%peer, "rtmp play: {e}");
                 return true;
             }
-            tracing::info!(%peer, stream = key, "rtmp play");
+            if let Some(old) = session.take() {
+                old.end("restarted");
+            }
+            *session = Some(LiveSession::start(
+                Proto::Rtmp,
+                false,
+                &key,
+                Some(peer.ip()),
+                core.id,
+            ));
             *role = Role::Playing(rx, key);
         }
         RtmpEvent::Media(tag) => {
             if let Role::Publishing(p, rtc, media_seen) = role {
+                if let Some(s) = session {
+                    s.counts.packets_in += 1;
+                }
                 *media_seen = true;
                 p.push(&tag);
                 if let Some(b) = rtc {
@@ -393,8 +583,11 @@ fn on_event(
             }
         }
         RtmpEvent::Unpublish | RtmpEvent::PlayStop => {
-            if let Role::Publishing(p, _, _) = role {
-                tracing::info!(%peer, stream = p.key(), "rtmp unpublish");
+            if let Some(s) = session.take() {
+                s.end(match role {
+                    Role::Publishing(..) => "unpublish",
+                    _ => "stop",
+                });
             }
             notify_ended(core, role, peer);
             *role = Role::Idle;

@@ -55,6 +55,8 @@ impl RtmpToRtc {
     ) -> Result<Self, DirectoryError> {
         let token = format!("rtmp-{:08x}{:08x}", random_u32(), random_u32());
         let entry = SessionEntry {
+            // No API client: the RTMP publisher is listed by the hub.
+            id: String::new(),
             ufrag: token.clone(),
             shard: core.id,
             role: Role::Publish,
@@ -118,7 +120,7 @@ impl RtmpToRtc {
         ) {
             Ok(w) => w,
             Err(e) => {
-                tracing::warn!(stream = %self.key, "rtmp_to_rtc: no audio: {e}");
+                crate::warn_limited!(stream = %self.key, "rtmp_to_rtc: no audio: {e}");
                 return;
             }
         };

@@ -283,7 +283,7 @@ impl AacDecoder {
     pub(super) fn new(asc: &[u8], stream: &str) -> Result<Self, TranscodeError> {
         let info = AscInfo::parse(asc)?;
         if let Some(w) = info.core_only_warning() {
-            tracing::warn!(stream, "transcode: {w}");
+            crate::warn_limited!(stream, "transcode: {w}");
         }
         let mut params = CodecParameters::new();
         params.for_codec(CODEC_TYPE_AAC).with_extra_data(asc.into());

@@ -1,5 +1,7 @@
 //! Small helpers shared by several modules.
 
+pub mod log_limit;
+
 use ring::rand::{SecureRandom, SystemRandom};
 
 /// Characters used for ICE credentials and resource tokens (ICE-CHAR minus `+` and `/`).
