@@ -38,11 +38,6 @@ fn publish(srv: &Server, stream: &str) -> Resp {
     )
 }
 
-fn sigterm(srv: &Server) {
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(srv.child.id() as i32, libc::SIGTERM) };
-}
-
 /// Waits until the server logs that the drain began.
 fn wait_draining(srv: &Server) {
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -60,7 +55,7 @@ fn wait_draining(srv: &Server) {
 fn sigterm_refuses_new_clients_keeps_old_ones_then_exits_0() {
     let (mut srv, ports, locations) = server_with_sessions(1500, 3);
     let t0 = Instant::now();
-    sigterm(&srv);
+    srv.signal(libc::SIGTERM);
     wait_draining(&srv);
 
     // New signaling: 503 with Retry-After, WHIP and the legacy API alike.
@@ -98,7 +93,7 @@ fn sigterm_refuses_new_clients_keeps_old_ones_then_exits_0() {
 
     // Two sessions stay: the drain lasts its full 1.5 s, then the process exits 0.
     let status = srv
-        .signal_and_wait(0, Duration::from_secs(4))
+        .wait_exit(Duration::from_secs(4))
         .expect("exited within the drain time and a second");
     let took = t0.elapsed();
     assert!(status.success(), "exit status {status}\n{}", srv.log());
@@ -112,7 +107,7 @@ fn sigterm_refuses_new_clients_keeps_old_ones_then_exits_0() {
 #[test]
 fn the_drain_ends_as_soon_as_the_last_client_leaves() {
     let (mut srv, _, locations) = server_with_sessions(20_000, 2);
-    sigterm(&srv);
+    srv.signal(libc::SIGTERM);
     wait_draining(&srv);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
@@ -124,7 +119,7 @@ fn the_drain_ends_as_soon_as_the_last_client_leaves() {
         assert_eq!(delete(l).status, 200);
     }
     let status = srv
-        .signal_and_wait(0, Duration::from_secs(2))
+        .wait_exit(Duration::from_secs(2))
         .expect("exited once drained");
     assert!(status.success(), "exit status {status}");
     assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
@@ -145,7 +140,7 @@ fn an_idle_server_stops_at_once_on_sigterm() {
 #[test]
 fn a_second_sigterm_or_sigint_stops_at_once() {
     let (mut srv, _, _) = server_with_sessions(20_000, 3);
-    sigterm(&srv);
+    srv.signal(libc::SIGTERM);
     wait_draining(&srv);
     let t0 = Instant::now();
     let status = srv

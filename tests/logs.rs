@@ -14,11 +14,6 @@ use common::*;
 use serde_json::Value;
 use shardsfu::live::rtmp::chunk::write_message;
 
-fn signal(server: &Server, sig: i32) {
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(server.child.id() as i32, sig) }, 0);
-}
-
 /// Waits (at most 5 s) until `cond` holds on the server's log.
 fn wait_for(server: &Server, what: &str, cond: impl Fn(&str) -> bool) {
     assert!(
@@ -303,7 +298,7 @@ fn sighup_changes_the_log_level() {
         conf.replace("srs_log_level warn;", "srs_log_level trace;"),
     )
     .unwrap();
-    signal(&server, libc::SIGHUP);
+    server.signal(libc::SIGHUP);
     wait_for(&server, "the level change", |l| {
         l.contains("reload: log level changed from=warn to=info")
             && l.contains("configuration reloaded")
@@ -320,7 +315,7 @@ fn sighup_changes_the_log_level() {
         conf.replace("srs_log_level warn;", "srs_log_level_v2 warn;"),
     )
     .unwrap();
-    signal(&server, libc::SIGHUP);
+    server.signal(libc::SIGHUP);
     wait_for(&server, "the second level change", |l| {
         l.contains("reload: log level changed from=info to=warn")
     });

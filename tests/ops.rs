@@ -10,11 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn signal(server: &Server, sig: i32) {
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(server.child.id() as i32, sig) }, 0);
-}
-
 /// Waits (at most 3 s) until the server's log contains `needle`.
 fn wait_for_log(server: &Server, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -37,7 +32,7 @@ fn hup_usr1_usr2_are_logged_and_never_kill() {
         (libc::SIGUSR1, "SIGUSR1: 0 sessions, 0 streams"),
         (libc::SIGUSR2, "SIGUSR2: logs go to stderr"),
     ] {
-        signal(&server, sig);
+        server.signal(sig);
         wait_for_log(&server, line);
         assert!(
             server.child.try_wait().unwrap().is_none(),
@@ -347,7 +342,7 @@ fn sighup_applies_a_new_configuration_and_refuses_a_broken_one() {
         .replace("candidate 127.0.0.1;", "candidate 127.0.0.9;")
         .replace("rtc { enabled on;", "rtc { enabled on; nack off;");
     std::fs::write(server.conf_path(), &changed).unwrap();
-    signal(&server, libc::SIGHUP);
+    server.signal(libc::SIGHUP);
     wait_for_log(&server, "configuration reloaded");
     let after = whip("after");
     assert!(
@@ -365,7 +360,7 @@ fn sighup_applies_a_new_configuration_and_refuses_a_broken_one() {
         format!("{changed}\nvhost broken {{ rtc {{ enabled on; }}\n"),
     )
     .unwrap();
-    signal(&server, libc::SIGHUP);
+    server.signal(libc::SIGHUP);
     wait_for_log(&server, "reload refused");
     assert!(
         server.log().contains("test.conf:"),
@@ -384,6 +379,6 @@ fn sighup_applies_a_new_configuration_and_refuses_a_broken_one() {
         changed.replace("workers 2;", "workers 1;"),
     )
     .unwrap();
-    signal(&server, libc::SIGHUP);
+    server.signal(libc::SIGHUP);
     wait_for_log(&server, "need a restart to apply: workers");
 }

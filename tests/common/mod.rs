@@ -270,6 +270,12 @@ impl Server {
         self.signal_and_wait(libc::SIGTERM, limit)
     }
 
+    /// Sends `sig` to the server.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
+    }
+
     /// Sends `sig` and waits up to `limit` for the server to exit.
     pub fn signal_and_wait(
         &mut self,
@@ -279,16 +285,22 @@ impl Server {
         if let Ok(Some(st)) = self.child.try_wait() {
             return Some(st);
         }
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
+        self.signal(sig);
+        self.wait_exit(limit)
+    }
+
+    /// Waits up to `limit` for the server to exit (no signal sent).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
+        loop {
             if let Ok(Some(st)) = self.child.try_wait() {
                 return Some(st);
             }
+            if Instant::now() >= deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
-        None
     }
 }
 
