@@ -26,6 +26,7 @@ pub mod signaling;
 pub mod snapshots;
 pub mod timeouts;
 pub mod tls;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::rc::Rc;

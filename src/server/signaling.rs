@@ -13,10 +13,10 @@ use crate::api::{self, info::ServerFigures, ApiError, Route, Signaling, Site};
 use crate::http::{Request, Response};
 use crate::limits::Rate;
 use crate::sdp::{self, Role};
-use crate::server::files;
 use crate::server::hooks::{self, Subject};
 use crate::server::reload::Current;
 use crate::server::ShardRuntime;
+use crate::server::{files, web};
 use crate::sfu::{Created, ShardMsg, ShardStats, StatsSnapshot};
 
 /// What a request is answered with.
@@ -74,10 +74,13 @@ pub async fn serve(
         }
         Route::Files => match crate::server::live::http::hls_response(core, req) {
             Some(r) => r,
+            None if req.path == web::SERVER_JS => web::server_js(&current.config),
             None => {
                 let root = &core.shared.config.http_server.dir;
                 match files::open(root, &req.raw_target).await {
                     Ok((head, file)) => return Reply::File(api::finish(req, head), file),
+                    // Not in the directory: the page compiled into the binary, if any.
+                    Err(r) if r.status == 404 => web::lookup(&req.raw_target).unwrap_or(r),
                     Err(r) => r,
                 }
             }
