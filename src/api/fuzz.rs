@@ -35,6 +35,10 @@ pub fn route_requests(data: &[u8]) {
                 assert!(!token.is_empty() || req.query_param("token").is_some())
             }
             Route::Kick { id } => assert!(!id.is_empty()),
+            Route::Mix { method, .. } => assert!(matches!(
+                method,
+                crate::http::Method::Post | crate::http::Method::Delete | crate::http::Method::Get
+            )),
             Route::Info(_) | Route::Files => {}
         }
     }

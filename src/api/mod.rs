@@ -81,6 +81,14 @@ pub enum Route {
     Info(InfoQuery),
     /// A file, HLS playlist or segment from the HTTP server.
     Files,
+    /// `/api/v1/rooms/{room}/mix`: start (`POST`), stop (`DELETE`) or
+    /// report (`GET`) a room's mix.
+    Mix {
+        /// The room (its app name), as given.
+        room: String,
+        /// `POST`, `DELETE` or `GET`.
+        method: Method,
+    },
 }
 
 /// Routes one request that arrived on `site`.
@@ -137,6 +145,18 @@ pub fn route(req: &Request, site: Site, config: &Config) -> Route {
                 Method::Get => Route::Info(InfoQuery::Client(id.to_owned())),
                 Method::Delete => Route::Kick { id: id.to_owned() },
                 _ => not_allowed(req, "GET, DELETE"),
+            };
+        }
+        if let Some(room) = p
+            .strip_prefix("/api/v1/rooms/")
+            .and_then(|r| r.strip_suffix("/mix"))
+        {
+            return match req.method {
+                Method::Post | Method::Delete | Method::Get => Route::Mix {
+                    room: room.to_owned(),
+                    method: req.method.clone(),
+                },
+                _ => not_allowed(req, "POST, DELETE, GET"),
             };
         }
         if let Some(id) = p.strip_prefix("/api/v1/streams/") {

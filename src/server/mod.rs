@@ -17,6 +17,7 @@ pub mod hooks;
 mod http_conn;
 pub mod live;
 pub mod metrics;
+pub mod mix;
 pub mod ops;
 pub mod reload;
 pub mod resolver;

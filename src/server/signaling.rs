@@ -7,10 +7,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::api::{self, info::ServerFigures, ApiError, Route, Signaling, Site};
-use crate::http::{Request, Response};
+use crate::http::{Method, Request, Response};
 use crate::limits::Rate;
 use crate::sdp::{self, Role};
 use crate::server::hooks::{self, Subject};
@@ -68,6 +69,7 @@ pub async fn serve(
         },
         Route::Delete { token } => api::deleted(delete(core, &token)),
         Route::Kick { id } => api::kicked(kick(core, &id)),
+        Route::Mix { room, method } => mix(core, &room, method).await,
         Route::Info(q) => api::info::report(q, core),
         Route::Files if core.shared.drain.is_draining() && req.path.ends_with(".flv") => {
             api::error(api::AnswerStyle::Whip, ApiError::Stopping)
@@ -96,6 +98,26 @@ pub async fn serve(
         );
     }
     Reply::Full(api::finish(req, resp))
+}
+
+/// `/api/v1/rooms/{room}/mix`. Starting one looks up `ffmpeg` on the
+/// filesystem: off the shard thread.
+async fn mix(core: &ShardRuntime, room: &str, method: Method) -> Response {
+    let shared = Arc::clone(&core.shared);
+    let result = match method {
+        Method::Post => {
+            let room = room.to_owned();
+            shards::glommio::executor()
+                .spawn_blocking(move || shared.mixes.start(&shared, &room))
+                .await
+        }
+        Method::Delete => shared
+            .mixes
+            .stop(room)
+            .map(|()| Response::json(200, &serde_json::json!({ "code": 0 }))),
+        _ => shared.mixes.info(&shared, room),
+    };
+    result.unwrap_or_else(|e| e.response())
 }
 
 /// Takes one of the client's `signaling_rate_per_ip` tokens; without one,
