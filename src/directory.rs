@@ -48,6 +48,8 @@ pub struct IceView {
     pub end_of_candidates: bool,
     /// Candidates trickled in this generation.
     pub candidates: usize,
+    /// ICE restarts so far.
+    pub restarts: u32,
     /// Server ufrags of restarts, routed to the session (at most
     /// [`MAX_ICE_ALIASES`], newest last).
     pub aliases: Vec<String>,

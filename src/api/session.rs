@@ -117,6 +117,7 @@ pub fn apply_patch(
         ice.remote_ufrag = remote_ufrag.clone();
         ice.end_of_candidates = p.frag.end_of_candidates;
         ice.candidates = n.min(MAX_TRICKLED);
+        ice.restarts = ice.restarts.saturating_add(1);
         return Ok(Patched::Restarted {
             ufrag: fresh_ufrag.to_owned(),
             pwd: fresh_pwd.to_owned(),
@@ -169,7 +170,7 @@ pub fn describe(e: &SessionEntry) -> Response {
         "stream": e.stream,
         "ice": {
             "ufrag": e.ice.ufrag,
-            "restarts": e.ice.aliases.len(),
+            "restarts": e.ice.restarts,
             "candidates": e.ice.candidates,
             "end_of_candidates": e.ice.end_of_candidates,
         },

@@ -79,8 +79,8 @@ fn ice_restart_needs_a_matching_if_match() {
         matches!(&r, Patched::Restarted { ufrag, remote_ufrag, .. } if ufrag == "srv2" && remote_ufrag == "cli2")
     );
     assert_eq!(
-        (s.ufrag.as_str(), s.remote_ufrag.as_str()),
-        ("srv2", "cli2")
+        (s.ufrag.as_str(), s.remote_ufrag.as_str(), s.restarts),
+        ("srv2", "cli2", 1)
     );
     let resp = patched(Ok(r));
     assert_eq!(resp.status, 200);
