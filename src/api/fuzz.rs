@@ -39,6 +39,11 @@ pub fn route_requests(data: &[u8]) {
                 method,
                 crate::http::Method::Post | crate::http::Method::Delete | crate::http::Method::Get
             )),
+            Route::Patch(p) => {
+                assert!(!p.token.is_empty());
+                assert!(p.frag.candidates.len() <= crate::sdp::sdpfrag::MAX_CANDIDATES);
+            }
+            Route::Session { token } => assert!(!token.is_empty()),
             Route::Info(_) | Route::Files => {}
         }
     }
