@@ -17,6 +17,8 @@ pub mod stun;
 mod stun_write;
 
 #[cfg(test)]
+mod agent_tests;
+#[cfg(test)]
 mod restart_tests;
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,10 @@ pub mod sdpfrag;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_candidates;
+#[cfg(test)]
+mod tests_errors;
 
 pub use answer::{answer, Answer, AnswerOptions, ExtIds, NegotiatedTrack, PlayOptions, Role};
 pub use candidate::{

@@ -15,5 +15,7 @@ pub mod session;
 mod ffmpeg_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_bad_input;
 
 pub use session::{RtmpConfig, RtmpError, RtmpEvent, RtmpServerConn};

@@ -2,14 +2,14 @@
 //! [`RtmpServerConn`] through connect, createStream, publish/play and media.
 
 use super::amf0::{self, Amf0Value};
-use super::chunk::{write_message, ChunkDecoder, ChunkError, RtmpMessage};
-use super::handshake::{HandshakeError, HANDSHAKE_SIZE};
+use super::chunk::{write_message, ChunkDecoder, RtmpMessage};
+use super::handshake::HANDSHAKE_SIZE;
 use super::message::msg_type;
 use super::{RtmpConfig, RtmpError, RtmpEvent, RtmpServerConn};
 use crate::live::flv::{FlvDemuxer, FlvTag, TagKind};
 
 /// The client half: chunks what it sends, parses what the server sends.
-struct Client {
+pub(super) struct Client {
     dec: ChunkDecoder,
     out_chunk: usize,
     /// Server handshake bytes (S0+S1+S2) still to skip.
@@ -19,7 +19,7 @@ struct Client {
 }
 
 impl Client {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             dec: ChunkDecoder::new(16 << 20),
             out_chunk: 128,
@@ -28,7 +28,7 @@ impl Client {
         }
     }
 
-    fn feed(&self, conn: &mut RtmpServerConn, bytes: &[u8]) -> Result<(), RtmpError> {
+    pub(super) fn feed(&self, conn: &mut RtmpServerConn, bytes: &[u8]) -> Result<(), RtmpError> {
         if self.trickle {
             for b in bytes {
                 conn.handle_input(std::slice::from_ref(b))?;
@@ -40,7 +40,7 @@ impl Client {
     }
 
     /// C0+C1 with a non-zero version field (as a digest-handshake client sends), then C2.
-    fn handshake(&mut self, conn: &mut RtmpServerConn) {
+    pub(super) fn handshake(&mut self, conn: &mut RtmpServerConn) {
         let mut c0c1 = vec![3u8, 0, 0, 0, 0, 9, 0, 124, 2];
         c0c1.resize(1 + HANDSHAKE_SIZE, 0x5A);
         self.feed(conn, &c0c1).unwrap();
@@ -52,7 +52,7 @@ impl Client {
         assert!(conn.poll_transmit().is_none());
     }
 
-    fn send(
+    pub(super) fn send(
         &self,
         conn: &mut RtmpServerConn,
         csid: u32,
@@ -74,7 +74,7 @@ impl Client {
         self.feed(conn, &wire)
     }
 
-    fn command(
+    pub(super) fn command(
         &self,
         conn: &mut RtmpServerConn,
         stream_id: u32,
@@ -84,14 +84,14 @@ impl Client {
         self.send(conn, 3, 0, msg_type::COMMAND_AMF0, stream_id, &body)
     }
 
-    fn set_chunk_size(&mut self, conn: &mut RtmpServerConn, size: u32) {
+    pub(super) fn set_chunk_size(&mut self, conn: &mut RtmpServerConn, size: u32) {
         self.send(conn, 2, 0, msg_type::SET_CHUNK_SIZE, 0, &size.to_be_bytes())
             .unwrap();
         self.out_chunk = size as usize;
     }
 
     /// Everything the server sent since the last call, as messages.
-    fn receive(&mut self, conn: &mut RtmpServerConn) -> Vec<RtmpMessage> {
+    pub(super) fn receive(&mut self, conn: &mut RtmpServerConn) -> Vec<RtmpMessage> {
         let mut msgs = Vec::new();
         while let Some(bytes) = conn.poll_transmit() {
             self.dec.push(&bytes);
@@ -107,34 +107,34 @@ impl Client {
     }
 }
 
-fn events(conn: &mut RtmpServerConn) -> Vec<RtmpEvent> {
+pub(super) fn events(conn: &mut RtmpServerConn) -> Vec<RtmpEvent> {
     std::iter::from_fn(|| conn.poll_event()).collect()
 }
 
 /// Decoded AMF0 values of each command/data message.
-fn commands(msgs: &[RtmpMessage]) -> Vec<Vec<Amf0Value>> {
+pub(super) fn commands(msgs: &[RtmpMessage]) -> Vec<Vec<Amf0Value>> {
     msgs.iter()
         .filter(|m| matches!(m.type_id, msg_type::COMMAND_AMF0 | msg_type::DATA_AMF0))
         .map(|m| amf0::decode_all(&m.payload).unwrap())
         .collect()
 }
 
-fn code_of(values: &[Amf0Value]) -> Option<&str> {
+pub(super) fn code_of(values: &[Amf0Value]) -> Option<&str> {
     values
         .get(3)
         .and_then(|o| o.get("code"))
         .and_then(Amf0Value::as_str)
 }
 
-fn s(v: &str) -> Amf0Value {
+pub(super) fn s(v: &str) -> Amf0Value {
     Amf0Value::string(v)
 }
 
-fn n(v: f64) -> Amf0Value {
+pub(super) fn n(v: f64) -> Amf0Value {
     Amf0Value::Number(v)
 }
 
-fn fixture_tags() -> Vec<FlvTag> {
+pub(super) fn fixture_tags() -> Vec<FlvTag> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/live/testsrc_2s.flv"
@@ -145,7 +145,7 @@ fn fixture_tags() -> Vec<FlvTag> {
 }
 
 /// Handshake and connect to `live`; checks the server's answer.
-fn connected(trickle: bool) -> (Client, RtmpServerConn) {
+pub(super) fn connected(trickle: bool) -> (Client, RtmpServerConn) {
     let mut conn = RtmpServerConn::new(RtmpConfig::default());
     let mut c = Client::new();
     c.trickle = trickle;
@@ -189,7 +189,7 @@ fn connected(trickle: bool) -> (Client, RtmpServerConn) {
 }
 
 /// connect + releaseStream/FCPublish/createStream + publish, as FFmpeg does.
-fn publish_requested(trickle: bool) -> (Client, RtmpServerConn) {
+pub(super) fn publish_requested(trickle: bool) -> (Client, RtmpServerConn) {
     let (c, mut conn) = connected(trickle);
     c.command(
         &mut conn,
@@ -238,7 +238,7 @@ fn publish_requested(trickle: bool) -> (Client, RtmpServerConn) {
     (c, conn)
 }
 
-fn publish_flow(trickle: bool) {
+pub(super) fn publish_flow(trickle: bool) {
     let (mut c, mut conn) = publish_requested(trickle);
     let tags = fixture_tags();
     // The first video tag arrives before the answer: it is held.
@@ -304,17 +304,17 @@ fn publish_flow(trickle: bool) {
 }
 
 #[test]
-fn publish_end_to_end() {
+pub(super) fn publish_end_to_end() {
     publish_flow(false);
 }
 
 #[test]
-fn publish_end_to_end_byte_by_byte() {
+pub(super) fn publish_end_to_end_byte_by_byte() {
     publish_flow(true);
 }
 
 #[test]
-fn eof_while_publishing_unpublishes() {
+pub(super) fn eof_while_publishing_unpublishes() {
     let (_c, mut conn) = publish_requested(false);
     conn.accept_publish().unwrap();
     conn.handle_eof();
@@ -327,7 +327,7 @@ fn eof_while_publishing_unpublishes() {
 }
 
 #[test]
-fn reject_publish() {
+pub(super) fn reject_publish() {
     let (mut c, mut conn) = publish_requested(false);
     conn.reject("stream busy");
     let cmds = commands(&c.receive(&mut conn));
@@ -344,7 +344,7 @@ fn reject_publish() {
 }
 
 #[test]
-fn play_end_to_end() {
+pub(super) fn play_end_to_end() {
     let (mut c, mut conn) = connected(false);
     c.command(&mut conn, 0, &[s("createStream"), n(2.0), Amf0Value::Null])
         .unwrap();
@@ -431,7 +431,7 @@ fn play_end_to_end() {
 }
 
 #[test]
-fn reject_play() {
+pub(super) fn reject_play() {
     let (mut c, mut conn) = connected(false);
     c.command(
         &mut conn,
@@ -447,7 +447,7 @@ fn reject_play() {
 }
 
 #[test]
-fn ping_and_acknowledgement() {
+pub(super) fn ping_and_acknowledgement() {
     let (mut c, mut conn) = connected(false);
     c.send(
         &mut conn,
@@ -488,7 +488,7 @@ fn ping_and_acknowledgement() {
 }
 
 #[test]
-fn amf3_command_envelope_is_accepted() {
+pub(super) fn amf3_command_envelope_is_accepted() {
     let (mut c, mut conn) = connected(false);
     let mut body = vec![0u8];
     body.extend(amf0::encode_all(&[
@@ -500,218 +500,4 @@ fn amf3_command_envelope_is_accepted() {
         .unwrap();
     let cmds = commands(&c.receive(&mut conn));
     assert_eq!(cmds[0], vec![s("_result"), n(2.0), Amf0Value::Null, n(1.0)]);
-}
-
-#[test]
-fn bad_handshake_version() {
-    let mut conn = RtmpServerConn::default();
-    let mut c0c1 = vec![6u8];
-    c0c1.resize(1 + HANDSHAKE_SIZE, 0);
-    assert_eq!(
-        conn.handle_input(&c0c1),
-        Err(RtmpError::Handshake(HandshakeError::BadVersion(6)))
-    );
-}
-
-#[test]
-fn protocol_errors_end_the_connection() {
-    let (c, mut conn) = connected(false);
-    assert_eq!(
-        c.send(
-            &mut conn,
-            2,
-            0,
-            msg_type::SET_CHUNK_SIZE,
-            0,
-            &70_000u32.to_be_bytes()
-        ),
-        Err(RtmpError::Chunk(ChunkError::BadChunkSize(70_000)))
-    );
-
-    let (c, mut conn) = connected(false);
-    assert_eq!(
-        c.send(&mut conn, 2, 0, msg_type::SET_CHUNK_SIZE, 0, &[0, 1]),
-        Err(RtmpError::BadControlMessage { type_id: 1, len: 2 })
-    );
-
-    let (c, mut conn) = connected(false);
-    assert_eq!(
-        c.command(
-            &mut conn,
-            0,
-            &[s("launchMissiles"), n(2.0), Amf0Value::Null]
-        ),
-        Err(RtmpError::UnknownCommand("launchMissiles".into()))
-    );
-
-    let (c, mut conn) = connected(false);
-    assert!(matches!(
-        c.send(&mut conn, 3, 0, msg_type::COMMAND_AMF0, 0, &[2, 0, 9, b'x']),
-        Err(RtmpError::Amf0 { type_id: 20, .. })
-    ));
-
-    let (c, mut conn) = connected(false);
-    assert!(matches!(
-        c.command(&mut conn, 0, &[n(1.0)]),
-        Err(RtmpError::MalformedCommand { .. })
-    ));
-
-    let (c, mut conn) = connected(false);
-    assert!(matches!(
-        c.command(&mut conn, 1, &[s("publish"), n(5.0), Amf0Value::Null]),
-        Err(RtmpError::MalformedCommand {
-            reason: "no stream name",
-            ..
-        })
-    ));
-
-    let (c, mut conn) = connected(false);
-    assert!(matches!(
-        c.command(
-            &mut conn,
-            1,
-            &[s("play"), n(5.0), Amf0Value::Null, s("?x=1")]
-        ),
-        Err(RtmpError::MalformedCommand {
-            reason: "empty stream name",
-            ..
-        })
-    ));
-
-    let (c, mut conn) = connected(false);
-    assert!(matches!(
-        c.command(
-            &mut conn,
-            0,
-            &[s("connect"), n(2.0), Amf0Value::object([("app", s("x"))])]
-        ),
-        Err(RtmpError::MalformedCommand { .. })
-    ));
-
-    let (c, mut conn) = publish_requested(false);
-    assert_eq!(
-        c.command(
-            &mut conn,
-            1,
-            &[s("play"), n(6.0), Amf0Value::Null, s("other")]
-        ),
-        Err(RtmpError::StreamBusy("play".into()))
-    );
-
-    let (c, mut conn) = connected(false);
-    // A message header declaring 9 MiB (the default limit is 4 MiB).
-    let mut wire = vec![0x06, 0, 0, 0, 0x90, 0, 0, 9, 1, 0, 0, 0];
-    wire.extend_from_slice(&[0; 16]);
-    assert!(matches!(
-        c.feed(&mut conn, &wire),
-        Err(RtmpError::Chunk(ChunkError::MessageTooLarge { .. }))
-    ));
-}
-
-#[test]
-fn command_before_connect() {
-    let mut conn = RtmpServerConn::default();
-    let mut c = Client::new();
-    c.handshake(&mut conn);
-    assert_eq!(
-        c.command(&mut conn, 0, &[s("createStream"), n(1.0), Amf0Value::Null]),
-        Err(RtmpError::CommandBeforeConnect("createStream".into()))
-    );
-    let mut conn = RtmpServerConn::default();
-    c.handshake(&mut conn);
-    assert!(matches!(
-        c.command(&mut conn, 0, &[s("connect"), n(1.0), Amf0Value::Null]),
-        Err(RtmpError::MalformedCommand {
-            reason: "no app",
-            ..
-        })
-    ));
-}
-
-#[test]
-fn media_from_a_player_or_other_stream_is_ignored() {
-    let (c, mut conn) = publish_requested(false);
-    conn.accept_publish().unwrap();
-    c.send(&mut conn, 6, 0, msg_type::VIDEO, 2, &[0x17, 1, 0, 0, 0])
-        .unwrap();
-    c.send(&mut conn, 6, 0, msg_type::VIDEO, 1, &[]).unwrap();
-    assert!(events(&mut conn).is_empty());
-}
-
-#[test]
-fn fuzz_seeds_reach_publish_and_play() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/rtmp_chunk");
-    for (seed, want_media) in [("seed-publish", true), ("seed-play", false)] {
-        let data = std::fs::read(format!("{dir}/{seed}")).unwrap();
-        let mut conn = RtmpServerConn::default();
-        let mut hs = vec![3u8];
-        hs.resize(1 + 2 * HANDSHAKE_SIZE, 0);
-        conn.handle_input(&hs).unwrap();
-        conn.handle_input(&data).unwrap();
-        let mut media = 0;
-        let mut requests = 0;
-        while let Some(ev) = conn.poll_event() {
-            match ev {
-                RtmpEvent::Publish { .. } => {
-                    requests += 1;
-                    conn.accept_publish().unwrap();
-                }
-                RtmpEvent::Play { .. } => {
-                    requests += 1;
-                    conn.accept_play().unwrap();
-                }
-                RtmpEvent::Media(_) => media += 1,
-                _ => {}
-            }
-        }
-        assert_eq!(requests, 1, "{seed}");
-        assert_eq!(media > 0, want_media, "{seed}: {media} media events");
-    }
-}
-
-#[test]
-fn bad_names_are_refused_with_an_error_status() {
-    use super::session::check_name;
-    assert!(check_name("stream", "cam-1_a.b~c").is_ok());
-    assert!(check_name("stream", &"a".repeat(256)).is_ok());
-    for bad in ["", "a/b", "a b", "ü", "a%2F", "a\0"] {
-        assert!(check_name("stream", bad).is_err(), "{bad:?}");
-    }
-    // A 60 KB stream name (the probe's) on play and on publish.
-    let long = "x".repeat(60_000);
-    for cmd in ["play", "publish"] {
-        let (mut c, mut conn) = connected(false);
-        let r = c.command(&mut conn, 1, &[s(cmd), n(4.0), Amf0Value::Null, s(&long)]);
-        let Err(RtmpError::BadName(e)) = r else {
-            panic!("{cmd}: {r:?}");
-        };
-        assert_eq!((e.what, e.len), ("stream", 60_000));
-        assert_eq!(e.head.len(), 32);
-        let cmds = commands(&c.receive(&mut conn));
-        let code = if cmd == "play" {
-            "NetStream.Play.StreamNotFound"
-        } else {
-            "NetStream.Publish.BadName"
-        };
-        assert_eq!(code_of(&cmds[0]), Some(code), "{cmd}");
-        // No Play/Publish event reaches the runtime.
-        assert_eq!(events(&mut conn), vec![RtmpEvent::Closed]);
-    }
-    // A bad app on connect: Connect.Rejected, no Connect event.
-    let mut conn = RtmpServerConn::new(RtmpConfig::default());
-    let mut c = Client::new();
-    c.handshake(&mut conn);
-    let r = c.command(
-        &mut conn,
-        0,
-        &[
-            s("connect"),
-            n(1.0),
-            Amf0Value::object([("app", s("../etc"))]),
-        ],
-    );
-    assert!(matches!(r, Err(RtmpError::BadName(_))), "{r:?}");
-    let cmds = commands(&c.receive(&mut conn));
-    assert_eq!(code_of(&cmds[0]), Some("NetConnection.Connect.Rejected"));
-    assert_eq!(events(&mut conn), vec![RtmpEvent::Closed]);
 }
