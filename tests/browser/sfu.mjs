@@ -79,12 +79,15 @@ function canConnect(port) {
 
 export class Server {
   // rtc: added to the default vhost's rtc { }; rtcServer: to rtc_server { },
-  // where `{rtc}` stands for the RTC port (e.g. for the TCP listener).
-  static async start({ workers = 2, rtc = '', rtcServer = '' } = {}) {
+  // where `{rtc}` stands for the RTC port and `{http}` for the HTTP server's
+  // (e.g. for the TCP listener); apiOnHttp: the HTTP API listens on the
+  // HTTP server's port too (one site, as in SRS).
+  static async start({ workers = 2, rtc = '', rtcServer = '', apiOnHttp = false } = {}) {
     const s = new Server();
     s.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shardsfu-browser-'));
     s.ports = {};
     for (const k of ['rtmp', 'api', 'http', 'rtc']) s.ports[k] = await freePort();
+    if (apiOnHttp) s.ports.api = s.ports.http;
     s.api = `http://127.0.0.1:${s.ports.api}`;
     s.http = `http://127.0.0.1:${s.ports.http}`;
     const conf = [
@@ -94,7 +97,7 @@ export class Server {
       'srs_log_tank console;', `workers ${workers};`,
       `http_server { enabled on; listen 127.0.0.1:${s.ports.http}; dir ${WWW}; }`,
       `http_api { enabled on; listen 127.0.0.1:${s.ports.api}; }`,
-      `rtc_server { enabled on; listen 127.0.0.1:${s.ports.rtc}; candidate 127.0.0.1; ${rtcServer.replaceAll('{rtc}', s.ports.rtc)} }`,
+      `rtc_server { enabled on; listen 127.0.0.1:${s.ports.rtc}; candidate 127.0.0.1; ${rtcServer.replaceAll('{rtc}', s.ports.rtc).replaceAll('{http}', s.ports.http)} }`,
       `vhost __defaultVhost__ { rtc { enabled on; ${rtc} } }`, '',
     ].join('\n');
     fs.writeFileSync(path.join(s.dir, 'test.conf'), conf);
