@@ -347,3 +347,110 @@ fn api_and_server_on_one_port_serve_both_sites() {
     // Nothing listens on the HTTP server's own port now.
     assert!(TcpStream::connect(("127.0.0.1", ports.http)).is_err());
 }
+
+/// A self-signed certificate for 127.0.0.1 (`cert.pem`, `key.pem` in
+/// `dir`), or `None` (the test is skipped) without the openssl command.
+fn make_cert(dir: &std::path::Path) -> Option<()> {
+    let st = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        // webpki refuses a CA certificate as the server's own.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output();
+    match st {
+        Ok(o) if o.status.success() => Some(()),
+        _ => {
+            eprintln!("openssl could not make a certificate: skipping (scripts/install-test-deps installs it)");
+            None
+        }
+    }
+}
+
+type TlsConn = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A TLS connection to `addr` trusting only the test's certificate.
+fn tls_connect(addr: SocketAddr, dir: &std::path::Path) -> TlsConn {
+    use futures_rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(dir.join("cert.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::IpAddress(addr.ip().into());
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    rustls::StreamOwned::new(conn, tcp(addr))
+}
+
+use futures_rustls::rustls;
+
+#[test]
+fn plain_http_https_and_webrtc_over_tls_share_one_port() {
+    let dir = common::TempDir::new("oneport-tls");
+    if make_cert(&dir.0).is_none() {
+        return;
+    }
+    let ports = Ports::free();
+    let https = format!(
+        "https {{ enabled on; listen 127.0.0.1:{}; key {}; cert {}; }}",
+        ports.api,
+        dir.0.join("key.pem").display(),
+        dir.0.join("cert.pem").display()
+    );
+    let conf = one_port_config(ports).replace(
+        "http_api { enabled on;",
+        &format!("http_api {{ enabled on; {https}"),
+    );
+    let srv = Server::start(&conf, ports, &[]);
+    // Plain HTTP and HTTPS on the one port.
+    assert_eq!(common::get(&srv.api_url("/api/v1/versions")).status, 200);
+    let mut https = tls_connect(srv.api, &dir.0);
+    https
+        .write_all(b"GET /api/v1/versions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = Vec::new();
+    https
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = https.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+
+    // A publisher whose ICE, DTLS and SRTP go in RFC 4571 frames inside TLS,
+    // a player over plain TCP, both on the port.
+    let cert = DtlsCert::generate().unwrap();
+    let local = SocketAddr::from(([127, 0, 0, 1], 0));
+    let whip = "/rtc/v1/whip/?app=live&stream=tls";
+    let (offer, answer) = signal(&srv, whip, "aiortc_whip_h264.sdp", &cert);
+    let conn = tls_connect(srv.api, &dir.0);
+    let mut publisher = TcpPeer::connect(conn, &offer, answer, &cert, local, srv.api);
+    let whep = "/rtc/v1/whep/?app=live&stream=tls";
+    let (offer, answer) = signal(&srv, whep, "aiortc_whep_recvonly.sdp", &cert);
+    let mut player = TcpPeer::connect(tcp(srv.api), &offer, answer, &cert, local, srv.api);
+    std::thread::sleep(Duration::from_millis(300));
+    let got = carry(&mut publisher, &mut player, 200);
+    assert!(
+        got >= 180,
+        "the player decrypted {got} of 200 packets\n{}",
+        srv.log()
+    );
+    let t = srv.totals();
+    assert!(t["tcp_connections"].as_u64() >= Some(2), "{t}");
+}
