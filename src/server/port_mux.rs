@@ -58,12 +58,10 @@ impl Roles {
             rfc4571_stun: self.rtc,
         }
     }
-
-    /// How the listener is named in logs.
-    fn label(&self) -> &'static str {
-        "shared port"
-    }
 }
+
+/// How these listeners are named in logs and per-address refusals.
+const LABEL: &str = "shared port";
 
 /// Accepts connections until the task is dropped (shutdown). Each counts
 /// against `max_connections` as an HTTP connection until it turns out to
@@ -78,7 +76,7 @@ pub async fn accept_loop(core: Rc<ShardRuntime>, listener: TcpListener, roles: R
                     );
                     continue;
                 };
-                let Ok(slot) = conn_limit::admit(&core, &stream, roles.label()) else {
+                let Ok(slot) = conn_limit::admit(&core, &stream, LABEL) else {
                     continue;
                 };
                 let core = core.clone();

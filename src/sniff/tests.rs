@@ -39,7 +39,7 @@ fn framed_binding(attrs: usize) -> Vec<u8> {
     stun.extend_from_slice(&(attrs as u16).to_be_bytes());
     stun.extend_from_slice(&STUN_COOKIE);
     stun.extend_from_slice(&[7; 12]);
-    stun.extend(std::iter::repeat(0u8).take(attrs));
+    stun.extend(std::iter::repeat_n(0u8, attrs));
     let mut out = Vec::new();
     assert!(crate::ice::framing::write_frame(&mut out, &stun));
     out
@@ -224,7 +224,7 @@ fn an_oversized_first_line_is_bounded() {
     // A huge request target: HTTP after "GET ", so the sniffer holds 4
     // bytes and the HTTP core's own limits (414/431) apply to the rest.
     let mut huge = b"GET /".to_vec();
-    huge.extend(std::iter::repeat(b'a').take(1 << 20));
+    huge.extend(std::iter::repeat_n(b'a', 1 << 20));
     let mut s = sniffer(ALL);
     let (v, fed) = feed(&mut s, &huge, 1);
     assert_eq!((v, fed, s.buffered().len()), (Verdict::Http, 4, 4));
