@@ -18,6 +18,7 @@
 //! - [`control`]: admits a session into a shard's SFU against the directory.
 //! - [`directory`]: which shard holds a session, who publishes a stream (control plane).
 //! - [`limits`]: connections and signaling requests per client address (control plane).
+//! - [`sniff`]: which protocol a connection on a shared TCP port speaks (HTTP, TLS, RFC 4571).
 //! - [`server`]: IO only: sockets, the glommio loops, the mesh, TLS, hooks, bridges.
 //! - [`live`]: RTMP, FLV and HLS (the live-streaming side).
 //! - [`logging`]: log format and level, and the session start/end lines.
@@ -38,5 +39,6 @@ pub mod rtp;
 pub mod sdp;
 pub mod server;
 pub mod sfu;
+pub mod sniff;
 pub mod srtp;
 pub mod util;

@@ -10,7 +10,8 @@
 //! ([`parser`](self)) → typed [`Config`] with SRS's defaults (unknown
 //! directives, and those accepted without effect ([`NO_EFFECT`]), become
 //! [`ConfigWarning`]s) → `SRS_*` environment overrides
-//! (the environment wins) → `rtc_server.candidate` resolved.
+//! (the environment wins) → `rtc_server.candidate` resolved → TCP ports
+//! checked (services that cannot share a port refused, see [`TcpService`]).
 //!
 //! ```no_run
 //! use shardsfu::config::{Config, ProcessEnv};
@@ -29,6 +30,7 @@ mod lexer;
 mod model;
 mod no_effect;
 mod parser;
+mod ports;
 mod settings;
 mod values;
 mod vhost;
@@ -37,6 +39,8 @@ mod vhost;
 mod tests;
 #[cfg(test)]
 mod tests_ipv6;
+#[cfg(test)]
+mod tests_ports;
 #[cfg(test)]
 mod tests_warnings;
 #[cfg(test)]
@@ -52,6 +56,7 @@ pub use model::{
     RtcTcpConfig, StatsConfig,
 };
 pub use no_effect::{no_effect, NoEffect, NAMED_VHOSTS_SELECTED, NO_EFFECT};
+pub use ports::{tcp_listeners, TcpListen, TcpService};
 pub use vhost::{
     DtlsRole, DtlsVersion, HlsConfig, HlsOnError, HttpHooksConfig, HttpRemuxConfig, PlayConfig,
     PublishConfig, RtcVhostConfig, TimeJitter, VhostConfig, DEFAULT_VHOST,
@@ -127,6 +132,7 @@ impl Config {
         let mut config = build::build(&tree, &mut warnings)?;
         env::apply_overrides(&mut config, env, &mut warnings)?;
         build::check_rtc_protocol(&tree, &config)?;
+        ports::check(&config, &tree, env)?;
         Ok(Loaded { config, warnings })
     }
 }

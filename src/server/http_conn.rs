@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
 use futures_rustls::TlsAcceptor;
-use shards::glommio::{self, net::TcpListener, net::TcpStream};
+use shards::glommio::{self, net::TcpListener};
 
 use crate::http::{ServerConn, Timeouts};
 use crate::server::conn_limit;
@@ -54,10 +54,10 @@ pub async fn accept_loop(
                 let tls = tls.clone();
                 glommio::spawn_local(async move {
                     match tls {
-                        None => serve(&core, stream, site).await,
+                        None => serve(&core, stream, site, &[]).await,
                         Some(tls) => {
                             if let Some(stream) = handshake(&tls, stream).await {
-                                serve(&core, stream, site).await;
+                                serve(&core, stream, site, &[]).await;
                             }
                         }
                     }
@@ -79,11 +79,11 @@ pub async fn accept_loop(
 /// client sending one byte a second held the connection far longer); a
 /// failure (plain HTTP on the HTTPS port, a stall, no shared cipher) is
 /// logged at debug level and the connection dropped.
-async fn handshake(
+pub(crate) async fn handshake<S: HttpStream>(
     tls: &TlsAcceptor,
-    stream: TcpStream,
-) -> Option<futures_rustls::server::TlsStream<TcpStream>> {
-    let peer = stream.peer_addr().ok();
+    stream: S,
+) -> Option<futures_rustls::server::TlsStream<S>> {
+    let peer = stream.peer_addr();
     let accept = async { Some(tls.accept(stream).await) };
     let deadline = async {
         glommio::timer::sleep(HANDSHAKE_TIMEOUT).await;
@@ -115,8 +115,18 @@ async fn transmit<S: HttpStream>(conn: &mut ServerConn, stream: &mut S) -> std::
     Ok(())
 }
 
-async fn serve<S: HttpStream>(core: &ShardRuntime, mut stream: S, site: Site) {
+/// Serves HTTP requests on `stream` until it closes; `prefix` is what was
+/// already read from it (by the one-port listener's sniffer).
+pub(crate) async fn serve<S: HttpStream>(
+    core: &ShardRuntime,
+    mut stream: S,
+    site: Site,
+    prefix: &[u8],
+) {
     let mut conn = ServerConn::new(Instant::now(), Timeouts::default());
+    if !prefix.is_empty() {
+        conn.handle_input(Instant::now(), prefix);
+    }
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         while let Some(req) = conn.poll_request() {

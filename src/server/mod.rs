@@ -6,8 +6,8 @@
 //! port with `SO_REUSEPORT`, then runs: the UDP receive loop
 //! ([`ShardRuntime::on_datagram`]), one receive loop per peer shard
 //! ([`ShardRuntime::on_mesh`]), an accept loop per HTTP, RTMP and
-//! WebRTC-over-TCP listener ([`rtc_tcp`]), and the timer tick that also
-//! watches for shutdown.
+//! WebRTC-over-TCP listener ([`rtc_tcp`]) and per port those share
+//! ([`port_mux`]), and the timer tick that also watches for shutdown.
 
 pub mod conn_limit;
 mod core;
@@ -19,6 +19,7 @@ pub mod live;
 pub mod metrics;
 pub mod mix;
 pub mod ops;
+pub mod port_mux;
 pub mod reload;
 pub mod resolver;
 pub mod rtc_tcp;
@@ -42,7 +43,7 @@ pub use self::core::{RtcSocket, ShardRuntime};
 pub use self::reload::ConfigSource;
 pub use self::shared::Shared;
 pub use crate::api::Site;
-use crate::config::Config;
+use crate::config::{Config, TcpService};
 use crate::sfu::{Sfu, SfuConfig, ShardMsg};
 
 /// How often each shard runs its timers and checks for shutdown.
@@ -91,7 +92,13 @@ pub fn serve(config: Config, source: ConfigSource, signals: Signals) -> anyhow::
 
 async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> anyhow::Result<()> {
     let bound = bind_all(&shared);
-    let (udp, http, rtmp, rtc_tcp) = match bound {
+    let Bound {
+        udp,
+        http,
+        rtmp,
+        rtc_tcp,
+        shared: shared_ports,
+    } = match bound {
         Ok(b) => b,
         Err(e) => {
             ctx.shutdown.request();
@@ -154,6 +161,13 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
             listener,
         )));
     }
+    for (listener, roles) in shared_ports {
+        tasks.push(glommio::spawn_local(port_mux::accept_loop(
+            core.clone(),
+            listener,
+            roles,
+        )));
+    }
     // Live streaming: one RTMP accept loop per `listen` address.
     for listener in rtmp {
         tasks.push(glommio::spawn_local(live::rtmp_conn::accept_loop(
@@ -212,72 +226,86 @@ type HttpListener = (
     Option<futures_rustls::TlsAcceptor>,
 );
 
-/// The RTC UDP sockets, HTTP listeners, RTMP listeners and WebRTC-over-TCP
-/// listeners of one shard.
-type Bound = (
-    Vec<UdpSocket>,
-    Vec<HttpListener>,
-    Vec<glommio::net::TcpListener>,
-    Vec<glommio::net::TcpListener>,
-);
+/// The listeners of one shard.
+#[derive(Default)]
+struct Bound {
+    /// RTC UDP sockets.
+    udp: Vec<UdpSocket>,
+    /// HTTP and HTTPS listeners of one site each.
+    http: Vec<HttpListener>,
+    /// RTMP listeners.
+    rtmp: Vec<glommio::net::TcpListener>,
+    /// WebRTC-over-TCP listeners of their own.
+    rtc_tcp: Vec<glommio::net::TcpListener>,
+    /// Listeners shared by several of HTTP, HTTPS and WebRTC over TCP.
+    shared: Vec<(glommio::net::TcpListener, Rc<port_mux::Roles>)>,
+}
 
 fn bind_all(shared: &Shared) -> anyhow::Result<Bound> {
     let cfg = &shared.config;
     let tcp = tcp_endpoints(cfg);
     let v6_only = shards::v6_only;
-    let mut udp = Vec::new();
+    let mut out = Bound::default();
     if cfg.rtc_server.enabled {
         let all = &cfg.rtc_server.listen;
         for addr in all {
             let sock = shards::bind_udp(*addr, SocketOptions::default(), v6_only(*addr, all))
                 .with_context(|| format!("rtc_server: cannot bind UDP {addr}"))?;
-            udp.push(sock);
+            out.udp.push(sock);
         }
     }
-    let mut rtc_tcp = Vec::new();
-    if cfg.rtc_server.enabled && cfg.rtc_server.tcp.enabled {
-        for addr in &cfg.rtc_server.tcp.listen {
-            let l = shards::bind_tcp(*addr, v6_only(*addr, &tcp))
-                .with_context(|| format!("rtc_server.tcp: cannot bind TCP {addr}"))?;
-            rtc_tcp.push(l);
+    // Every TCP address once, with what it serves (`Config` refused the
+    // services that cannot share one).
+    for listen in crate::config::tcp_listeners(cfg) {
+        let addr = listen.addr;
+        let names: Vec<&str> = listen.services.iter().map(|s| s.directive()).collect();
+        let l = shards::bind_tcp(addr, v6_only(addr, &tcp))
+            .with_context(|| format!("{}: cannot bind TCP {addr}", names.join(" and ")))?;
+        let roles = roles(shared, &listen);
+        match (&roles.plain, &roles.tls, roles.rtc) {
+            _ if listen.serves(TcpService::Rtmp) => out.rtmp.push(l),
+            (Some(site), None, false) => out.http.push((l, *site, None)),
+            (None, Some((site, tls)), false) => out.http.push((l, *site, Some(tls.clone()))),
+            (None, None, true) => out.rtc_tcp.push(l),
+            (None, None, false) => {}
+            _ => {
+                tracing::info!(%addr, services = %names.join(" "), "one TCP port for these services");
+                out.shared.push((l, Rc::new(roles)));
+            }
         }
     }
-    let mut http = Vec::new();
-    let api: &[SocketAddr] = if cfg.http_api.enabled {
-        &cfg.http_api.listen
-    } else {
-        &[]
+    Ok(out)
+}
+
+/// What a TCP address serves: plain HTTP for the API, the server or both
+/// (one site where they share the address, as in SRS); HTTPS likewise,
+/// with the API's certificate where both share it; WebRTC over TCP.
+fn roles(shared: &Shared, listen: &crate::config::TcpListen) -> port_mux::Roles {
+    let site = |api: bool, files: bool| match (api, files) {
+        (true, true) => Some(Site::Both),
+        (true, false) => Some(Site::Api),
+        (false, true) => Some(Site::Files),
+        (false, false) => None,
     };
-    let files: &[SocketAddr] = if cfg.http_server.enabled {
-        &cfg.http_server.listen
-    } else {
-        &[]
-    };
-    bind_http(&mut http, (api, None), (files, None), "", &tcp)?;
-    // HTTPS: `Shared` loaded the certificates of the enabled sections only.
-    let https_api = shared
-        .tls_api
-        .as_ref()
-        .map_or(&[][..], |_| &cfg.http_api.https.listen);
-    let https_files = shared
-        .tls_files
-        .as_ref()
-        .map_or(&[][..], |_| &cfg.http_server.https.listen);
-    bind_http(
-        &mut http,
-        (https_api, shared.tls_api.as_ref()),
-        (https_files, shared.tls_files.as_ref()),
-        ".https",
-        &tcp,
-    )?;
-    // RTMP (`listen`, SRS's 1935).
-    let mut rtmp = Vec::new();
-    for addr in &cfg.listen {
-        let l = shards::bind_tcp(*addr, v6_only(*addr, &tcp))
-            .with_context(|| format!("rtmp: cannot bind TCP {addr}"))?;
-        rtmp.push(l);
+    let plain = site(
+        listen.serves(TcpService::HttpApi),
+        listen.serves(TcpService::HttpServer),
+    );
+    // `Shared` loaded the certificates of the enabled sections only.
+    let https_api = listen.serves(TcpService::HttpsApi);
+    let tls = site(https_api, listen.serves(TcpService::HttpsServer)).and_then(|s| {
+        let acceptor = if https_api {
+            shared.tls_api.as_ref()
+        } else {
+            shared.tls_files.as_ref()
+        };
+        acceptor.map(|a| (s, a.clone()))
+    });
+    port_mux::Roles {
+        plain,
+        tls,
+        rtc: listen.serves(TcpService::RtcTcp),
     }
-    Ok((udp, http, rtmp, rtc_tcp))
 }
 
 /// Every TCP endpoint this process listens on (RTMP, HTTP, HTTPS, WebRTC
@@ -291,35 +319,6 @@ fn tcp_endpoints(cfg: &crate::config::Config) -> Vec<SocketAddr> {
     all.extend(&cfg.http_server.https.listen);
     all.extend(&cfg.rtc_server.tcp.listen);
     all
-}
-
-/// Binds the HTTP API's addresses (serving both sites where the HTTP server
-/// shares one) and then the HTTP server's others, each with its TLS if any.
-/// `section` (`""` or `".https"`) goes in bind errors; `tcp` is every TCP
-/// endpoint (for [`shards::v6_only`]).
-fn bind_http(
-    out: &mut Vec<HttpListener>,
-    (api, tls_api): (&[SocketAddr], Option<&futures_rustls::TlsAcceptor>),
-    (files, tls_files): (&[SocketAddr], Option<&futures_rustls::TlsAcceptor>),
-    section: &str,
-    tcp: &[SocketAddr],
-) -> anyhow::Result<()> {
-    for addr in api {
-        let site = if files.contains(addr) {
-            Site::Both
-        } else {
-            Site::Api
-        };
-        let l = shards::bind_tcp(*addr, shards::v6_only(*addr, tcp))
-            .with_context(|| format!("http_api{section}: cannot bind TCP {addr}"))?;
-        out.push((l, site, tls_api.cloned()));
-    }
-    for addr in files.iter().filter(|a| !api.contains(a)) {
-        let l = shards::bind_tcp(*addr, shards::v6_only(*addr, tcp))
-            .with_context(|| format!("http_server{section}: cannot bind TCP {addr}"))?;
-        out.push((l, Site::Files, tls_files.cloned()));
-    }
-    Ok(())
 }
 
 async fn udp_loop(core: Rc<ShardRuntime>, sock: Rc<UdpSocket>) {

@@ -9,6 +9,7 @@
 //!
 //! [`ShardState`]: crate::server::shard::ShardState
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use shards::glommio::{self, net::TcpListener, net::TcpStream};
 use crate::ice::framing::{write_frame, Deframer};
 use crate::server::conn_limit;
 use crate::server::timeouts;
+use crate::server::tls::HttpStream;
 use crate::server::ShardRuntime;
 use crate::sfu::ShardStats;
 
@@ -66,16 +68,27 @@ pub async fn accept_loop(core: Rc<ShardRuntime>, listener: TcpListener) {
     }
 }
 
-/// Reads frames into the shard until the peer closes, sends nothing for
-/// `stun_timeout` (ICE consent checks come every few seconds), or the
-/// connection fails, then ends the session that used it; a writer task
-/// drains the connection's send queue.
+/// Serves one connection accepted on the WebRTC-over-TCP port.
 async fn serve(core: &Rc<ShardRuntime>, stream: TcpStream) {
     // An IPv4 client of a dual-stack `[::]` listener has one address, as over UDP.
     let Ok(peer) = stream.peer_addr().map(shards::canonical) else {
         return;
     };
-    let _ = stream.set_nodelay(true);
+    serve_stream(core, stream, peer, &[]).await;
+}
+
+/// Reads frames into the shard until the peer closes, sends nothing for
+/// `stun_timeout` (ICE consent checks come every few seconds), or the
+/// connection fails, then ends the session that used it; a writer task
+/// drains the connection's send queue. `stream` is plain TCP, or TLS on the
+/// one-port listener; `prefix` is what that listener already read from it.
+pub(crate) async fn serve_stream<S: HttpStream + 'static>(
+    core: &Rc<ShardRuntime>,
+    stream: S,
+    peer: SocketAddr,
+    prefix: &[u8],
+) {
+    let _ = stream.socket().set_nodelay(true);
     let idle = core
         .shared
         .config
@@ -107,6 +120,10 @@ async fn serve(core: &Rc<ShardRuntime>, stream: TcpStream) {
     tracing::debug!(%peer, shard = core.id, "rtc tcp connection");
     let reading = async {
         let mut deframer = Deframer::default();
+        deframer.push(prefix);
+        while let Some(packet) = deframer.next_frame() {
+            core.on_tcp_frame(peer, packet).await;
+        }
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = match rd.read(&mut buf).await {

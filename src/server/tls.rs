@@ -117,32 +117,33 @@ pub fn acceptors(config: &Config) -> Result<Acceptors, TlsError> {
     ))
 }
 
-/// A byte stream an HTTP connection runs on: plain TCP or TLS over TCP.
+/// A byte stream a connection on a TCP listener runs on: plain TCP, TLS
+/// over TCP, either with bytes already read put back in front
+/// ([`crate::server::port_mux::Prefixed`]).
 pub trait HttpStream: AsyncRead + AsyncWrite + Unpin {
+    /// The TCP socket underneath.
+    fn socket(&self) -> &TcpStream;
+
     /// Bounds the next reads (`None`: wait forever), as
     /// [`TcpStream::set_read_timeout`].
-    fn set_read_timeout(&self, limit: Option<Duration>) -> std::io::Result<()>;
+    fn set_read_timeout(&self, limit: Option<Duration>) -> std::io::Result<()> {
+        self.socket().set_read_timeout(limit).map_err(Into::into)
+    }
 
     /// The client's address.
-    fn peer_addr(&self) -> Option<std::net::SocketAddr>;
+    fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.socket().peer_addr().ok().map(shards::canonical)
+    }
 }
 
 impl HttpStream for TcpStream {
-    fn set_read_timeout(&self, limit: Option<Duration>) -> std::io::Result<()> {
-        TcpStream::set_read_timeout(self, limit).map_err(Into::into)
-    }
-
-    fn peer_addr(&self) -> Option<std::net::SocketAddr> {
-        TcpStream::peer_addr(self).ok().map(shards::canonical)
+    fn socket(&self) -> &TcpStream {
+        self
     }
 }
 
-impl HttpStream for futures_rustls::server::TlsStream<TcpStream> {
-    fn set_read_timeout(&self, limit: Option<Duration>) -> std::io::Result<()> {
-        self.get_ref().0.set_read_timeout(limit).map_err(Into::into)
-    }
-
-    fn peer_addr(&self) -> Option<std::net::SocketAddr> {
-        self.get_ref().0.peer_addr().ok().map(shards::canonical)
+impl<S: HttpStream> HttpStream for futures_rustls::server::TlsStream<S> {
+    fn socket(&self) -> &TcpStream {
+        self.get_ref().0.socket()
     }
 }

@@ -69,6 +69,13 @@ counters! {
     tcp_dropped,
     /// WebRTC-over-TCP connections accepted.
     tcp_connections,
+    /// Connections on a shared port (HTTP, HTTPS and WebRTC over TCP on one
+    /// listener) closed because their first bytes fit no protocol it serves.
+    port_sniff_rejected,
+    /// Connections on a shared port closed because their first bytes did not
+    /// decide a protocol within `sniff::FIRST_BYTES_TIMEOUT` (or the client
+    /// closed first).
+    port_sniff_timeouts,
     /// STUN binding requests answered.
     stun_answered,
     /// STUN messages dropped: unparsable.

@@ -79,14 +79,17 @@ function canConnect(port) {
 
 export class Server {
   // rtc: added to the default vhost's rtc { }; rtcServer: to rtc_server { },
-  // where `{rtc}` stands for the RTC port (e.g. for the TCP listener);
-  // vhost: more directives of the default vhost; dir: http_server.dir, or
-  // null for none (the pages compiled into the binary).
-  static async start({ workers = 2, rtc = '', rtcServer = '', vhost = '', dir = WWW } = {}) {
+  // where `{rtc}` stands for the RTC port and `{http}` for the HTTP server's
+  // (e.g. for the TCP listener); vhost: more directives of the default
+  // vhost; dir: http_server.dir, or null for none (the pages compiled into
+  // the binary); apiOnHttp: the HTTP API listens on the HTTP server's port
+  // too (one site, as in SRS).
+  static async start({ workers = 2, rtc = '', rtcServer = '', vhost = '', dir = WWW, apiOnHttp = false } = {}) {
     const s = new Server();
     s.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shardsfu-browser-'));
     s.ports = {};
     for (const k of ['rtmp', 'api', 'http', 'rtc']) s.ports[k] = await freePort();
+    if (apiOnHttp) s.ports.api = s.ports.http;
     s.api = `http://127.0.0.1:${s.ports.api}`;
     s.http = `http://127.0.0.1:${s.ports.http}`;
     const conf = [
@@ -96,7 +99,7 @@ export class Server {
       'srs_log_tank console;', `workers ${workers};`,
       `http_server { enabled on; listen 127.0.0.1:${s.ports.http}; ${dir === null ? '' : `dir ${dir};`} }`,
       `http_api { enabled on; listen 127.0.0.1:${s.ports.api}; }`,
-      `rtc_server { enabled on; listen 127.0.0.1:${s.ports.rtc}; candidate 127.0.0.1; ${rtcServer.replaceAll('{rtc}', s.ports.rtc)} }`,
+      `rtc_server { enabled on; listen 127.0.0.1:${s.ports.rtc}; candidate 127.0.0.1; ${rtcServer.replaceAll('{rtc}', s.ports.rtc).replaceAll('{http}', s.ports.http)} }`,
       `vhost __defaultVhost__ { rtc { enabled on; ${rtc} } ${vhost} }`, '',
     ].join('\n');
     fs.writeFileSync(path.join(s.dir, 'test.conf'), conf);
