@@ -20,6 +20,7 @@
 //! - [`limits`]: connections and signaling requests per client address (control plane).
 //! - [`server`]: IO only: sockets, the glommio loops, the mesh, TLS, hooks, bridges.
 //! - [`live`]: RTMP, FLV and HLS (the live-streaming side).
+//! - [`signaling`]: rooms for calls (ossrs/signaling's WebSocket protocol at `/sig/v1/rtc`).
 //! - [`logging`]: log format and level, and the session start/end lines.
 #![warn(missing_docs)]
 
@@ -37,5 +38,6 @@ pub mod rtp;
 pub mod sdp;
 pub mod server;
 pub mod sfu;
+pub mod signaling;
 pub mod srtp;
 pub mod util;

@@ -30,6 +30,7 @@ mod model;
 mod no_effect;
 mod parser;
 mod settings;
+mod signaling;
 mod values;
 mod vhost;
 
@@ -50,6 +51,7 @@ pub use model::{
     RtcTcpConfig, StatsConfig,
 };
 pub use no_effect::{no_effect, NoEffect, NAMED_VHOSTS_SELECTED, NO_EFFECT};
+pub use signaling::SignalingConfig;
 pub use vhost::{
     DtlsRole, DtlsVersion, HlsConfig, HlsOnError, HttpHooksConfig, HttpRemuxConfig, PlayConfig,
     PublishConfig, RtcVhostConfig, TimeJitter, VhostConfig, DEFAULT_VHOST,

@@ -11,6 +11,7 @@ use shards::glommio::{self, net::TcpListener, net::TcpStream};
 
 use crate::http::{ServerConn, Timeouts};
 use crate::server::conn_limit;
+use crate::server::sig_ws;
 use crate::server::signaling::{self, Reply};
 use crate::server::timeouts;
 use crate::server::tls::{HttpStream, HANDSHAKE_TIMEOUT};
@@ -115,11 +116,47 @@ async fn transmit<S: HttpStream>(conn: &mut ServerConn, stream: &mut S) -> std::
     Ok(())
 }
 
-async fn serve<S: HttpStream>(core: &ShardRuntime, mut stream: S, site: Site) {
+/// The 101 head for a signaling upgrade, or the response refusing it.
+fn upgrade(
+    core: &ShardRuntime,
+    req: &crate::http::Request,
+) -> Result<Vec<u8>, crate::http::Response> {
+    if core.shared.drain.is_draining() {
+        return Err(crate::http::Response::error(503, "the server is stopping"));
+    }
+    crate::signaling::accept_upgrade(req).map_err(|e| {
+        crate::info_limited!("signaling: upgrade refused: {e}");
+        sig_ws::refusal(&e)
+    })
+}
+
+async fn serve<S: HttpStream + 'static>(core: &ShardRuntime, mut stream: S, site: Site) {
     let mut conn = ServerConn::new(Instant::now(), Timeouts::default());
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         while let Some(req) = conn.poll_request() {
+            // The signaling WebSocket takes over the connection.
+            if let Ok(r) = &req {
+                let config = core.shared.current.get();
+                if sig_ws::wants(r, &config.config) {
+                    drop(config);
+                    ShardStats::inc(&core.stats().http_requests);
+                    match upgrade(core, r) {
+                        Ok(head) => {
+                            if transmit(&mut conn, &mut stream).await.is_err() {
+                                return;
+                            }
+                            let leftover = conn.into_upgraded();
+                            sig_ws::serve(core, stream, head, leftover).await;
+                            return;
+                        }
+                        Err(resp) => {
+                            conn.send_response(Instant::now(), &resp);
+                            continue;
+                        }
+                    }
+                }
+            }
             // Live hook: an HTTP-FLV play takes over the connection.
             if let Ok(r) = &req {
                 let peer = stream.peer_addr();
