@@ -78,3 +78,44 @@ pub(crate) static SIGNALING: &[Setting<SignalingConfig>] = &[
         apply: |c, a| set(a, &mut c.idle_timeout, |v| parse_secs(v, 1, 86_400)),
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::{Config, ConfigError, MapEnv};
+
+    #[test]
+    fn directives_and_env_overrides() {
+        let env = MapEnv::new().with("SRS_SIGNALING_MESSAGE_RATE", "3");
+        let text = "signaling { enabled off; max_rooms 5; max_members 4; max_message_size 4096;\n\
+                    message_burst 7; idle_timeout 9; }\n";
+        let l = Config::parse_str(text, "t.conf", &env).unwrap();
+        let s = &l.config.signaling;
+        assert!(!s.enabled);
+        assert_eq!(
+            (s.max_rooms, s.max_members, s.max_message_size),
+            (5, 4, 4096)
+        );
+        assert_eq!((s.message_rate, s.message_burst), (3, 7));
+        assert_eq!(s.idle_timeout, Duration::from_secs(9));
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let d = Config::parse_str("", "t.conf", &MapEnv::new())
+            .unwrap()
+            .config;
+        assert!(d.signaling.enabled);
+        assert_eq!(d.signaling.max_members, 16);
+    }
+
+    #[test]
+    fn bad_values_name_the_line_and_directive() {
+        let err = Config::parse_str("\nsignaling { max_members 0; }\n", "t.conf", &MapEnv::new())
+            .unwrap_err();
+        match &err {
+            ConfigError::Invalid {
+                line, directive, ..
+            } => assert_eq!((*line, directive.as_str()), (2, "signaling.max_members")),
+            other => panic!("{other}"),
+        }
+    }
+}
