@@ -242,3 +242,19 @@ fn a_socket_that_never_joins_is_closed_after_idle_timeout() {
     assert!(reason.contains("no join within 3s"), "{reason}");
     assert!(error_of(&texts[0]).contains("no join"));
 }
+
+#[test]
+fn enabled_off_turns_both_endpoints_off() {
+    let ports = Ports::free();
+    let conf = format!("{}signaling {{ enabled off; }}\n", config(ports, 1, ""));
+    let srv = Server::start(&conf, ports, &[]);
+    assert_eq!(get(&srv.api_url("/sig/v1/versions")).status, 404);
+    let stream = TcpStream::connect(srv.http).unwrap();
+    let refused = tungstenite::client(format!("ws://{}/sig/v1/rtc", srv.http), stream);
+    match refused {
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            assert_eq!(r.status(), 404)
+        }
+        other => panic!("expected a 404, got {:?}", other.map(|(_, r)| r)),
+    }
+}
