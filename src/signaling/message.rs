@@ -113,7 +113,7 @@ pub enum DecodeError {
         /// The value as sent (cut to 64 characters).
         value: String,
         /// What is wrong with it.
-        reason: &'static str,
+        reason: String,
     },
 }
 
@@ -211,15 +211,11 @@ fn action(b: Body) -> Result<Action, DecodeError> {
 
 fn check_name(field: &'static str, value: &str, max: usize) -> Result<(), DecodeError> {
     let reason = if value.is_empty() {
-        "it is empty"
+        "it is empty".to_owned()
     } else if value.len() > max {
-        if field == "room" {
-            "it is longer than 256 bytes"
-        } else {
-            "it is longer than 64 bytes"
-        }
+        format!("it is longer than {max} bytes")
     } else if !is_valid_name(value) {
-        "only A-Z a-z 0-9 - _ . ~ are allowed (it names a stream)"
+        "only A-Z a-z 0-9 - _ . ~ are allowed (it names a stream)".to_owned()
     } else {
         return Ok(());
     };
