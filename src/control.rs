@@ -58,6 +58,12 @@ pub fn admit(
         role: req.role,
         stream: key.to_string(),
         pending_ip: req.client_ip,
+        vhost: req.vhost.clone(),
+        ice: crate::directory::IceView {
+            ufrag: session.ufrag.clone(),
+            remote_ufrag: session.answer.remote_ufrag.clone(),
+            ..Default::default()
+        },
     };
     let publish = (req.role == Role::Publish).then(|| StreamEntry {
         publisher: created.token.to_string(),

@@ -27,6 +27,32 @@ pub struct SessionEntry {
     pub stream: String,
     /// The client IP it counts against until it passes ICE.
     pub pending_ip: Option<std::net::IpAddr>,
+    /// The vhost it was created for (its Bearer tokens).
+    pub vhost: String,
+    /// Its ICE generation, as WHIP's `PATCH` sees it.
+    pub ice: IceView,
+}
+
+/// Ufrags of past ICE restarts still routed to a session, besides its first.
+pub const MAX_ICE_ALIASES: usize = 2;
+
+/// The ICE state of a session that the signaling API decides a `PATCH`
+/// on (trickle or restart), kept with the directory so any shard can answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IceView {
+    /// The server's ufrag of the current generation (the `ETag` names it).
+    pub ufrag: String,
+    /// The client's ufrag of the current generation.
+    pub remote_ufrag: String,
+    /// Whether the client sent `a=end-of-candidates` in this generation.
+    pub end_of_candidates: bool,
+    /// Candidates trickled in this generation.
+    pub candidates: usize,
+    /// ICE restarts so far.
+    pub restarts: u32,
+    /// Server ufrags of restarts, routed to the session (at most
+    /// [`MAX_ICE_ALIASES`], newest last).
+    pub aliases: Vec<String>,
 }
 
 /// What the directory knows of one published stream.
@@ -115,6 +141,9 @@ impl Directory {
         let mut inner = self.lock();
         let entry = inner.sessions.remove(token)?;
         inner.by_ufrag.remove(&entry.ufrag);
+        for alias in &entry.ice.aliases {
+            inner.by_ufrag.remove(alias);
+        }
         if let Some(ip) = entry.pending_ip {
             Inner::unpend(&mut inner.pending, ip);
         }
@@ -126,6 +155,41 @@ impl Directory {
             inner.streams.remove(&entry.stream);
         }
         Some(entry)
+    }
+
+    /// Runs `f` on the ICE state of session `token` under the lock (so
+    /// `PATCH`es from several shards see each other), or `None` when there
+    /// is no such session. `f` may move the session to the new generation
+    /// `fresh_ufrag` (a restart) by setting [`IceView::ufrag`] to it: the
+    /// ufrag is then routed to the session, and the oldest alias beyond
+    /// [`MAX_ICE_ALIASES`] forgotten. `fresh_ufrag` must be unused:
+    /// [`DirectoryError::UfragInUse`] otherwise, before `f` runs.
+    pub fn update_ice<R>(
+        &self,
+        token: &str,
+        fresh_ufrag: &str,
+        f: impl FnOnce(&SessionEntry, &mut IceView) -> R,
+    ) -> Option<Result<R, DirectoryError>> {
+        let mut inner = self.lock();
+        let Inner {
+            sessions, by_ufrag, ..
+        } = &mut *inner;
+        let entry = sessions.get_mut(token)?;
+        if by_ufrag.contains_key(fresh_ufrag) {
+            return Some(Err(DirectoryError::UfragInUse(fresh_ufrag.to_owned())));
+        }
+        let mut ice = std::mem::take(&mut entry.ice);
+        let r = f(entry, &mut ice);
+        if ice.ufrag == fresh_ufrag {
+            by_ufrag.insert(fresh_ufrag.to_owned(), token.to_owned());
+            ice.aliases.push(fresh_ufrag.to_owned());
+            if ice.aliases.len() > MAX_ICE_ALIASES {
+                let old = ice.aliases.remove(0);
+                by_ufrag.remove(&old);
+            }
+        }
+        entry.ice = ice;
+        Some(Ok(r))
     }
 
     /// The session `token` passed ICE: it no longer counts as pending.
@@ -212,7 +276,48 @@ mod tests {
             role,
             stream: "live/s".into(),
             pending_ip: Some([10, 0, 0, 1].into()),
+            vhost: "v".into(),
+            ice: IceView {
+                ufrag: ufrag.into(),
+                remote_ufrag: "c".into(),
+                ..IceView::default()
+            },
         }
+    }
+
+    #[test]
+    fn restart_ufrags_route_to_the_session_and_are_bounded() {
+        let d = Directory::default();
+        d.register("t1", entry("u1", Role::Play), None).unwrap();
+        d.register("t2", entry("u2", Role::Play), None).unwrap();
+        let restart = |fresh: &str| {
+            d.update_ice("t1", fresh, |_, ice| ice.ufrag = fresh.to_owned())
+                .unwrap()
+        };
+        assert_eq!(restart("u2"), Err(DirectoryError::UfragInUse("u2".into())));
+        for u in ["r1", "r2", "r3"] {
+            restart(u).unwrap();
+        }
+        assert_eq!(d.shard_of_ufrag("r1"), None, "beyond MAX_ICE_ALIASES");
+        assert_eq!(d.shard_of_ufrag("r3"), Some(0));
+        assert_eq!(d.shard_of_ufrag("u1"), Some(0), "the first ufrag stays");
+        assert_eq!(
+            d.token_of_id("u1:c").as_deref(),
+            Some("t1"),
+            "the API id stays"
+        );
+        // No change of ufrag: nothing routed.
+        d.update_ice("t1", "r9", |_, ice| ice.candidates += 1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.shard_of_ufrag("r9"), None);
+        assert!(d.update_ice("nope", "r8", |_, _| ()).is_none());
+        d.remove("t1");
+        assert_eq!(
+            (d.shard_of_ufrag("r2"), d.shard_of_ufrag("r3")),
+            (None, None)
+        );
+        assert_eq!(d.lock().by_ufrag.len(), 1);
     }
 
     fn stream(token: &str) -> StreamEntry {

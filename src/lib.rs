@@ -34,6 +34,7 @@ pub mod ice;
 pub mod limits;
 pub mod live;
 pub mod logging;
+pub mod mix;
 pub mod rtp;
 pub mod sdp;
 pub mod server;

@@ -67,6 +67,32 @@ pub enum ApiError {
     /// `/api/v1/streams/{id}` of no stream.
     #[error("no stream with id {0:?}")]
     NoSuchStream(String),
+    /// A `PATCH` body that is not a valid `application/trickle-ice-sdpfrag`.
+    #[error("bad sdpfrag: {0}")]
+    SdpFrag(#[from] crate::sdp::sdpfrag::SdpFragError),
+    /// An ICE restart `PATCH` without `If-Match` (RFC 9725 §4.3.2).
+    #[error("an ICE restart needs If-Match with the session's ETag or \"*\"")]
+    PreconditionRequired,
+    /// `If-Match` names another ICE generation than the session's.
+    #[error("If-Match {given} does not match the session's ETag {current}")]
+    PreconditionFailed {
+        /// The `If-Match` value sent.
+        given: String,
+        /// The session's current `ETag`.
+        current: String,
+    },
+    /// The vhost needs `Authorization: Bearer <token>` (RFC 9725 §4.5);
+    /// `invalid` tells a wrong token from a missing one.
+    #[error("{reason}")]
+    Unauthorized {
+        /// What was wrong.
+        reason: String,
+        /// Whether a token was sent but is not one of the vhost's.
+        invalid: bool,
+    },
+    /// A change of the session could not reach the shard that holds it now.
+    #[error("the session's shard is busy: retry")]
+    Busy,
     /// A method the API path does not serve (`Allow` names the ones it does).
     #[error("{method} is not allowed here, only {allow}")]
     MethodNotAllowed {
@@ -91,7 +117,10 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::UnsupportedMediaType(..) => 415,
-            ApiError::BadRequest(_) | ApiError::Sdp(_) => 400,
+            ApiError::BadRequest(_) | ApiError::Sdp(_) | ApiError::SdpFrag(_) => 400,
+            ApiError::Unauthorized { .. } => 401,
+            ApiError::PreconditionFailed { .. } => 412,
+            ApiError::PreconditionRequired => 428,
             ApiError::StreamNotFound(_)
             | ApiError::SessionNotFound(_)
             | ApiError::ClientNotFound(_)
@@ -102,7 +131,10 @@ impl ApiError {
             ApiError::TooManyPending { .. } | ApiError::RateLimited(_) => 429,
             ApiError::Vhost(crate::config::VhostError::NotFound { .. }) => 404,
             ApiError::Vhost(_) => 403,
-            ApiError::RtcDisabled(_) | ApiError::TooManySessions(_) | ApiError::Stopping => 503,
+            ApiError::RtcDisabled(_)
+            | ApiError::TooManySessions(_)
+            | ApiError::Stopping
+            | ApiError::Busy => 503,
         }
     }
 
@@ -113,7 +145,19 @@ impl ApiError {
             ApiError::TooManyPending { .. } => Some(10),
             ApiError::TooManySessions(_) => Some(5),
             ApiError::Stopping => Some(5),
+            ApiError::Busy => Some(1),
             ApiError::RateLimited(r) => Some(r.retry_after),
+            _ => None,
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge of a 401 (RFC 6750 §3).
+    pub fn challenge(&self) -> Option<String> {
+        match self {
+            ApiError::Unauthorized { invalid: true, .. } => {
+                Some("Bearer realm=\"shardsfu\", error=\"invalid_token\"".into())
+            }
+            ApiError::Unauthorized { .. } => Some("Bearer realm=\"shardsfu\"".into()),
             _ => None,
         }
     }

@@ -35,6 +35,15 @@ pub fn route_requests(data: &[u8]) {
                 assert!(!token.is_empty() || req.query_param("token").is_some())
             }
             Route::Kick { id } => assert!(!id.is_empty()),
+            Route::Mix { method, .. } => assert!(matches!(
+                method,
+                crate::http::Method::Post | crate::http::Method::Delete | crate::http::Method::Get
+            )),
+            Route::Patch(p) => {
+                assert!(!p.token.is_empty());
+                assert!(p.frag.candidates.len() <= crate::sdp::sdpfrag::MAX_CANDIDATES);
+            }
+            Route::Session { token } => assert!(!token.is_empty()),
             Route::Info(_) | Route::Files => {}
         }
     }

@@ -56,14 +56,17 @@ fn parse_stream_url(url: &str) -> Result<StreamUrl, ApiError> {
 
 /// A plain JSON error `{code, error}` with its status, as SRS answers.
 pub fn error(e: ApiError) -> Response {
-    let resp = Response::json(
+    let mut resp = Response::json(
         e.status(),
         &json!({ "code": e.code(), "error": e.to_string() }),
     );
-    match e.retry_after() {
-        Some(s) => resp.with_header("Retry-After", s.to_string()),
-        None => resp,
+    if let Some(s) = e.retry_after() {
+        resp.set_header("Retry-After", s.to_string());
     }
+    if let Some(c) = e.challenge() {
+        resp.set_header("WWW-Authenticate", c);
+    }
+    resp
 }
 
 /// Reads `/rtc/v1/publish/` (`role` Publish) or `/rtc/v1/play/` (Play).
@@ -99,6 +102,9 @@ pub fn parse(req: &Request, role: Role) -> Result<Signaling, ApiError> {
         param,
         AnswerStyle::Legacy,
     )?;
+    sig.bearer = crate::api::session::bearer(req)
+        .or_else(|| opt("token"))
+        .map(str::to_owned);
     if opt("vhost").or_else(|| opt("domain")).is_none() {
         // The stream URL's host names the vhost, as in SRS (an IP names none).
         let named = host.parse::<std::net::IpAddr>().is_err()

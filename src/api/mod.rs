@@ -19,6 +19,7 @@ pub mod info;
 mod legacy;
 pub mod page;
 mod request;
+pub mod session;
 mod whip;
 
 use std::net::{IpAddr, SocketAddr};
@@ -66,6 +67,13 @@ pub enum Route {
     Respond(Response),
     /// Create a session (WHIP, WHEP, legacy publish/play).
     Create(Box<Signaling>),
+    /// Trickle ICE or an ICE restart (`PATCH` of a session resource).
+    Patch(Box<session::Patch>),
+    /// Describe the session with this token (`GET`/`HEAD` of its resource).
+    Session {
+        /// The token from the resource URL.
+        token: String,
+    },
     /// End the session with this token (DELETE of its resource).
     Delete {
         /// The token from the resource URL.
@@ -81,14 +89,26 @@ pub enum Route {
     Info(InfoQuery),
     /// A file, HLS playlist or segment from the HTTP server.
     Files,
+    /// `/api/v1/rooms/{room}/mix`: start (`POST`), stop (`DELETE`) or
+    /// report (`GET`) a room's mix.
+    Mix {
+        /// The room (its app name), as given.
+        room: String,
+        /// `POST`, `DELETE` or `GET`.
+        method: Method,
+    },
 }
 
 /// Routes one request that arrived on `site`.
 pub fn route(req: &Request, site: Site, config: &Config) -> Route {
+    let path = req.path.as_str();
+    let api_site = matches!(site, Site::Api | Site::Both);
     if req.method == Method::Options {
+        if api_site && is_whip_path(path.trim_end_matches('/')) {
+            return Route::Respond(session::options(req, &config.rtc_server.ice_servers));
+        }
         return Route::Respond(http::preflight(req));
     }
-    let path = req.path.as_str();
     // ossrs/signaling's version, on both sites as the Go app serves it.
     if config.signaling.enabled
         && req.method == Method::Get
@@ -96,7 +116,7 @@ pub fn route(req: &Request, site: Site, config: &Config) -> Route {
     {
         return Route::Respond(Response::text(200, "1.0"));
     }
-    if matches!(site, Site::Api | Site::Both) {
+    if api_site {
         let p = path.trim_end_matches('/');
         if p == "/api" || p.starts_with("/api/") {
             if let Err(challenge) = auth::check(&config.http_api.auth, req) {
@@ -118,6 +138,26 @@ pub fn route(req: &Request, site: Site, config: &Config) -> Route {
                         "DELETE needs the token of the session resource".into(),
                     ))),
                 }
+            }
+            (Method::Patch, "/rtc/v1/whip" | "/rtc/v1/whep" | "/rtc/v1/whip-play") => {
+                return match session::parse_patch(req) {
+                    Ok(patch) => Route::Patch(Box::new(patch)),
+                    Err(e) => Route::Respond(whip::error(e)),
+                }
+            }
+            (Method::Get | Method::Head, "/rtc/v1/whip" | "/rtc/v1/whep" | "/rtc/v1/whip-play")
+                if req.query_param("token").is_some_and(|t| !t.is_empty()) =>
+            {
+                return Route::Session {
+                    token: req.query_param("token").unwrap_or_default().into(),
+                };
+            }
+            (_, "/rtc/v1/whip" | "/rtc/v1/whep" | "/rtc/v1/whip-play") => {
+                let e = ApiError::MethodNotAllowed {
+                    method: req.method.to_string(),
+                    allow: WHIP_ALLOW,
+                };
+                return Route::Respond(whip::error(e).with_header("Allow", WHIP_ALLOW));
             }
             (Method::Post, "/rtc/v1/publish") => {
                 return signaling(legacy::parse(req, Role::Publish), legacy::error)
@@ -146,6 +186,18 @@ pub fn route(req: &Request, site: Site, config: &Config) -> Route {
                 _ => not_allowed(req, "GET, DELETE"),
             };
         }
+        if let Some(room) = p
+            .strip_prefix("/api/v1/rooms/")
+            .and_then(|r| r.strip_suffix("/mix"))
+        {
+            return match req.method {
+                Method::Post | Method::Delete | Method::Get => Route::Mix {
+                    room: room.to_owned(),
+                    method: req.method.clone(),
+                },
+                _ => not_allowed(req, "POST, DELETE, GET"),
+            };
+        }
         if let Some(id) = p.strip_prefix("/api/v1/streams/") {
             return match req.method {
                 Method::Get => Route::Info(InfoQuery::Stream(id.to_owned())),
@@ -166,15 +218,26 @@ pub fn route(req: &Request, site: Site, config: &Config) -> Route {
     Route::Respond(Response::error(404, &format!("not found: {path}")))
 }
 
-/// Which API a request is a signaling POST of (WHIP/WHEP, the legacy
-/// publish or play), judged from its method and path alone, before its body
-/// is read: the requests `rtc_server.signaling_rate_per_ip` counts.
+/// The methods of the WHIP/WHEP endpoints and session resources.
+const WHIP_ALLOW: &str = "OPTIONS, POST, PATCH, GET, HEAD, DELETE";
+
+/// Whether `p` (without a trailing `/`) is a WHIP/WHEP endpoint.
+fn is_whip_path(p: &str) -> bool {
+    matches!(p, "/rtc/v1/whip" | "/rtc/v1/whep" | "/rtc/v1/whip-play")
+}
+
+/// Which API a request is a signaling POST (or a session `PATCH`) of
+/// (WHIP/WHEP, the legacy publish or play), judged from its method and path
+/// alone, before its body is read: the requests
+/// `rtc_server.signaling_rate_per_ip` counts.
 pub fn signaling_post(req: &Request, site: Site) -> Option<AnswerStyle> {
-    if req.method != Method::Post || site == Site::Files {
+    let patch = req.method == Method::Patch;
+    if !(req.method == Method::Post || patch) || site == Site::Files {
         return None;
     }
     match req.path.trim_end_matches('/') {
-        "/rtc/v1/whip" | "/rtc/v1/whep" | "/rtc/v1/whip-play" => Some(AnswerStyle::Whip),
+        p if is_whip_path(p) => Some(AnswerStyle::Whip),
+        _ if patch => None,
         "/rtc/v1/publish" | "/rtc/v1/play" => Some(AnswerStyle::Legacy),
         _ => None,
     }

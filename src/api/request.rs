@@ -34,6 +34,10 @@ pub struct Signaling {
     pub param: String,
     /// How to answer.
     pub style: AnswerStyle,
+    /// The `Authorization: Bearer` token (for the legacy API also the
+    /// stream URL's `token=`), checked against the vhost's `bearer_token`
+    /// and passed to the hooks.
+    pub bearer: Option<String>,
 }
 
 /// The options of a request, looked up by name (the URL's query, and for
@@ -94,6 +98,7 @@ impl Signaling {
             api_host: api_host.map(str::to_string),
             param,
             style,
+            bearer: None,
         })
     }
 }

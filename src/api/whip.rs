@@ -8,11 +8,14 @@ use crate::sfu::Created;
 
 /// A plain-text error with its status.
 pub fn error(e: ApiError) -> Response {
-    let resp = Response::error(e.status(), &e.to_string());
-    match e.retry_after() {
-        Some(s) => resp.with_header("Retry-After", s.to_string()),
-        None => resp,
+    let mut resp = Response::error(e.status(), &e.to_string());
+    if let Some(s) = e.retry_after() {
+        resp.set_header("Retry-After", s.to_string());
     }
+    if let Some(c) = e.challenge() {
+        resp.set_header("WWW-Authenticate", c);
+    }
+    resp
 }
 
 /// Reads a WHIP/WHEP POST: an `application/sdp` offer, `app` and `stream`
@@ -42,7 +45,7 @@ pub fn parse(req: &Request) -> Result<Signaling, ApiError> {
         .raw_target
         .split_once('?')
         .map_or(String::new(), |(_, q)| format!("?{q}"));
-    Signaling::new(
+    let mut sig = Signaling::new(
         role,
         req.query_param("app"),
         req.query_param("stream"),
@@ -51,7 +54,9 @@ pub fn parse(req: &Request) -> Result<Signaling, ApiError> {
         req.host(),
         param,
         AnswerStyle::Whip,
-    )
+    )?;
+    sig.bearer = crate::api::session::bearer(req).map(str::to_owned);
+    Ok(sig)
 }
 
 /// `201 Created`, the answer, and a `Location` naming the session's resource.
@@ -69,6 +74,9 @@ pub fn answer(sig: &Signaling, result: Result<Created, ApiError>) -> Response {
         "/rtc/v1/{kind}/?action=delete&token={}&app={}&stream={}&session={}",
         c.token, sig.create.app, sig.create.stream, c.session_id
     );
+    let ufrag = c.session_id.split(':').next().unwrap_or_default();
     Response::bytes(201, "application/sdp", c.answer.into_bytes())
         .with_header("Location", &location)
+        .with_header("ETag", crate::api::session::etag(ufrag))
+        .with_header("Accept-Patch", crate::sdp::sdpfrag::CONTENT_TYPE)
 }

@@ -289,3 +289,31 @@ fn build_vhost(d: &Directive, w: &mut Warnings) -> Result<VhostConfig, ConfigErr
     )?;
     Ok(vhost)
 }
+
+/// `rtc_server { protocol tcp; }` without `tcp { enabled on; }` would answer
+/// every offer with no candidate at all; SRS's guide says TCP must then be
+/// enabled, so the configuration is refused at start-up, naming the line of
+/// `protocol` (or the environment variable that set it).
+pub(crate) fn check_rtc_protocol(tree: &[Directive], c: &Config) -> Result<(), ConfigError> {
+    let rtc = &c.rtc_server;
+    if !rtc.enabled || rtc.protocol != super::model::RtcProtocol::Tcp || rtc.tcp.enabled {
+        return Ok(());
+    }
+    let reason = "protocol tcp needs WebRTC over TCP: add rtc_server { tcp { enabled on; } } \
+                  (or use protocol udp or all); otherwise no answer would carry a candidate";
+    let protocol = tree
+        .iter()
+        .filter(|d| d.name == "rtc_server")
+        .flat_map(|d| d.children.iter())
+        .find(|d| d.name == "protocol");
+    match protocol {
+        Some(d) if d.args.first().map(String::as_str) == Some("tcp") => {
+            Err(invalid(d, "rtc_server.protocol", reason))
+        }
+        _ => Err(ConfigError::Env {
+            var: "SRS_RTC_SERVER_PROTOCOL".into(),
+            value: "tcp".into(),
+            reason: reason.into(),
+        }),
+    }
+}

@@ -40,6 +40,8 @@ mod tests;
 mod tests_ipv6;
 #[cfg(test)]
 mod tests_warnings;
+#[cfg(test)]
+mod tests_whip;
 
 use std::path::Path;
 
@@ -126,6 +128,7 @@ impl Config {
         let mut warnings = Vec::new();
         let mut config = build::build(&tree, &mut warnings)?;
         env::apply_overrides(&mut config, env, &mut warnings)?;
+        build::check_rtc_protocol(&tree, &config)?;
         Ok(Loaded { config, warnings })
     }
 }

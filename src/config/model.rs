@@ -330,6 +330,10 @@ pub struct RtcServerConfig {
     pub reuseport: u32,
     /// `merge_nalus`. Default off.
     pub merge_nalus: bool,
+    /// `ice_servers` (shardsfu's; SRS has none): STUN/TURN URIs sent to
+    /// WHIP/WHEP clients as `Link: <uri>; rel="ice-server"` (RFC 9725
+    /// §4.6). Default none.
+    pub ice_servers: Vec<String>,
     /// `black_hole { }`.
     pub black_hole: BlackHoleConfig,
 }
@@ -440,6 +444,7 @@ impl Default for RtcServerConfig {
             encrypt: true,
             reuseport: 1,
             merge_nalus: false,
+            ice_servers: Vec::new(),
             black_hole: BlackHoleConfig::default(),
         }
     }

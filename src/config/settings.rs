@@ -10,8 +10,9 @@ use super::model::{
     RtcTcpConfig, StatsConfig,
 };
 use super::values::{
-    parse_bool, parse_endpoint, parse_f64, parse_millis, parse_secs, parse_secs_f, parse_u32_in,
-    set, set_candidates, set_listen, set_opt, set_string, set_words, Applied,
+    bearer_token, checked_words, ice_server_uri, parse_bool, parse_endpoint, parse_f64,
+    parse_millis, parse_secs, parse_secs_f, parse_u32_in, set, set_candidates, set_listen, set_opt,
+    set_string, set_words, Applied,
 };
 use super::vhost::{
     DtlsRole, DtlsVersion, HlsConfig, HlsOnError, HttpHooksConfig, HttpRemuxConfig, PlayConfig,
@@ -318,6 +319,11 @@ pub(crate) static RTC_SERVER: &[Setting<RtcServerConfig>] = &[
     s!("encrypt", |c, a| boolean(a, &mut c.encrypt)),
     s!("reuseport", |c, a| u32_in(a, &mut c.reuseport, 1, 1024)),
     s!("merge_nalus", |c, a| boolean(a, &mut c.merge_nalus)),
+    s!("ice_servers", |c, a| checked_words(
+        a,
+        &mut c.ice_servers,
+        ice_server_uri
+    )),
 ];
 
 /// `rtc_server { tcp { } }`.
@@ -469,6 +475,11 @@ pub(crate) static RTC_VHOST: &[Setting<RtcVhostConfig>] = &[
     s!("keep_original_ssrc", |c, a| boolean(
         a,
         &mut c.keep_original_ssrc
+    )),
+    s!("bearer_token", |c, a| checked_words(
+        a,
+        &mut c.bearer_token,
+        bearer_token
     )),
     // SRS 4 spellings, transformed by SRS into the ones above.
     s!("bframe", noenv, |c, a| deprecated(

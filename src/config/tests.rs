@@ -201,6 +201,7 @@ fn full_conf_has_every_directive_at_its_default() {
     expected.exporter.label = "cn-beijing".into();
     expected.exporter.tag = "cn-edge".into();
     expected.rtc_server.black_hole.addr = Some(addr("127.0.0.1:10000"));
+    expected.rtc_server.ice_servers = vec!["stun:stun.example.com:3478".into()];
     let v = expected
         .vhosts
         .get_mut(DEFAULT_VHOST)
@@ -209,6 +210,7 @@ fn full_conf_has_every_directive_at_its_default() {
     v.chunk_size = Some(60000);
     v.play.mw_latency = Some(Duration::from_millis(350));
     v.play.mw_msgs = Some(8);
+    v.rtc.bearer_token = vec!["s3cret-token".into()];
     let h = &mut v.http_hooks;
     h.on_connect = vec!["http://127.0.0.1:8085/api/v1/clients".into()];
     h.on_close = h.on_connect.clone();

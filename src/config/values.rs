@@ -222,3 +222,57 @@ pub(crate) fn set_words(args: &[String], slot: &mut Vec<String>) -> Applied {
     }
     Ok(None)
 }
+
+/// Space-separated words, each passed by `check` (which names what is
+/// wrong with it).
+pub(crate) fn checked_words(
+    a: &[String],
+    slot: &mut Vec<String>,
+    check: fn(&str) -> Result<(), String>,
+) -> Applied {
+    let mut words = Vec::new();
+    set_words(a, &mut words)?;
+    if words.len() > 16 {
+        return Err(format!("{} values, at most 16", words.len()));
+    }
+    for w in &words {
+        check(w)?;
+    }
+    *slot = words;
+    Ok(None)
+}
+
+/// A STUN or TURN URI (RFC 7064, 7065) as a `Link` header can carry it.
+pub(crate) fn ice_server_uri(v: &str) -> Result<(), String> {
+    let scheme_ok = ["stun:", "stuns:", "turn:", "turns:"]
+        .iter()
+        .any(|s| v.len() > s.len() && v.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)));
+    let chars_ok = v.len() <= 512
+        && v.bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'"' | b',' | b';'));
+    if scheme_ok && chars_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{v:?} is not a stun:, stuns:, turn: or turns: URI (no <>\",; or spaces)"
+        ))
+    }
+}
+
+/// An RFC 6750 `b64token`: 1 to 512 of `A-Za-z0-9-._~+/`, then `=`s.
+pub(crate) fn bearer_token(v: &str) -> Result<(), String> {
+    let body = v.trim_end_matches('=');
+    let ok = !body.is_empty()
+        && v.len() <= 512
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?} is not a Bearer token (1 to 512 of A-Za-z0-9-._~+/, then =)",
+            v.chars().take(40).collect::<String>()
+        ))
+    }
+}

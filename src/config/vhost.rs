@@ -94,6 +94,11 @@ pub struct RtcVhostConfig {
     pub init_rate_from_sdp: bool,
     /// `keep_original_ssrc`. Default off.
     pub keep_original_ssrc: bool,
+    /// `bearer_token` (shardsfu's; SRS has none): when set, WHIP/WHEP and
+    /// the legacy API need `Authorization: Bearer <one of these>`
+    /// (RFC 9725 §4.5), and so do the session's `PATCH`, `GET` and
+    /// `DELETE`. Default none (no authentication).
+    pub bearer_token: Vec<String>,
 }
 
 /// `vhost { play { } }`: players (RTMP, HTTP-FLV and the RTMP side of RTC).
@@ -287,6 +292,7 @@ impl Default for RtcVhostConfig {
             aac_bitrate: 48000,
             init_rate_from_sdp: false,
             keep_original_ssrc: false,
+            bearer_token: Vec::new(),
         }
     }
 }

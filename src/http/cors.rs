@@ -5,11 +5,13 @@ use crate::http::request::Request;
 use crate::http::response::Response;
 
 /// Methods allowed cross-origin.
-pub const ALLOW_METHODS: &str = "GET, POST, PUT, DELETE, PATCH, OPTIONS";
+pub const ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
 /// Request headers always allowed cross-origin.
-pub const ALLOW_HEADERS: &str = "Content-Type, Authorization";
-/// Response headers scripts may read (WHIP's resource URL).
-pub const EXPOSE_HEADERS: &str = "Location";
+pub const ALLOW_HEADERS: &str = "Content-Type, Authorization, If-Match";
+/// Response headers scripts may read: WHIP's resource URL, its ETag and
+/// ICE servers, what it accepts, and the retry and authentication hints.
+pub const EXPOSE_HEADERS: &str =
+    "Location, ETag, Link, Accept-Post, Accept-Patch, Retry-After, WWW-Authenticate";
 /// How long browsers may cache a preflight answer, in seconds.
 pub const MAX_AGE_SECS: u32 = 86400;
 

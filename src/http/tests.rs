@@ -634,15 +634,15 @@ fn cors_on_preflight() {
     assert_eq!(resp.header("Vary"), Some("Origin"));
     assert_eq!(
         resp.header("Access-Control-Allow-Methods"),
-        Some("GET, POST, PUT, DELETE, PATCH, OPTIONS")
+        Some(cors::ALLOW_METHODS)
     );
     assert_eq!(
         resp.header("Access-Control-Allow-Headers"),
-        Some("Content-Type, Authorization, x-custom")
+        Some("Content-Type, Authorization, If-Match, x-custom")
     );
     assert_eq!(
         resp.header("Access-Control-Expose-Headers"),
-        Some("Location")
+        Some(cors::EXPOSE_HEADERS)
     );
     assert_eq!(resp.header("Access-Control-Max-Age"), Some("86400"));
     let mut out = Vec::new();
@@ -660,11 +660,11 @@ fn cors_on_normal_and_error_responses() {
     assert_eq!(resp.header("Access-Control-Allow-Origin"), Some("*"));
     assert_eq!(
         resp.header("Access-Control-Expose-Headers"),
-        Some("Location")
+        Some(cors::EXPOSE_HEADERS)
     );
     assert_eq!(
         resp.header("Access-Control-Allow-Headers"),
-        Some("Content-Type, Authorization")
+        Some(cors::ALLOW_HEADERS)
     );
     // Applying twice does not duplicate.
     apply_cors(&req, &mut resp);
@@ -685,7 +685,10 @@ fn cors_on_normal_and_error_responses() {
     let e = HttpError::Malformed { what: "x" }.response();
     assert_eq!(e.status, 400);
     assert_eq!(e.header("Access-Control-Allow-Origin"), Some("*"));
-    assert_eq!(e.header("Access-Control-Expose-Headers"), Some("Location"));
+    assert_eq!(
+        e.header("Access-Control-Expose-Headers"),
+        Some(cors::EXPOSE_HEADERS)
+    );
 }
 
 /// A fresh directory under the system temp dir, removed on drop.

@@ -89,12 +89,26 @@ struct Validated {
     last_check: Instant,
 }
 
+/// The credentials of one ICE generation: ours and the client's ufrag.
+#[derive(Debug)]
+struct Credentials {
+    local_ufrag: String,
+    key: IntegrityKey,
+    remote_ufrag: Option<String>,
+}
+
 /// The ICE-lite agent of one session (sans-IO; time comes in as `now`).
 #[derive(Debug)]
 pub struct IceLite {
     local_ufrag: String,
     key: IntegrityKey,
     remote_ufrag: Option<String>,
+    /// The generation before an ICE restart, still answered until the first
+    /// check with the new credentials arrives (RFC 8445 §9: media keeps
+    /// flowing on the old pair meanwhile).
+    previous: Option<Credentials>,
+    /// ICE restarts so far.
+    restarts: u32,
     stun_timeout: Duration,
     /// The latest time seen; earlier `now`s are treated as this one.
     now: Instant,
@@ -123,6 +137,8 @@ impl IceLite {
             local_ufrag: local_ufrag.into(),
             key: IntegrityKey::new(local_pwd.as_bytes()),
             remote_ufrag,
+            previous: None,
+            restarts: 0,
             stun_timeout,
             now,
             last_valid: now,
@@ -137,6 +153,52 @@ impl IceLite {
     /// The session's ufrag (the server side of USERNAME).
     pub fn local_ufrag(&self) -> &str {
         &self.local_ufrag
+    }
+
+    /// The client's ufrag of the current generation, once known.
+    pub fn remote_ufrag(&self) -> Option<&str> {
+        self.remote_ufrag.as_deref()
+    }
+
+    /// The ufrag of the generation before the last restart while it is
+    /// still answered.
+    pub fn previous_ufrag(&self) -> Option<&str> {
+        self.previous.as_ref().map(|p| p.local_ufrag.as_str())
+    }
+
+    /// ICE restarts so far.
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
+    /// An ICE restart (RFC 8445 §9, by WHIP's `PATCH`): checks must use
+    /// `local_ufrag`/`local_pwd` and the client's new `remote_ufrag` from now
+    /// on. The validated and selected addresses stay (DTLS and SRTP go on
+    /// over them), and the old credentials are still answered until the
+    /// first check with the new ones arrives; a restart before that replaces
+    /// the generation in between. Returns the ufrag no longer answered, if
+    /// any (the caller forgets it in its indexes).
+    pub fn restart(
+        &mut self,
+        local_ufrag: impl Into<String>,
+        local_pwd: &str,
+        remote_ufrag: Option<String>,
+    ) -> Option<String> {
+        let old = Credentials {
+            local_ufrag: std::mem::replace(&mut self.local_ufrag, local_ufrag.into()),
+            key: std::mem::replace(&mut self.key, IntegrityKey::new(local_pwd.as_bytes())),
+            remote_ufrag: std::mem::replace(&mut self.remote_ufrag, remote_ufrag),
+        };
+        self.restarts = self.restarts.saturating_add(1);
+        match self.previous.as_ref() {
+            // A second restart before the first completed: the connection
+            // that works is still the oldest one; keep answering it.
+            Some(_) => Some(old.local_ufrag),
+            None => {
+                self.previous = Some(old);
+                None
+            }
+        }
     }
 
     /// Verify a check `msg` from `from` and, if it is good, append the Binding
@@ -156,11 +218,19 @@ impl IceLite {
         if self.dead {
             return Err(IceError::TimedOut);
         }
-        self.verify(from, msg)?;
-        if self.remote_ufrag.is_none() {
+        let previous = self.verify(from, msg)?;
+        if !previous && self.remote_ufrag.is_none() {
             self.remote_ufrag = msg.split_username().map(|(_, remote)| remote.to_owned());
         }
-        stun::write_binding_success_with(msg.transaction_id(), from, &self.key, out);
+        let key = match (&self.previous, previous) {
+            (Some(p), true) => &p.key,
+            _ => &self.key,
+        };
+        stun::write_binding_success_with(msg.transaction_id(), from, key, out);
+        if !previous {
+            // The client uses the new generation: the old one is over.
+            self.previous = None;
+        }
 
         let now = self.now;
         self.last_valid = now;
@@ -186,11 +256,12 @@ impl IceLite {
     /// (credentials, FINGERPRINT and MESSAGE-INTEGRITY), without changing
     /// anything: a session moves between shards only for such a check.
     pub fn check_authentic(&self, from: SocketAddr, msg: &StunMessage<'_>) -> Result<(), IceError> {
-        self.verify(from, msg)
+        self.verify(from, msg).map(|_| ())
     }
 
-    /// Every check on a request, cheapest first; no state changes.
-    fn verify(&self, from: SocketAddr, msg: &StunMessage<'_>) -> Result<(), IceError> {
+    /// Every check on a request, cheapest first; no state changes. `Ok(true)`
+    /// when it used the credentials from before a restart.
+    fn verify(&self, from: SocketAddr, msg: &StunMessage<'_>) -> Result<bool, IceError> {
         if msg.class() != StunClass::Request {
             return Err(IceError::NotARequest(msg.class()));
         }
@@ -199,10 +270,15 @@ impl IceLite {
         }
         let username = msg.username().ok_or(IceError::MissingUsername)?;
         let (local, remote) = username.split_once(':').unwrap_or((username, ""));
-        if local != self.local_ufrag {
-            return Err(IceError::UnknownUfrag(username.to_owned()));
-        }
-        if let Some(expected) = &self.remote_ufrag {
+        let (key, remote_ufrag, previous) = if local == self.local_ufrag {
+            (&self.key, &self.remote_ufrag, false)
+        } else {
+            match &self.previous {
+                Some(p) if local == p.local_ufrag => (&p.key, &p.remote_ufrag, true),
+                _ => return Err(IceError::UnknownUfrag(username.to_owned())),
+            }
+        };
+        if let Some(expected) = remote_ufrag {
             if remote != expected {
                 return Err(IceError::WrongRemoteUfrag {
                     expected: expected.clone(),
@@ -216,10 +292,10 @@ impl IceLite {
         if msg.integrity_offset().is_none() {
             return Err(IceError::MissingIntegrity);
         }
-        if !msg.verify_integrity_with(&self.key) {
+        if !msg.verify_integrity_with(key) {
             return Err(IceError::BadIntegrity(from));
         }
-        Ok(())
+        Ok(previous)
     }
 
     /// Mark `addr` validated at `now`; true if it was not before.

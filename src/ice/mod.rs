@@ -17,6 +17,8 @@ pub mod stun;
 mod stun_write;
 
 #[cfg(test)]
+mod restart_tests;
+#[cfg(test)]
 mod tests;
 
 pub use agent::{CheckOutcome, IceError, IceEvent, IceLite, MAX_VALIDATED};

@@ -17,6 +17,7 @@ mod answer;
 mod candidate;
 mod codec;
 mod offer;
+pub mod sdpfrag;
 
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,7 @@ pub mod hooks;
 mod http_conn;
 pub mod live;
 pub mod metrics;
+pub mod mix;
 pub mod ops;
 pub mod reload;
 pub mod resolver;
@@ -28,6 +29,7 @@ pub mod signaling;
 pub mod snapshots;
 pub mod timeouts;
 pub mod tls;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::rc::Rc;

@@ -65,6 +65,8 @@ pub struct Shared {
     pub liveness: crate::server::ops::Liveness,
     /// Set once a graceful stop (SIGTERM) has begun: new clients are refused.
     pub drain: crate::server::drain::DrainFlag,
+    /// Room mixes (`/api/v1/rooms/{room}/mix`), process-wide.
+    pub mixes: crate::server::mix::Mixes,
 }
 
 impl Shared {
@@ -105,6 +107,7 @@ impl Shared {
             tls_api,
             tls_files,
             drain: Default::default(),
+            mixes: Default::default(),
             liveness: crate::server::ops::Liveness::new(workers),
         })
     }

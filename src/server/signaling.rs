@@ -7,17 +7,20 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
+use crate::api::session::{self, Patch, Patched};
 use crate::api::{self, info::ServerFigures, ApiError, Route, Signaling, Site};
-use crate::http::{Request, Response};
+use crate::directory::SessionEntry;
+use crate::http::{Method, Request, Response};
 use crate::limits::Rate;
 use crate::sdp::{self, Role};
-use crate::server::files;
 use crate::server::hooks::{self, Subject};
 use crate::server::reload::Current;
 use crate::server::ShardRuntime;
-use crate::sfu::{Created, ShardMsg, ShardStats, StatsSnapshot};
+use crate::server::{files, web};
+use crate::sfu::{Created, IceRestart, SessionToken, ShardMsg, ShardStats, StatsSnapshot};
 
 /// What a request is answered with.
 pub enum Reply {
@@ -61,23 +64,39 @@ pub async fn serve(
             Ok(()) => match authorize(core, &current, &sig, req, peer).await {
                 Ok(()) => {
                     let result = create(core, &current, &sig).await;
-                    api::created(&sig, result)
+                    let resp = api::created(&sig, result);
+                    if sig.style == api::AnswerStyle::Whip && resp.status == 201 {
+                        session::with_ice_servers(resp, &current.config.rtc_server.ice_servers)
+                    } else {
+                        resp
+                    }
                 }
                 Err(refused) => refused,
             },
         },
-        Route::Delete { token } => api::deleted(delete(core, &token)),
+        Route::Patch(p) => session::patched(patch(core, &current, req, &p)),
+        Route::Session { token } => match resource(core, &current, req, &token) {
+            Ok(entry) => session::describe(&entry),
+            Err(e) => api::error(api::AnswerStyle::Whip, e),
+        },
+        Route::Delete { token } => {
+            api::deleted(resource(core, &current, req, &token).and_then(|_| delete(core, &token)))
+        }
         Route::Kick { id } => api::kicked(kick(core, &id)),
+        Route::Mix { room, method } => mix(core, &room, method).await,
         Route::Info(q) => api::info::report(q, core),
         Route::Files if core.shared.drain.is_draining() && req.path.ends_with(".flv") => {
             api::error(api::AnswerStyle::Whip, ApiError::Stopping)
         }
         Route::Files => match crate::server::live::http::hls_response(core, req) {
             Some(r) => r,
+            None if req.path == web::SERVER_JS => web::server_js(&current.config),
             None => {
                 let root = &core.shared.config.http_server.dir;
                 match files::open(root, &req.raw_target).await {
                     Ok((head, file)) => return Reply::File(api::finish(req, head), file),
+                    // Not in the directory: the page compiled into the binary, if any.
+                    Err(r) if r.status == 404 => web::lookup(&req.raw_target).unwrap_or(r),
                     Err(r) => r,
                 }
             }
@@ -93,6 +112,26 @@ pub async fn serve(
         );
     }
     Reply::Full(api::finish(req, resp))
+}
+
+/// `/api/v1/rooms/{room}/mix`. Starting one looks up `ffmpeg` on the
+/// filesystem: off the shard thread.
+async fn mix(core: &ShardRuntime, room: &str, method: Method) -> Response {
+    let shared = Arc::clone(&core.shared);
+    let result = match method {
+        Method::Post => {
+            let room = room.to_owned();
+            shards::glommio::executor()
+                .spawn_blocking(move || shared.mixes.start(&shared, &room))
+                .await
+        }
+        Method::Delete => shared
+            .mixes
+            .stop(room)
+            .map(|()| Response::json(200, &serde_json::json!({ "code": 0 }))),
+        _ => shared.mixes.info(&shared, room),
+    };
+    result.unwrap_or_else(|e| e.response())
 }
 
 /// Takes one of the client's `signaling_rate_per_ip` tokens; without one,
@@ -113,10 +152,87 @@ fn rate_limit(core: &ShardRuntime, current: &Current, peer: SocketAddr) -> Resul
         })
 }
 
+/// The session resource `token` names, if the request may touch it: it
+/// exists (404 otherwise) and the request carries a Bearer token of the
+/// session's vhost when that vhost has any (401 otherwise).
+fn resource(
+    core: &ShardRuntime,
+    current: &Current,
+    req: &Request,
+    token: &str,
+) -> Result<SessionEntry, ApiError> {
+    let entry = core
+        .shared
+        .directory
+        .session(token)
+        .filter(|e| !e.id.is_empty())
+        .ok_or_else(|| ApiError::SessionNotFound(token.to_owned()))?;
+    let tokens = &current.config.vhost(&entry.vhost).rtc.bearer_token;
+    session::check_bearer(tokens, session::bearer(req))?;
+    Ok(entry)
+}
+
+/// A `PATCH` of a session resource: decided against the directory (so
+/// every shard sees the same ICE generation and `ETag`); an ICE restart is
+/// then carried to the session's shard, which keeps its DTLS and SRTP.
+fn patch(
+    core: &ShardRuntime,
+    current: &Current,
+    req: &Request,
+    p: &Patch,
+) -> Result<Patched, ApiError> {
+    resource(core, current, req, &p.token)?;
+    let fresh_ufrag = crate::util::random_string(8);
+    let fresh_pwd = crate::util::random_string(32);
+    let mut shard = core.id;
+    let decided = core
+        .shared
+        .directory
+        .update_ice(&p.token, &fresh_ufrag, |entry, ice| {
+            shard = entry.shard;
+            session::apply_patch(ice, p, &fresh_ufrag, &fresh_pwd)
+        })
+        .ok_or_else(|| ApiError::SessionNotFound(p.token.clone()))?
+        // A fresh random ufrag already in use: astronomically rare; retry.
+        .map_err(|_| ApiError::Busy)??;
+    let Patched::Restarted {
+        ufrag,
+        pwd,
+        remote_ufrag,
+    } = &decided
+    else {
+        return Ok(decided);
+    };
+    let restart = IceRestart {
+        token: SessionToken::from(p.token.as_str()),
+        ufrag: ufrag.clone(),
+        pwd: pwd.clone(),
+        remote_ufrag: remote_ufrag.clone(),
+    };
+    if shard == core.id {
+        core.sfu.borrow_mut().handle_ice_restart(&restart);
+    } else if core
+        .mesh
+        .try_send(shard, ShardMsg::IceRestart(Box::new(restart)))
+        .is_err()
+    {
+        // The directory moved on; a retry with `If-Match: *` sends it again.
+        return Err(ApiError::Busy);
+    }
+    Ok(decided)
+}
+
 /// Resolves the request's vhost as SRS does: the named one, else the
 /// default vhost; a disabled or missing one refuses the request.
 fn choose_vhost(current: &Current, sig: &mut Signaling) -> Result<(), ApiError> {
-    sig.create.vhost = current.config.vhost_for(&sig.create.vhost)?.name.clone();
+    let vhost = current.config.vhost_for(&sig.create.vhost)?;
+    sig.create.vhost = vhost.name.clone();
+    // The vhost's Bearer tokens (RFC 9725 §4.5); a token reaches the hooks
+    // in `param` as `token=`, where SRS's hooks look for it.
+    session::check_bearer(&vhost.rtc.bearer_token, sig.bearer.as_deref())?;
+    if let Some(t) = &sig.bearer {
+        sig.param = session::param_with_token(&sig.param, t);
+    }
     Ok(())
 }
 

@@ -185,6 +185,7 @@ impl Sfu {
             srtp: None,
             counters: Default::default(),
             unauthenticated_logged: false,
+            ice_ufrags: Vec::new(),
             rate: Default::default(),
         })
     }

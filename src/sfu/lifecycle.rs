@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::dtls::DtlsPhase;
 use crate::ice;
 use crate::sdp::Role;
+use crate::sfu::mesh::IceRestart;
 use crate::sfu::{
     Closed, EndReason, Event, Media, MeshDest, Session, SessionToken, Sfu, ShardMsg, ShardStats,
 };
@@ -19,6 +20,9 @@ impl Sfu {
         ShardStats::inc(&self.stats.sessions_created);
         self.by_ufrag
             .insert(session.ufrag.clone(), session.token.clone());
+        for u in &session.ice_ufrags {
+            self.by_ufrag.insert(u.clone(), session.token.clone());
+        }
         for addr in session.ice.validated() {
             self.by_addr.insert(addr, session.token.clone());
         }
@@ -28,6 +32,9 @@ impl Sfu {
     fn unindex(&mut self, token: &str) -> Option<Session> {
         let session = self.sessions.remove(token)?;
         self.by_ufrag.remove(&session.ufrag);
+        for u in &session.ice_ufrags {
+            self.by_ufrag.remove(u);
+        }
         self.by_addr.retain(|_, t| t.as_str() != token);
         self.handshaking.retain(|t| t.as_str() != token);
         Some(session)
@@ -159,6 +166,9 @@ impl Sfu {
             ShardMsg::Close { token } => {
                 self.close(now, token.as_str(), EndReason::Deleted);
             }
+            ShardMsg::IceRestart(r) => {
+                self.handle_ice_restart(&r);
+            }
             ShardMsg::Media { stream, packet } => self.fan_out(now, &stream, &packet),
             ShardMsg::Interest { stream, shard, on } => {
                 self.router.set_interest(&stream, shard, on)
@@ -211,6 +221,28 @@ impl Sfu {
             packet,
         };
         self.mesh(MeshDest::Shard(to), msg);
+    }
+
+    /// An ICE restart of session `r.token` (WHIP's `PATCH`, decided by the
+    /// API against the directory): checks with the new credentials are
+    /// answered from now on, the old ones until the client uses the new
+    /// ones; DTLS, SRTP and the selected address stay. Returns false if the
+    /// session is not on this shard.
+    pub fn handle_ice_restart(&mut self, r: &IceRestart) -> bool {
+        let Some(s) = self.sessions.get_mut(r.token.as_str()) else {
+            return false;
+        };
+        s.ice
+            .restart(r.ufrag.clone(), &r.pwd, Some(r.remote_ufrag.clone()));
+        s.ice_ufrags.push(r.ufrag.clone());
+        if s.ice_ufrags.len() > crate::directory::MAX_ICE_ALIASES {
+            let old = s.ice_ufrags.remove(0);
+            self.by_ufrag.remove(&old);
+        }
+        self.by_ufrag.insert(r.ufrag.clone(), r.token.clone());
+        ShardStats::inc(&self.stats.ice_restarts);
+        tracing::info!(shard = self.id, session = %s.id, restarts = s.ice.restarts(), "ICE restart");
+        true
     }
 
     /// Puts a session back after its move failed (the target's channel was

@@ -15,6 +15,19 @@ pub enum MeshDest {
     Others,
 }
 
+/// The new ICE credentials of a session (an ICE restart by `PATCH`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IceRestart {
+    /// The session's token.
+    pub token: SessionToken,
+    /// The server's new ufrag.
+    pub ufrag: String,
+    /// The server's new password.
+    pub pwd: String,
+    /// The client's new ufrag.
+    pub remote_ufrag: String,
+}
+
 /// What one shard asks of another.
 pub enum ShardMsg {
     /// A STUN check for a session the receiver holds arrived on shard
@@ -37,6 +50,9 @@ pub enum ShardMsg {
         /// The check, to be answered by the new owner.
         packet: Vec<u8>,
     },
+    /// An ICE restart of a session the receiver holds (a `PATCH` arrived on
+    /// another shard).
+    IceRestart(Box<IceRestart>),
     /// End the session with this token (a DELETE arrived on another shard).
     Close {
         /// The session's token.

@@ -62,7 +62,7 @@ use bytes::Bytes;
 
 pub use self::create::{CreateError, CreateSession, Created};
 pub use self::ids::{SessionToken, StreamKey};
-pub use self::mesh::{MeshDest, ShardMsg};
+pub use self::mesh::{IceRestart, MeshDest, ShardMsg};
 pub use self::publisher::MediaPacket;
 pub use self::session::{Media, Session, SessionCounters};
 pub use self::settings::{SessionSettings, SfuSettings};

@@ -65,8 +65,11 @@ pub struct Session {
     /// Whether its media also goes to the live side (`rtc_to_rtmp`): the
     /// SFU then returns its packets as events.
     pub rtc_to_rtmp: bool,
-    /// The server's ICE ufrag.
+    /// The server's ICE ufrag (its first; the API id names it).
     pub ufrag: String,
+    /// The server ufrags of its ICE restarts, also routed to it (at most
+    /// [`MAX_ICE_ALIASES`](crate::directory::MAX_ICE_ALIASES), newest last).
+    pub ice_ufrags: Vec<String>,
     /// The ICE-lite agent.
     pub ice: IceLite,
     /// What was negotiated in the offer/answer.

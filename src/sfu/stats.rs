@@ -77,6 +77,8 @@ counters! {
     stun_unknown_ufrag,
     /// STUN messages dropped: the ICE agent refused them (integrity, fingerprint...).
     stun_rejected,
+    /// ICE restarts (WHIP/WHEP `PATCH` with new credentials).
+    ice_restarts,
     /// STUN checks handed to the shard that holds their session.
     stun_forwarded,
     /// Datagrams dropped because their source address never passed ICE.

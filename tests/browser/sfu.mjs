@@ -79,8 +79,10 @@ function canConnect(port) {
 
 export class Server {
   // rtc: added to the default vhost's rtc { }; rtcServer: to rtc_server { },
-  // where `{rtc}` stands for the RTC port (e.g. for the TCP listener).
-  static async start({ workers = 2, rtc = '', rtcServer = '' } = {}) {
+  // where `{rtc}` stands for the RTC port (e.g. for the TCP listener);
+  // vhost: more directives of the default vhost; dir: http_server.dir, or
+  // null for none (the pages compiled into the binary).
+  static async start({ workers = 2, rtc = '', rtcServer = '', vhost = '', dir = WWW } = {}) {
     const s = new Server();
     s.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shardsfu-browser-'));
     s.ports = {};
@@ -92,10 +94,10 @@ export class Server {
       // stop() sends SIGTERM: drain for at most 1 s (SRS's default is 3.2 s).
       'grace_final_wait 1000;',
       'srs_log_tank console;', `workers ${workers};`,
-      `http_server { enabled on; listen 127.0.0.1:${s.ports.http}; dir ${WWW}; }`,
+      `http_server { enabled on; listen 127.0.0.1:${s.ports.http}; ${dir === null ? '' : `dir ${dir};`} }`,
       `http_api { enabled on; listen 127.0.0.1:${s.ports.api}; }`,
       `rtc_server { enabled on; listen 127.0.0.1:${s.ports.rtc}; candidate 127.0.0.1; ${rtcServer.replaceAll('{rtc}', s.ports.rtc)} }`,
-      `vhost __defaultVhost__ { rtc { enabled on; ${rtc} } }`, '',
+      `vhost __defaultVhost__ { rtc { enabled on; ${rtc} } ${vhost} }`, '',
     ].join('\n');
     fs.writeFileSync(path.join(s.dir, 'test.conf'), conf);
     const env = Object.fromEntries(Object.entries(process.env)

@@ -247,9 +247,10 @@ impl Server {
         get(&self.api_url("/api/v1/summaries")).json()["data"]["totals"].clone()
     }
 
-    /// Waits (at most 3 s) until the counter `key` reaches `at_least`; returns its value.
+    /// Waits (at most 10 s: CI machines run other jobs) until the counter
+    /// `key` reaches `at_least`; returns its value.
     pub fn wait_for_counter(&self, key: &str, at_least: u64) -> u64 {
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let v = self.totals()[key]
                 .as_u64()

@@ -62,6 +62,8 @@ impl RtmpToRtc {
             role: Role::Publish,
             stream: key.to_owned(),
             pending_ip: None,
+            vhost: String::new(),
+            ice: Default::default(),
         };
         let stream = StreamEntry {
             publisher: token.clone(),
