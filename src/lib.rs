@@ -21,6 +21,7 @@
 //! - [`sniff`]: which protocol a connection on a shared TCP port speaks (HTTP, TLS, RFC 4571).
 //! - [`server`]: IO only: sockets, the glommio loops, the mesh, TLS, hooks, bridges.
 //! - [`live`]: RTMP, FLV and HLS (the live-streaming side).
+//! - [`signaling`]: rooms for calls (ossrs/signaling's WebSocket protocol at `/sig/v1/rtc`).
 //! - [`logging`]: log format and level, and the session start/end lines.
 #![warn(missing_docs)]
 
@@ -39,6 +40,7 @@ pub mod rtp;
 pub mod sdp;
 pub mod server;
 pub mod sfu;
+pub mod signaling;
 pub mod sniff;
 pub mod srtp;
 pub mod util;

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -327,4 +327,78 @@ fn a_byte_at_a_time_tls_handshake_is_closed_after_10s() {
         "closed after {closed:?}"
     );
     drop(server);
+}
+
+/// The signaling WebSocket (`/sig/v1/rtc`) as `wss://` on both HTTPS ports
+/// (SRS's pages served over HTTPS connect there): openssl s_client sends
+/// the upgrade and a join, and reads the 101 and the join's answer.
+#[test]
+fn signaling_websocket_over_wss() {
+    let Some(TlsServer {
+        server,
+        dir,
+        api_tls,
+        files_tls,
+        ..
+    }) = start_tls("wss", "")
+    else {
+        return;
+    };
+    for port in [files_tls, api_tls] {
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-quiet", "-connect"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-CAfile")
+            .arg(dir.0.join("cert.pem"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run openssl s_client");
+        let join = format!(
+            r#"{{"tid":"w{port}","msg":{{"action":"join","room":"secure","display":"d{port}"}}}}"#
+        );
+        let mut input = b"GET /sig/v1/rtc HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
+            Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            .to_vec();
+        // A masked text frame (mask 0: the payload stays as it is).
+        input.extend_from_slice(&[0x81, 0x80 | join.len() as u8, 0, 0, 0, 0]);
+        input.extend_from_slice(join.as_bytes());
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&input).unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+                if String::from_utf8_lossy(&seen).contains("\"participants\"") {
+                    break;
+                }
+            }
+            String::from_utf8_lossy(&seen).into_owned()
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !reader.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        drop(stdin);
+        let _ = child.wait();
+        let seen = reader.join().unwrap();
+        assert!(
+            seen.starts_with("HTTP/1.1 101 Switching Protocols")
+                && seen.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+                && seen.contains(&format!(r#""tid":"w{port}""#))
+                && seen.contains(&format!(
+                    r#""self":{{"display":"d{port}","publishing":false}}"#
+                )),
+            "port {port}: {seen}\n{}",
+            server.log()
+        );
+    }
 }

@@ -109,6 +109,13 @@ pub fn route(req: &Request, site: Site, config: &Config) -> Route {
         }
         return Route::Respond(http::preflight(req));
     }
+    // ossrs/signaling's version, on both sites as the Go app serves it.
+    if config.signaling.enabled
+        && req.method == Method::Get
+        && path.trim_end_matches('/') == crate::signaling::VERSIONS_PATH
+    {
+        return Route::Respond(Response::text(200, "1.0"));
+    }
     if api_site {
         let p = path.trim_end_matches('/');
         if p == "/api" || p.starts_with("/api/") {

@@ -12,6 +12,7 @@ use super::settings::{
     HTTP_API_UNSUPPORTED, HTTP_HOOKS, HTTP_REMUX, HTTP_SERVER, PLAY, PUBLISH, ROOT,
     ROOT_UNSUPPORTED, RTC_SERVER, RTC_TCP, RTC_VHOST, RTMP, STATS, VHOST, VHOST_UNSUPPORTED,
 };
+use super::signaling::SIGNALING;
 use super::vhost::{VhostConfig, DEFAULT_VHOST};
 
 type Warnings = Vec<ConfigWarning>;
@@ -155,6 +156,7 @@ pub(crate) fn build(tree: &[Directive], w: &mut Warnings) -> Result<Config, Conf
             "rtc_server",
             "stats",
             "exporter",
+            "signaling",
             "vhost",
         ],
         unsupported: ROOT_UNSUPPORTED,
@@ -225,6 +227,7 @@ pub(crate) fn build(tree: &[Directive], w: &mut Warnings) -> Result<Config, Conf
             "https_api" => leaf(path, HTTPS, &[], d, &mut c.http_api.https, w),
             "stats" => leaf(path, STATS, &[], d, &mut c.stats, w),
             "exporter" => leaf(path, EXPORTER, &[], d, &mut c.exporter, w),
+            "signaling" => leaf(path, SIGNALING, &[], d, &mut c.signaling, w),
             _ => {
                 let vhost = build_vhost(d, w)?;
                 let here = (d.file.to_string(), d.line);

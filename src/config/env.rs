@@ -11,6 +11,7 @@ use super::settings::{
     env_names, Setting, BLACK_HOLE, EXPORTER, HLS, HTTPS, HTTP_API, HTTP_API_AUTH, HTTP_HOOKS,
     HTTP_REMUX, HTTP_SERVER, PLAY, PUBLISH, ROOT, RTC_SERVER, RTC_TCP, RTC_VHOST, STATS, VHOST,
 };
+use super::signaling::SIGNALING;
 
 /// A source of environment variables, injectable for tests.
 pub trait Env {
@@ -173,6 +174,7 @@ pub(crate) fn apply_overrides(
     )?;
     section("stats", STATS, &mut c.stats, env, w)?;
     section("exporter", EXPORTER, &mut c.exporter, env, w)?;
+    section("signaling", SIGNALING, &mut c.signaling, env, w)?;
     // `SRS_VHOST_*` apply to every vhost; say so once, not once per vhost.
     let before = w.len();
     for v in c.vhosts.values_mut() {
@@ -248,6 +250,7 @@ pub fn env_variables() -> Vec<(String, String)> {
     add(&mut out, "rtc_server.tcp", RTC_TCP);
     add(&mut out, "rtc_server.black_hole", BLACK_HOLE);
     add(&mut out, "exporter", EXPORTER);
+    add(&mut out, "signaling", SIGNALING);
     add(&mut out, "vhost", VHOST);
     add(&mut out, "vhost.rtc", RTC_VHOST);
     add(&mut out, "vhost.play", PLAY);

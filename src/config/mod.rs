@@ -32,6 +32,7 @@ mod no_effect;
 mod parser;
 mod ports;
 mod settings;
+mod signaling;
 mod values;
 mod vhost;
 
@@ -57,6 +58,7 @@ pub use model::{
 };
 pub use no_effect::{no_effect, NoEffect, NAMED_VHOSTS_SELECTED, NO_EFFECT};
 pub use ports::{tcp_listeners, TcpListen, TcpService};
+pub use signaling::SignalingConfig;
 pub use vhost::{
     DtlsRole, DtlsVersion, HlsConfig, HlsOnError, HttpHooksConfig, HttpRemuxConfig, PlayConfig,
     PublishConfig, RtcVhostConfig, TimeJitter, VhostConfig, DEFAULT_VHOST,

@@ -196,6 +196,8 @@ pub struct Config {
     pub stats: StatsConfig,
     /// `exporter { }`: the Prometheus endpoint.
     pub exporter: ExporterConfig,
+    /// `signaling { }`: the built-in rooms of `/sig/v1/rtc` (shardsfu's own).
+    pub signaling: super::signaling::SignalingConfig,
     /// Every `vhost NAME { }`, by name; `__defaultVhost__` is always present
     /// (at SRS's defaults when the file has none, so that `SRS_VHOST_*`
     /// overrides have a vhost to apply to).
@@ -500,6 +502,7 @@ impl Default for Config {
             rtc_server: RtcServerConfig::default(),
             stats: StatsConfig::default(),
             exporter: ExporterConfig::default(),
+            signaling: Default::default(),
             vhosts,
             default_vhost_configured: false,
         }

@@ -232,6 +232,14 @@ impl ServerConn {
         streamed.is_some() && !head_only && !matches!(resp.status, 100..=199 | 204 | 304)
     }
 
+    /// Ends the HTTP side of a connection whose last request switched
+    /// protocols (a WebSocket upgrade, answered by the caller): returns the
+    /// bytes that arrived after that request. Write out
+    /// [`ServerConn::poll_transmit`] first.
+    pub fn into_upgraded(self) -> Vec<u8> {
+        self.inbound.to_vec()
+    }
+
     /// Bytes waiting to be written, if any.
     pub fn poll_transmit(&self) -> Option<&[u8]> {
         let out = &self.outbound[self.out_pos..];

@@ -11,6 +11,7 @@ use shards::glommio::{self, net::TcpListener};
 
 use crate::http::{ServerConn, Timeouts};
 use crate::server::conn_limit;
+use crate::server::sig_ws;
 use crate::server::signaling::{self, Reply};
 use crate::server::timeouts;
 use crate::server::tls::{HttpStream, HANDSHAKE_TIMEOUT};
@@ -115,9 +116,23 @@ async fn transmit<S: HttpStream>(conn: &mut ServerConn, stream: &mut S) -> std::
     Ok(())
 }
 
+/// The 101 head for a signaling upgrade, or the response refusing it.
+fn upgrade(
+    core: &ShardRuntime,
+    req: &crate::http::Request,
+) -> Result<Vec<u8>, crate::http::Response> {
+    if core.shared.drain.is_draining() {
+        return Err(crate::http::Response::error(503, "the server is stopping"));
+    }
+    crate::signaling::accept_upgrade(req).map_err(|e| {
+        crate::info_limited!("signaling: upgrade refused: {e}");
+        sig_ws::refusal(&e)
+    })
+}
+
 /// Serves HTTP requests on `stream` until it closes; `prefix` is what was
 /// already read from it (by the one-port listener's sniffer).
-pub(crate) async fn serve<S: HttpStream>(
+pub(crate) async fn serve<S: HttpStream + 'static>(
     core: &ShardRuntime,
     mut stream: S,
     site: Site,
@@ -130,6 +145,28 @@ pub(crate) async fn serve<S: HttpStream>(
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         while let Some(req) = conn.poll_request() {
+            // The signaling WebSocket takes over the connection.
+            if let Ok(r) = &req {
+                let config = core.shared.current.get();
+                if sig_ws::wants(r, &config.config) {
+                    drop(config);
+                    ShardStats::inc(&core.stats().http_requests);
+                    match upgrade(core, r) {
+                        Ok(head) => {
+                            if transmit(&mut conn, &mut stream).await.is_err() {
+                                return;
+                            }
+                            let leftover = conn.into_upgraded();
+                            sig_ws::serve(core, stream, head, leftover).await;
+                            return;
+                        }
+                        Err(resp) => {
+                            conn.send_response(Instant::now(), &resp);
+                            continue;
+                        }
+                    }
+                }
+            }
             // Live hook: an HTTP-FLV play takes over the connection.
             if let Ok(r) = &req {
                 let peer = stream.peer_addr();

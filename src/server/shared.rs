@@ -48,6 +48,8 @@ pub struct Shared {
     pub hooks_in_flight: crate::server::hooks::InFlight,
     /// Live streams (RTMP, HTTP-FLV, HLS), shared by every shard.
     pub live: Arc<crate::server::live::Hub>,
+    /// The rooms of `/sig/v1/rtc`, every shard's sockets together.
+    pub rooms: crate::server::rooms::RoomHub,
     /// When the server started.
     pub started: Instant,
     /// Wall-clock start time.
@@ -98,6 +100,7 @@ impl Shared {
             signaling_rate: Default::default(),
             hooks_in_flight: Default::default(),
             live: Default::default(),
+            rooms: Default::default(),
             started: Instant::now(),
             started_at: SystemTime::now(),
             ntp: crate::rtp::receiver_stats::NtpClock::new(Instant::now(), SystemTime::now()),
