@@ -264,6 +264,8 @@ pub struct VhostConfig {
     pub hls: HlsConfig,
     /// `http_hooks { }`.
     pub http_hooks: HttpHooksConfig,
+    /// `dvr { }`.
+    pub dvr: super::dvr::DvrConfig,
 }
 
 impl Default for RtcVhostConfig {
@@ -383,6 +385,7 @@ impl VhostConfig {
             http_remux: HttpRemuxConfig::default(),
             hls: HlsConfig::default(),
             http_hooks: HttpHooksConfig::default(),
+            dvr: super::dvr::DvrConfig::default(),
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct Shared {
     pub hooks_in_flight: crate::server::hooks::InFlight,
     /// Live streams (RTMP, HTTP-FLV, HLS), shared by every shard.
     pub live: Arc<crate::server::live::Hub>,
+    /// Recording of live streams (DVR) and its writer thread.
+    pub dvr: crate::server::dvr::Dvr,
     /// When the server started.
     pub started: Instant,
     /// Wall-clock start time.
@@ -96,6 +98,7 @@ impl Shared {
             signaling_rate: Default::default(),
             hooks_in_flight: Default::default(),
             live: Default::default(),
+            dvr: Default::default(),
             started: Instant::now(),
             started_at: SystemTime::now(),
             ntp: crate::rtp::receiver_stats::NtpClock::new(Instant::now(), SystemTime::now()),
