@@ -178,8 +178,8 @@ impl Jitter {
 pub enum DvrFile<W: Write + Seek> {
     /// An FLV file.
     Flv(flv_file::FlvFile<W>),
-    /// An MP4 file.
-    Mp4(mp4_file::Mp4File<W>),
+    /// An MP4 file (boxed: its sample tables are large).
+    Mp4(Box<mp4_file::Mp4File<W>>),
 }
 
 impl<W: Write + Seek> DvrFile<W> {
@@ -187,7 +187,7 @@ impl<W: Write + Seek> DvrFile<W> {
     pub fn start(format: DvrFormat, out: W, jitter: TimeJitter) -> Result<Self, DvrError> {
         Ok(match format {
             DvrFormat::Flv => DvrFile::Flv(flv_file::FlvFile::start(out, jitter)?),
-            DvrFormat::Mp4 => DvrFile::Mp4(mp4_file::Mp4File::new(out, jitter)),
+            DvrFormat::Mp4 => DvrFile::Mp4(Box::new(mp4_file::Mp4File::new(out, jitter))),
         })
     }
 
