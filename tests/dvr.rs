@@ -230,6 +230,17 @@ fn sigterm_mid_recording_leaves_a_readable_mp4() {
     let url = format!("rtmp://127.0.0.1:{}/live/cut", ports.rtmp);
     let _ffmpeg = push(&url, 30);
     std::thread::sleep(Duration::from_secs(8));
+    // The HTTP API names the file being written.
+    let streams = common::get(&server.api_url("/api/v1/streams")).json();
+    let rec = streams["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == "cut"))
+        .map(|s| s["dvr"]["file"].clone());
+    assert_eq!(
+        rec.as_ref().and_then(|f| f.as_str()).map(PathBuf::from),
+        Some(dir.0.join("cut.mp4")),
+        "{streams}"
+    );
     let started = Instant::now();
     let st = server.terminate(Duration::from_secs(15));
     assert!(

@@ -96,6 +96,18 @@ pub struct DvrStats {
     pub too_slow: AtomicU64,
     /// Publishes not recorded (too many recordings, or the thread busy).
     pub refused: AtomicU64,
+    /// The file each recorded stream is being written to (for the HTTP API).
+    current: Mutex<HashMap<String, String>>,
+}
+
+impl DvrStats {
+    fn set_file(&self, key: &str, file: Option<&str>) {
+        let mut files = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        match file {
+            Some(f) => files.insert(key.to_owned(), f.to_owned()),
+            None => files.remove(key),
+        };
+    }
 }
 
 enum Command {
@@ -170,6 +182,12 @@ impl Dvr {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
             crate::warn_limited!("dvr: not recorded: the writer thread is behind");
         }
+    }
+
+    /// The file `app/stream` is being recorded to now, if it is.
+    pub fn file(&self, key: &str) -> Option<String> {
+        let files = self.stats.current.lock().unwrap_or_else(|e| e.into_inner());
+        files.get(key).cloned()
     }
 
     /// Finishes every recording (what is queued is written, MP4 files get
@@ -427,14 +445,14 @@ impl Recording {
                 if let Some(done) = self.close(stats) {
                     self.finished.push(done);
                 }
-                self.open().and_then(|()| {
+                self.open(stats).and_then(|()| {
                     for h in self.segmenter.headers() {
                         self.write(&h)?;
                     }
                     self.write(tag)
                 })
             }
-            (_, false) => self.open().and_then(|()| self.write(tag)),
+            (_, false) => self.open(stats).and_then(|()| self.write(tag)),
             (_, true) => self.write(tag),
         };
         if let Err(e) = r {
@@ -446,6 +464,7 @@ impl Recording {
         stats.errors.fetch_add(1, Ordering::Relaxed);
         crate::warn_limited!(stream = self.key, "dvr: not recording: {e}");
         self.failed = true;
+        stats.set_file(&self.key, None);
         if let Some(open) = self.file.take() {
             let _ = open.file.finish();
             let _ = std::fs::rename(&open.tmp, &open.path);
@@ -463,7 +482,7 @@ impl Recording {
     }
 
     /// Creates the next file (and its directories).
-    fn open(&mut self) -> Result<(), RecordError> {
+    fn open(&mut self, stats: &DvrStats) -> Result<(), RecordError> {
         let s = &self.subject;
         let path = dvr_path(
             &self.dvr.dvr_path,
@@ -493,6 +512,7 @@ impl Recording {
                 }
             })?;
         tracing::info!(stream = self.key, file = path, "dvr: file started");
+        stats.set_file(&self.key, Some(&path));
         self.file = Some(Open { path, tmp, file });
         Ok(())
     }
@@ -500,6 +520,7 @@ impl Recording {
     /// Finishes the current file; its name when it was finished.
     fn close(&mut self, stats: &DvrStats) -> Option<String> {
         let open = self.file.take()?;
+        stats.set_file(&self.key, None);
         let finished = open
             .file
             .finish()
