@@ -40,6 +40,10 @@ pub trait ServerFigures {
     fn http_connections(&self) -> usize;
     /// Seconds since the server started.
     fn uptime_secs(&self) -> u64;
+    /// The file `app/stream` is being recorded to (DVR), if it is.
+    fn dvr_file(&self, _key: &str) -> Option<String> {
+        None
+    }
 }
 
 /// The answer to a [`Route::Info`](crate::api::Route::Info).
@@ -359,5 +363,6 @@ fn stream(server: &dyn ServerFigures, key: &str, cs: &StreamClients<'_>, now_ms:
         "publish": { "active": active, "cid": cid },
         "video": video,
         "audio": audio,
+        "dvr": server.dvr_file(key).map(|f| json!({ "file": f })),
     })
 }

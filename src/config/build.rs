@@ -270,7 +270,15 @@ fn build_vhost(d: &Directive, w: &mut Warnings) -> Result<VhostConfig, ConfigErr
     let sec = Section {
         path: "vhost",
         settings: VHOST,
-        blocks: &["rtc", "play", "publish", "http_remux", "hls", "http_hooks"],
+        blocks: &[
+            "rtc",
+            "play",
+            "publish",
+            "http_remux",
+            "hls",
+            "http_hooks",
+            "dvr",
+        ],
         unsupported: VHOST_UNSUPPORTED,
     };
     apply_section(
@@ -284,6 +292,7 @@ fn build_vhost(d: &Directive, w: &mut Warnings) -> Result<VhostConfig, ConfigErr
             "publish" => leaf(p, PUBLISH, &[], d, &mut v.publish, w),
             "http_remux" => leaf(p, HTTP_REMUX, &[], d, &mut v.http_remux, w),
             "hls" => leaf(p, HLS, HLS_UNSUPPORTED, d, &mut v.hls, w),
+            "dvr" => leaf(p, super::dvr::DVR, &[], d, &mut v.dvr, w),
             _ => leaf(p, HTTP_HOOKS, &[], d, &mut v.http_hooks, w),
         },
     )?;

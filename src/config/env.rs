@@ -185,6 +185,7 @@ pub(crate) fn apply_overrides(
         section("vhost.http_remux", HTTP_REMUX, &mut v.http_remux, env, w)?;
         section("vhost.hls", HLS, &mut v.hls, env, w)?;
         section("vhost.http_hooks", HTTP_HOOKS, &mut v.http_hooks, env, w)?;
+        section("vhost.dvr", super::dvr::DVR, &mut v.dvr, env, w)?;
     }
     let mut seen = HashSet::new();
     let vhost_warnings: Vec<ConfigWarning> = w
@@ -258,6 +259,7 @@ pub fn env_variables() -> Vec<(String, String)> {
     add(&mut out, "vhost.http_remux", HTTP_REMUX);
     add(&mut out, "vhost.hls", HLS);
     add(&mut out, "vhost.http_hooks", HTTP_HOOKS);
+    add(&mut out, "vhost.dvr", super::dvr::DVR);
     out.push((
         "SRS_RTC_SERVER_CANDIDATE".into(),
         "rtc_server.candidate".into(),

@@ -24,6 +24,7 @@
 //! ```
 
 mod build;
+mod dvr;
 mod env;
 mod error;
 mod lexer;
@@ -49,6 +50,7 @@ mod tests_whip;
 
 use std::path::Path;
 
+pub use dvr::{DvrConfig, DvrPlan};
 pub use env::{env_variables, Env, MapEnv, ProcessEnv};
 pub use error::{ConfigError, ConfigWarning, VhostError};
 pub use model::{

@@ -62,7 +62,7 @@ const FLV_MOUNT: &str =
 const HLS_IN_MEMORY: &str = "HLS is kept in memory and served at /APP/STREAM.m3u8";
 const HLS_FIXED: &str = "HLS segments are cut at keyframes in MPEG-TS, without this option";
 const HOOK_NOT_CALLED: &str =
-    "this hook is never called (shardsfu calls on_publish, on_play, on_unpublish, on_stop)";
+    "this hook is never called (shardsfu calls on_publish, on_play, on_unpublish, on_stop, on_dvr)";
 
 /// Every directive accepted without effect, in `configs/full.conf` order.
 pub static NO_EFFECT: &[NoEffect] = &[
@@ -266,7 +266,6 @@ pub static NO_EFFECT: &[NoEffect] = &[
     row("vhost.hls.hls_recover", &[], HLS_FIXED),
     row("vhost.http_hooks.on_connect", &[], HOOK_NOT_CALLED),
     row("vhost.http_hooks.on_close", &[], HOOK_NOT_CALLED),
-    row("vhost.http_hooks.on_dvr", &[], HOOK_NOT_CALLED),
     row("vhost.http_hooks.on_hls", &[], HOOK_NOT_CALLED),
     row("vhost.http_hooks.on_hls_notify", &[], HOOK_NOT_CALLED),
 ];

@@ -408,7 +408,6 @@ pub(crate) static VHOST: &[Setting<VhostConfig>] = &[
 pub(crate) static VHOST_UNSUPPORTED: &[&str] = &[
     "cluster",
     "forward",
-    "dvr",
     "hds",
     "dash",
     "exec",

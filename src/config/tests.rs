@@ -562,7 +562,7 @@ fn hash_inside_a_word_is_not_a_comment() {
 
 #[test]
 fn unknown_and_unsupported_directives_warn_with_path_and_line() {
-    let text = "\nfoo 1;\nvhost __defaultVhost__ {\n  rtc {\n    bar on;\n  }\n  dvr { enabled on; }\n}\nheartbeat { enabled on; }\n";
+    let text = "\nfoo 1;\nvhost __defaultVhost__ {\n  rtc {\n    bar on;\n  }\n  hds { enabled on; }\n}\nheartbeat { enabled on; }\n";
     let l = parse(text);
     let w: Vec<(String, u32, String)> = l
         .warnings
@@ -574,7 +574,7 @@ fn unknown_and_unsupported_directives_warn_with_path_and_line() {
         vec![
             ("foo".into(), 2, "t.conf".into()),
             ("vhost.rtc.bar".into(), 5, "t.conf".into()),
-            ("vhost.dvr".into(), 7, "t.conf".into()),
+            ("vhost.hds".into(), 7, "t.conf".into()),
             ("heartbeat".into(), 9, "t.conf".into()),
         ]
     );

@@ -100,7 +100,6 @@ const SAMPLES: &[(&str, &str)] = &[
     ("vhost.hls.hls_recover", "off"),
     ("vhost.http_hooks.on_connect", "http://a/1"),
     ("vhost.http_hooks.on_close", "http://a/1"),
-    ("vhost.http_hooks.on_dvr", "http://a/1"),
     ("vhost.http_hooks.on_hls", "http://a/1"),
     ("vhost.http_hooks.on_hls_notify", "http://a/1"),
 ];

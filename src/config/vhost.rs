@@ -269,6 +269,8 @@ pub struct VhostConfig {
     pub hls: HlsConfig,
     /// `http_hooks { }`.
     pub http_hooks: HttpHooksConfig,
+    /// `dvr { }`.
+    pub dvr: super::dvr::DvrConfig,
 }
 
 impl Default for RtcVhostConfig {
@@ -389,6 +391,7 @@ impl VhostConfig {
             http_remux: HttpRemuxConfig::default(),
             hls: HlsConfig::default(),
             http_hooks: HttpHooksConfig::default(),
+            dvr: super::dvr::DvrConfig::default(),
         }
     }
 }

@@ -220,7 +220,7 @@ async fn call(in_flight: &InFlight, url: &str, body: &str) -> Result<(), String>
 }
 
 /// One blocking POST of `body` to `url`, and the decision in its answer.
-fn post(url: &str, body: &str) -> Result<(), String> {
+pub(crate) fn post(url: &str, body: &str) -> Result<(), String> {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(HOOK_TIMEOUT))

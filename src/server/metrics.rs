@@ -265,6 +265,35 @@ pub fn render(shared: &Shared, cfg: &ExporterConfig) -> Result<String, std::fmt:
         "Open RTMP connections",
         rtmp as i64,
     );
+    let dvr = &shared.dvr.stats;
+    gauge(
+        &mut reg,
+        "dvr_recordings",
+        "Streams being recorded (DVR)",
+        dvr.recording.load(Ordering::Relaxed) as i64,
+    );
+    for (name, help, v) in [
+        ("dvr_files", "Recording files finished", &dvr.files),
+        (
+            "dvr_errors",
+            "Recordings stopped by a path or write error",
+            &dvr.errors,
+        ),
+        (
+            "dvr_too_slow",
+            "Recordings the hub dropped as too slow",
+            &dvr.too_slow,
+        ),
+        (
+            "dvr_refused",
+            "Publishes not recorded (limit reached)",
+            &dvr.refused,
+        ),
+    ] {
+        let c = Counter::<u64>::default();
+        c.inc_by(v.load(Ordering::Relaxed));
+        reg.register(name, help, c);
+    }
     let uptime = shared.started.elapsed().as_secs_f64();
     gauge_f(
         &mut reg,

@@ -12,6 +12,7 @@
 pub mod conn_limit;
 mod core;
 pub mod drain;
+pub mod dvr;
 pub mod files;
 pub mod hooks;
 mod http_conn;
@@ -78,10 +79,13 @@ pub fn serve(config: Config, source: ConfigSource, signals: Signals) -> anyhow::
         }
     };
     let opts = RuntimeOptions::new(workers, signals.shutdown.clone());
+    let recorder = shared.clone();
     let results = shards::run(opts, move |ctx: ShardContext<ShardMsg>| {
         let shared = shared.clone();
         async move { shard_main(ctx, shared).await }
     });
+    // The shards ended every publish: finish the recordings' files.
+    recorder.dvr.stop(DVR_STOP_WAIT);
     ops.stop();
     if let Some(e) = exporter {
         e.join();
@@ -217,6 +221,9 @@ async fn stop_live(core: &ShardRuntime) {
         glommio::timer::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// How long the stop waits for the recordings' files to be finished.
+const DVR_STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// How long a stopping shard waits for its live connections to end.
 const LIVE_STOP_WAIT: Duration = Duration::from_millis(300);

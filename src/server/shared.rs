@@ -50,6 +50,8 @@ pub struct Shared {
     pub live: Arc<crate::server::live::Hub>,
     /// The rooms of `/sig/v1/rtc`, every shard's sockets together.
     pub rooms: crate::server::rooms::RoomHub,
+    /// Recording of live streams (DVR) and its writer thread.
+    pub dvr: crate::server::dvr::Dvr,
     /// When the server started.
     pub started: Instant,
     /// Wall-clock start time.
@@ -101,6 +103,7 @@ impl Shared {
             hooks_in_flight: Default::default(),
             live: Default::default(),
             rooms: Default::default(),
+            dvr: Default::default(),
             started: Instant::now(),
             started_at: SystemTime::now(),
             ntp: crate::rtp::receiver_stats::NtpClock::new(Instant::now(), SystemTime::now()),

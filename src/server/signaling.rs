@@ -400,4 +400,8 @@ impl ServerFigures for ShardRuntime {
     fn uptime_secs(&self) -> u64 {
         self.shared.started.elapsed().as_secs()
     }
+
+    fn dvr_file(&self, key: &str) -> Option<String> {
+        self.shared.dvr.file(key)
+    }
 }

@@ -181,6 +181,19 @@ impl RtcToRtmp {
                 return None;
             }
         };
+        if let Some((app, name)) = stream.split_once('/') {
+            let subject = crate::server::dvr::DvrSubject {
+                client_id: crate::util::random_string(8),
+                ..crate::server::dvr::DvrSubject::new(
+                    app,
+                    name,
+                    "",
+                    &format!("webrtc://localhost/{app}"),
+                )
+            };
+            let config = shared.current.get().config.clone();
+            shared.dvr.on_publish(&shared.live, &config, subject);
+        }
         let sink_pub = publication.clone();
         let sink = Box::new(move |o: AudioOut| {
             let mut b = BytesMut::with_capacity(2 + o.data.len());

@@ -497,7 +497,12 @@ fn on_event(
         RtmpEvent::Connect { app, .. } => {
             tracing::debug!(%peer, app, "rtmp connect");
         }
-        RtmpEvent::Publish { app, stream, .. } => {
+        RtmpEvent::Publish {
+            app,
+            stream,
+            param,
+            tc_url,
+        } => {
             let key = stream_key(&app, &stream);
             // A WebRTC publisher of the same stream also makes it busy.
             let rtc = if bridge.on {
@@ -523,6 +528,14 @@ fn on_event(
                         crate::warn_limited!(%peer, "rtmp publish: {e}");
                         return true;
                     }
+                    let dvr = crate::server::dvr::DvrSubject {
+                        vhost: crate::config::DEFAULT_VHOST.to_owned(),
+                        ip: peer.ip().to_string(),
+                        client_id: crate::util::random_string(8),
+                        ..crate::server::dvr::DvrSubject::new(&app, &stream, &param, &tc_url)
+                    };
+                    let config = core.shared.current.get().config.clone();
+                    core.shared.dvr.on_publish(hub, &config, dvr);
                     if rtc.is_some() {
                         tracing::info!(
                             stream = key,
