@@ -155,6 +155,7 @@ pub(crate) fn build(tree: &[Directive], w: &mut Warnings) -> Result<Config, Conf
             "rtc_server",
             "stats",
             "exporter",
+            "cluster",
             "vhost",
         ],
         unsupported: ROOT_UNSUPPORTED,
@@ -225,6 +226,7 @@ pub(crate) fn build(tree: &[Directive], w: &mut Warnings) -> Result<Config, Conf
             "https_api" => leaf(path, HTTPS, &[], d, &mut c.http_api.https, w),
             "stats" => leaf(path, STATS, &[], d, &mut c.stats, w),
             "exporter" => leaf(path, EXPORTER, &[], d, &mut c.exporter, w),
+            "cluster" => leaf(path, super::cluster::CLUSTER, &[], d, &mut c.cluster, w),
             _ => {
                 let vhost = build_vhost(d, w)?;
                 let here = (d.file.to_string(), d.line);

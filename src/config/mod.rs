@@ -23,6 +23,7 @@
 //! ```
 
 mod build;
+mod cluster;
 mod env;
 mod error;
 mod lexer;
@@ -42,6 +43,7 @@ mod tests_warnings;
 
 use std::path::Path;
 
+pub use cluster::ClusterConfig;
 pub use env::{env_variables, Env, MapEnv, ProcessEnv};
 pub use error::{ConfigError, ConfigWarning, VhostError};
 pub use model::{

@@ -196,6 +196,8 @@ pub struct Config {
     pub stats: StatsConfig,
     /// `exporter { }`: the Prometheus endpoint.
     pub exporter: ExporterConfig,
+    /// `cluster { }` (shardsfu's own): the stream directory in Redis.
+    pub cluster: super::cluster::ClusterConfig,
     /// Every `vhost NAME { }`, by name; `__defaultVhost__` is always present
     /// (at SRS's defaults when the file has none, so that `SRS_VHOST_*`
     /// overrides have a vhost to apply to).
@@ -495,6 +497,7 @@ impl Default for Config {
             rtc_server: RtcServerConfig::default(),
             stats: StatsConfig::default(),
             exporter: ExporterConfig::default(),
+            cluster: Default::default(),
             vhosts,
             default_vhost_configured: false,
         }
