@@ -52,6 +52,8 @@ pub fn report(q: InfoQuery, server: &dyn ServerFigures) -> Response {
             .unwrap_or_else(|| crate::api::api_error(ApiError::ClientNotFound(id))),
         InfoQuery::Stream(id) => one("stream", &id, all_streams(server))
             .unwrap_or_else(|| crate::api::api_error(ApiError::NoSuchStream(id))),
+        // Answered by the runtime, which holds the cluster's state.
+        InfoQuery::Cluster => Response::error(404, "the cluster is off"),
     }
 }
 
@@ -76,7 +78,8 @@ pub fn service_id() -> &'static str {
     ID.get_or_init(|| crate::util::random_string(8))
 }
 
-fn envelope(data: Value) -> Value {
+/// SRS's envelope of a report: `{code: 0, server, service, pid, data}`.
+pub fn envelope(data: Value) -> Value {
     json!({
         "code": 0,
         "server": server_id(),
