@@ -115,7 +115,8 @@ fn a_stream_is_owned_by_one_node_and_refused_on_the_others() {
     let raw = redis.cli(&["GET", "shardsfu:stream:live/one"]);
     assert!(raw.contains(&node_id(&a)), "{raw}");
     assert!(
-        wait_until(Duration::from_secs(5), || owner(&b, "live/one") == Some(node_id(&a))),
+        wait_until(Duration::from_secs(5), || owner(&b, "live/one")
+            == Some(node_id(&a))),
         "{}",
         cluster(&b)
     );
@@ -146,7 +147,8 @@ fn a_killed_node_loses_its_streams_within_the_lease() {
     let t0 = Instant::now();
     let lease = Duration::from_secs(LEASE_SECS);
     assert!(
-        wait_until(lease + Duration::from_secs(2), || owner(&b, "live/s").is_none()),
+        wait_until(lease + Duration::from_secs(2), || owner(&b, "live/s")
+            .is_none()),
         "{}",
         cluster(&b)
     );
@@ -165,7 +167,9 @@ fn a_restarted_redis_gets_the_live_streams_back() {
     let mut redis = Redis::start();
     let a = node(&redis);
     assert_eq!(whip(&a, "r").status, 201);
-    assert!(redis.cli(&["GET", "shardsfu:stream:live/r"]).contains(&node_id(&a)));
+    assert!(redis
+        .cli(&["GET", "shardsfu:stream:live/r"])
+        .contains(&node_id(&a)));
     let port = redis.port;
     redis.stop();
     // While Redis is gone a publish goes ahead unchecked (fail open).
@@ -176,8 +180,12 @@ fn a_restarted_redis_gets_the_live_streams_back() {
     let redis = Redis::start_on(port);
     assert!(
         wait_until(Duration::from_secs(10), || {
-            redis.cli(&["GET", "shardsfu:stream:live/r"]).contains(&node_id(&a))
-                && redis.cli(&["GET", "shardsfu:stream:live/while-down"]).contains(&node_id(&a))
+            redis
+                .cli(&["GET", "shardsfu:stream:live/r"])
+                .contains(&node_id(&a))
+                && redis
+                    .cli(&["GET", "shardsfu:stream:live/while-down"])
+                    .contains(&node_id(&a))
         }),
         "{}\n{}",
         cluster(&a),
@@ -187,7 +195,10 @@ fn a_restarted_redis_gets_the_live_streams_back() {
     assert_eq!(c["redis"]["up"], true);
     assert!(c["counters"]["reconnects"].as_u64().unwrap() >= 1, "{c}");
     assert!(c["counters"]["redis_errors"].as_u64().unwrap() >= 1, "{c}");
-    assert!(c["counters"]["claims_unchecked"].as_u64().unwrap() >= 1, "{c}");
+    assert!(
+        c["counters"]["claims_unchecked"].as_u64().unwrap() >= 1,
+        "{c}"
+    );
 }
 
 #[test]
@@ -198,12 +209,17 @@ fn malformed_entries_are_counted_and_ignored() {
     redis.cli(&["SET", "shardsfu:node:junk", "[]"]);
     let a = node(&redis);
     assert!(wait_until(Duration::from_secs(5), || {
-        cluster(&a)["counters"]["malformed_entries"].as_u64().unwrap() >= 2
+        cluster(&a)["counters"]["malformed_entries"]
+            .as_u64()
+            .unwrap()
+            >= 2
     }));
     // Neither blocks a publish of its stream.
     assert_eq!(whip(&a, "bad").status, 201);
     assert_eq!(whip(&a, "hash").status, 201);
-    assert!(redis.cli(&["GET", "shardsfu:stream:live/hash"]).contains(&node_id(&a)));
+    assert!(redis
+        .cli(&["GET", "shardsfu:stream:live/hash"])
+        .contains(&node_id(&a)));
 }
 
 #[test]

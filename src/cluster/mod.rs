@@ -32,7 +32,8 @@ mod core;
 mod tests;
 
 pub use self::core::{
-    ClaimState, Decision, DirectoryCore, Event, Op, Reply, RequestId, View, BACKOFF_MAX, BACKOFF_MIN,
+    ClaimState, Decision, DirectoryCore, Event, Op, Reply, RequestId, View, BACKOFF_MAX,
+    BACKOFF_MIN,
 };
 
 use serde::{Deserialize, Serialize};
@@ -101,8 +102,7 @@ impl MalformedEntry {
 
 /// Reads a stream claim found under `key`.
 pub fn parse_owner(key: &str, raw: &str) -> Result<StreamOwner, MalformedEntry> {
-    let o: StreamOwner =
-        serde_json::from_str(raw).map_err(|e| MalformedEntry::new(key, raw, e))?;
+    let o: StreamOwner = serde_json::from_str(raw).map_err(|e| MalformedEntry::new(key, raw, e))?;
     if o.node.is_empty() {
         return Err(MalformedEntry::new(key, raw, "empty node id"));
     }

@@ -97,7 +97,9 @@ fn claim(core: &mut DirectoryCore, redis: &mut FakeRedis, s: &str, now: Instant)
     drive(core, redis, now)
         .into_iter()
         .find_map(|e| match e {
-            Event::Answer { req: 7, decision, .. } => Some(decision),
+            Event::Answer {
+                req: 7, decision, ..
+            } => Some(decision),
             _ => None,
         })
         .expect("an answer")
@@ -137,7 +139,10 @@ fn renewals_keep_a_claim_and_a_dead_node_loses_it_within_the_lease() {
         a.handle_local(&set(&["live/s"]), t, 0);
         drive(&mut a, &mut r, t);
     }
-    assert!(matches!(claim(&mut b, &mut r, "live/s", t), Decision::Refused(_)));
+    assert!(matches!(
+        claim(&mut b, &mut r, "live/s", t),
+        Decision::Refused(_)
+    ));
     // `a` stops (kill -9): nothing renews; the claim ends with the lease.
     t += LEASE;
     assert_eq!(claim(&mut b, &mut r, "live/s", t), Decision::Granted);
@@ -207,7 +212,9 @@ fn an_unchecked_publish_that_lost_the_race_is_reported() {
     // `a` let a publisher in while Redis was unreachable to it.
     a.handle_local(&set(&["live/s"]), t0, 0);
     let ev = drive(&mut a, &mut r, t0);
-    assert!(ev.iter().any(|e| matches!(e, Event::Lost { owner, .. } if owner.node == "b")));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::Lost { owner, .. } if owner.node == "b")));
     // Reported once, not every round.
     let ev = drive(&mut a, &mut r, t0 + LEASE / 3);
     assert!(!ev.iter().any(|e| matches!(e, Event::Lost { .. })));
@@ -220,13 +227,19 @@ fn malformed_entries_are_counted_and_ignored() {
     let mut a = node("a", t0);
     for (k, v) in [
         (stream_key("live/s"), "not json"),
-        (stream_key("live/e"), r#"{"node":"","api":"","candidate":"","since":0}"#),
+        (
+            stream_key("live/e"),
+            r#"{"node":"","api":"","candidate":"","since":0}"#,
+        ),
         (node_key("x"), "{\"id\": 5}"),
     ] {
         r.kv.insert(k, (v.into(), t0 + LEASE * 10));
     }
     let ev = drive(&mut a, &mut r, t0);
-    let bad = ev.iter().filter(|e| matches!(e, Event::Malformed(_))).count();
+    let bad = ev
+        .iter()
+        .filter(|e| matches!(e, Event::Malformed(_)))
+        .count();
     assert_eq!(bad, 3, "{ev:?}");
     assert!(a.view().streams.is_empty());
     assert_eq!(a.view().nodes.len(), 1, "only a itself");

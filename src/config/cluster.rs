@@ -66,7 +66,9 @@ pub(crate) fn parse_redis(s: &str) -> Result<String, String> {
     let url = if s.contains("://") {
         s.to_string()
     } else {
-        if s.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
+        if s.rsplit_once(':')
+            .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        {
             return Err(format!(
                 "invalid redis address \"{s}\" (host:port or redis://[user:pass@]host:port[/db])"
             ));
@@ -108,7 +110,11 @@ pub(crate) static CLUSTER: &[Setting<ClusterConfig>] = &[
         name: "lease",
         env: true,
         aliases: &[],
-        apply: |c, a| set(a, &mut c.lease, |v| parse_u64_in(v, 2, 60).map(Duration::from_secs)),
+        apply: |c, a| {
+            set(a, &mut c.lease, |v| {
+                parse_u64_in(v, 2, 60).map(Duration::from_secs)
+            })
+        },
     },
 ];
 

@@ -4,8 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::error::{ConfigError, ConfigWarning};
 use super::cluster::CLUSTER;
+use super::error::{ConfigError, ConfigWarning};
 use super::model::Config;
 use super::no_effect;
 use super::settings::{

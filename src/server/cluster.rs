@@ -190,7 +190,10 @@ impl Cluster {
             Decision::Granted => inc(&self.stats.claims_granted),
             Decision::Unchecked => {
                 inc(&self.stats.claims_unchecked);
-                crate::warn_limited!(stream, "cluster: Redis did not answer; publish let through unchecked");
+                crate::warn_limited!(
+                    stream,
+                    "cluster: Redis did not answer; publish let through unchecked"
+                );
             }
             Decision::Refused(o) => {
                 inc(&self.stats.claims_refused);
@@ -245,13 +248,41 @@ impl Cluster {
     pub fn register_metrics(&self, reg: &mut Registry) {
         let s = &self.stats;
         let rows: [(&str, &str, &AtomicU64); 7] = [
-            ("cluster_redis_errors", "Redis commands or connections that failed", &s.redis_errors),
-            ("cluster_redis_reconnects", "Redis connections made again", &s.reconnects),
-            ("cluster_claims_granted", "Publishes whose cluster claim was granted", &s.claims_granted),
-            ("cluster_claims_refused", "Publishes refused: the stream is live on another node", &s.claims_refused),
-            ("cluster_claims_unchecked", "Publishes let through without Redis's answer", &s.claims_unchecked),
-            ("cluster_claims_lost", "Streams published here found claimed by another node", &s.claims_lost),
-            ("cluster_malformed_entries", "Malformed entries found in Redis and ignored", &s.malformed_entries),
+            (
+                "cluster_redis_errors",
+                "Redis commands or connections that failed",
+                &s.redis_errors,
+            ),
+            (
+                "cluster_redis_reconnects",
+                "Redis connections made again",
+                &s.reconnects,
+            ),
+            (
+                "cluster_claims_granted",
+                "Publishes whose cluster claim was granted",
+                &s.claims_granted,
+            ),
+            (
+                "cluster_claims_refused",
+                "Publishes refused: the stream is live on another node",
+                &s.claims_refused,
+            ),
+            (
+                "cluster_claims_unchecked",
+                "Publishes let through without Redis's answer",
+                &s.claims_unchecked,
+            ),
+            (
+                "cluster_claims_lost",
+                "Streams published here found claimed by another node",
+                &s.claims_lost,
+            ),
+            (
+                "cluster_malformed_entries",
+                "Malformed entries found in Redis and ignored",
+                &s.malformed_entries,
+            ),
         ];
         for (name, help, v) in rows {
             let c = Counter::<u64>::default();
@@ -260,12 +291,19 @@ impl Cluster {
         }
         let g = Gauge::<i64>::default();
         g.set(i64::from(self.snapshot().redis_up));
-        reg.register("cluster_redis_up", "Whether Redis answered the last command", g);
+        reg.register(
+            "cluster_redis_up",
+            "Whether Redis answered the last command",
+            g,
+        );
     }
 
     /// Starts the Redis thread; it runs until `shutdown`, then releases this
     /// node's claims and entry.
-    pub fn spawn(shared: Arc<Shared>, shutdown: Shutdown) -> std::io::Result<Option<JoinHandle<()>>> {
+    pub fn spawn(
+        shared: Arc<Shared>,
+        shutdown: Shutdown,
+    ) -> std::io::Result<Option<JoinHandle<()>>> {
         let Some(rx) = shared
             .cluster
             .as_ref()
@@ -282,7 +320,10 @@ impl Cluster {
 
 /// `url` without its password.
 fn redacted(url: &str) -> String {
-    match url.split_once("://").and_then(|(s, rest)| Some((s, rest.split_once('@')?))) {
+    match url
+        .split_once("://")
+        .and_then(|(s, rest)| Some((s, rest.split_once('@')?)))
+    {
         Some((scheme, (user, host))) => {
             let user = user.split(':').next().unwrap_or("");
             format!("{scheme}://{user}:***@{host}")
@@ -365,7 +406,9 @@ impl Link {
                 .query::<i64>(c)
                 .map(|_| Reply::Done),
             Op::Node { value } => {
-                let id = crate::cluster::parse_node("", value).map(|n| n.id).unwrap_or_default();
+                let id = crate::cluster::parse_node("", value)
+                    .map(|n| n.id)
+                    .unwrap_or_default();
                 redis::cmd("SET")
                     .arg(node_key(&id))
                     .arg(value)
@@ -507,7 +550,9 @@ fn on_event(ev: Event, waiting: &mut HashMap<u64, flume::Sender<Decision>>, stat
             tracing::warn!(stream, owner = %owner.node, "cluster: a stream published here is claimed by another node");
         }
         Event::RedisDown(why) => {
-            tracing::warn!("cluster: Redis unreachable ({why}); publishes go ahead unchecked until it answers");
+            tracing::warn!(
+                "cluster: Redis unreachable ({why}); publishes go ahead unchecked until it answers"
+            );
         }
         Event::RedisUp => tracing::info!("cluster: Redis answers; claims renewed"),
     }

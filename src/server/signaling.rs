@@ -126,9 +126,7 @@ async fn mix(core: &ShardRuntime, room: &str, method: Method) -> Response {
 /// the directory; 404 when the cluster is off.
 fn cluster_report(core: &ShardRuntime) -> Response {
     match &core.shared.cluster {
-        Some(c) => {
-            Response::json(200, &api::info::envelope(c.report()))
-        }
+        Some(c) => Response::json(200, &api::info::envelope(c.report())),
         None => Response::error(404, "the cluster is off (cluster { enabled on; })"),
     }
 }
