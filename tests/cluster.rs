@@ -67,13 +67,25 @@ impl Drop for Redis {
 }
 
 fn node(redis: &Redis) -> Server {
+    node_with(redis, "")
+}
+
+/// A node with `extra` configuration appended.
+fn node_with(redis: &Redis, extra: &str) -> Server {
     let ports = Ports::free();
     let conf = format!(
-        "{}cluster {{ enabled on; redis 127.0.0.1:{}; lease {LEASE_SECS}; }}\n",
+        "{}cluster {{ enabled on; redis 127.0.0.1:{}; lease {LEASE_SECS}; }}\n{extra}",
         config(ports, 1, "stun_timeout 60;"),
         redis.port
     );
     Server::start(&conf, ports, &[])
+}
+
+/// The value of the metric sample `name` (no labels) at `exporter`.
+fn metric(exporter: u16, name: &str) -> Option<f64> {
+    let body = get(&format!("http://127.0.0.1:{exporter}/metrics")).body;
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 fn offer() -> String {
@@ -110,7 +122,9 @@ fn node_id(srv: &Server) -> String {
 #[test]
 fn a_stream_is_owned_by_one_node_and_refused_on_the_others() {
     let redis = Redis::start();
-    let (a, b, c) = (node(&redis), node(&redis), node(&redis));
+    let exporter = free_port();
+    let b_conf = format!("exporter {{ enabled on; listen 127.0.0.1:{exporter}; }}\n");
+    let (a, b, c) = (node(&redis), node_with(&redis, &b_conf), node(&redis));
     assert_eq!(whip(&a, "one").status, 201, "{}", a.log());
     let raw = redis.cli(&["GET", "shardsfu:stream:live/one"]);
     assert!(raw.contains(&node_id(&a)), "{raw}");
@@ -129,6 +143,15 @@ fn a_stream_is_owned_by_one_node_and_refused_on_the_others() {
         assert!(r.body.contains(&node_id(&a)), "names the owner: {}", r.body);
     }
     assert_eq!(cluster(&b)["counters"]["claims_refused"], 1);
+    assert_eq!(
+        metric(exporter, "shardsfu_cluster_claims_refused_total"),
+        Some(1.0)
+    );
+    assert_eq!(metric(exporter, "shardsfu_cluster_redis_up"), Some(1.0));
+    assert_eq!(
+        metric(exporter, "shardsfu_cluster_redis_errors_total"),
+        Some(0.0)
+    );
     // Another stream is free everywhere; a second publish on the owner is
     // refused there as before (one publisher per stream).
     assert_eq!(whip(&b, "two").status, 201);

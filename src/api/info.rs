@@ -113,6 +113,7 @@ pub fn index() -> Response {
         &envelope(json!({
             "versions": "the version of shardsfu",
             "summaries": "the summary (pid, uptime, shards, sessions) of shardsfu",
+            "cluster": "this node, the other nodes and the streams of the cluster's Redis directory (404 when off)",
             "clients": "the clients (WebRTC, RTMP, HTTP-FLV); ?start=0&count=10; DELETE /api/v1/clients/{id} kicks one",
             "streams": "the streams; ?start=0&count=10; /api/v1/streams/{app}/{stream} for one",
         })),
