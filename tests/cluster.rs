@@ -252,3 +252,30 @@ fn without_a_cluster_block_there_is_no_cluster_api() {
     assert_eq!(get(&srv.api_url("/api/v1/cluster")).status, 404);
     assert_eq!(whip(&srv, "x").status, 201);
 }
+
+#[test]
+fn an_unpublished_stream_is_free_on_the_other_nodes_within_a_round() {
+    let redis = Redis::start();
+    let (a, b) = (node(&redis), node(&redis));
+    let r = whip(&a, "u");
+    assert_eq!(r.status, 201);
+    assert_eq!(whip(&b, "u").status, 409);
+    // Let a round (a third of the lease) list the stream as published on A;
+    // a claim never listed is kept a whole lease (docs/cluster.md).
+    std::thread::sleep(Duration::from_millis(LEASE_SECS * 1000 / 3 + 500));
+    let location = r.header("location").expect("Location").to_owned();
+    assert_eq!(delete(&a.api_url(&location)).status, 200);
+    let t0 = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(LEASE_SECS), || {
+            redis.cli(&["EXISTS", "shardsfu:stream:live/u"]) == "0"
+        }),
+        "{}",
+        cluster(&a)
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(LEASE_SECS),
+        "released, not expired"
+    );
+    assert_eq!(whip(&b, "u").status, 201);
+}

@@ -4,9 +4,10 @@
 //! Every claim this node holds, or wants, is renewed once a round (a third of
 //! the lease) with the same atomic "set if absent or mine" that claimed it,
 //! so a Redis that restarted empty gets every live stream back within a
-//! round. Streams the node no longer publishes are released after a grace of
-//! one lease (the gap between a shard's claim and its session appearing in
-//! the local directory). While Redis is unreachable, publishes are answered
+//! round. A stream the node stopped publishing is released at the next
+//! round; a claim whose publisher never appeared, after a grace of one lease
+//! (the gap between a shard's claim and its session appearing in the local
+//! directory). While Redis is unreachable, publishes are answered
 //! [`Decision::Unchecked`] (fail open) and claimed when it returns.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -140,6 +141,9 @@ struct Claim {
     touched: Instant,
     /// Whether the last local listing had it.
     local: bool,
+    /// Whether a local listing had it since the last request for it: its
+    /// publisher has come, so its absence means it left.
+    seen: bool,
 }
 
 /// One node's claims and its view of the directory.
@@ -219,6 +223,7 @@ impl DirectoryCore {
             state: ClaimState::Pending,
             touched: now,
             local: false,
+            seen: false,
         }
     }
 
@@ -234,6 +239,8 @@ impl DirectoryCore {
             return; // Inserted just above.
         };
         c.touched = now;
+        // A new publisher is on its way: the grace applies again.
+        c.seen = false;
         let answer = match c.state {
             ClaimState::Held => Some(Decision::Granted),
             _ if !self.up => Some(Decision::Unchecked),
@@ -257,8 +264,10 @@ impl DirectoryCore {
     }
 
     /// The streams published on this node now (WebRTC and RTMP publishers).
-    /// Each gets a claim; claims of streams no longer published here are
-    /// released once untouched for a lease.
+    /// Each gets a claim. A claim whose stream was listed and no longer is
+    /// gets released at once (another node may publish it right away); one
+    /// granted but never listed (a session that failed before it existed)
+    /// is released once untouched for a lease.
     pub fn handle_local(&mut self, streams: &BTreeSet<String>, now: Instant, unix_ms: u64) {
         for s in streams {
             if !self.claims.contains_key(s) {
@@ -272,9 +281,10 @@ impl DirectoryCore {
             c.local = streams.contains(s);
             if c.local {
                 c.touched = now;
+                c.seen = true;
                 return true;
             }
-            let keep = now.saturating_duration_since(c.touched) < lease;
+            let keep = !c.seen && now.saturating_duration_since(c.touched) < lease;
             if !keep && c.state == ClaimState::Held {
                 released.push(Op::Release {
                     stream: s.clone(),

@@ -149,25 +149,39 @@ fn renewals_keep_a_claim_and_a_dead_node_loses_it_within_the_lease() {
 }
 
 #[test]
-fn an_unpublished_stream_is_released_after_a_grace() {
+fn an_unpublished_stream_is_released_at_once() {
     let t0 = Instant::now();
     let mut r = FakeRedis::default();
     let (mut a, mut b) = (node("a", t0), node("b", t0));
     assert_eq!(claim(&mut a, &mut r, "live/s", t0), Decision::Granted);
-    // The session appears, then leaves; the claim is kept (and renewed)
-    // for one lease, then released at once rather than left to expire.
     a.handle_local(&set(&["live/s"]), t0, 0);
+    // The publisher leaves: the next listing releases the claim.
+    let t1 = t0 + LEASE / 3;
+    a.handle_local(&set(&[]), t1, 0);
+    drive(&mut a, &mut r, t1);
+    assert_eq!(a.claims().count(), 0);
+    assert!(!r.kv.contains_key(&stream_key("live/s")), "released");
+    assert_eq!(claim(&mut b, &mut r, "live/s", t1), Decision::Granted);
+}
+
+#[test]
+fn a_claim_whose_publisher_never_appears_is_released_after_a_grace() {
+    let t0 = Instant::now();
+    let mut r = FakeRedis::default();
+    let mut a = node("a", t0);
+    assert_eq!(claim(&mut a, &mut r, "live/s", t0), Decision::Granted);
+    // Not listed yet (the session is being created): kept, and renewed.
     let t1 = t0 + Duration::from_secs(2);
     a.handle_local(&set(&[]), t1, 0);
     drive(&mut a, &mut r, t1);
     assert_eq!(a.claims().count(), 1);
     assert!(r.kv.contains_key(&stream_key("live/s")));
+    // Never came: released after a lease, not left to expire.
     let t2 = t0 + LEASE + Duration::from_millis(1);
     a.handle_local(&set(&[]), t2, 0);
     drive(&mut a, &mut r, t2);
     assert_eq!(a.claims().count(), 0);
     assert!(!r.kv.contains_key(&stream_key("live/s")), "released");
-    assert_eq!(claim(&mut b, &mut r, "live/s", t2), Decision::Granted);
 }
 
 #[test]
