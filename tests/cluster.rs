@@ -279,3 +279,39 @@ fn an_unpublished_stream_is_free_on_the_other_nodes_within_a_round() {
     );
     assert_eq!(whip(&b, "u").status, 201);
 }
+
+#[test]
+fn an_rtmp_publish_is_registered_and_refused_on_the_other_nodes() {
+    use std::io::Write;
+    let redis = Redis::start();
+    let (a, b) = (node(&redis), node(&redis));
+    let rtmp_of = |srv: &Server| -> std::net::SocketAddr {
+        let conf = std::fs::read_to_string(srv.conf_path()).unwrap();
+        let port = conf
+            .lines()
+            .find_map(|l| l.strip_prefix("listen 127.0.0.1:")?.strip_suffix(';'))
+            .expect("the RTMP listen line");
+        format!("127.0.0.1:{port}").parse().unwrap()
+    };
+    let mut on_a = rtmp::handshake(rtmp_of(&a));
+    on_a.write_all(&rtmp::commands("publish", "rt")).unwrap();
+    let a_id = node_id(&a);
+    assert!(
+        wait_until(Duration::from_secs(5), || owner(&b, "live/rt")
+            == Some(a_id.clone())),
+        "{}\n{}",
+        cluster(&b),
+        a.log()
+    );
+    assert_eq!(whip(&b, "rt").status, 409);
+    let mut on_b = rtmp::handshake(rtmp_of(&b));
+    on_b.write_all(&rtmp::commands("publish", "rt")).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || b
+            .log()
+            .contains("live on another cluster node")),
+        "{}",
+        b.log()
+    );
+    drop(on_a);
+}
