@@ -315,3 +315,17 @@ fn an_rtmp_publish_is_registered_and_refused_on_the_other_nodes() {
     );
     drop(on_a);
 }
+
+#[test]
+fn a_node_that_stops_gives_its_streams_back_at_once() {
+    let redis = Redis::start();
+    let mut a = node(&redis);
+    assert_eq!(whip(&a, "bye").status, 201);
+    assert_eq!(redis.cli(&["EXISTS", "shardsfu:stream:live/bye"]), "1");
+    let t0 = Instant::now();
+    assert!(a
+        .signal_and_wait(libc::SIGINT, Duration::from_secs(5))
+        .is_some());
+    assert_eq!(redis.cli(&["EXISTS", "shardsfu:stream:live/bye"]), "0");
+    assert!(t0.elapsed() < Duration::from_secs(LEASE_SECS));
+}
