@@ -75,6 +75,16 @@ pub enum DirectoryError {
     /// The stream already has a publisher.
     #[error("stream {0:?} is already publishing")]
     StreamBusy(String),
+    /// The stream is live on another node of the cluster.
+    #[error("stream {stream:?} is already publishing on cluster node {node} ({api})")]
+    ClaimedElsewhere {
+        /// `app/stream`.
+        stream: String,
+        /// The owning node's id.
+        node: String,
+        /// The owning node's API address.
+        api: String,
+    },
 }
 
 #[derive(Default)]
@@ -255,6 +265,11 @@ impl Directory {
     /// The stream published as `app/stream`, if any.
     pub fn stream(&self, key: &str) -> Option<StreamEntry> {
         self.lock().streams.get(key).cloned()
+    }
+
+    /// Every published stream's `app/stream`.
+    pub fn stream_keys(&self) -> Vec<String> {
+        self.lock().streams.keys().cloned().collect()
     }
 
     /// Number of sessions and of published streams.

@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod directory;

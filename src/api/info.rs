@@ -56,6 +56,8 @@ pub fn report(q: InfoQuery, server: &dyn ServerFigures) -> Response {
             .unwrap_or_else(|| crate::api::api_error(ApiError::ClientNotFound(id))),
         InfoQuery::Stream(id) => one("stream", &id, all_streams(server))
             .unwrap_or_else(|| crate::api::api_error(ApiError::NoSuchStream(id))),
+        // Answered by the runtime, which holds the cluster's state.
+        InfoQuery::Cluster => Response::error(404, "the cluster is off"),
     }
 }
 
@@ -80,7 +82,8 @@ pub fn service_id() -> &'static str {
     ID.get_or_init(|| crate::util::random_string(8))
 }
 
-fn envelope(data: Value) -> Value {
+/// SRS's envelope of a report: `{code: 0, server, service, pid, data}`.
+pub fn envelope(data: Value) -> Value {
     json!({
         "code": 0,
         "server": server_id(),
@@ -114,6 +117,7 @@ pub fn index() -> Response {
         &envelope(json!({
             "versions": "the version of shardsfu",
             "summaries": "the summary (pid, uptime, shards, sessions) of shardsfu",
+            "cluster": "this node, the other nodes and the streams of the cluster's Redis directory (404 when off)",
             "clients": "the clients (WebRTC, RTMP, HTTP-FLV); ?start=0&count=10; DELETE /api/v1/clients/{id} kicks one",
             "streams": "the streams; ?start=0&count=10; /api/v1/streams/{app}/{stream} for one",
         })),

@@ -58,6 +58,8 @@ pub enum InfoQuery {
     Client(String),
     /// `/api/v1/streams/{id}` (`app/stream`).
     Stream(String),
+    /// `/api/v1/cluster`: this node, the other nodes, the streams.
+    Cluster,
 }
 
 /// What a request asks for.
@@ -167,6 +169,7 @@ pub fn route(req: &Request, site: Site, config: &Config) -> Route {
             }
             (Method::Get, "/api/v1/versions") => return Route::Respond(info::versions()),
             (Method::Get, "/api/v1/summaries") => return Route::Info(InfoQuery::Summaries),
+            (Method::Get, "/api/v1/cluster") => return Route::Info(InfoQuery::Cluster),
             (Method::Get, "/api/v1/clients") => {
                 return paged(req, InfoQuery::Clients);
             }

@@ -157,6 +157,7 @@ pub(crate) fn build(tree: &[Directive], w: &mut Warnings) -> Result<Config, Conf
             "stats",
             "exporter",
             "signaling",
+            "cluster",
             "vhost",
         ],
         unsupported: ROOT_UNSUPPORTED,
@@ -228,6 +229,7 @@ pub(crate) fn build(tree: &[Directive], w: &mut Warnings) -> Result<Config, Conf
             "stats" => leaf(path, STATS, &[], d, &mut c.stats, w),
             "exporter" => leaf(path, EXPORTER, &[], d, &mut c.exporter, w),
             "signaling" => leaf(path, SIGNALING, &[], d, &mut c.signaling, w),
+            "cluster" => leaf(path, super::cluster::CLUSTER, &[], d, &mut c.cluster, w),
             _ => {
                 let vhost = build_vhost(d, w)?;
                 let here = (d.file.to_string(), d.line);

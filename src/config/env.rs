@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::cluster::CLUSTER;
 use super::error::{ConfigError, ConfigWarning};
 use super::model::Config;
 use super::no_effect;
@@ -175,6 +176,7 @@ pub(crate) fn apply_overrides(
     section("stats", STATS, &mut c.stats, env, w)?;
     section("exporter", EXPORTER, &mut c.exporter, env, w)?;
     section("signaling", SIGNALING, &mut c.signaling, env, w)?;
+    section("cluster", CLUSTER, &mut c.cluster, env, w)?;
     // `SRS_VHOST_*` apply to every vhost; say so once, not once per vhost.
     let before = w.len();
     for v in c.vhosts.values_mut() {
@@ -252,6 +254,7 @@ pub fn env_variables() -> Vec<(String, String)> {
     add(&mut out, "rtc_server.black_hole", BLACK_HOLE);
     add(&mut out, "exporter", EXPORTER);
     add(&mut out, "signaling", SIGNALING);
+    add(&mut out, "cluster", CLUSTER);
     add(&mut out, "vhost", VHOST);
     add(&mut out, "vhost.rtc", RTC_VHOST);
     add(&mut out, "vhost.play", PLAY);

@@ -24,6 +24,7 @@
 //! ```
 
 mod build;
+mod cluster;
 mod dvr;
 mod env;
 mod error;
@@ -50,6 +51,7 @@ mod tests_whip;
 
 use std::path::Path;
 
+pub use cluster::ClusterConfig;
 pub use dvr::{DvrConfig, DvrPlan};
 pub use env::{env_variables, Env, MapEnv, ProcessEnv};
 pub use error::{ConfigError, ConfigWarning, VhostError};

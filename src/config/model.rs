@@ -198,6 +198,8 @@ pub struct Config {
     pub exporter: ExporterConfig,
     /// `signaling { }`: the built-in rooms of `/sig/v1/rtc` (shardsfu's own).
     pub signaling: super::signaling::SignalingConfig,
+    /// `cluster { }` (shardsfu's own): the stream directory in Redis.
+    pub cluster: super::cluster::ClusterConfig,
     /// Every `vhost NAME { }`, by name; `__defaultVhost__` is always present
     /// (at SRS's defaults when the file has none, so that `SRS_VHOST_*`
     /// overrides have a vhost to apply to).
@@ -503,6 +505,7 @@ impl Default for Config {
             stats: StatsConfig::default(),
             exporter: ExporterConfig::default(),
             signaling: Default::default(),
+            cluster: Default::default(),
             vhosts,
             default_vhost_configured: false,
         }

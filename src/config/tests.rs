@@ -200,6 +200,8 @@ fn full_conf_has_every_directive_at_its_default() {
     expected.stats.disk = vec!["sda".into()];
     expected.exporter.label = "cn-beijing".into();
     expected.exporter.tag = "cn-edge".into();
+    expected.cluster.password = Some("secret".into());
+    expected.cluster.advertise = Some(addr("10.0.0.2:1985"));
     expected.rtc_server.black_hole.addr = Some(addr("127.0.0.1:10000"));
     expected.rtc_server.ice_servers = vec!["stun:stun.example.com:3478".into()];
     let v = expected

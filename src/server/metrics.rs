@@ -314,6 +314,9 @@ pub fn render(shared: &Shared, cfg: &ExporterConfig) -> Result<String, std::fmt:
         c.inc_by(cpu);
         reg.register("process_cpu_seconds", "User and system CPU time", c);
     }
+    if let Some(c) = &shared.cluster {
+        c.register_metrics(&mut reg);
+    }
     let info = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
     info.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
         .set(1);

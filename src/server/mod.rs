@@ -9,6 +9,7 @@
 //! WebRTC-over-TCP listener ([`rtc_tcp`]) and per port those share
 //! ([`port_mux`]), and the timer tick that also watches for shutdown.
 
+pub mod cluster;
 pub mod conn_limit;
 mod core;
 pub mod drain;
@@ -78,6 +79,13 @@ pub fn serve(config: Config, source: ConfigSource, signals: Signals) -> anyhow::
             return Err(e.into());
         }
     };
+    let cluster = match cluster::Cluster::spawn(shared.clone(), signals.shutdown.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            ops.stop();
+            return Err(anyhow::Error::new(e).context("cannot start the cluster thread"));
+        }
+    };
     let opts = RuntimeOptions::new(workers, signals.shutdown.clone());
     let recorder = shared.clone();
     let results = shards::run(opts, move |ctx: ShardContext<ShardMsg>| {
@@ -89,6 +97,9 @@ pub fn serve(config: Config, source: ConfigSource, signals: Signals) -> anyhow::
     ops.stop();
     if let Some(e) = exporter {
         e.join();
+    }
+    if let Some(c) = cluster {
+        let _ = c.join();
     }
     let results = results?;
     // A shard that could not bind reports why; the others were told to stop.

@@ -69,6 +69,8 @@ pub struct Shared {
     pub drain: crate::server::drain::DrainFlag,
     /// Room mixes (`/api/v1/rooms/{room}/mix`), process-wide.
     pub mixes: crate::server::mix::Mixes,
+    /// This node's cluster membership (`cluster { enabled on; }`).
+    pub cluster: Option<crate::server::cluster::Cluster>,
 }
 
 impl Shared {
@@ -85,11 +87,15 @@ impl Shared {
         let (tls_api, tls_files) = crate::server::tls::acceptors(&config)?;
         let cert = DtlsCert::generate().context("cannot create the DTLS certificate")?;
         let fingerprint = cert.fingerprint_sha256();
+        let current = crate::server::reload::Reloadable::new(config.clone());
+        let candidate = current.get().candidates.candidates.join(" ");
+        let cluster = crate::server::cluster::Cluster::new(&config, &candidate);
         Ok(Shared {
+            cluster,
             interfaces: crate::sdp::local_interface_ips(),
             cert: Arc::new(cert),
             fingerprint,
-            current: crate::server::reload::Reloadable::new(config.clone()),
+            current,
             source,
             resolver: Default::default(),
             config,

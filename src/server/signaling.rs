@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use crate::api::session::{self, Patch, Patched};
 use crate::api::{self, info::ServerFigures, ApiError, Route, Signaling, Site};
-use crate::directory::SessionEntry;
+use crate::directory::{DirectoryError, SessionEntry};
 use crate::http::{Method, Request, Response};
 use crate::limits::Rate;
 use crate::sdp::{self, Role};
@@ -84,6 +84,7 @@ pub async fn serve(
         }
         Route::Kick { id } => api::kicked(kick(core, &id)),
         Route::Mix { room, method } => mix(core, &room, method).await,
+        Route::Info(api::InfoQuery::Cluster) => cluster_report(core),
         Route::Info(q) => api::info::report(q, core),
         Route::Files if core.shared.drain.is_draining() && req.path.ends_with(".flv") => {
             api::error(api::AnswerStyle::Whip, ApiError::Stopping)
@@ -132,6 +133,15 @@ async fn mix(core: &ShardRuntime, room: &str, method: Method) -> Response {
         _ => shared.mixes.info(&shared, room),
     };
     result.unwrap_or_else(|e| e.response())
+}
+
+/// `GET /api/v1/cluster`: this node, the other nodes and the streams in
+/// the directory; 404 when the cluster is off.
+fn cluster_report(core: &ShardRuntime) -> Response {
+    match &core.shared.cluster {
+        Some(c) => Response::json(200, &api::info::envelope(c.report())),
+        None => Response::error(404, "the cluster is off (cluster { enabled on; })"),
+    }
 }
 
 /// Takes one of the client's `signaling_rate_per_ip` tokens; without one,
@@ -272,6 +282,7 @@ pub async fn create(
     sig: &Signaling,
 ) -> Result<Created, ApiError> {
     let candidates = candidates(core, current, sig).await;
+    claim(core, sig).await?;
     core.sync_settings();
     let mut sfu = core.sfu.borrow_mut();
     crate::control::admit(
@@ -281,6 +292,28 @@ pub async fn create(
         &sig.create,
         candidates,
     )
+}
+
+/// A publisher's claim on its stream, cluster-wide, before the session
+/// exists: refused (409) when another node holds the stream. Nothing is
+/// asked when the cluster is off or for a player.
+async fn claim(core: &ShardRuntime, sig: &Signaling) -> Result<(), ApiError> {
+    let Some(cluster) = &core.shared.cluster else {
+        return Ok(());
+    };
+    if sig.create.role != Role::Publish {
+        return Ok(());
+    }
+    let key = sig.create.stream_key();
+    match cluster.claim(key.as_str()).await {
+        crate::cluster::Decision::Refused(o) => Err(DirectoryError::ClaimedElsewhere {
+            stream: key.to_string(),
+            node: o.node,
+            api: o.api,
+        }
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// The answer's candidates by SRS's rules; the API's `Host`, when it is a

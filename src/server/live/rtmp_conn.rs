@@ -504,6 +504,18 @@ fn on_event(
             tc_url,
         } => {
             let key = stream_key(&app, &stream);
+            // Live on another node by the last directory read (an RTMP
+            // publish cannot wait for Redis here: docs/cluster.md).
+            let elsewhere = core
+                .shared
+                .cluster
+                .as_ref()
+                .and_then(|c| c.owner_elsewhere(&key));
+            if let Some(owner) = elsewhere {
+                crate::warn_limited!(%peer, stream = key, owner = %owner.node, "rtmp publish refused: live on another cluster node");
+                conn.reject("stream is already publishing on another node");
+                return false;
+            }
             // A WebRTC publisher of the same stream also makes it busy.
             let rtc = if bridge.on {
                 match RtmpToRtc::start(core.clone(), &key, bridge.keep_bframe, bridge.opus_bitrate)

@@ -1,0 +1,559 @@
+//! The cluster runtime: one thread per process owns the Redis connection
+//! and drives the sans-IO [`DirectoryCore`](crate::cluster::DirectoryCore).
+//! Shards never touch Redis: a shard that wants to publish sends the thread
+//! a request over a channel and awaits the answer with a deadline
+//! ([`CLAIM_DEADLINE`]), as `resolver.rs` does for host names; past it, or
+//! while Redis is unreachable, the publish goes ahead unchecked (fail open,
+//! counted in `cluster_claims_unchecked`) and is claimed when Redis answers.
+//!
+//! Every round (a third of the lease) the thread lists the streams published
+//! here (the directory's WebRTC publishers and the live hub's RTMP ones),
+//! renews their claims and this node's entry, and reads the whole directory
+//! for `/api/v1/cluster`. Connect and I/O timeouts are short; a failed
+//! connection is retried with exponential backoff (the core decides when).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_lite::FutureExt;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde_json::json;
+use shards::Shutdown;
+
+use crate::cluster::{
+    node_key, stream_key, Decision, DirectoryCore, Event, NodeEntry, Op, Reply, StreamOwner, View,
+    KEY_PREFIX,
+};
+use crate::config::{ClusterConfig, Config};
+use crate::server::Shared;
+
+/// How long a publish waits for the Redis thread's answer.
+pub const CLAIM_DEADLINE: Duration = Duration::from_millis(1500);
+/// How long connecting to Redis may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long one command may take to be written or answered.
+pub const IO_TIMEOUT: Duration = Duration::from_millis(500);
+/// Claim requests queued for the thread, all shards together; past it a
+/// publish goes ahead unchecked.
+pub const MAX_QUEUED: usize = 1024;
+/// Keys read per kind (nodes, streams) by one directory read.
+pub const MAX_LISTED: usize = 10_000;
+
+/// Set the claim if absent, ours, or the malformed value being replaced
+/// (any type: SET overwrites); else return what holds it.
+const CLAIM_LUA: &str = r"
+local t = redis.call('TYPE', KEYS[1]).ok
+local v = false
+if t == 'string' then v = redis.call('GET', KEYS[1]) elseif t ~= 'none' then v = '(a ' .. t .. ', not a string)' end
+if v == false or v == ARGV[1] or (ARGV[3] ~= '' and v == ARGV[3]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return false
+end
+return v";
+
+/// Delete the claim only if it is still ours.
+const RELEASE_LUA: &str = r"
+if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0";
+
+/// The cluster's counters (`cluster_*` in the metrics).
+#[derive(Debug, Default)]
+pub struct ClusterStats {
+    /// Redis commands or connections that failed.
+    pub redis_errors: AtomicU64,
+    /// Connections made again after the first.
+    pub reconnects: AtomicU64,
+    /// Publishes whose claim was granted.
+    pub claims_granted: AtomicU64,
+    /// Publishes refused because another node holds the stream.
+    pub claims_refused: AtomicU64,
+    /// Publishes let through without Redis's answer (fail open).
+    pub claims_unchecked: AtomicU64,
+    /// Streams published here found claimed by another node.
+    pub claims_lost: AtomicU64,
+    /// Malformed entries found in Redis (ignored).
+    pub malformed_entries: AtomicU64,
+}
+
+fn inc(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What the API shows, refreshed by the thread.
+#[derive(Debug, Default, Clone)]
+struct Snapshot {
+    redis_up: bool,
+    view: View,
+    claims: Vec<(String, String)>,
+}
+
+enum Request {
+    Claim {
+        stream: String,
+        reply: flume::Sender<Decision>,
+    },
+}
+
+/// This node's membership in the cluster (in [`Shared`] when
+/// `cluster.enabled` is on).
+pub struct Cluster {
+    /// This node as it registers itself.
+    pub me: NodeEntry,
+    /// The counters.
+    pub stats: ClusterStats,
+    config: ClusterConfig,
+    tx: flume::Sender<Request>,
+    rx: Mutex<Option<flume::Receiver<Request>>>,
+    snapshot: Mutex<Snapshot>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Cluster {
+    /// The cluster membership `config` asks for (`None` when off); the
+    /// node advertises `candidate` as its RTC candidate.
+    pub fn new(config: &Config, candidate: &str) -> Option<Self> {
+        let c = &config.cluster;
+        if !c.enabled {
+            return None;
+        }
+        let api = c.advertise.map_or_else(
+            || {
+                let listen = config.http_api.listen.first().copied();
+                let port = listen.map_or(1985, |l| l.port());
+                match listen.map(|l| l.ip()).filter(|ip| !ip.is_unspecified()) {
+                    Some(ip) => std::net::SocketAddr::new(ip, port).to_string(),
+                    None => {
+                        let host = candidate.split(' ').next().unwrap_or("127.0.0.1");
+                        let host = if host == "*" { "127.0.0.1" } else { host };
+                        match host.parse::<std::net::Ipv6Addr>() {
+                            Ok(_) => format!("[{host}]:{port}"),
+                            Err(_) => format!("{host}:{port}"),
+                        }
+                    }
+                }
+            },
+            |a| a.to_string(),
+        );
+        let me = NodeEntry {
+            id: format!("{api}-{}", crate::util::random_string(6)),
+            api,
+            candidate: candidate.to_string(),
+            since: unix_ms(),
+        };
+        let (tx, rx) = flume::bounded(MAX_QUEUED);
+        Some(Cluster {
+            me,
+            stats: ClusterStats::default(),
+            config: c.clone(),
+            tx,
+            rx: Mutex::new(Some(rx)),
+            snapshot: Mutex::default(),
+        })
+    }
+
+    fn snapshot(&self) -> std::sync::MutexGuard<'_, Snapshot> {
+        self.snapshot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Claims `stream` (`app/stream`) for a publisher on this node: the
+    /// Redis thread's answer, or [`Decision::Unchecked`] when it does not
+    /// come within [`CLAIM_DEADLINE`]. Counted.
+    pub async fn claim(&self, stream: &str) -> Decision {
+        let (reply, answer) = flume::bounded(1);
+        let request = Request::Claim {
+            stream: stream.to_string(),
+            reply,
+        };
+        let decision = if self.tx.try_send(request).is_err() {
+            None
+        } else {
+            let timeout = async {
+                shards::glommio::timer::sleep(CLAIM_DEADLINE).await;
+                None
+            };
+            async { answer.recv_async().await.ok() }.or(timeout).await
+        };
+        let decision = decision.unwrap_or(Decision::Unchecked);
+        match &decision {
+            Decision::Granted => inc(&self.stats.claims_granted),
+            Decision::Unchecked => {
+                inc(&self.stats.claims_unchecked);
+                crate::warn_limited!(
+                    stream,
+                    "cluster: Redis did not answer; publish let through unchecked"
+                );
+            }
+            Decision::Refused(o) => {
+                inc(&self.stats.claims_refused);
+                tracing::info!(stream, owner = %o.node, "cluster: publish refused, the stream is live on another node");
+            }
+        }
+        decision
+    }
+
+    /// The node that holds `stream` by the last directory read, when it is
+    /// another one (a check for publishers that cannot wait, e.g. RTMP).
+    pub fn owner_elsewhere(&self, stream: &str) -> Option<StreamOwner> {
+        let snap = self.snapshot();
+        snap.view
+            .streams
+            .iter()
+            .find(|(s, o)| s == stream && o.node != self.me.id)
+            .map(|(_, o)| o.clone())
+    }
+
+    /// `/api/v1/cluster`'s data: this node, every node, every stream.
+    pub fn report(&self) -> serde_json::Value {
+        let snap = self.snapshot().clone();
+        let s = &self.stats;
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        json!({
+            "self": self.me,
+            "redis": {
+                "url": redacted(&self.config.redis_url()),
+                "up": snap.redis_up,
+            },
+            "lease_ms": self.config.lease.as_millis() as u64,
+            "nodes": snap.view.nodes,
+            "streams": snap.view.streams.iter().map(|(k, o)| json!({
+                "stream": k, "node": o.node, "api": o.api, "candidate": o.candidate,
+                "since": o.since, "local": o.node == self.me.id,
+            })).collect::<Vec<_>>(),
+            "claims": snap.claims.iter().map(|(k, st)| json!({"stream": k, "state": st})).collect::<Vec<_>>(),
+            "counters": {
+                "redis_errors": load(&s.redis_errors),
+                "reconnects": load(&s.reconnects),
+                "claims_granted": load(&s.claims_granted),
+                "claims_refused": load(&s.claims_refused),
+                "claims_unchecked": load(&s.claims_unchecked),
+                "claims_lost": load(&s.claims_lost),
+                "malformed_entries": load(&s.malformed_entries),
+            },
+        })
+    }
+
+    /// Adds the `cluster_*` counters to a metrics registry.
+    pub fn register_metrics(&self, reg: &mut Registry) {
+        let s = &self.stats;
+        let rows: [(&str, &str, &AtomicU64); 7] = [
+            (
+                "cluster_redis_errors",
+                "Redis commands or connections that failed",
+                &s.redis_errors,
+            ),
+            (
+                "cluster_redis_reconnects",
+                "Redis connections made again",
+                &s.reconnects,
+            ),
+            (
+                "cluster_claims_granted",
+                "Publishes whose cluster claim was granted",
+                &s.claims_granted,
+            ),
+            (
+                "cluster_claims_refused",
+                "Publishes refused: the stream is live on another node",
+                &s.claims_refused,
+            ),
+            (
+                "cluster_claims_unchecked",
+                "Publishes let through without Redis's answer",
+                &s.claims_unchecked,
+            ),
+            (
+                "cluster_claims_lost",
+                "Streams published here found claimed by another node",
+                &s.claims_lost,
+            ),
+            (
+                "cluster_malformed_entries",
+                "Malformed entries found in Redis and ignored",
+                &s.malformed_entries,
+            ),
+        ];
+        for (name, help, v) in rows {
+            let c = Counter::<u64>::default();
+            c.inc_by(v.load(Ordering::Relaxed));
+            reg.register(name, help, c);
+        }
+        let g = Gauge::<i64>::default();
+        g.set(i64::from(self.snapshot().redis_up));
+        reg.register(
+            "cluster_redis_up",
+            "Whether Redis answered the last command",
+            g,
+        );
+    }
+
+    /// Starts the Redis thread; it runs until `shutdown`, then releases this
+    /// node's claims and entry.
+    pub fn spawn(
+        shared: Arc<Shared>,
+        shutdown: Shutdown,
+    ) -> std::io::Result<Option<JoinHandle<()>>> {
+        let Some(rx) = shared
+            .cluster
+            .as_ref()
+            .and_then(|c| c.rx.lock().unwrap_or_else(|p| p.into_inner()).take())
+        else {
+            return Ok(None);
+        };
+        std::thread::Builder::new()
+            .name("cluster".into())
+            .spawn(move || run(&shared, &rx, &shutdown))
+            .map(Some)
+    }
+}
+
+/// `url` without its password.
+fn redacted(url: &str) -> String {
+    match url
+        .split_once("://")
+        .and_then(|(s, rest)| Some((s, rest.split_once('@')?)))
+    {
+        Some((scheme, (user, host))) => {
+            let user = user.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// The Redis connection, made on demand.
+struct Link {
+    client: Option<redis::Client>,
+    conn: Option<redis::Connection>,
+    connected_once: bool,
+    lease_ms: u64,
+}
+
+impl Link {
+    fn new(c: &ClusterConfig) -> Self {
+        let client = redis::IntoConnectionInfo::into_connection_info(c.redis_url().as_str())
+            .map(|info| match &c.password {
+                Some(p) => {
+                    let r = info.redis_settings().clone().set_password(p);
+                    info.set_redis_settings(r)
+                }
+                None => info,
+            })
+            .and_then(redis::Client::open);
+        let client = client
+            .map_err(|e| tracing::error!("cluster: redis {}: {e}", redacted(&c.redis_url())))
+            .ok();
+        Link {
+            client,
+            conn: None,
+            connected_once: false,
+            lease_ms: c.lease.as_millis() as u64,
+        }
+    }
+
+    fn conn(&mut self, stats: &ClusterStats) -> Result<&mut redis::Connection, String> {
+        if self.conn.is_none() {
+            let client = self.client.as_ref().ok_or("no valid redis address")?;
+            let c = client
+                .get_connection_with_timeout(CONNECT_TIMEOUT)
+                .map_err(|e| format!("cannot connect: {e}"))?;
+            c.set_read_timeout(Some(IO_TIMEOUT))
+                .and_then(|()| c.set_write_timeout(Some(IO_TIMEOUT)))
+                .map_err(|e| e.to_string())?;
+            if self.connected_once {
+                inc(&stats.reconnects);
+            }
+            self.connected_once = true;
+            tracing::info!("cluster: connected to Redis");
+            self.conn = Some(c);
+        }
+        self.conn.as_mut().ok_or_else(|| "not connected".into())
+    }
+
+    fn run(&mut self, op: &Op, stats: &ClusterStats) -> Result<Reply, String> {
+        let lease = self.lease_ms;
+        let c = self.conn(stats)?;
+        let result = match op {
+            Op::Claim {
+                stream,
+                value,
+                replace,
+            } => redis::cmd("EVAL")
+                .arg(CLAIM_LUA)
+                .arg(1)
+                .arg(stream_key(stream))
+                .arg(value)
+                .arg(lease)
+                .arg(replace.as_deref().unwrap_or(""))
+                .query::<Option<String>>(c)
+                .map(Reply::Claim),
+            Op::Release { stream, value } => redis::cmd("EVAL")
+                .arg(RELEASE_LUA)
+                .arg(1)
+                .arg(stream_key(stream))
+                .arg(value)
+                .query::<i64>(c)
+                .map(|_| Reply::Done),
+            Op::Node { value } => {
+                let id = crate::cluster::parse_node("", value)
+                    .map(|n| n.id)
+                    .unwrap_or_default();
+                redis::cmd("SET")
+                    .arg(node_key(&id))
+                    .arg(value)
+                    .arg("PX")
+                    .arg(lease)
+                    .query::<()>(c)
+                    .map(|()| Reply::Done)
+            }
+            Op::Scan => scan(c, "node:").and_then(|nodes| {
+                Ok(Reply::Scan {
+                    nodes,
+                    streams: scan(c, "stream:")?,
+                })
+            }),
+        };
+        result.map_err(|e| {
+            // Whatever went wrong, start from a fresh connection.
+            self.conn = None;
+            e.to_string()
+        })
+    }
+}
+
+/// Every `(key, value)` under `shardsfu:<kind>*` (string values only).
+fn scan(c: &mut redis::Connection, kind: &str) -> redis::RedisResult<Vec<(String, String)>> {
+    let pattern = format!("{KEY_PREFIX}{kind}*");
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(500)
+            .query(c)?;
+        keys.extend(batch);
+        cursor = next;
+        if cursor == 0 || keys.len() >= MAX_LISTED {
+            break;
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys.truncate(MAX_LISTED);
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    // MGET answers nil for a key gone meanwhile or of another type.
+    let values: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query(c)?;
+    Ok(keys
+        .into_iter()
+        .zip(values)
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect())
+}
+
+/// The streams published on this node now.
+fn local_streams(shared: &Shared) -> BTreeSet<String> {
+    let mut s: BTreeSet<String> = shared.directory.stream_keys().into_iter().collect();
+    s.extend(shared.live.publishing());
+    s
+}
+
+/// The thread: requests in, rounds on the core's timer, ops carried out.
+fn run(shared: &Shared, rx: &flume::Receiver<Request>, shutdown: &Shutdown) {
+    let Some(cluster) = shared.cluster.as_ref() else {
+        return;
+    };
+    let stats = &cluster.stats;
+    let mut link = Link::new(&cluster.config);
+    let mut core = DirectoryCore::new(cluster.me.clone(), cluster.config.lease, Instant::now());
+    let mut waiting: HashMap<u64, flume::Sender<Decision>> = HashMap::new();
+    let mut next_id = 0u64;
+    tracing::info!(node = %cluster.me.id, redis = %redacted(&cluster.config.redis_url()), "cluster: joining");
+    while !shutdown.is_requested() {
+        let wait = core
+            .poll_timeout()
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(100));
+        let mut requests: Vec<Request> = rx.recv_timeout(wait).into_iter().collect();
+        requests.extend(rx.try_iter());
+        let now = Instant::now();
+        for Request::Claim { stream, reply } in requests {
+            next_id += 1;
+            waiting.insert(next_id, reply);
+            core.handle_claim(next_id, &stream, now, unix_ms());
+        }
+        if now >= core.poll_timeout() {
+            core.handle_local(&local_streams(shared), now, unix_ms());
+            core.handle_timeout(now);
+        }
+        let mut ran = false;
+        while let Some(op) = core.poll_op() {
+            let reply = link.run(&op, stats);
+            if reply.is_err() {
+                inc(&stats.redis_errors);
+            }
+            core.handle_reply(op, reply, Instant::now());
+            ran = true;
+        }
+        while let Some(ev) = core.poll_event() {
+            on_event(ev, &mut waiting, stats);
+        }
+        if ran {
+            let mut snap = cluster.snapshot();
+            snap.redis_up = core.redis_up();
+            snap.view = core.view().clone();
+            snap.claims = core
+                .claims()
+                .map(|(k, st)| (k.to_string(), format!("{st:?}").to_lowercase()))
+                .collect();
+        }
+    }
+    // Leaving: give the streams back now rather than at the lease's end.
+    core.handle_shutdown();
+    while let Some(op) = core.poll_op() {
+        if link.run(&op, stats).is_err() {
+            break;
+        }
+    }
+    tracing::info!(node = %cluster.me.id, "cluster: left");
+}
+
+fn on_event(ev: Event, waiting: &mut HashMap<u64, flume::Sender<Decision>>, stats: &ClusterStats) {
+    match ev {
+        Event::Answer { req, decision, .. } => {
+            if let Some(tx) = waiting.remove(&req) {
+                // The shard may have stopped waiting (deadline): nothing to do.
+                let _ = tx.try_send(decision);
+            }
+        }
+        Event::Malformed(bad) => {
+            inc(&stats.malformed_entries);
+            crate::warn_limited!("cluster: {bad}; ignored");
+        }
+        Event::Lost { stream, owner } => {
+            inc(&stats.claims_lost);
+            tracing::warn!(stream, owner = %owner.node, "cluster: a stream published here is claimed by another node");
+        }
+        Event::RedisDown(why) => {
+            tracing::warn!(
+                "cluster: Redis unreachable ({why}); publishes go ahead unchecked until it answers"
+            );
+        }
+        Event::RedisUp => tracing::info!("cluster: Redis answers; claims renewed"),
+    }
+}
