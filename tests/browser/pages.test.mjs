@@ -1,7 +1,8 @@
 // The pages compiled into the binary (web/), opened by headless Chromium from
 // a server with no http_server.dir: whip.html publishes and whep.html plays;
 // the legacy-API pages do the same; srs_player.html plays the stream over
-// HTTP-FLV and HLS (rtc_to_rtmp on); a file in a configured dir replaces its
+// HTTP-FLV and HLS (rtc_to_rtmp on); one2one.html and room.html hold calls
+// over the built-in signaling; a file in a configured dir replaces its
 // embedded namesake and leaves the rest embedded.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -142,5 +143,43 @@ test('the index links every page; a configured dir overrides one file and leaves
   } finally {
     await own.stop();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Every peer of a call page decodes video (frames, a picture) and gets audio.
+const callOk = (s, peers) => s.joined && peers.every((d) => {
+  const p = s.peers?.[d];
+  return p && (p.video?.frames ?? 0) >= VIDEO_FRAMES && p.video.width > 0 && (p.audio?.packets ?? 0) > 20;
+});
+
+test('embedded one2one.html: two pages call each other; the one left sees the other leave', { timeout: 120_000 }, async () => {
+  const room = `call${Date.now()}`;
+  const alice = await open(`/demos/one2one.html?autostart=true&room=${room}&display=alice`);
+  const bob = await open(`/demos/one2one.html?autostart=true&room=${room}&display=bob`);
+  try {
+    await waitFor(alice, 'alice decodes bob', (s) => callOk(s, ['bob']));
+    await waitFor(bob, 'bob decodes alice', (s) => callOk(s, ['alice']));
+    await bob.ctx.close();
+    await waitFor(alice, 'alice sees bob leave', (s) => s.joined && !s.peers?.bob);
+  } finally {
+    for (const p of [alice, bob]) await p.ctx.close().catch(() => {});
+  }
+});
+
+test('embedded room.html: four pages see each other, a fifth joining late sees all four', { timeout: 180_000 }, async () => {
+  const room = `room${Date.now()}`;
+  const names = ['ann', 'ben', 'cat', 'dee'];
+  const pages = [];
+  try {
+    for (const n of names) pages.push(await open(`/demos/room.html?autostart=true&room=${room}&display=${n}`));
+    for (const [i, p] of pages.entries()) {
+      await waitFor(p, `${names[i]} decodes the others`, (s) => callOk(s, names.filter((x) => x !== names[i])));
+    }
+    const late = await open(`/demos/room.html?autostart=true&room=${room}&display=dan`);
+    pages.push(late);
+    await waitFor(late, 'the late joiner decodes all four', (s) => callOk(s, names));
+    await waitFor(pages[0], 'ann decodes the late joiner', (s) => callOk(s, ['dan']));
+  } finally {
+    for (const p of pages) await p.ctx.close().catch(() => {});
   }
 });
