@@ -27,8 +27,8 @@ const CHROMIUM_FLAGS = [
 
 // Debian's Chromium ($CHROMIUM_BIN), headless, with a fake camera, no
 // background traffic, and candidates on loopback (the namespace has only lo).
-export function launchChromium() {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, timeout: 30_000 });
+export function launchChromium(extraArgs = []) {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_FLAGS, ...extraArgs], timeout: 30_000 });
 }
 
 export function binary() {
@@ -67,9 +67,9 @@ export async function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function canConnect(port) {
+function canConnect(port, host = '127.0.0.1') {
   return new Promise((resolve) => {
-    const c = net.connect({ host: '127.0.0.1', port });
+    const c = net.connect({ host, port });
     c.setTimeout(200);
     c.once('connect', () => { c.destroy(); resolve(true); });
     c.once('error', () => resolve(false));
@@ -83,23 +83,27 @@ export class Server {
   // (e.g. for the TCP listener); vhost: more directives of the default
   // vhost; dir: http_server.dir, or null for none (the pages compiled into
   // the binary); apiOnHttp: the HTTP API listens on the HTTP server's port
-  // too (one site, as in SRS).
-  static async start({ workers = 2, rtc = '', rtcServer = '', vhost = '', dir = WWW, apiOnHttp = false } = {}) {
+  // too (one site, as in SRS); ipv6: everything on [::1] instead of 127.0.0.1.
+  static async start({ workers = 2, rtc = '', rtcServer = '', vhost = '', dir = WWW, apiOnHttp = false, ipv6 = false } = {}) {
+    // Chromium gathers no candidate on ::1, so IPv6 tests use a ULA address
+    // the test's namespace puts on a veth pair ($SHARDSFU_TEST_IPV6).
+    const v6 = process.env.SHARDSFU_TEST_IPV6 || '::1';
+    const ip = ipv6 ? `[${v6}]` : '127.0.0.1';
     const s = new Server();
     s.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shardsfu-browser-'));
     s.ports = {};
     for (const k of ['rtmp', 'api', 'http', 'rtc']) s.ports[k] = await freePort();
     if (apiOnHttp) s.ports.api = s.ports.http;
-    s.api = `http://127.0.0.1:${s.ports.api}`;
-    s.http = `http://127.0.0.1:${s.ports.http}`;
+    s.api = `http://${ip}:${s.ports.api}`;
+    s.http = `http://${ip}:${s.ports.http}`;
     const conf = [
       `listen 127.0.0.1:${s.ports.rtmp};`, 'max_connections 1000;', 'daemon off;',
       // stop() sends SIGTERM: drain for at most 1 s (SRS's default is 3.2 s).
       'grace_final_wait 1000;',
       'srs_log_tank console;', `workers ${workers};`,
-      `http_server { enabled on; listen 127.0.0.1:${s.ports.http}; ${dir === null ? '' : `dir ${dir};`} }`,
-      `http_api { enabled on; listen 127.0.0.1:${s.ports.api}; }`,
-      `rtc_server { enabled on; listen 127.0.0.1:${s.ports.rtc}; candidate 127.0.0.1; ${rtcServer.replaceAll('{rtc}', s.ports.rtc).replaceAll('{http}', s.ports.http)} }`,
+      `http_server { enabled on; listen ${ip}:${s.ports.http}; ${dir === null ? '' : `dir ${dir};`} }`,
+      `http_api { enabled on; listen ${ip}:${s.ports.api}; }`,
+      `rtc_server { enabled on; listen ${ip}:${s.ports.rtc}; candidate ${ipv6 ? v6 : '127.0.0.1'}; ${rtcServer.replaceAll('{rtc}', s.ports.rtc).replaceAll('{http}', s.ports.http)} }`,
       `vhost __defaultVhost__ { rtc { enabled on; ${rtc} } ${vhost} }`, '',
     ].join('\n');
     fs.writeFileSync(path.join(s.dir, 'test.conf'), conf);
@@ -114,7 +118,7 @@ export class Server {
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (s.child.exitCode !== null) throw new Error(`shardsfu exited early (${s.child.exitCode}):\n${s.logTail()}`);
-      if (await canConnect(s.ports.api)) return s;
+      if (await canConnect(s.ports.api, ipv6 ? v6 : '127.0.0.1')) return s;
       if (Date.now() > deadline) { await s.stop(); throw new Error(`shardsfu did not listen on ${s.api}:\n${s.logTail()}`); }
       await sleep(50);
     }
