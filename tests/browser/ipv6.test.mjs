@@ -17,12 +17,16 @@ const MEDIA_MS = 30_000;
 let server;
 let browser;
 
-// fd00::1 on a veth pair (v6a <-> v6b) in this namespace, once.
+// fd00::1 on a veth pair (v6a <-> v6b) in this namespace, once. Only one
+// address: with a second one (fd00::2 on v6b) Chromium gathers two host
+// candidates, and 2 runs in 5 lost all media — the session sat on the shard
+// of one address's checks while the nominated pair's RTP reached the other
+// shard (packets_unknown_source). That is a bug of multi-address clients,
+// not of IPv6; see the session note of 2026-12-01 (issue 15).
 function ulaAddress() {
   if (process.env.SHARDSFU_TEST_IPV6) return;
   const sh = 'ip link show v6a >/dev/null 2>&1 || { ip link add v6a type veth peer name v6b && '
-    + 'ip link set v6a up && ip link set v6b up && ip addr add fd00::1/64 dev v6a nodad && '
-    + 'ip addr add fd00::2/64 dev v6b nodad; }';
+    + 'ip link set v6a up && ip link set v6b up && ip addr add fd00::1/64 dev v6a nodad; }';
   const r = spawnSync('sh', ['-c', sh], { stdio: 'inherit', timeout: 10_000 });
   assert.equal(r.status, 0, 'cannot make the veth pair (run inside scripts/netns)');
   process.env.SHARDSFU_TEST_IPV6 = 'fd00::1';
@@ -60,7 +64,9 @@ async function waitFor(p, what, ok) {
     if (ok(s)) return s;
     await sleep(500);
   }
+  const totals = await server.totals().catch((e) => String(e));
   assert.fail(`${p.name}: ${what} not within ${MEDIA_MS / 1000} s; last ${JSON.stringify(s)}\n` +
+    `server totals: ${JSON.stringify(totals)}\n` +
     `console: ${p.logs.slice(-10).join(' | ')}\n${server.logTail(20)}`);
 }
 
