@@ -25,6 +25,8 @@ pub mod static_files;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cors_static;
 
 pub use conn::{ServerConn, Timeouts};
 pub use cors::{apply_cors, apply_cors_any, preflight};

@@ -1,6 +1,5 @@
 //! Scenario tests for the HTTP core: a `ServerConn` driven with virtual time.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::*;
@@ -8,7 +7,7 @@ use super::*;
 const GET: &[u8] = b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n";
 
 /// Drains everything the connection wants to write, as text.
-fn drain(conn: &mut ServerConn) -> String {
+pub(super) fn drain(conn: &mut ServerConn) -> String {
     let mut out = Vec::new();
     while let Some(b) = conn.poll_transmit() {
         out.extend_from_slice(b);
@@ -18,19 +17,19 @@ fn drain(conn: &mut ServerConn) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn conn(now: Instant) -> ServerConn {
+pub(super) fn conn(now: Instant) -> ServerConn {
     ServerConn::new(now, Timeouts::default())
 }
 
 /// Feeds `input` in one call and returns the first poll_request result.
-fn parse_one(input: &[u8]) -> Result<Request, HttpError> {
+pub(super) fn parse_one(input: &[u8]) -> Result<Request, HttpError> {
     let now = Instant::now();
     let mut c = conn(now);
     c.handle_input(now, input);
     c.poll_request().expect("a request or an error")
 }
 
-fn parse_err(input: &[u8]) -> HttpError {
+pub(super) fn parse_err(input: &[u8]) -> HttpError {
     match parse_one(input) {
         Ok(r) => panic!("expected an error, got {r:?}"),
         Err(e) => e,
@@ -39,7 +38,7 @@ fn parse_err(input: &[u8]) -> HttpError {
 
 /// Feeds `input` and answers the error; returns the wire output and whether
 /// the connection closed.
-fn error_exchange(input: &[u8]) -> (HttpError, String, bool) {
+pub(super) fn error_exchange(input: &[u8]) -> (HttpError, String, bool) {
     let now = Instant::now();
     let mut c = conn(now);
     c.handle_input(now, input);
@@ -51,7 +50,7 @@ fn error_exchange(input: &[u8]) -> (HttpError, String, bool) {
 }
 
 #[test]
-fn get_keep_alive_then_second_request() {
+pub(super) fn get_keep_alive_then_second_request() {
     let now = Instant::now();
     let mut c = conn(now);
     c.handle_input(now, GET);
@@ -90,7 +89,7 @@ fn get_keep_alive_then_second_request() {
 }
 
 #[test]
-fn http10_keep_alive_rules() {
+pub(super) fn http10_keep_alive_rules() {
     let now = Instant::now();
     let mut c = conn(now);
     c.handle_input(now, b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
@@ -110,7 +109,7 @@ fn http10_keep_alive_rules() {
 }
 
 #[test]
-fn pipelined_requests_in_order() {
+pub(super) fn pipelined_requests_in_order() {
     let now = Instant::now();
     let mut c = conn(now);
     let mut input = Vec::new();
@@ -142,7 +141,7 @@ fn pipelined_requests_in_order() {
 }
 
 #[test]
-fn byte_by_byte_post() {
+pub(super) fn byte_by_byte_post() {
     let wire = b"POST /rtc/v1/whip/?app=live&stream=s1 HTTP/1.1\r\nHost: localhost:1985\r\nContent-Type: Application/SDP; charset=UTF-8\r\nContent-Length: 12\r\n\r\nv=0\r\no=- 1\r\n";
     let now = Instant::now();
     let mut c = conn(now);
@@ -169,7 +168,7 @@ fn byte_by_byte_post() {
 }
 
 #[test]
-fn chunked_post_bytewise_then_next() {
+pub(super) fn chunked_post_bytewise_then_next() {
     let wire = b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nT: 1\r\n\r\nGET /n HTTP/1.1\r\nHost: h\r\n\r\n";
     let now = Instant::now();
     let mut c = conn(now);
@@ -187,7 +186,7 @@ fn chunked_post_bytewise_then_next() {
 }
 
 #[test]
-fn head_and_204_framing() {
+pub(super) fn head_and_204_framing() {
     let now = Instant::now();
     let mut c = conn(now);
     c.handle_input(now, b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n");
@@ -207,7 +206,7 @@ fn head_and_204_framing() {
 }
 
 #[test]
-fn response_encoding_is_safe() {
+pub(super) fn response_encoding_is_safe() {
     let resp = Response::text(201, "x")
         .with_header("Location", "/a\r\nSet-Cookie: evil")
         .with_header("Content-Length", "999")
@@ -241,7 +240,7 @@ fn response_encoding_is_safe() {
 }
 
 #[test]
-fn error_400_cases() {
+pub(super) fn error_400_cases() {
     let cases: &[&[u8]] = &[
         b"GET / HTTP/1.1\r\nHost: h\r\nBad Header: x\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 12a\r\n\r\n",
@@ -286,7 +285,7 @@ fn error_400_cases() {
 }
 
 #[test]
-fn error_variants_name_values() {
+pub(super) fn error_variants_name_values() {
     assert_eq!(
         parse_err(b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
         HttpError::BadContentLength {
@@ -311,7 +310,7 @@ fn error_variants_name_values() {
 }
 
 #[test]
-fn error_413_cases() {
+pub(super) fn error_413_cases() {
     let (err, out, closed) =
         error_exchange(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 65537\r\n\r\n");
     assert_eq!(
@@ -344,7 +343,7 @@ fn error_413_cases() {
 }
 
 #[test]
-fn error_431_cases() {
+pub(super) fn error_431_cases() {
     let mut wire = b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: ".to_vec();
     wire.extend(std::iter::repeat_n(b'a', 17 * 1024));
     let (err, out, closed) = error_exchange(&wire);
@@ -372,7 +371,7 @@ fn error_431_cases() {
 }
 
 #[test]
-fn error_505_cases() {
+pub(super) fn error_505_cases() {
     let (err, out, closed) = error_exchange(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
     assert_eq!(err, HttpError::Http2Preface);
     assert!(out.starts_with("HTTP/1.1 505 HTTP Version Not Supported\r\n"));
@@ -393,7 +392,7 @@ fn error_505_cases() {
 }
 
 #[test]
-fn error_501_and_417() {
+pub(super) fn error_501_and_417() {
     let e = parse_err(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
     assert_eq!(
         e,
@@ -407,7 +406,7 @@ fn error_501_and_417() {
 }
 
 #[test]
-fn expect_100_continue() {
+pub(super) fn expect_100_continue() {
     let now = Instant::now();
     let mut c = conn(now);
     c.handle_input(
@@ -429,7 +428,7 @@ fn expect_100_continue() {
 }
 
 #[test]
-fn error_closes_and_ignores_further_input() {
+pub(super) fn error_closes_and_ignores_further_input() {
     let now = Instant::now();
     let mut c = conn(now);
     c.handle_input(
@@ -452,7 +451,7 @@ fn error_closes_and_ignores_further_input() {
 }
 
 #[test]
-fn idle_timeout_closes_quietly() {
+pub(super) fn idle_timeout_closes_quietly() {
     let t0 = Instant::now();
     let mut c = conn(t0);
     assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(30)));
@@ -477,7 +476,7 @@ fn idle_timeout_closes_quietly() {
 }
 
 #[test]
-fn slowloris_header_timeout_408() {
+pub(super) fn slowloris_header_timeout_408() {
     let t0 = Instant::now();
     let mut c = conn(t0);
     let t1 = t0 + Duration::from_secs(5);
@@ -499,7 +498,7 @@ fn slowloris_header_timeout_408() {
 }
 
 #[test]
-fn slow_body_timeout_408() {
+pub(super) fn slow_body_timeout_408() {
     let t0 = Instant::now();
     let mut c = conn(t0);
     let t1 = t0 + Duration::from_secs(8);
@@ -514,7 +513,7 @@ fn slow_body_timeout_408() {
 }
 
 #[test]
-fn closing_with_unwritten_output_gives_up() {
+pub(super) fn closing_with_unwritten_output_gives_up() {
     let t0 = Instant::now();
     let mut c = conn(t0);
     c.handle_input(
@@ -530,7 +529,7 @@ fn closing_with_unwritten_output_gives_up() {
 }
 
 #[test]
-fn eof_handling() {
+pub(super) fn eof_handling() {
     let now = Instant::now();
     // EOF while idle closes.
     let mut c = conn(now);
@@ -553,7 +552,7 @@ fn eof_handling() {
 }
 
 #[test]
-fn take_transmit_and_partial_consume() {
+pub(super) fn take_transmit_and_partial_consume() {
     let now = Instant::now();
     let mut c = conn(now);
     c.handle_input(now, GET);
@@ -568,7 +567,7 @@ fn take_transmit_and_partial_consume() {
 }
 
 #[test]
-fn input_flood_while_handling_closes_after_response() {
+pub(super) fn input_flood_while_handling_closes_after_response() {
     let now = Instant::now();
     let mut c = conn(now);
     c.handle_input(now, GET);
@@ -584,7 +583,7 @@ fn input_flood_while_handling_closes_after_response() {
 }
 
 #[test]
-fn request_helpers() {
+pub(super) fn request_helpers() {
     let req = parse_one(
         b"OPTIONS http://example.com:8080/rtc/v1/whep/?app=live&stream=a+b%21 HTTP/1.1\r\nhost: example.com\r\nCONNECTION: keep-alive, Upgrade\r\nContent-Type: text/plain\r\n\r\n",
     )
@@ -617,223 +616,4 @@ fn request_helpers() {
     assert_eq!(r.query_param("app"), Some("live"));
     assert!(r.content_type().is_none());
     assert!(Request::from_parts(Method::Get, "nope", vec![], "").is_err());
-}
-
-#[test]
-fn cors_on_preflight() {
-    let req = parse_one(
-        b"OPTIONS /rtc/v1/whip/?app=live&stream=s HTTP/1.1\r\nHost: h\r\nOrigin: http://localhost:8080\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type, x-custom, authorization, bad header\r\n\r\n",
-    )
-    .unwrap();
-    let resp = preflight(&req);
-    assert_eq!(resp.status, 204);
-    assert_eq!(
-        resp.header("Access-Control-Allow-Origin"),
-        Some("http://localhost:8080")
-    );
-    assert_eq!(resp.header("Vary"), Some("Origin"));
-    assert_eq!(
-        resp.header("Access-Control-Allow-Methods"),
-        Some(cors::ALLOW_METHODS)
-    );
-    assert_eq!(
-        resp.header("Access-Control-Allow-Headers"),
-        Some("Content-Type, Authorization, If-Match, x-custom")
-    );
-    assert_eq!(
-        resp.header("Access-Control-Expose-Headers"),
-        Some(cors::EXPOSE_HEADERS)
-    );
-    assert_eq!(resp.header("Access-Control-Max-Age"), Some("86400"));
-    let mut out = Vec::new();
-    resp.encode(false, true, &mut out);
-    let out = String::from_utf8(out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 204 No Content\r\n"));
-}
-
-#[test]
-fn cors_on_normal_and_error_responses() {
-    let req =
-        parse_one(b"POST /rtc/v1/whip/ HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n").unwrap();
-    let mut resp = Response::text(201, "v=0").with_header("Location", "/rtc/v1/whip/?token=1");
-    apply_cors(&req, &mut resp);
-    assert_eq!(resp.header("Access-Control-Allow-Origin"), Some("*"));
-    assert_eq!(
-        resp.header("Access-Control-Expose-Headers"),
-        Some(cors::EXPOSE_HEADERS)
-    );
-    assert_eq!(
-        resp.header("Access-Control-Allow-Headers"),
-        Some(cors::ALLOW_HEADERS)
-    );
-    // Applying twice does not duplicate.
-    apply_cors(&req, &mut resp);
-    assert_eq!(
-        resp.headers
-            .iter()
-            .filter(|(k, _)| k == "Access-Control-Allow-Origin")
-            .count(),
-        1
-    );
-
-    let mut err = Response::error(404, "stream not found");
-    apply_cors(&req, &mut err);
-    assert_eq!(
-        err.header("Access-Control-Allow-Methods"),
-        Some(cors::ALLOW_METHODS)
-    );
-    let e = HttpError::Malformed { what: "x" }.response();
-    assert_eq!(e.status, 400);
-    assert_eq!(e.header("Access-Control-Allow-Origin"), Some("*"));
-    assert_eq!(
-        e.header("Access-Control-Expose-Headers"),
-        Some(cors::EXPOSE_HEADERS)
-    );
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "shardsfu-http-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-#[test]
-fn static_resolution_and_escapes() {
-    let tmp = TempDir::new("static");
-    let root = tmp.0.join("www");
-    std::fs::create_dir_all(root.join("players/sub")).unwrap();
-    std::fs::write(root.join("index.html"), "<html>").unwrap();
-    std::fs::write(root.join("players/whip.html"), "w").unwrap();
-    std::fs::write(root.join("players/a b.js"), "x").unwrap();
-    std::fs::write(tmp.0.join("secret.txt"), "s").unwrap();
-    std::os::unix::fs::symlink(tmp.0.join("secret.txt"), root.join("link.txt")).unwrap();
-    std::os::unix::fs::symlink(&tmp.0, root.join("updir")).unwrap();
-    std::os::unix::fs::symlink(root.join("players/whip.html"), root.join("inside.html")).unwrap();
-    let canon = |p: PathBuf| p.canonicalize().unwrap();
-
-    assert_eq!(
-        resolve_static(&root, "/").unwrap(),
-        canon(root.join("index.html"))
-    );
-    assert_eq!(
-        resolve_static(&root, "/players/whip.html?x=1").unwrap(),
-        canon(root.join("players/whip.html"))
-    );
-    assert_eq!(
-        resolve_static(&root, "/players/a%20b.js").unwrap(),
-        canon(root.join("players/a b.js"))
-    );
-    assert_eq!(
-        resolve_static(&root, "//./players//whip.html").unwrap(),
-        canon(root.join("players/whip.html"))
-    );
-    assert_eq!(
-        resolve_static(&root, "/inside.html").unwrap(),
-        canon(root.join("players/whip.html"))
-    );
-
-    let forbidden = |p: &str| {
-        let e = resolve_static(&root, p).unwrap_err();
-        assert_eq!(e.status(), 403, "{p}: {e:?}");
-    };
-    forbidden("/../etc/passwd");
-    forbidden("/../secret.txt");
-    forbidden("/%2e%2e/secret.txt");
-    forbidden("/%2E%2E%2fsecret.txt");
-    forbidden("/players/../../secret.txt");
-    forbidden("/index.html%00.png");
-    forbidden("/..%5csecret.txt");
-    forbidden("/players\\..\\..\\secret.txt");
-    forbidden("/link.txt");
-    forbidden("/updir/secret.txt");
-
-    let not_found = |p: &str| {
-        let e = resolve_static(&root, p).unwrap_err();
-        assert_eq!(e.status(), 404, "{p}: {e:?}");
-    };
-    not_found("/nope.html");
-    not_found("/players/sub/"); // a directory without index.html
-    assert_eq!(resolve_static(&root, "/%zz").unwrap_err().status(), 400);
-    assert_eq!(
-        resolve_static(&tmp.0.join("missing-root"), "/")
-            .unwrap_err()
-            .status(),
-        404
-    );
-}
-
-#[test]
-fn content_types() {
-    use std::path::Path;
-    let ct = |p: &str| content_type_for(Path::new(p));
-    assert_eq!(ct("a.html"), "text/html; charset=utf-8");
-    assert_eq!(ct("a.JS"), "text/javascript; charset=utf-8");
-    assert_eq!(ct("a.css"), "text/css; charset=utf-8");
-    assert_eq!(ct("a.json"), "application/json");
-    assert_eq!(ct("a.txt"), "text/plain; charset=utf-8");
-    assert_eq!(ct("a.png"), "image/png");
-    assert_eq!(ct("a.jpg"), "image/jpeg");
-    assert_eq!(ct("a.svg"), "image/svg+xml");
-    assert_eq!(ct("favicon.ico"), "image/x-icon");
-    assert_eq!(ct("live/s.m3u8"), "application/vnd.apple.mpegurl");
-    assert_eq!(ct("live/s-1.ts"), "video/MP2T");
-    assert_eq!(ct("live/s.flv"), "video/x-flv");
-    assert_eq!(ct("a.mp4"), "video/mp4");
-    assert_eq!(ct("a.wasm"), "application/wasm");
-    assert_eq!(ct("Makefile"), "application/octet-stream");
-    let r = static_response(Path::new("x.m3u8"), "#EXTM3U");
-    assert_eq!(r.header("Cache-Control"), Some("no-cache"));
-    assert_eq!(
-        r.header("Content-Type"),
-        Some("application/vnd.apple.mpegurl")
-    );
-}
-
-#[test]
-fn streamed_bodies_get_a_head_only() {
-    let now = Instant::now();
-    let mut c = conn(now);
-    // GET then a pipelined HEAD, both for a "file" of 5 bytes.
-    c.handle_input(
-        now,
-        b"GET /f HTTP/1.1\r\nHost: h\r\n\r\nHEAD /f HTTP/1.1\r\nHost: h\r\n\r\n",
-    );
-    let head = Response::bytes(200, "text/plain", "ignored body");
-    c.poll_request().unwrap().unwrap();
-    assert!(c.send_response_head(now, &head, 5), "GET: the body follows");
-    let out = drain(&mut c);
-    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
-    assert!(out.contains("Content-Length: 5\r\n"), "{out}");
-    assert!(out.contains("Connection: keep-alive"), "{out}");
-    assert!(out.ends_with("\r\n\r\n"), "only the head: {out}");
-    // The runtime writes the 5 bytes itself here; the next request waits.
-    let req = c.poll_request().unwrap().unwrap();
-    assert!(req.is_head());
-    assert!(!c.send_response_head(now, &head, 5), "HEAD: no body");
-    let out = drain(&mut c);
-    assert!(
-        out.contains("Content-Length: 5\r\n") && out.ends_with("\r\n\r\n"),
-        "{out}"
-    );
-    // A connection that is closing takes no more.
-    c.handle_eof(now);
-    assert!(!c.send_response_head(now, &head, 5));
 }
