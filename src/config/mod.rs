@@ -41,6 +41,10 @@ mod vhost;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_bad_files;
+#[cfg(test)]
+mod tests_env;
+#[cfg(test)]
 mod tests_ipv6;
 #[cfg(test)]
 mod tests_ports;

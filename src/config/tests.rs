@@ -6,22 +6,22 @@ use std::time::Duration;
 
 use super::*;
 
-fn empty() -> MapEnv {
+pub(super) fn empty() -> MapEnv {
     MapEnv::new()
 }
 
-fn parse(text: &str) -> Loaded {
+pub(super) fn parse(text: &str) -> Loaded {
     match Config::parse_str(text, "t.conf", &empty()) {
         Ok(l) => l,
         Err(e) => panic!("unexpected error: {e}"),
     }
 }
 
-fn parse_env(text: &str, env: &MapEnv) -> Result<Loaded, ConfigError> {
+pub(super) fn parse_env(text: &str, env: &MapEnv) -> Result<Loaded, ConfigError> {
     Config::parse_str(text, "t.conf", env)
 }
 
-fn err(text: &str) -> ConfigError {
+pub(super) fn err(text: &str) -> ConfigError {
     match Config::parse_str(text, "x.conf", &empty()) {
         Ok(_) => panic!("expected an error for {text:?}"),
         Err(e) => e,
@@ -29,7 +29,7 @@ fn err(text: &str) -> ConfigError {
 }
 
 /// The (line, directive) of an error, and its Display.
-fn where_(e: &ConfigError) -> (u32, Option<String>, String) {
+pub(super) fn where_(e: &ConfigError) -> (u32, Option<String>, String) {
     let s = e.to_string();
     match e {
         ConfigError::Syntax {
@@ -44,22 +44,22 @@ fn where_(e: &ConfigError) -> (u32, Option<String>, String) {
     }
 }
 
-fn addr(s: &str) -> SocketAddr {
+pub(super) fn addr(s: &str) -> SocketAddr {
     s.parse().expect("test address")
 }
 
-fn repo(p: &str) -> PathBuf {
+pub(super) fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
 }
 
-fn tmpdir(name: &str) -> PathBuf {
+pub(super) fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("shardsfu-config-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create temp dir");
     d
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(super) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     if let Some(parent) = p.parent() {
         std::fs::create_dir_all(parent).expect("create dir");
@@ -71,7 +71,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 // ---------------------------------------------------------------- defaults
 
 #[test]
-fn empty_file_gives_srs_defaults() {
+pub(super) fn empty_file_gives_srs_defaults() {
     for text in ["", "   \n\n", "# only a comment\n  # another\n"] {
         let l = parse(text);
         assert!(l.warnings.is_empty());
@@ -123,7 +123,7 @@ fn empty_file_gives_srs_defaults() {
 }
 
 #[test]
-fn vhost_lookup_falls_back_to_default() {
+pub(super) fn vhost_lookup_falls_back_to_default() {
     let l =
         parse("vhost a.com { rtc { enabled on; } }\nvhost __defaultVhost__ { tcp_nodelay on; }");
     assert!(l.config.vhost("a.com").rtc.enabled);
@@ -141,7 +141,7 @@ fn vhost_lookup_falls_back_to_default() {
 // ------------------------------------------------------- shipped configs
 
 #[test]
-fn embedded_default_is_rtc_conf() {
+pub(super) fn embedded_default_is_rtc_conf() {
     // Its warnings: tests_warnings.rs, shipped_configs_warn_only_as_known.
     let l = Config::embedded_default(&empty()).expect("embedded");
     let c = &l.config;
@@ -161,7 +161,7 @@ fn embedded_default_is_rtc_conf() {
 }
 
 #[test]
-fn shipped_configs_parse() {
+pub(super) fn shipped_configs_parse() {
     for (name, rtmp_to_rtc, rtc_to_rtmp) in [
         ("rtc.conf", false, false),
         ("rtmp2rtc.conf", true, true),
@@ -185,7 +185,7 @@ fn shipped_configs_parse() {
 }
 
 #[test]
-fn full_conf_has_every_directive_at_its_default() {
+pub(super) fn full_conf_has_every_directive_at_its_default() {
     let l = Config::load(&repo("configs/full.conf"), &empty()).expect("full.conf");
     // Directives without a default carry an example value in full.conf.
     let mut expected = Config {
@@ -232,7 +232,7 @@ fn full_conf_has_every_directive_at_its_default() {
 }
 
 #[test]
-fn full_conf_names_every_known_directive_and_env_variable() {
+pub(super) fn full_conf_names_every_known_directive_and_env_variable() {
     let text = std::fs::read_to_string(repo("configs/full.conf")).expect("full.conf");
     for (var, dir) in env_variables() {
         if var == "CANDIDATE" || var == "SRS_RTC_SERVER_CANDIDATE" {
@@ -334,7 +334,7 @@ vhost v.com {
 "#;
 
 #[test]
-fn every_directive_reaches_the_model() {
+pub(super) fn every_directive_reaches_the_model() {
     // Its warnings: tests_warnings.rs, honoured_directives_do_not_warn.
     let l = parse(NON_DEFAULT);
     let c = &l.config;
@@ -513,7 +513,7 @@ fn every_directive_reaches_the_model() {
 }
 
 #[test]
-fn srs7_rtmp_section_and_keyword_case() {
+pub(super) fn srs7_rtmp_section_and_keyword_case() {
     let l = parse("rtmp { listen 1936; chunk_size 128; }\nsrs_log_tank CONSOLE;\nrtc_server { protocol TCP; }");
     assert_eq!(l.config.listen, vec![addr("0.0.0.0:1936")]);
     assert_eq!(l.config.chunk_size, 128);
@@ -522,7 +522,7 @@ fn srs7_rtmp_section_and_keyword_case() {
 }
 
 #[test]
-fn empty_value_keeps_the_default() {
+pub(super) fn empty_value_keeps_the_default() {
     let l = parse("max_connections \"\";\nhttp_api { listen; }\nvhost v { rtc { nack ''; } }");
     assert_eq!(l.config.max_connections, 1000);
     assert_eq!(l.config.http_api.listen, vec![addr("0.0.0.0:1985")]);
@@ -532,7 +532,7 @@ fn empty_value_keeps_the_default() {
 // ----------------------------------------------------------------- lexing
 
 #[test]
-fn quotes_comments_and_var_expansion() {
+pub(super) fn quotes_comments_and_var_expansion() {
     let env = MapEnv::new()
         .with("DIR", "/srv")
         .with("PORT", "9000")
@@ -555,7 +555,7 @@ fn quotes_comments_and_var_expansion() {
 }
 
 #[test]
-fn hash_inside_a_word_is_not_a_comment() {
+pub(super) fn hash_inside_a_word_is_not_a_comment() {
     let l = parse("srs_log_file a#b;");
     assert_eq!(l.config.srs_log_file, "a#b");
 }
@@ -563,7 +563,7 @@ fn hash_inside_a_word_is_not_a_comment() {
 // ---------------------------------------------------------------- warnings
 
 #[test]
-fn unknown_and_unsupported_directives_warn_with_path_and_line() {
+pub(super) fn unknown_and_unsupported_directives_warn_with_path_and_line() {
     let text = "\nfoo 1;\nvhost __defaultVhost__ {\n  rtc {\n    bar on;\n  }\n  hds { enabled on; }\n}\nheartbeat { enabled on; }\n";
     let l = parse(text);
     let w: Vec<(String, u32, String)> = l
@@ -589,7 +589,7 @@ fn unknown_and_unsupported_directives_warn_with_path_and_line() {
 }
 
 #[test]
-fn duplicates_warn_and_the_first_wins() {
+pub(super) fn duplicates_warn_and_the_first_wins() {
     let l = parse("max_connections 5;\nmax_connections 6;\nrtc_server { enabled on; }\nrtc_server { enabled off; }");
     assert_eq!(l.config.max_connections, 5);
     assert!(l.config.rtc_server.enabled);
@@ -606,7 +606,7 @@ fn duplicates_warn_and_the_first_wins() {
 }
 
 #[test]
-fn srs_resets_out_of_range_pli_and_bitrates_with_a_warning() {
+pub(super) fn srs_resets_out_of_range_pli_and_bitrates_with_a_warning() {
     let l = parse("vhost __defaultVhost__ { rtc { pli_for_rtmp 0.1; opus_bitrate 1000; aac_bitrate 999999; } }");
     let rtc = &l.config.vhost(DEFAULT_VHOST).rtc;
     assert_eq!(rtc.pli_for_rtmp, Duration::from_secs(6));
@@ -635,7 +635,7 @@ fn srs_resets_out_of_range_pli_and_bitrates_with_a_warning() {
 }
 
 #[test]
-fn deprecated_spellings_are_applied_and_warned() {
+pub(super) fn deprecated_spellings_are_applied_and_warned() {
     let l = parse("http_stream { enabled on; }\nvhost __defaultVhost__ { gop_cache off; rtc { bframe keep; aac transcode; } }");
     assert!(l.config.http_server.enabled);
     let v = l.config.vhost(DEFAULT_VHOST);
@@ -653,676 +653,4 @@ fn deprecated_spellings_are_applied_and_warned() {
     assert!(l.warnings.iter().all(|w| w.message.contains("deprecated")));
     let l = parse("vhost __defaultVhost__ { rtc { bframe discard; } }");
     assert!(!l.config.vhost(DEFAULT_VHOST).rtc.keep_bframe);
-}
-
-// ------------------------------------------------------------ bad files
-
-#[test]
-fn bad_value_names_file_line_and_directive() {
-    let mut text = String::new();
-    for _ in 0..11 {
-        text.push_str("# filler\n");
-    }
-    text.push_str("listen abc;\n");
-    let e = err(&text);
-    assert_eq!(
-        e.to_string(),
-        "x.conf:12: directive \"listen\": invalid port \"abc\""
-    );
-    assert_eq!(where_(&e).0, 12);
-}
-
-#[test]
-fn syntax_errors_point_at_the_right_line() {
-    let cases: &[(&str, u32, Option<&str>, &str)] = &[
-        (
-            "listen 1935\nmax_connections 10;\n",
-            1,
-            Some("listen"),
-            "missing ';'",
-        ),
-        (
-            "daemon off;\nhttp_api {\n  enabled on\n}\n",
-            3,
-            Some("enabled"),
-            "missing ';'",
-        ),
-        (
-            "a 1;\nvhost x {\n  rtc {\n  }\n",
-            2,
-            Some("vhost"),
-            "unterminated block",
-        ),
-        (
-            "a 1;\n\nvhost x {\n  rtc {\n",
-            4,
-            Some("rtc"),
-            "unterminated block",
-        ),
-        ("daemon off;\n}\n", 2, None, "unexpected '}'"),
-        ("daemon off;\n\n  ;\n", 3, None, "unexpected ';'"),
-        ("daemon off;\n{ a 1; }\n", 2, None, "unexpected '{'"),
-        ("pid \"abc;\n", 1, None, "unterminated quoted string"),
-        ("a 1;\npid \"a\"b;\n", 2, None, "after the quoted string"),
-        (
-            "vhost v { rtc { enabled on } }\n",
-            1,
-            Some("enabled"),
-            "before '}'",
-        ),
-        ("a 1;\nlisten 1935", 2, Some("listen"), "end of the file"),
-        ("vhost x\n{\n}\n", 1, Some("vhost"), "missing ';'"),
-    ];
-    for (text, line, dir, reason) in cases {
-        let e = err(text);
-        assert!(matches!(e, ConfigError::Syntax { .. }), "{text:?}: {e}");
-        let (l, d, s) = where_(&e);
-        assert_eq!(l, *line, "{text:?}: {s}");
-        assert_eq!(d.as_deref(), *dir, "{text:?}: {s}");
-        assert!(s.contains(reason), "{text:?}: {s}");
-        assert!(s.starts_with(&format!("x.conf:{line}: ")), "{s}");
-    }
-}
-
-#[test]
-fn invalid_values_are_errors_with_line_and_path() {
-    let cases: &[(&str, u32, &str, &str)] = &[
-        ("\nlisten 70000;", 2, "listen", "out of range"),
-        ("listen 0;", 1, "listen", "out of range"),
-        ("listen 1.2.3:80;", 1, "listen", "invalid IP address"),
-        ("listen ::1:80;", 1, "listen", "invalid IP address"),
-        ("listen [zz]:80;", 1, "listen", "invalid IPv6"),
-        ("listen 127.0.0.1:x;", 1, "listen", "invalid port \"x\""),
-        (
-            "max_connections ten;",
-            1,
-            "max_connections",
-            "invalid number \"ten\"",
-        ),
-        (
-            "max_connections -1;",
-            1,
-            "max_connections",
-            "invalid number",
-        ),
-        ("max_connections 0;", 1, "max_connections", "out of range"),
-        (
-            "max_connections 99999999999999999999999;",
-            1,
-            "max_connections",
-            "out of range",
-        ),
-        ("workers 0;", 1, "workers", "out of range"),
-        ("daemon maybe;", 1, "daemon", "invalid boolean \"maybe\""),
-        ("daemon on off;", 1, "daemon", "expects one value, got 2"),
-        (
-            "srs_log_tank syslog;",
-            1,
-            "srs_log_tank",
-            "expected one of: console, file",
-        ),
-        (
-            "\n\nrtc_server {\n protocol sctp;\n}",
-            4,
-            "rtc_server.protocol",
-            "\"sctp\"",
-        ),
-        (
-            "rtc_server { ip_family ipx; }",
-            1,
-            "rtc_server.ip_family",
-            "ipx",
-        ),
-        (
-            "rtc_server { tcp { listen 8000a; } }",
-            1,
-            "rtc_server.tcp.listen",
-            "8000a",
-        ),
-        (
-            "rtc_server { reuseport 0; }",
-            1,
-            "rtc_server.reuseport",
-            "out of range",
-        ),
-        (
-            "vhost v {\n rtc {\n  stun_timeout 3s;\n }\n}",
-            3,
-            "vhost.rtc.stun_timeout",
-            "3s",
-        ),
-        (
-            "vhost v { rtc { dtls_role both; } }",
-            1,
-            "vhost.rtc.dtls_role",
-            "both",
-        ),
-        (
-            "vhost v { rtc { pli_for_rtmp six; } }",
-            1,
-            "vhost.rtc.pli_for_rtmp",
-            "six",
-        ),
-        (
-            "vhost v { rtc { drop_for_pt 200; } }",
-            1,
-            "vhost.rtc.drop_for_pt",
-            "out of range",
-        ),
-        (
-            "vhost v { hls { hls_fragment -1; } }",
-            1,
-            "vhost.hls.hls_fragment",
-            "-1",
-        ),
-        (
-            "vhost v { hls { hls_window inf; } }",
-            1,
-            "vhost.hls.hls_window",
-            "inf",
-        ),
-        (
-            "vhost v { hls { hls_window 1e999; } }",
-            1,
-            "vhost.hls.hls_window",
-            "1e999",
-        ),
-        ("max_connections { }", 1, "max_connections", "not a block"),
-        ("rtc_server on;", 1, "rtc_server", "expects a block"),
-        ("http_api x { }", 1, "http_api", "takes no arguments"),
-        ("vhost { }", 1, "vhost", "expects one vhost name"),
-        ("vhost a b { }", 1, "vhost", "expects one vhost name"),
-        (
-            "vhost a { }\n\nvhost a { }",
-            3,
-            "vhost",
-            "duplicate vhost \"a\" (first at x.conf:1)",
-        ),
-    ];
-    for (text, line, dir, reason) in cases {
-        let e = err(text);
-        assert!(matches!(e, ConfigError::Invalid { .. }), "{text:?}: {e}");
-        let (l, d, s) = where_(&e);
-        assert_eq!((l, d.as_deref()), (*line, Some(*dir)), "{text:?}: {s}");
-        assert!(s.contains(reason), "{text:?}: {s}");
-    }
-}
-
-#[test]
-fn deep_nesting_is_an_error_not_a_crash() {
-    let text = "a {".repeat(100_000);
-    let e = err(&text);
-    assert!(e.to_string().contains("nested deeper"), "{e}");
-}
-
-// --------------------------------------------------------------- includes
-
-#[test]
-fn includes_are_relative_and_keep_their_file_and_line() {
-    let dir = tmpdir("inc");
-    write(
-        &dir,
-        "conf.d/rtc.inc",
-        "rtc {\n  enabled on;\n  foo 1;\n}\n",
-    );
-    write(
-        &dir,
-        "conf.d/api.inc",
-        "# api\nhttp_api { enabled on; listen 1990; }\n",
-    );
-    write(&dir, "conf.d/top.inc", "include api.inc;\n");
-    let main = write(
-        &dir,
-        "main.conf",
-        "include conf.d/top.inc;\nvhost __defaultVhost__ {\n  include conf.d/rtc.inc;\n}\n",
-    );
-    let l = Config::load(&main, &empty()).expect("load");
-    assert!(l.config.http_api.enabled);
-    assert_eq!(l.config.http_api.listen, vec![addr("0.0.0.0:1990")]);
-    assert!(l.config.vhost(DEFAULT_VHOST).rtc.enabled);
-    assert_eq!(l.warnings.len(), 1);
-    let w = &l.warnings[0];
-    assert!(w.file.ends_with("conf.d/rtc.inc"), "{w}");
-    assert_eq!((w.line, w.directive.as_str()), (3, "vhost.rtc.foo"));
-
-    // parse_str resolves includes relative to the origin's directory.
-    let origin = dir.join("virtual.conf");
-    let l = Config::parse_str(
-        "include conf.d/top.inc;",
-        &origin.display().to_string(),
-        &empty(),
-    )
-    .expect("parse_str");
-    assert!(l.config.http_api.enabled);
-
-    // $VAR in an include path.
-    let env = MapEnv::new().with("CONF", dir.join("conf.d").display().to_string().as_str());
-    let l = Config::parse_str("include $CONF/top.inc;", "t.conf", &env).expect("var include");
-    assert!(l.config.http_api.enabled);
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn include_errors() {
-    let dir = tmpdir("incerr");
-    write(&dir, "a.conf", "daemon off;\ninclude b.conf;\n");
-    write(&dir, "b.conf", "\n\ninclude a.conf;\n");
-    write(&dir, "self.conf", "include self.conf;\n");
-    write(&dir, "bad.conf", "daemon off;\n\nlisten nope;\n");
-    write(&dir, "main.conf", "# x\ninclude bad.conf;\n");
-    write(&dir, "missing.conf", "\ninclude nothere.conf;\n");
-    write(&dir, "empty.conf", "include;\n");
-    write(&dir, "dir.conf", "include sub;\n");
-    std::fs::create_dir_all(dir.join("sub")).expect("mkdir");
-
-    let e = Config::load(&dir.join("a.conf"), &empty()).expect_err("cycle");
-    let s = e.to_string();
-    assert!(matches!(e, ConfigError::Include { line: 3, .. }), "{s}");
-    assert!(
-        s.contains("b.conf:3: directive \"include\"") && s.contains("cycle"),
-        "{s}"
-    );
-
-    let e = Config::load(&dir.join("self.conf"), &empty()).expect_err("self");
-    assert!(e.to_string().contains("cycle"), "{e}");
-
-    let e = Config::load(&dir.join("main.conf"), &empty()).expect_err("bad value");
-    let s = e.to_string();
-    assert!(
-        s.contains("bad.conf:3: directive \"listen\": invalid port \"nope\""),
-        "{s}"
-    );
-
-    let e = Config::load(&dir.join("missing.conf"), &empty()).expect_err("missing");
-    assert!(matches!(e, ConfigError::Include { line: 2, .. }), "{e}");
-    assert!(e.to_string().contains("nothere.conf"), "{e}");
-
-    let e = Config::load(&dir.join("empty.conf"), &empty()).expect_err("empty");
-    assert!(e.to_string().contains("no file named"), "{e}");
-
-    let e = Config::load(&dir.join("dir.conf"), &empty()).expect_err("dir");
-    assert!(e.to_string().contains("not a regular file"), "{e}");
-
-    let e = err("include a { }");
-    assert!(e.to_string().contains("cannot be a block"), "{e}");
-
-    // A chain deeper than the limit.
-    for i in 0..30 {
-        write(
-            &dir,
-            &format!("d{i}.conf"),
-            &format!("include d{}.conf;\n", i + 1),
-        );
-    }
-    write(&dir, "d30.conf", "daemon off;\n");
-    let e = Config::load(&dir.join("d0.conf"), &empty()).expect_err("depth");
-    assert!(e.to_string().contains("nested deeper"), "{e}");
-    // A short chain is fine.
-    let l = Config::load(&dir.join("d20.conf"), &empty()).expect("short chain");
-    assert!(!l.config.daemon);
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn load_errors() {
-    let dir = tmpdir("load");
-    let e = Config::load(&dir.join("none.conf"), &empty()).expect_err("missing");
-    assert!(matches!(e, ConfigError::Read { .. }));
-    assert!(e.to_string().contains("none.conf"), "{e}");
-    let p = dir.join("latin1.conf");
-    std::fs::write(&p, b"daemon off;\n\npid caf\xe9;\n").expect("write");
-    let e = Config::load(&p, &empty()).expect_err("utf8");
-    assert!(matches!(e, ConfigError::NotUtf8 { line: 3, .. }), "{e}");
-    let e = Config::load(&dir, &empty()).expect_err("dir");
-    assert!(matches!(e, ConfigError::Read { .. }), "{e}");
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-// ------------------------------------------------------------ environment
-
-#[test]
-fn env_overrides_win_over_the_file() {
-    let text = "listen 1935;\nmax_connections 10;\nworkers 2;\n\
-        http_api { enabled off; listen 1985; }\nhttp_server { enabled off; listen 8080; dir a; }\n\
-        rtc_server { enabled off; listen 8000; protocol udp; tcp { enabled off; listen 8000; }\n\
-          api_as_candidates on; resolve_api_domain on; keep_api_domain off;\n\
-          use_auto_detect_network_ip on; ip_family ipv4; }\n\
-        vhost other { rtc { nack on; } }\n";
-    let env: MapEnv = [
-        ("SRS_LISTEN", "1936 127.0.0.1:1937"),
-        ("SRS_MAX_CONNECTIONS", "20"),
-        ("SRS_WORKERS", "8"),
-        ("SRS_DAEMON", "off"),
-        ("SRS_LOG_TANK", "console"),
-        ("SRS_HTTP_API_ENABLED", "on"),
-        ("SRS_HTTP_API_LISTEN", "2985"),
-        ("SRS_HTTP_SERVER_ENABLED", "on"),
-        ("SRS_HTTP_SERVER_LISTEN", "9080"),
-        ("SRS_HTTP_SERVER_DIR", "/www"),
-        ("SRS_RTC_SERVER_ENABLED", "on"),
-        ("SRS_RTC_SERVER_LISTEN", "9000"),
-        ("SRS_RTC_SERVER_PROTOCOL", "all"),
-        ("SRS_RTC_SERVER_TCP_ENABLED", "on"),
-        ("SRS_RTC_SERVER_TCP_LISTEN", "9001"),
-        ("SRS_RTC_SERVER_API_AS_CANDIDATES", "off"),
-        ("SRS_RTC_SERVER_RESOLVE_API_DOMAIN", "off"),
-        ("SRS_RTC_SERVER_KEEP_API_DOMAIN", "on"),
-        ("SRS_RTC_SERVER_USE_AUTO_DETECT_NETWORK_IP", "off"),
-        ("SRS_RTC_SERVER_IP_FAMILY", "ipv6"),
-        ("SRS_VHOST_RTC_ENABLED", "on"),
-        ("SRS_VHOST_RTC_NACK", "off"),
-        ("SRS_VHOST_RTC_TWCC", "off"),
-        ("SRS_VHOST_RTC_STUN_TIMEOUT", "9"),
-        ("SRS_VHOST_RTC_DTLS_ROLE", "active"),
-        ("SRS_VHOST_RTC_RTMP_TO_RTC", "on"),
-        ("SRS_VHOST_RTC_RTC_TO_RTMP", "on"),
-        ("SRS_VHOST_RTC_PLI_FOR_RTMP", "2.5"),
-        ("SRS_VHOST_RTC_KEEP_BFRAME", "on"),
-        ("SRS_VHOST_HTTP_REMUX_ENABLED", "on"),
-        ("SRS_VHOST_HLS_ENABLED", "on"),
-        ("SRS_VHOST_HLS_HLS_FRAGMENT", "4"),
-        ("SRS_EXPORTER_ENABLED", "on"),
-        ("SRS_EXPORTER_LISTEN", "9973"),
-        ("SRS_EXPORTER_LABEL", "lbl"),
-        ("SRS_EXPORTER_TAG", "tg"),
-        ("SRS_UNRELATED", "x"),
-    ]
-    .into_iter()
-    .collect();
-    let l = parse_env(text, &env).expect("parse");
-    let e = &l.config.exporter;
-    assert!(e.enabled && e.label == "lbl" && e.tag == "tg");
-    assert_eq!(e.listen, vec![addr("0.0.0.0:9973")]);
-    // Only the named vhost's own warning (SRS_DAEMON=off and
-    // SRS_LOG_TANK=console say what shardsfu does anyway).
-    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
-    assert_eq!(l.warnings[0].directive, "vhost");
-    let c = &l.config;
-    assert_eq!(c.listen, vec![addr("0.0.0.0:1936"), addr("127.0.0.1:1937")]);
-    assert_eq!(
-        (c.max_connections, c.workers, c.daemon),
-        (20, Some(8), false)
-    );
-    assert_eq!(c.srs_log_tank, LogTank::Console);
-    assert!(c.http_api.enabled && c.http_server.enabled);
-    assert_eq!(c.http_api.listen, vec![addr("0.0.0.0:2985")]);
-    assert_eq!(c.http_server.listen, vec![addr("0.0.0.0:9080")]);
-    assert_eq!(c.http_server.dir, "/www");
-    let r = &c.rtc_server;
-    assert!(r.enabled && r.tcp.enabled);
-    assert_eq!(r.listen, vec![addr("0.0.0.0:9000")]);
-    assert_eq!(r.tcp.listen, vec![addr("0.0.0.0:9001")]);
-    assert_eq!(r.protocol, RtcProtocol::All);
-    assert!(!r.api_as_candidates && !r.resolve_api_domain && r.keep_api_domain);
-    assert!(!r.use_auto_detect_network_ip);
-    assert_eq!(r.ip_family, IpFamily::Ipv6);
-    for name in [DEFAULT_VHOST, "other"] {
-        let v = c.vhost(name);
-        assert_eq!(v.name, name);
-        assert!(v.rtc.enabled && !v.rtc.nack && !v.rtc.twcc, "{name}");
-        assert_eq!(v.rtc.stun_timeout, Duration::from_secs(9));
-        assert_eq!(v.rtc.dtls_role, DtlsRole::Active);
-        assert!(v.rtc.rtmp_to_rtc && v.rtc.rtc_to_rtmp && v.rtc.keep_bframe);
-        assert_eq!(v.rtc.pli_for_rtmp, Duration::from_millis(2500));
-        assert!(v.http_remux.enabled && v.hls.enabled);
-        assert_eq!(v.hls.hls_fragment, Duration::from_secs(4));
-    }
-}
-
-#[test]
-fn log_levels_are_read_as_srs_reads_them() {
-    use tracing::level_filters::LevelFilter as L;
-    // srs_log_level: SRS 4 names (verbose < info < trace < warn < error).
-    for (v1, want) in [
-        ("verbose", L::TRACE),
-        ("info", L::DEBUG),
-        ("debug", L::DEBUG),
-        ("trace", L::INFO),
-        ("warn", L::WARN),
-        ("error", L::ERROR),
-    ] {
-        let c = parse(&format!("srs_log_level {v1};")).config;
-        assert_eq!(c.log_filter(), want, "srs_log_level {v1}");
-    }
-    // srs_log_level_v2 (log4j names) wins over srs_log_level.
-    for (v2, want) in [
-        ("trace", L::TRACE),
-        ("debug", L::DEBUG),
-        ("info", L::INFO),
-        ("warn", L::WARN),
-        ("error", L::ERROR),
-    ] {
-        let c = parse(&format!("srs_log_level error;\nsrs_log_level_v2 {v2};")).config;
-        assert_eq!(c.log_filter(), want, "srs_log_level_v2 {v2}");
-    }
-    let env = MapEnv::new()
-        .with("SRS_LOG_LEVEL", "warn")
-        .with("SRS_LOG_FORMAT", "json");
-    let c = parse_env("srs_log_level trace; log_format text;", &env)
-        .expect("parse")
-        .config;
-    assert_eq!((c.log_filter(), c.log_format), (L::WARN, LogFormat::Json));
-    let e = parse_env("log_format xml;", &MapEnv::new()).expect_err("bad format");
-    assert!(e.to_string().contains("expected one of: text, json"), "{e}");
-}
-
-#[test]
-fn env_precedence_of_aliases_and_empty_values() {
-    let env = MapEnv::new()
-        .with("SRS_SRS_LOG_TANK", "file")
-        .with("SRS_LOG_TANK", "console")
-        .with("SRS_LOG_LEVEL", "error")
-        .with("SRS_MAX_CONNECTIONS", "");
-    let l = parse_env("srs_log_tank console; max_connections 7;", &env).expect("parse");
-    assert_eq!(l.config.srs_log_tank, LogTank::File);
-    assert_eq!(l.config.srs_log_level, LogLevel::Error);
-    assert_eq!(l.config.max_connections, 7, "an empty variable is unset");
-}
-
-#[test]
-fn bad_env_value_names_variable_and_value() {
-    let env = MapEnv::new().with("SRS_RTC_SERVER_LISTEN", "80a");
-    let e = parse_env("", &env).expect_err("bad env");
-    assert_eq!(
-        e.to_string(),
-        "environment variable SRS_RTC_SERVER_LISTEN=\"80a\": invalid port \"80a\""
-    );
-    for (var, value) in [
-        ("SRS_WORKERS", "0"),
-        ("SRS_HTTP_API_ENABLED", "yes please"),
-        ("SRS_VHOST_RTC_DTLS_ROLE", "x"),
-        ("SRS_VHOST_RTC_STUN_TIMEOUT", "1.5"),
-    ] {
-        let e = parse_env("", &MapEnv::new().with(var, value)).expect_err(var);
-        match e {
-            ConfigError::Env {
-                var: v, value: x, ..
-            } => assert_eq!((v.as_str(), x.as_str()), (var, value)),
-            other => panic!("{var}: {other}"),
-        }
-    }
-    // An env value SRS would reset gives a warning, not an error.
-    let l = parse_env("", &MapEnv::new().with("SRS_VHOST_RTC_PLI_FOR_RTMP", "99")).expect("pli");
-    assert_eq!(l.warnings.len(), 1);
-    assert_eq!(l.warnings[0].file, "environment");
-    assert!(l.warnings[0]
-        .message
-        .contains("SRS_VHOST_RTC_PLI_FOR_RTMP=99"));
-}
-
-#[test]
-fn every_env_variable_either_applies_or_names_itself() {
-    let vars = env_variables();
-    let mut names: Vec<&str> = vars.iter().map(|(v, _)| v.as_str()).collect();
-    let n = names.len();
-    names.sort_unstable();
-    names.dedup();
-    // Vhost variables are shared by the https sections? No: each name is unique.
-    assert_eq!(names.len(), n, "duplicate environment variable names");
-    for want in [
-        "SRS_LISTEN",
-        "SRS_MAX_CONNECTIONS",
-        "SRS_WORKERS",
-        "SRS_HTTP_API_ENABLED",
-        "SRS_HTTP_API_LISTEN",
-        "SRS_HTTP_SERVER_ENABLED",
-        "SRS_HTTP_SERVER_LISTEN",
-        "SRS_HTTP_SERVER_DIR",
-        "SRS_RTC_SERVER_ENABLED",
-        "SRS_RTC_SERVER_LISTEN",
-        "SRS_RTC_SERVER_CANDIDATE",
-        "SRS_RTC_SERVER_PROTOCOL",
-        "SRS_RTC_SERVER_TCP_ENABLED",
-        "SRS_RTC_SERVER_TCP_LISTEN",
-        "SRS_RTC_SERVER_API_AS_CANDIDATES",
-        "SRS_RTC_SERVER_RESOLVE_API_DOMAIN",
-        "SRS_RTC_SERVER_KEEP_API_DOMAIN",
-        "SRS_RTC_SERVER_USE_AUTO_DETECT_NETWORK_IP",
-        "SRS_RTC_SERVER_IP_FAMILY",
-        "SRS_VHOST_RTC_ENABLED",
-        "SRS_VHOST_RTC_NACK",
-        "SRS_VHOST_RTC_TWCC",
-        "SRS_VHOST_RTC_STUN_TIMEOUT",
-        "SRS_VHOST_RTC_DTLS_ROLE",
-        "SRS_VHOST_RTC_RTMP_TO_RTC",
-        "SRS_VHOST_RTC_RTC_TO_RTMP",
-        "SRS_VHOST_RTC_PLI_FOR_RTMP",
-        "SRS_VHOST_RTC_KEEP_BFRAME",
-        "SRS_VHOST_HTTP_REMUX_ENABLED",
-        "SRS_VHOST_HLS_ENABLED",
-        "SRS_DAEMON",
-        "SRS_SRS_LOG_TANK",
-        "SRS_LOG_TANK",
-        "SRS_HTTP_API_HTTPS_LISTEN",
-        "CANDIDATE",
-    ] {
-        assert!(names.contains(&want), "{want} missing");
-    }
-    for (var, _) in &vars {
-        for value in ["???", "1", "on", "127.0.0.1:1"] {
-            match parse_env("", &MapEnv::new().with(var, value)) {
-                Ok(_) => {}
-                Err(ConfigError::Env {
-                    var: v, value: x, ..
-                }) => {
-                    assert_eq!((&v, x.as_str()), (var, value));
-                }
-                Err(other) => panic!("{var}={value}: {other}"),
-            }
-        }
-    }
-}
-
-// ------------------------------------------------------------- candidate
-
-#[test]
-fn candidate_rules() {
-    let from_var = "rtc_server { candidate $CANDIDATE; }";
-    let literal = "rtc_server { candidate 5.6.7.8; }";
-    let other_var = "rtc_server { candidate $MY_IP; }";
-    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-    let cases: &[Case] = &[
-        ("", &[], "*"),
-        (from_var, &[], "*"),
-        (from_var, &[("CANDIDATE", "")], "*"),
-        (from_var, &[("CANDIDATE", "1.2.3.4")], "1.2.3.4"),
-        (literal, &[], "5.6.7.8"),
-        (literal, &[("CANDIDATE", "1.2.3.4")], "1.2.3.4"),
-        (other_var, &[], "*"),
-        (other_var, &[("MY_IP", "9.8.7.6")], "9.8.7.6"),
-        (
-            other_var,
-            &[("MY_IP", "9.8.7.6"), ("CANDIDATE", "1.2.3.4")],
-            "1.2.3.4",
-        ),
-        (
-            literal,
-            &[
-                ("SRS_RTC_SERVER_CANDIDATE", "9.9.9.9"),
-                ("CANDIDATE", "1.2.3.4"),
-            ],
-            "9.9.9.9",
-        ),
-        (
-            literal,
-            &[("SRS_RTC_SERVER_CANDIDATE", "$EIP"), ("EIP", "7.7.7.7")],
-            "7.7.7.7",
-        ),
-        (literal, &[("SRS_RTC_SERVER_CANDIDATE", "$EIP")], "5.6.7.8"),
-        (
-            literal,
-            &[
-                ("SRS_RTC_SERVER_CANDIDATE", "$EIP"),
-                ("CANDIDATE", "1.2.3.4"),
-            ],
-            "1.2.3.4",
-        ),
-        (from_var, &[("SRS_RTC_SERVER_CANDIDATE", "")], "*"),
-        ("rtc_server { candidate 'lit$X'; }", &[("X", "no")], "lit$X"),
-    ];
-    for (text, env, want) in cases {
-        let env: MapEnv = env.iter().copied().collect();
-        let l = parse_env(text, &env).expect("parse");
-        assert_eq!(l.config.rtc_server.candidate, *want, "{text} with {env:?}");
-    }
-}
-
-// ------------------------------------------------------------ robustness
-
-/// A cheap stand-in for the fuzz target: pseudo-random texts over the
-/// format's alphabet never panic, and errors always carry `file:line`.
-#[test]
-fn random_texts_never_panic() {
-    const ALPHABET: &[&str] = &[
-        " ",
-        "\n",
-        "\t",
-        ";",
-        "{",
-        "}",
-        "#",
-        "\"",
-        "'",
-        "$",
-        "${",
-        "}",
-        "listen",
-        "vhost",
-        "rtc",
-        "rtc_server",
-        "enabled",
-        "on",
-        "off",
-        "8000",
-        "1.2.3.4:80",
-        "[::1]:1",
-        "include",
-        "http_api",
-        "candidate",
-        "$CANDIDATE",
-        "é",
-        "\r",
-        "hls",
-        "pli_for_rtmp",
-        "0.5",
-        "x",
-    ];
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
-    for _ in 0..3000 {
-        let len = (next() % 40) as usize;
-        let text: String = (0..len)
-            .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
-            .collect();
-        match Config::parse_str(&text, "fuzz.conf", &empty()) {
-            Ok(_) => {}
-            Err(ConfigError::Include { .. }) => {}
-            Err(e) => assert!(e.to_string().starts_with("fuzz.conf:"), "{e}"),
-        }
-    }
 }
