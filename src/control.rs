@@ -64,6 +64,7 @@ pub fn admit(
             remote_ufrag: session.answer.remote_ufrag.clone(),
             ..Default::default()
         },
+        closing: false,
     };
     let publish = (req.role == Role::Publish).then(|| StreamEntry {
         publisher: created.token.to_string(),

@@ -31,6 +31,9 @@ pub struct SessionEntry {
     pub vhost: String,
     /// Its ICE generation, as WHIP's `PATCH` sees it.
     pub ice: IceView,
+    /// A `DELETE` (or kick) has been sent to its shard: the resource is
+    /// gone for the API while the shard closes it.
+    pub closing: bool,
 }
 
 /// Ufrags of past ICE restarts still routed to a session, besides its first.
@@ -144,6 +147,16 @@ impl Directory {
             .insert(entry.ufrag.clone(), token.to_string());
         inner.sessions.insert(token.to_string(), entry);
         Ok(())
+    }
+
+    /// Marks session `token` as being closed, once: its entry, or `None`
+    /// when there is none or it was already marked (a second `DELETE` is a
+    /// 404 even before the owning shard has closed it).
+    pub fn mark_closing(&self, token: &str) -> Option<SessionEntry> {
+        let mut inner = self.lock();
+        let entry = inner.sessions.get_mut(token).filter(|e| !e.closing)?;
+        entry.closing = true;
+        Some(entry.clone())
     }
 
     /// Forgets a session; a publisher's stream is released.
@@ -297,7 +310,27 @@ mod tests {
                 remote_ufrag: "c".into(),
                 ..IceView::default()
             },
+            closing: false,
         }
+    }
+
+    #[test]
+    fn a_session_is_marked_closing_once_and_still_routed_until_removed() {
+        let d = Directory::default();
+        d.register("t1", entry("u1", Role::Play), None).unwrap();
+        assert!(d.mark_closing("t1").is_some_and(|e| e.closing));
+        assert!(
+            d.mark_closing("t1").is_none(),
+            "a second DELETE finds nothing"
+        );
+        assert!(d.mark_closing("nope").is_none());
+        assert_eq!(
+            d.shard_of_ufrag("u1"),
+            Some(0),
+            "its shard still gets its packets"
+        );
+        assert!(d.remove("t1").is_some());
+        assert_eq!(d.shard_of_ufrag("u1"), None);
     }
 
     #[test]

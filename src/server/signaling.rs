@@ -175,7 +175,7 @@ fn resource(
         .shared
         .directory
         .session(token)
-        .filter(|e| !e.id.is_empty())
+        .filter(|e| !e.id.is_empty() && !e.closing)
         .ok_or_else(|| ApiError::SessionNotFound(token.to_owned()))?;
     let tokens = &current.config.vhost(&entry.vhost).rtc.bearer_token;
     session::check_bearer(tokens, session::bearer(req))?;
@@ -345,7 +345,10 @@ async fn candidates(
 
 /// Ends the session named by `token`, on whichever shard holds it.
 pub fn delete(core: &ShardRuntime, token: &str) -> Result<(), ApiError> {
-    let Some(entry) = core.shared.directory.session(token) else {
+    // Marked under the directory's lock: of two DELETEs racing, on any
+    // shards, one finds the session and the other a 404, even while the
+    // owning shard has yet to close it.
+    let Some(entry) = core.shared.directory.mark_closing(token) else {
         return Err(ApiError::SessionNotFound(token.to_string()));
     };
     if entry.shard == core.id {

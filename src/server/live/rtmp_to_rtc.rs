@@ -64,6 +64,7 @@ impl RtmpToRtc {
             pending_ip: None,
             vhost: String::new(),
             ice: Default::default(),
+            closing: false,
         };
         let stream = StreamEntry {
             publisher: token.clone(),
