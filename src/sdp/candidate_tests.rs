@@ -1,5 +1,5 @@
 //! IPv6 and several `candidate` values (SRS 7's dual-stack guide). The
-//! IPv4 rules are tested in `sdp/tests.rs`.
+//! IPv4 rules are tested in `sdp/tests_candidates.rs`.
 
 use std::cell::Cell;
 use std::net::IpAddr;
