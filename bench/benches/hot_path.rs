@@ -1,6 +1,7 @@
 //! Micro-benchmarks of shardsfu's per-packet hot path:
 //! STUN answer, SRTP protect/unprotect (GCM and CM), RTP header rewrite,
-//! one packet to 1,000 subscribers within a shard, and a cross-shard batch.
+//! one packet to 1,000 subscribers within a shard, a cross-shard batch, and
+//! the receiving shard's part of a routed datagram.
 //!
 //! `cargo bench -p shardsfu-bench --bench hot_path`
 
@@ -11,6 +12,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use shardsfu::ice::{self, BindingRequest, IntegrityKey};
 use shardsfu::rtp::{ExtIdMap, Pt, Rewriter, Ssrc};
+use shardsfu::sfu::routes::Routes;
 use shardsfu::srtp::{SrtpKeys, SrtpProfile, SrtpSession};
 
 /// A 1,100-byte payload video packet, like the harness's.
@@ -219,8 +221,28 @@ fn cross_shard(c: &mut Criterion) {
     g.finish();
 }
 
+/// The receiving shard's part of a datagram from a client that moved to an
+/// address another shard receives (`sfu::routes`): the route lookup (1,000
+/// routes) and the copy into the mesh message. The hop itself is
+/// `cross_shard`'s figure.
+fn routed(c: &mut Criterion) {
+    let mut routes = Routes::default();
+    for i in 0..1000u32 {
+        routes.add_inbound(SocketAddr::from((std::net::Ipv4Addr::from(i), 5000)), 1);
+    }
+    let from = SocketAddr::from((std::net::Ipv4Addr::from(500u32), 5000));
+    let pkt = rtp_packet(1);
+    c.bench_function("routed/lookup+copy_1112B", |b| {
+        b.iter(|| {
+            let owner = routes.owner_of(std::hint::black_box(&from));
+            (owner, std::hint::black_box(&pkt).to_vec())
+        })
+    });
+}
+
 criterion_group!(
     benches,
+    routed,
     stun_answer,
     srtp,
     rewrite,

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use crate::dtls::{DtlsEvent, DtlsRole, DtlsTransport};
 use crate::ice;
 use crate::rtp::{classify, PacketKind};
-use crate::sfu::{EndReason, Event, SessionToken, Sfu, ShardStats};
+use crate::sfu::{EndReason, Event, MeshDest, SessionToken, Sfu, ShardMsg, ShardStats};
 use crate::srtp::SrtpSession;
 
 impl Sfu {
@@ -23,15 +23,54 @@ impl Sfu {
             PacketKind::Unknown => ShardStats::inc(&self.stats.packets_unclassified),
             kind => {
                 let Some(token) = self.by_addr.get(&from).cloned() else {
-                    ShardStats::inc(&self.stats.packets_unknown_source);
-                    return;
+                    return self.route_or_drop(from, data);
                 };
-                match kind {
-                    PacketKind::Dtls => self.handle_dtls(now, &token, data),
-                    PacketKind::Rtp => self.handle_rtp(now, &token, data),
-                    _ => self.handle_rtcp(now, &token, data),
-                }
+                self.handle_from_peer(now, kind, &token, data);
             }
+        }
+    }
+
+    /// A datagram another shard's socket received for a session of this
+    /// shard ([`ShardMsg::Routed`](crate::sfu::ShardMsg::Routed)): handled
+    /// as if it came in here, and never routed on.
+    pub(super) fn handle_routed(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        match classify(data) {
+            PacketKind::Stun => self.handle_stun(now, from, data),
+            PacketKind::Unknown => ShardStats::inc(&self.stats.packets_unclassified),
+            kind => match self.by_addr.get(&from).cloned() {
+                Some(token) => self.handle_from_peer(now, kind, &token, data),
+                None => ShardStats::inc(&self.stats.packets_unknown_source),
+            },
+        }
+    }
+
+    fn handle_from_peer(
+        &mut self,
+        now: Instant,
+        kind: PacketKind,
+        token: &SessionToken,
+        data: &[u8],
+    ) {
+        match kind {
+            PacketKind::Dtls => self.handle_dtls(now, token, data),
+            PacketKind::Rtp => self.handle_rtp(now, token, data),
+            _ => self.handle_rtcp(now, token, data),
+        }
+    }
+
+    /// A datagram from an address with no session here: to the shard that
+    /// asked for the address ([`routes`](crate::sfu::routes)), else dropped.
+    fn route_or_drop(&mut self, from: SocketAddr, data: &[u8]) {
+        match self.routes.owner_of(&from) {
+            Some(owner) => {
+                ShardStats::inc(&self.stats.packets_routed);
+                let msg = ShardMsg::Routed {
+                    from,
+                    packet: data.to_vec(),
+                };
+                self.mesh(MeshDest::Shard(owner), msg);
+            }
+            None => ShardStats::inc(&self.stats.packets_unknown_source),
         }
     }
 

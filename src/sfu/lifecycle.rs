@@ -37,6 +37,10 @@ impl Sfu {
         }
         self.by_addr.retain(|_, t| t.as_str() != token);
         self.handshaking.retain(|t| t.as_str() != token);
+        let owner = self.id;
+        for (from, shard) in self.routes.remove_session(token) {
+            self.mesh(MeshDest::Shard(shard), ShardMsg::Unroute { from, owner });
+        }
         Some(session)
     }
 
@@ -178,6 +182,11 @@ impl Sfu {
                     self.store_sender_report(&stream, sr);
                 }
             }
+            ShardMsg::Route { from, owner } => {
+                self.routes.add_inbound(from, owner);
+            }
+            ShardMsg::Unroute { from, owner } => self.routes.remove_inbound(from, owner),
+            ShardMsg::Routed { from, packet } => self.handle_routed(now, from, &packet),
             ShardMsg::Keyframe { stream } => {
                 if let Some(token) = self.router.publisher(stream.as_str()).cloned() {
                     self.send_pli(now, &token);
@@ -207,8 +216,10 @@ impl Sfu {
         }
         if session.dtls.is_some() {
             // Too late to move (DTLS started here): the peer's address changed
-            // after ICE. Answer from here; the reply leaves from the same port.
-            return self.handle_stun(now, from, &packet);
+            // after ICE. Answer from here (the reply leaves from the same
+            // port), and have shard `to` hand over the address's datagrams.
+            self.handle_stun(now, from, &packet);
+            return self.route_here(&token, from, to);
         }
         let Some(session) = self.unindex(token.as_str()) else {
             return;
@@ -221,6 +232,30 @@ impl Sfu {
             packet,
         };
         self.mesh(MeshDest::Shard(to), msg);
+    }
+
+    /// After an authentic check from `from` (received by shard `via`) was
+    /// answered here: ask `via` for the address's datagrams.
+    fn route_here(&mut self, token: &SessionToken, from: SocketAddr, via: usize) {
+        let Some(session) = self.sessions.get(token) else {
+            return;
+        };
+        if via == self.id || self.by_addr.get(&from) != Some(token) {
+            return;
+        }
+        let ice = &session.ice;
+        let change = self
+            .routes
+            .add_outbound(token, from, via, |a| ice.is_validated(a));
+        if let Some((from, shard)) = change.unroute {
+            let owner = self.id;
+            self.mesh(MeshDest::Shard(shard), ShardMsg::Unroute { from, owner });
+        }
+        if let Some((from, shard)) = change.route {
+            tracing::debug!(shard = self.id, session = %token, %from, via = shard, "client address routed from another shard");
+            let owner = self.id;
+            self.mesh(MeshDest::Shard(shard), ShardMsg::Route { from, owner });
+        }
     }
 
     /// An ICE restart of session `r.token` (WHIP's `PATCH`, decided by the

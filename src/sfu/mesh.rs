@@ -89,6 +89,30 @@ pub enum ShardMsg {
         /// `app/stream`.
         stream: StreamKey,
     },
+    /// Shard `owner` answered an authentic check from `from`, which the
+    /// receiver's socket receives: hand it that address's datagrams
+    /// ([`routes`](crate::sfu::routes)).
+    Route {
+        /// The client's address.
+        from: SocketAddr,
+        /// The shard that holds its session.
+        owner: usize,
+    },
+    /// Shard `owner` no longer wants `from`'s datagrams (its session ended).
+    Unroute {
+        /// The client's address.
+        from: SocketAddr,
+        /// The shard that asked for them.
+        owner: usize,
+    },
+    /// A datagram from `from` for a session the receiver holds, received
+    /// by another shard's socket (after a [`ShardMsg::Route`]).
+    Routed {
+        /// The client's address.
+        from: SocketAddr,
+        /// The datagram.
+        packet: Vec<u8>,
+    },
 }
 
 impl ShardMsg {

@@ -47,6 +47,7 @@ pub mod mesh;
 pub mod player;
 pub mod publisher;
 pub mod router;
+pub mod routes;
 pub mod session;
 pub mod settings;
 pub mod snapshot;
@@ -202,6 +203,7 @@ pub struct Sfu {
     sessions: HashMap<SessionToken, Session>,
     by_ufrag: HashMap<String, SessionToken>,
     by_addr: HashMap<SocketAddr, SessionToken>,
+    routes: routes::Routes,
     router: Router,
     histories: HashMap<StreamKey, StreamHistory>,
     publisher_srs: HashMap<StreamKey, Vec<PublisherSr>>,
@@ -240,6 +242,7 @@ impl Sfu {
             sessions: HashMap::new(),
             by_ufrag: HashMap::new(),
             by_addr: HashMap::new(),
+            routes: routes::Routes::default(),
             router: Router::default(),
             histories: HashMap::new(),
             publisher_srs: HashMap::new(),
@@ -308,7 +311,8 @@ impl Sfu {
         self.sessions.values()
     }
 
-    /// Sizes of the tables: sessions, ufrags, addresses, routed streams
+    /// Sizes of the tables: sessions, ufrags, addresses (own, and routed
+    /// to or from other shards), routed streams
     /// (subscribed, published, remote interest) and kept stream state
     /// (histories and Sender Reports). All zero when idle; tests use this to
     /// find leaks.
@@ -318,7 +322,7 @@ impl Sfu {
         [
             self.sessions.len(),
             self.by_ufrag.len(),
-            self.by_addr.len(),
+            self.by_addr.len() + self.routes.len(),
             sub,
             publ,
             interest,

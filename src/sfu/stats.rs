@@ -90,6 +90,10 @@ counters! {
     stun_forwarded,
     /// Datagrams dropped because their source address never passed ICE.
     packets_unknown_source,
+    /// Datagrams handed to the shard that holds their session: the client
+    /// moved to an address another shard's socket receives after DTLS
+    /// started (`sfu::routes`).
+    packets_routed,
     /// Datagrams dropped because their first byte fits no protocol.
     packets_unclassified,
     /// HTTP requests served.
@@ -131,7 +135,8 @@ counters! {
     reports_sent,
     /// Gauge: entries in the shard's ufrag index.
     table_ufrags,
-    /// Gauge: entries in the shard's peer-address index.
+    /// Gauge: entries in the shard's peer-address index, and addresses
+    /// routed to or from another shard.
     table_addrs,
     /// Gauge: streams with local players in the shard's router.
     table_subscribed,

@@ -179,6 +179,13 @@ impl Peer {
         self.next_check = Some(now);
     }
 
+    /// Moves to another address (a second interface, a NAT rebinding): the
+    /// next check, sent at once, nominates it.
+    pub fn rebind(&mut self, addr: SocketAddr, now: Instant) {
+        self.addr = addr;
+        self.next_check = Some(now);
+    }
+
     /// Stops sending anything.
     pub fn stop(&mut self) {
         self.running = false;

@@ -94,6 +94,13 @@ impl World {
         i
     }
 
+    /// Peer `i` moves to `addr`, whose datagrams land on `shard`.
+    pub fn rebind(&mut self, i: usize, addr: SocketAddr, shard: usize) {
+        self.shard_of.insert(addr, shard);
+        let now = self.now;
+        self.peers[i].rebind(addr, now);
+    }
+
     /// Signals peer `i` (its offer POSTed to shard `api_shard`) for
     /// `app/stream`; the answer goes back to the peer.
     pub fn signal(&mut self, i: usize, api_shard: usize, stream: &str) -> Result<Created, String> {
