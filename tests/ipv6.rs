@@ -9,10 +9,9 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::ffmpeg::{have_ffmpeg, push};
+use common::ffmpeg::{have_ffmpeg, probe_codecs, push};
 use common::peer::{offer_announcing, rtp, Peer};
 use common::*;
 use shardsfu::dtls::{DtlsCert, DtlsEvent};
@@ -271,30 +270,6 @@ fn a_port_listed_for_both_families_serves_both() {
     }
 }
 
-/// Codec names ffprobe finds at `url` (bounded by a timeout).
-fn probe(url: &str) -> Vec<String> {
-    let child = Command::new("ffprobe")
-        .args(["-hide_banner", "-v", "error", "-rw_timeout", "10000000"])
-        .args(["-show_entries", "stream=codec_name", "-of", "csv=p=0", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ffprobe");
-    let out = std::thread::spawn(move || child.wait_with_output());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !out.is_finished() {
-        assert!(Instant::now() < deadline, "ffprobe {url} hung");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = out.join().unwrap().expect("ffprobe ran");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().trim_end_matches(',').to_owned())
-        .filter(|l| !l.is_empty())
-        .collect()
-}
-
 #[test]
 fn ffmpeg_pushes_rtmp_over_ipv6_and_reads_it_back_over_rtmp_and_http_flv() {
     if !have_ffmpeg() {
@@ -307,12 +282,12 @@ fn ffmpeg_pushes_rtmp_over_ipv6_and_reads_it_back_over_rtmp_and_http_flv() {
     let flv = format!("http://[::1]:{}/live/s.flv", ports.http);
     let mut codecs = Vec::new();
     let found = wait_until(Duration::from_secs(15), || {
-        codecs = probe(&flv);
+        codecs = probe_codecs(&flv);
         codecs.iter().any(|c| c == "h264")
     });
     assert!(found, "HTTP-FLV over [::1]: {codecs:?}\n{}", srv.log());
     assert!(codecs.iter().any(|c| c == "aac"), "{codecs:?}");
-    let back = probe(&url);
+    let back = probe_codecs(&url);
     assert!(
         back.iter().any(|c| c == "h264"),
         "RTMP over [::1]: {back:?}"

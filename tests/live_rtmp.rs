@@ -9,10 +9,10 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::ffmpeg::{have_ffmpeg, push, wait_for};
+use common::ffmpeg::{have_ffmpeg, probe_codecs, push, wait_for};
 use common::{rtmp, wait_until, Ports, Server};
 
 fn live_config(ports: Ports) -> String {
@@ -23,32 +23,8 @@ fn live_config(ports: Ports) -> String {
     common::with_vhost(&common::config(ports, 2, ""), vhost)
 }
 
-/// Codec names ffprobe finds at `url` (bounded by a timeout).
-fn probe(url: &str) -> Vec<String> {
-    let child = Command::new("ffprobe")
-        .args(["-hide_banner", "-v", "error", "-rw_timeout", "10000000"])
-        .args(["-show_entries", "stream=codec_name", "-of", "csv=p=0", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ffprobe");
-    let out = std::thread::spawn(move || child.wait_with_output());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !out.is_finished() {
-        assert!(Instant::now() < deadline, "ffprobe {url} hung");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = out.join().unwrap().expect("ffprobe ran");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().trim_end_matches(',').to_owned())
-        .filter(|l| !l.is_empty())
-        .collect()
-}
-
 fn assert_h264_aac(url: &str, server: &Server) {
-    let codecs = probe(url);
+    let codecs = probe_codecs(url);
     assert!(
         codecs.iter().any(|c| c == "h264") && codecs.iter().any(|c| c == "aac"),
         "{url}: ffprobe found {codecs:?}\nserver log:\n{}",

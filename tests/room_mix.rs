@@ -9,10 +9,9 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::ffmpeg::{have_ffmpeg, push};
+use common::ffmpeg::{have_ffmpeg, probe_streams, push};
 use common::{delete, get, post, wait_until, Ports, Server};
 
 fn mix_config(ports: Ports) -> String {
@@ -23,33 +22,11 @@ fn mix_config(ports: Ports) -> String {
 
 /// `(codec, width, height)` of each stream ffprobe finds at `url`.
 fn probe(url: &str) -> Vec<(String, u32, u32)> {
-    let child = Command::new("ffprobe")
-        .args(["-hide_banner", "-v", "error", "-rw_timeout", "10000000"])
-        .args([
-            "-show_entries",
-            "stream=codec_name,width,height",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ffprobe");
-    let out = std::thread::spawn(move || child.wait_with_output());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !out.is_finished() {
-        assert!(Instant::now() < deadline, "ffprobe {url} hung");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = out.join().unwrap().expect("ffprobe ran");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
+    probe_streams(url, "codec_name,width,height")
+        .into_iter()
+        .map(|f| {
             let n = |i: usize| f.get(i).and_then(|v| v.parse().ok()).unwrap_or(0);
-            (f[0].to_string(), n(1), n(2))
+            (f[0].clone(), n(1), n(2))
         })
         .collect()
 }

@@ -67,3 +67,44 @@ pub fn wait_for(mut p: Proc, limit: Duration) -> Option<(std::process::ExitStatu
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// What ffprobe finds at `url`: one row per stream, the comma-separated
+/// values of `entries` (e.g. `"codec_name"` or `"codec_name,width,height"`).
+/// Bounded: ffprobe's own 10 s I/O timeout, and 20 s in all.
+pub fn probe_streams(url: &str, entries: &str) -> Vec<Vec<String>> {
+    let child = Command::new("ffprobe")
+        .args(["-hide_banner", "-v", "error", "-rw_timeout", "10000000"])
+        .args([
+            "-show_entries",
+            &format!("stream={entries}"),
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ffprobe");
+    let out = std::thread::spawn(move || child.wait_with_output());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !out.is_finished() {
+        assert!(Instant::now() < deadline, "ffprobe {url} hung");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = out.join().unwrap().expect("ffprobe ran");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().trim_end_matches(','))
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect()
+}
+
+/// The codec names ffprobe finds at `url` (see [`probe_streams`]).
+pub fn probe_codecs(url: &str) -> Vec<String> {
+    probe_streams(url, "codec_name")
+        .into_iter()
+        .filter_map(|row| row.into_iter().next())
+        .collect()
+}
