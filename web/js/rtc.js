@@ -201,3 +201,35 @@ export function log(msg) {
   const el = document.getElementById('log');
   if (el) el.textContent = `${new Date().toLocaleTimeString()} ${msg}\n${el.textContent}`.slice(0, 4000);
 }
+
+/**
+ * Runs a publisher or player page: the form (#form) starts a session with
+ * `open()` (a `Session`), #stop ends it (and stops its tracks), #stats shows
+ * its figures, `window.snapshot()` gives them to tests, and
+ * `?autostart=true` starts at load. `what` names the action in the log.
+ */
+export function sessionPage(open, what) {
+  const $ = (id) => document.getElementById(id);
+  let session = null;
+  async function stop() {
+    if (!session) return;
+    const s = session;
+    session = null;
+    await s.close();
+    s.stream?.getTracks().forEach((t) => t.stop());
+    log('stopped');
+  }
+  async function start() {
+    await stop();
+    try {
+      session = await open();
+    } catch (e) {
+      log(`${what} failed: ${e.message ?? e}`);
+    }
+  }
+  $('form').onsubmit = (e) => { e.preventDefault(); start(); };
+  $('stop').onclick = stop;
+  showStats(() => session?.pc, $('stats'));
+  window.snapshot = () => (session ? summary(session.pc) : { state: 'idle' });
+  if (params.get('autostart') === 'true') start();
+}
