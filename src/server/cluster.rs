@@ -214,6 +214,20 @@ impl Cluster {
             .map(|(_, o)| o.clone())
     }
 
+    /// The API address of node `id` by the last directory read, when it
+    /// is another node.
+    pub fn node_api(&self, id: &str) -> Option<String> {
+        if id == self.me.id {
+            return None;
+        }
+        let snap = self.snapshot();
+        snap.view
+            .nodes
+            .iter()
+            .find(|n| n.id == id)
+            .map(|n| n.api.clone())
+    }
+
     /// `/api/v1/cluster`'s data: this node, every node, every stream.
     pub fn report(&self) -> serde_json::Value {
         let snap = self.snapshot().clone();

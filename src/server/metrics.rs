@@ -316,6 +316,7 @@ pub fn render(shared: &Shared, cfg: &ExporterConfig) -> Result<String, std::fmt:
     }
     if let Some(c) = &shared.cluster {
         c.register_metrics(&mut reg);
+        crate::server::cluster_forward::register_metrics(&mut reg);
     }
     let info = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
     info.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])

@@ -10,6 +10,7 @@
 //! ([`port_mux`]), and the timer tick that also watches for shutdown.
 
 pub mod cluster;
+pub mod cluster_forward;
 pub mod conn_limit;
 mod core;
 pub mod drain;

@@ -19,7 +19,7 @@ use crate::sdp::{self, Role};
 use crate::server::hooks::{self, Subject};
 use crate::server::reload::Current;
 use crate::server::ShardRuntime;
-use crate::server::{files, web};
+use crate::server::{cluster_forward, files, web};
 use crate::sfu::{Created, IceRestart, SessionToken, ShardMsg, ShardStats, StatsSnapshot};
 
 /// What a request is answered with.
@@ -64,7 +64,10 @@ pub async fn serve(
             Ok(()) => match authorize(core, &current, &sig, req, peer).await {
                 Ok(()) => {
                     let result = create(core, &current, &sig).await;
-                    let resp = api::created(&sig, result);
+                    let mut resp = api::created(&sig, result);
+                    if let (api::AnswerStyle::Whip, Some(c)) = (sig.style, &core.shared.cluster) {
+                        cluster_forward::tag_location(&mut resp, c);
+                    }
                     if sig.style == api::AnswerStyle::Whip && resp.status == 201 {
                         session::with_ice_servers(resp, &current.config.rtc_server.ice_servers)
                     } else {
@@ -74,14 +77,23 @@ pub async fn serve(
                 Err(refused) => refused,
             },
         },
-        Route::Patch(p) => session::patched(patch(core, &current, req, &p)),
-        Route::Session { token } => match resource(core, &current, req, &token) {
-            Ok(entry) => session::describe(&entry),
-            Err(e) => api::error(api::AnswerStyle::Whip, e),
+        Route::Patch(p) => match elsewhere(core, req, &p.token).await {
+            Some(r) => r,
+            None => session::patched(patch(core, &current, req, &p)),
         },
-        Route::Delete { token } => {
-            api::deleted(resource(core, &current, req, &token).and_then(|_| delete(core, &token)))
-        }
+        Route::Session { token } => match elsewhere(core, req, &token).await {
+            Some(r) => r,
+            None => match resource(core, &current, req, &token) {
+                Ok(entry) => session::describe(&entry),
+                Err(e) => api::error(api::AnswerStyle::Whip, e),
+            },
+        },
+        Route::Delete { token } => match elsewhere(core, req, &token).await {
+            Some(r) => r,
+            None => api::deleted(
+                resource(core, &current, req, &token).and_then(|_| delete(core, &token)),
+            ),
+        },
         Route::Kick { id } => api::kicked(kick(core, &id)),
         Route::Mix { room, method } => mix(core, &room, method).await,
         Route::Info(api::InfoQuery::Cluster) => cluster_report(core),
@@ -135,11 +147,40 @@ async fn mix(core: &ShardRuntime, room: &str, method: Method) -> Response {
     result.unwrap_or_else(|e| e.response())
 }
 
+/// The answer of the session's own node, when `token` is not held here and
+/// the request names another node of the cluster (behind a load balancer;
+/// see `cluster_forward`). `None`: answer here.
+async fn elsewhere(core: &ShardRuntime, req: &Request, token: &str) -> Option<Response> {
+    let cluster = core.shared.cluster.as_ref()?;
+    if core.shared.directory.session(token).is_some() {
+        return None;
+    }
+    match cluster_forward::target(cluster, req) {
+        cluster_forward::Target::Local => None,
+        cluster_forward::Target::UnknownNode(id) => {
+            cluster_forward::count_unknown_node();
+            Some(Response::error(
+                404,
+                &format!("session {token:?} is not here, and its cluster node {id:?} is not in the directory"),
+            ))
+        }
+        cluster_forward::Target::Node { api, .. } => {
+            Some(cluster_forward::forward(cluster, &api, req).await)
+        }
+    }
+}
+
 /// `GET /api/v1/cluster`: this node, the other nodes and the streams in
 /// the directory; 404 when the cluster is off.
 fn cluster_report(core: &ShardRuntime) -> Response {
     match &core.shared.cluster {
-        Some(c) => Response::json(200, &api::info::envelope(c.report())),
+        Some(c) => {
+            let mut report = c.report();
+            let (forwarded, failed) = cluster_forward::counts();
+            report["counters"]["forwarded"] = forwarded.into();
+            report["counters"]["forward_failed"] = failed.into();
+            Response::json(200, &api::info::envelope(report))
+        }
         None => Response::error(404, "the cluster is off (cluster { enabled on; })"),
     }
 }
