@@ -10,7 +10,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,38 +21,6 @@ use shardsfu::ice;
 
 const FRAG: &str = "application/trickle-ice-sdpfrag";
 const STUN_URI: &str = "stun:127.0.0.1:3478";
-
-/// A raw HTTP/1.1 exchange on its own connection: method, target, extra
-/// headers, body. Returns status, headers and body.
-fn http(api: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Resp {
-    let mut s = TcpStream::connect(api).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Resp {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
 
 fn headers_named<'a>(r: &'a Resp, name: &str) -> Vec<&'a str> {
     r.headers
@@ -133,7 +101,7 @@ fn endpoint_options_post_and_every_resource_status() {
     let api = srv.api;
     // OPTIONS on the endpoint: 204, Accept-Post, the ICE server, and still a
     // CORS preflight.
-    let o = http(
+    let o = exchange(
         api,
         "OPTIONS",
         "/rtc/v1/whip/?app=live&stream=a",
@@ -167,7 +135,7 @@ fn endpoint_options_post_and_every_resource_status() {
         .contains("ETag"));
 
     // POST: 201 with Location, a strong ETag, the ICE server, Accept-Patch.
-    let p = http(
+    let p = exchange(
         api,
         "POST",
         "/rtc/v1/whip/?app=live&stream=a",
@@ -183,12 +151,12 @@ fn endpoint_options_post_and_every_resource_status() {
     );
     assert_eq!(p.header("accept-patch"), Some(FRAG));
     let loc = resource(&p);
-    let o = http(api, "OPTIONS", &loc, &[], "");
+    let o = exchange(api, "OPTIONS", &loc, &[], "");
     assert_eq!((o.status, o.header("accept-patch")), (204, Some(FRAG)));
 
     // PATCH: 415 for another media type, 400 for a bad fragment.
     let cand = "a=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\n";
-    let r = http(
+    let r = exchange(
         api,
         "PATCH",
         &loc,
@@ -196,7 +164,7 @@ fn endpoint_options_post_and_every_resource_status() {
         cand,
     );
     assert_eq!(r.status, 415, "{}", r.body);
-    let r = http(
+    let r = exchange(
         api,
         "PATCH",
         &loc,
@@ -206,11 +174,11 @@ fn endpoint_options_post_and_every_resource_status() {
     assert_eq!(r.status, 400, "{}", r.body);
     // Trickle: 204, with or without If-Match; a stale If-Match is 412.
     assert_eq!(
-        http(api, "PATCH", &loc, &[("Content-Type", FRAG)], cand).status,
+        exchange(api, "PATCH", &loc, &[("Content-Type", FRAG)], cand).status,
         204
     );
     let eoc = format!("{cand}a=end-of-candidates\r\n");
-    let r = http(
+    let r = exchange(
         api,
         "PATCH",
         &loc,
@@ -218,7 +186,7 @@ fn endpoint_options_post_and_every_resource_status() {
         &eoc,
     );
     assert_eq!(r.status, 204, "{}", r.body);
-    let r = http(
+    let r = exchange(
         api,
         "PATCH",
         &loc,
@@ -228,7 +196,7 @@ fn endpoint_options_post_and_every_resource_status() {
     assert_eq!(r.status, 412, "{}", r.body);
 
     // GET and HEAD: the session, its ETag; end-of-candidates was honoured.
-    let g = http(api, "GET", &loc, &[], "");
+    let g = exchange(api, "GET", &loc, &[], "");
     assert_eq!(g.status, 200, "{}", g.body);
     assert_eq!(g.header("etag"), Some(&*etag));
     let j = g.json();
@@ -238,15 +206,15 @@ fn endpoint_options_post_and_every_resource_status() {
     );
     assert_eq!(j["ice"]["candidates"], 2, "{j}");
     assert_eq!(j["ice"]["end_of_candidates"], true);
-    let h = http(api, "HEAD", &loc, &[], "");
+    let h = exchange(api, "HEAD", &loc, &[], "");
     assert_eq!((h.status, h.body.as_str()), (200, ""));
     assert_eq!(h.header("etag"), Some(&*etag));
 
     // ICE restart: 428 without If-Match, 412 with a stale one, 200 with it.
     let restart = "a=ice-ufrag:NEW1\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n";
-    let r = http(api, "PATCH", &loc, &[("Content-Type", FRAG)], restart);
+    let r = exchange(api, "PATCH", &loc, &[("Content-Type", FRAG)], restart);
     assert_eq!(r.status, 428, "{}", r.body);
-    let r = http(
+    let r = exchange(
         api,
         "PATCH",
         &loc,
@@ -254,7 +222,7 @@ fn endpoint_options_post_and_every_resource_status() {
         restart,
     );
     assert_eq!(r.status, 412, "{}", r.body);
-    let r = http(
+    let r = exchange(
         api,
         "PATCH",
         &loc,
@@ -270,7 +238,7 @@ fn endpoint_options_post_and_every_resource_status() {
         "{}",
         r.body
     );
-    let r = http(
+    let r = exchange(
         api,
         "PATCH",
         &loc,
@@ -278,24 +246,24 @@ fn endpoint_options_post_and_every_resource_status() {
         cand,
     );
     assert_eq!(r.status, 412, "the old ETag is stale now");
-    let g = http(api, "GET", &loc, &[], "");
+    let g = exchange(api, "GET", &loc, &[], "");
     assert_eq!(g.header("etag"), Some(&*new_etag));
     assert_eq!(g.json()["ice"]["restarts"], 1);
 
     // Methods the endpoint does not serve: 405 with Allow.
-    let r = http(api, "PUT", "/rtc/v1/whip/", &[], "");
+    let r = exchange(api, "PUT", "/rtc/v1/whip/", &[], "");
     assert_eq!(r.status, 405);
     assert!(r.header("allow").unwrap().contains("PATCH"));
 
     // DELETE: 200, then 404 for DELETE, PATCH and GET.
-    assert_eq!(http(api, "DELETE", &loc, &[], "").status, 200);
-    assert_eq!(http(api, "DELETE", &loc, &[], "").status, 404);
+    assert_eq!(exchange(api, "DELETE", &loc, &[], "").status, 200);
+    assert_eq!(exchange(api, "DELETE", &loc, &[], "").status, 404);
     assert_eq!(
-        http(api, "PATCH", &loc, &[("Content-Type", FRAG)], cand).status,
+        exchange(api, "PATCH", &loc, &[("Content-Type", FRAG)], cand).status,
         404
     );
-    assert_eq!(http(api, "GET", &loc, &[], "").status, 404);
-    assert_eq!(http(api, "HEAD", &loc, &[], "").status, 404);
+    assert_eq!(exchange(api, "GET", &loc, &[], "").status, 404);
+    assert_eq!(exchange(api, "HEAD", &loc, &[], "").status, 404);
 }
 
 #[test]
@@ -304,7 +272,7 @@ fn bearer_tokens_guard_the_vhost_and_reach_the_hooks() {
     let api = srv.api;
     let url = "/rtc/v1/whip/?app=live&stream=b&vhost=secure";
     let sdp = [("Content-Type", "application/sdp")];
-    let r = http(api, "POST", url, &sdp, &whip_offer());
+    let r = exchange(api, "POST", url, &sdp, &whip_offer());
     assert_eq!(r.status, 401, "{}", r.body);
     assert_eq!(
         r.header("www-authenticate"),
@@ -314,7 +282,7 @@ fn bearer_tokens_guard_the_vhost_and_reach_the_hooks() {
         ("Content-Type", "application/sdp"),
         ("Authorization", "Bearer nope"),
     ];
-    let r = http(api, "POST", url, &wrong, &whip_offer());
+    let r = exchange(api, "POST", url, &wrong, &whip_offer());
     assert_eq!(r.status, 401);
     assert!(r
         .header("www-authenticate")
@@ -324,7 +292,7 @@ fn bearer_tokens_guard_the_vhost_and_reach_the_hooks() {
         ("Content-Type", "application/sdp"),
         ("Authorization", "Bearer s3cret"),
     ];
-    let r = http(api, "POST", url, &good, &whip_offer());
+    let r = exchange(api, "POST", url, &good, &whip_offer());
     assert_eq!(r.status, 201, "{}", r.body);
     let hook = bodies.lock().unwrap().clone();
     assert!(
@@ -335,10 +303,10 @@ fn bearer_tokens_guard_the_vhost_and_reach_the_hooks() {
     // The session resource of that vhost wants the token too.
     let loc = resource(&r);
     let cand = "a=candidate:1 1 udp 1 127.0.0.1 5 typ host\r\n";
-    let r = http(api, "PATCH", &loc, &[("Content-Type", FRAG)], cand);
+    let r = exchange(api, "PATCH", &loc, &[("Content-Type", FRAG)], cand);
     assert_eq!(r.status, 401);
     assert!(r.header("www-authenticate").is_some());
-    let r = http(
+    let r = exchange(
         api,
         "PATCH",
         &loc,
@@ -346,9 +314,9 @@ fn bearer_tokens_guard_the_vhost_and_reach_the_hooks() {
         cand,
     );
     assert_eq!(r.status, 204, "{}", r.body);
-    assert_eq!(http(api, "DELETE", &loc, &[], "").status, 401);
+    assert_eq!(exchange(api, "DELETE", &loc, &[], "").status, 401);
     assert_eq!(
-        http(
+        exchange(
             api,
             "DELETE",
             &loc,
@@ -365,7 +333,7 @@ fn bearer_tokens_guard_the_vhost_and_reach_the_hooks() {
         if let Some(a) = auth {
             h.push(("Authorization", a));
         }
-        http(api, "POST", "/rtc/v1/publish/", &h, &body)
+        exchange(api, "POST", "/rtc/v1/publish/", &h, &body)
     };
     let r = legacy("webrtc://secure/live/c", None);
     assert_eq!(r.status, 401, "{}", r.body);
@@ -391,10 +359,10 @@ fn full_is_503_with_retry_after_in_both_apis() {
     let sdp = [("Content-Type", "application/sdp")];
     for stream in ["e", "f"] {
         let url = format!("/rtc/v1/whip/?app=live&stream={stream}");
-        let r = http(api, "POST", &url, &sdp, &whip_offer());
+        let r = exchange(api, "POST", &url, &sdp, &whip_offer());
         assert_eq!(r.status, 201, "{}", r.body);
     }
-    let r = http(
+    let r = exchange(
         api,
         "POST",
         "/rtc/v1/whip/?app=live&stream=g",
@@ -408,7 +376,7 @@ fn full_is_503_with_retry_after_in_both_apis() {
     let body =
         serde_json::json!({ "streamurl": "webrtc://h/live/h", "sdp": whip_offer() }).to_string();
     let json = [("Content-Type", "application/json")];
-    let r = http(api, "POST", "/rtc/v1/publish/", &json, &body);
+    let r = exchange(api, "POST", "/rtc/v1/publish/", &json, &body);
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.header("retry-after").is_some());
 }
@@ -438,7 +406,7 @@ fn ice_restart_keeps_dtls_and_srtp() {
     let cert = DtlsCert::generate().unwrap();
     let offer = offer_announcing("aiortc_whip_h264.sdp", &cert.fingerprint_sha256());
     let (client_ufrag, _) = ice_credentials(&offer);
-    let p = http(
+    let p = exchange(
         srv.api,
         "POST",
         "/rtc/v1/whip/?app=live&stream=r",
@@ -493,7 +461,7 @@ fn ice_restart_keeps_dtls_and_srtp() {
 
     // The restart: new client credentials, the server's new ones back.
     let frag = "a=ice-ufrag:rst2\r\na=ice-pwd:0123456789abcdefghijklmn\r\n";
-    let r = http(
+    let r = exchange(
         srv.api,
         "PATCH",
         &loc,
@@ -553,5 +521,5 @@ fn ice_restart_keeps_dtls_and_srtp() {
         srv.log()
     );
     assert_eq!(srv.totals()["dtls_connected"], 1, "no second handshake");
-    assert_eq!(http(srv.api, "DELETE", &loc, &[], "").status, 200);
+    assert_eq!(exchange(srv.api, "DELETE", &loc, &[], "").status, 200);
 }

@@ -3,6 +3,7 @@
 
 pub mod ffmpeg;
 pub mod peer;
+pub mod redis;
 pub mod rtmp;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -378,6 +379,44 @@ pub fn get(url: &str) -> Resp {
 
 pub fn delete(url: &str) -> Resp {
     into_resp(agent().delete(url).call().expect("DELETE"))
+}
+
+/// A raw HTTP/1.1 exchange on its own connection: method, target, extra
+/// headers, body. Returns status, headers and body.
+pub fn exchange(
+    api: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Resp {
+    let mut s = TcpStream::connect(api).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Resp {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
 }
 
 /// Sends raw bytes on a new connection and reads the whole reply (until close or timeout).
