@@ -27,8 +27,9 @@ const WAKER: Token = Token(usize::MAX);
 pub struct Config {
     /// WHIP URL (`%d` = stream number).
     pub whip: String,
-    /// WHEP URL (`%d` = stream number).
-    pub whep: String,
+    /// WHEP URLs (`%d` = stream number); subscribers take them in turn
+    /// (several: players spread over the nodes of a cluster).
+    pub whep: Vec<String>,
     /// Publishers.
     pub publishers: usize,
     /// Subscribers.
@@ -398,7 +399,7 @@ fn open_peer(
     seed: u64,
     epoch: Instant,
 ) -> anyhow::Result<Peer> {
-    let bind = std::net::SocketAddr::new(Url::parse(url_template(cfg, role), 0)?.addr.ip(), 0);
+    let bind = std::net::SocketAddr::new(Url::parse(url_template(cfg, role, id), 0)?.addr.ip(), 0);
     let mut sock = UdpSocket::bind(bind).with_context(|| format!("binding UDP socket {id}"))?;
     sock::set_rcvbuf(&sock, cfg.rcvbuf);
     if role == Role::Subscriber {
@@ -408,12 +409,13 @@ fn open_peer(
     Ok(Peer::new(role, stream, sock, seed, epoch))
 }
 
-/// The WHIP URL for publishers, the WHEP URL for subscribers.
-fn url_template(cfg: &Config, role: Role) -> &str {
-    if role == Role::Publisher {
+/// The WHIP URL for publishers, a WHEP URL for subscribers (peer `id`
+/// takes them in turn).
+fn url_template(cfg: &Config, role: Role, id: usize) -> &str {
+    if role == Role::Publisher || cfg.whep.is_empty() {
         &cfg.whip
     } else {
-        &cfg.whep
+        &cfg.whep[id % cfg.whep.len()]
     }
 }
 
@@ -426,7 +428,7 @@ fn post(
     jobs: &crossbeam_channel::Sender<Job>,
     now: Instant,
 ) -> anyhow::Result<()> {
-    let url = Url::parse(url_template(cfg, p.role), p.stream)?;
+    let url = Url::parse(url_template(cfg, p.role, id), p.stream)?;
     let offer = signal::offer(p.role, &p.ufrag, &p.pwd, fingerprint, p.port(), p.ssrcs);
     p.state = State::Signaling;
     p.post_at = Some(now);

@@ -41,12 +41,14 @@ struct Args {
         default_value = "http://127.0.0.1:1985/rtc/v1/whip/?app=live&stream=bench%d"
     )]
     whip: String,
-    /// WHEP URL; `%d` in it is replaced by the stream number.
+    /// WHEP URL; `%d` in it is replaced by the stream number. Given more
+    /// than once, subscribers take the URLs in turn (e.g. the edge nodes of
+    /// a cluster, with `--whip` at the origin).
     #[arg(
         long,
         default_value = "http://127.0.0.1:1985/rtc/v1/whep/?app=live&stream=bench%d"
     )]
-    whep: String,
+    whep: Vec<String>,
     /// Publishers (publisher i publishes stream i).
     #[arg(long, short = 'p', default_value_t = 1)]
     publishers: usize,
