@@ -136,7 +136,7 @@ fn players_on_two_edges_get_the_stream_through_one_pull_each() {
     let mut seq = 0u16;
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut got = vec![0usize; 6];
-    while got.iter().any(|&n| n == 0) && Instant::now() < deadline {
+    while got.contains(&0) && Instant::now() < deadline {
         send(&mut publisher, pt, &mut seq);
         for (i, p) in on_b.iter_mut().chain(on_c.iter_mut()).enumerate() {
             got[i] += drain(p);

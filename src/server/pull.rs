@@ -376,11 +376,9 @@ pub async fn tick(core: &Rc<ShardRuntime>, now: Instant) {
         |s| cluster.owner_of(s),
     );
     if !ends.is_empty() {
-        let mut sfu = core.sfu.borrow_mut();
         for token in &ends {
-            sfu.close(now, token, EndReason::Deleted);
+            core.sfu.borrow_mut().close(now, token, EndReason::Deleted);
         }
-        drop(sfu);
         core.flush().await;
     }
     if core.id != 0 {
