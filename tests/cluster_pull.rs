@@ -171,6 +171,20 @@ fn players_on_two_edges_get_the_stream_through_one_pull_each() {
         assert!(*n >= sent * 9 / 10, "each player gets >= 90%: {got:?}");
     }
 
+    // The legacy play API takes the same path (its session is never used).
+    let legacy = serde_json::json!({
+        "streamurl": "webrtc://127.0.0.3/live/far",
+        "sdp": std::fs::read_to_string(fixtures().join("sdp/aiortc_whep_recvonly.sdp")).unwrap(),
+    });
+    let r = post(
+        &b.api_url("/rtc/v1/play/"),
+        "application/json",
+        &legacy.to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["code"], 0, "{}", r.body);
+    assert!(r.json()["sdp"].as_str().unwrap().contains("a=sendonly"));
+
     // A serves one player per edge node, whatever the edges' player counts.
     assert!(
         wait_until(Duration::from_secs(3), || players(&a) == 2),
@@ -281,20 +295,177 @@ fn an_unreachable_origin_or_a_malformed_entry_is_a_clear_error() {
         "{}",
         r.body
     );
+    let legacy = serde_json::json!({"streamurl": "webrtc://127.0.0.1/live/ghost", "sdp": offer});
+    let r = post(
+        &b.api_url("/rtc/v1/play/"),
+        "application/json",
+        &legacy.to_string(),
+    );
+    assert_ne!(r.json()["code"], 0, "{}", r.body);
+    assert!(r.body.contains("unreachable"), "{}", r.body);
     let r = play("bad");
     assert_eq!(r.status, 502, "{}", r.body);
     assert!(r.body.contains("\"nowhere\""), "{}", r.body);
-    assert_eq!(counter(&b, "pulls_failed"), 2);
-    assert_eq!(counter(&b, "pulls_started"), 2);
+    assert_eq!(counter(&b, "pulls_failed"), 3);
+    assert_eq!(counter(&b, "pulls_started"), 3);
     assert_eq!(counter(&b, "pulls_active"), 0);
     let metrics = get(&format!("http://127.0.0.1:{exporter}/metrics")).body;
     assert!(
-        metrics.contains("shardsfu_cluster_pulls_failed_total 2"),
+        metrics.contains("shardsfu_cluster_pulls_failed_total 3"),
         "{metrics}"
     );
     // Logged once per failure, naming the origin.
     assert!(b.log().contains("pull failed"), "{}", b.log());
     // A stream published nowhere: the player waits for a publisher, as before.
     assert_eq!(play("nobody").status, 201);
-    assert_eq!(counter(&b, "pulls_started"), 2);
+    assert_eq!(counter(&b, "pulls_started"), 3);
+}
+
+/// CPU of a process so far (user + system), from /proc.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+/// Receives on `p` until `stop`, returning each packet's delay from the
+/// send time the publisher wrote into its payload (µs since `epoch`).
+fn receive(
+    mut p: Peer,
+    epoch: Instant,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<u64>> {
+    std::thread::spawn(move || {
+        p.sock.set_nonblocking(false).unwrap();
+        p.sock
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut delays = Vec::new();
+        let mut buf = [0u8; 2048];
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((n, _)) = p.sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let now = epoch.elapsed().as_micros() as u64;
+            if !(128..=191).contains(&buf[0]) || (192..=223).contains(&buf[1]) {
+                continue;
+            }
+            let Ok(plain) = p.srtp.as_mut().unwrap().unprotect_rtp(&buf[..n]) else {
+                continue;
+            };
+            let Ok(h) = shardsfu::rtp::RtpHeader::parse(&plain) else {
+                continue;
+            };
+            if let Some(t) = h.payload().get(1..9) {
+                let sent = u64::from_le_bytes(t.try_into().unwrap());
+                delays.push(now.saturating_sub(sent));
+            }
+        }
+        delays
+    })
+}
+
+fn percentile(v: &mut [u64], p: usize) -> u64 {
+    v.sort_unstable();
+    v.get(v.len() * p / 100).copied().unwrap_or(0)
+}
+
+/// The figures in docs/cluster.md ("Measured"): the origin's CPU with 0, 1
+/// and 2 edges pulling one stream, and the delay a player on an edge sees
+/// beyond a player on the origin. `--ignored --nocapture` to run.
+#[test]
+#[ignore]
+fn measure_origin_cpu_per_pull_and_delay_per_hop() {
+    let redis = Redis::start();
+    let a = node(&redis, [127, 0, 0, 2], 1);
+    let b = node(&redis, [127, 0, 0, 3], 1);
+    let c = node(&redis, [127, 0, 0, 4], 1);
+    let cert = DtlsCert::generate().unwrap();
+    let mut publisher = connect(
+        &a,
+        "/rtc/v1/whip/?app=live&stream=m",
+        "aiortc_whip_h264.sdp",
+        &cert,
+    );
+    let pt = publisher.answer_pt("video");
+    for edge in [&b, &c] {
+        assert!(wait_until(Duration::from_secs(5), || owner(edge, "live/m").is_some()));
+    }
+    let whep = "/rtc/v1/whep/?app=live&stream=m";
+    let epoch = Instant::now();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rate = 500u64; // packets a second, 1000 bytes each (~4 Mbit/s)
+    let phase = Duration::from_secs(8);
+    let mut seq = 0u16;
+    let mut run = |publisher: &mut Peer| -> Duration {
+        let cpu0 = cpu_time(a.child.id());
+        let start = Instant::now();
+        let mut n = 0u64;
+        while start.elapsed() < phase {
+            let due = start + Duration::from_micros(n * 1_000_000 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let mut pkt = rtp(
+                pt,
+                seq,
+                0x5eed,
+                if seq % 100 == 0 { 0x65 } else { 0x41 },
+                1000,
+            );
+            pkt[13..21].copy_from_slice(&(epoch.elapsed().as_micros() as u64).to_le_bytes());
+            let enc = publisher.srtp.as_mut().unwrap().protect_rtp(&pkt).unwrap();
+            publisher.sock.send_to(&enc, publisher.server).unwrap();
+            seq = seq.wrapping_add(1);
+            n += 1;
+        }
+        (cpu_time(a.child.id()) - cpu0) / phase.as_secs() as u32
+    };
+    let on_a = receive(
+        connect(&a, whep, "aiortc_whep_recvonly.sdp", &cert),
+        epoch,
+        stop.clone(),
+    );
+    let cpu_local = run(&mut publisher);
+    let on_b = receive(
+        connect(&b, whep, "aiortc_whep_recvonly.sdp", &cert),
+        epoch,
+        stop.clone(),
+    );
+    let cpu_one = run(&mut publisher);
+    let on_c = receive(
+        connect(&c, whep, "aiortc_whep_recvonly.sdp", &cert),
+        epoch,
+        stop.clone(),
+    );
+    let cpu_two = run(&mut publisher);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut da, mut db, mut dc) = (
+        on_a.join().unwrap(),
+        on_b.join().unwrap(),
+        on_c.join().unwrap(),
+    );
+    eprintln!("origin CPU per second of media at {rate} pkt/s: publisher + 1 local player {cpu_local:?}, + 1 edge {cpu_one:?}, + 2 edges {cpu_two:?}");
+    for (name, d) in [
+        ("player on A (origin)", &mut da),
+        ("player on B (edge)", &mut db),
+        ("player on C (edge)", &mut dc),
+    ] {
+        eprintln!(
+            "{name}: {} packets, delay p50 {} us, p90 {} us, p99 {} us",
+            d.len(),
+            percentile(d, 50),
+            percentile(d, 90),
+            percentile(d, 99)
+        );
+    }
+    assert_eq!(counter(&b, "pulls_active"), 1);
 }
