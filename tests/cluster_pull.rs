@@ -321,6 +321,73 @@ fn an_unreachable_origin_or_a_malformed_entry_is_a_clear_error() {
     assert_eq!(counter(&b, "pulls_started"), 3);
 }
 
+#[test]
+fn a_killed_origin_ends_the_pull_and_a_new_publish_anywhere_resumes_it() {
+    let redis = Redis::start();
+    let a = node(&redis, [127, 0, 0, 2], 1);
+    let b = node(&redis, [127, 0, 0, 3], 2);
+    let c = node(&redis, [127, 0, 0, 4], 1);
+    let cert = DtlsCert::generate().unwrap();
+    let whip = "/rtc/v1/whip/?app=live&stream=moving";
+    let mut publisher = connect(&a, whip, "aiortc_whip_h264.sdp", &cert);
+    let pt = publisher.answer_pt("video");
+    assert!(wait_until(Duration::from_secs(5), || owner(
+        &b,
+        "live/moving"
+    )
+    .is_some()));
+    let whep = "/rtc/v1/whep/?app=live&stream=moving";
+    let mut player = connect(&b, whep, "aiortc_whep_recvonly.sdp", &cert);
+    let media = |publisher: &mut Peer, player: &mut Peer, seq: &mut u16| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut got = 0;
+        while got < 50 && Instant::now() < deadline {
+            send(publisher, pt, seq);
+            got += drain(player);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        got
+    };
+    let mut seq = 0u16;
+    assert!(
+        media(&mut publisher, &mut player, &mut seq) >= 50,
+        "{}",
+        b.log()
+    );
+
+    // The origin dies: its claim expires with the lease, B's pull ends.
+    a.signal(libc::SIGKILL);
+    let killed = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(LEASE_SECS + 4), || counter(
+            &b,
+            "pulls_active"
+        ) == 0
+            && !published(&b, "moving")),
+        "{}",
+        b.log()
+    );
+    eprintln!(
+        "B's pull ended {:?} after the origin was killed",
+        killed.elapsed()
+    );
+    drain(&mut player);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(drain(&mut player), 0, "no media after the origin died");
+
+    // Published again, on C: B pulls it from there for its waiting player.
+    let mut publisher = connect(&c, whip, "aiortc_whip_h264.sdp", &cert);
+    let pt_c = publisher.answer_pt("video");
+    assert_eq!(pt_c, pt);
+    assert!(
+        media(&mut publisher, &mut player, &mut seq) >= 50,
+        "the waiting player gets the stream from its new origin\n{}",
+        b.log()
+    );
+    assert_eq!(counter(&b, "pulls_started"), 2);
+    assert_eq!(counter(&b, "pulls_active"), 1);
+}
+
 /// CPU of a process so far (user + system), from /proc.
 fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
