@@ -175,7 +175,16 @@ async fn make(
         Some(l) => format!("http://{api}{l}"),
         None => String::new(),
     };
-    let result = admit(core, vhost, app, stream, &ufrag, &pwd, &body, target, sock);
+    let spec = PullSpec {
+        vhost: vhost.to_string(),
+        app: app.to_string(),
+        stream: stream.to_string(),
+        ufrag,
+        pwd,
+        answer: body,
+        target,
+    };
+    let result = admit(core, &spec, sock);
     match result {
         Ok(token) => Ok((token, resource)),
         Err(why) => {
@@ -187,33 +196,14 @@ async fn make(
 
 /// Builds the pull's session from the origin's answer, registers it as the
 /// stream's publisher on this node and starts its socket and checks.
-#[allow(clippy::too_many_arguments)]
-fn admit(
-    core: &ShardRuntime,
-    vhost: &str,
-    app: &str,
-    stream: &str,
-    ufrag: &str,
-    pwd: &str,
-    answer: &str,
-    target: SocketAddr,
-    sock: UdpSocket,
-) -> Result<String, String> {
-    let origin = first_udp_candidate(answer).ok_or("no UDP candidate in it")?;
-    let spec = PullSpec {
-        vhost: vhost.to_string(),
-        app: app.to_string(),
-        stream: stream.to_string(),
-        ufrag: ufrag.to_string(),
-        pwd: pwd.to_string(),
-        answer: answer.to_string(),
-        target,
-    };
+fn admit(core: &ShardRuntime, spec: &PullSpec, sock: UdpSocket) -> Result<String, String> {
+    let origin = first_udp_candidate(&spec.answer).ok_or("no UDP candidate in it")?;
+    let (vhost, target) = (spec.vhost.as_str(), spec.target);
     let now = Instant::now();
     let session = core
         .sfu
         .borrow()
-        .new_pull(now, &spec)
+        .new_pull(now, spec)
         .map_err(|e| e.to_string())?;
     let token = session.token.to_string();
     let codecs = source_codecs(&session);
