@@ -285,6 +285,33 @@ impl Directory {
         self.lock().streams.keys().cloned().collect()
     }
 
+    /// Players of `stream` (`app/stream`) on this node, those being
+    /// deleted left out.
+    pub fn players_of(&self, stream: &str) -> usize {
+        self.lock()
+            .sessions
+            .values()
+            .filter(|e| e.role == Role::Play && !e.closing && e.stream == stream)
+            .count()
+    }
+
+    /// Streams that have players here but no publisher, with the vhost of
+    /// one of their players (a pull can resume them).
+    pub fn played_unpublished(&self) -> Vec<(String, String)> {
+        let inner = self.lock();
+        let mut out: Vec<(String, String)> = Vec::new();
+        for e in inner.sessions.values() {
+            if e.role == Role::Play
+                && !e.closing
+                && !inner.streams.contains_key(&e.stream)
+                && !out.iter().any(|(s, _)| *s == e.stream)
+            {
+                out.push((e.stream.clone(), e.vhost.clone()));
+            }
+        }
+        out
+    }
+
     /// Number of sessions and of published streams.
     pub fn counts(&self) -> (usize, usize) {
         let inner = self.lock();

@@ -436,6 +436,7 @@ fn ice_restart_keeps_dtls_and_srtp() {
         answer: p.body.clone(),
         server_fingerprint: fingerprint,
         srtp: None,
+        location: None,
     };
     assert!(
         matches!(peer.handshake(&cert), Some(DtlsEvent::Connected { .. })),

@@ -93,6 +93,10 @@ pub enum ApiError {
     /// A change of the session could not reach the shard that holds it now.
     #[error("the session's shard is busy: retry")]
     Busy,
+    /// The stream is published on another cluster node and pulling it from
+    /// there failed (unreachable, refused, malformed directory entry).
+    #[error("{0}")]
+    Origin(#[from] crate::cluster::pull::PullError),
     /// A method the API path does not serve (`Allow` names the ones it does).
     #[error("{method} is not allowed here, only {allow}")]
     MethodNotAllowed {
@@ -131,6 +135,7 @@ impl ApiError {
             ApiError::TooManyPending { .. } | ApiError::RateLimited(_) => 429,
             ApiError::Vhost(crate::config::VhostError::NotFound { .. }) => 404,
             ApiError::Vhost(_) => 403,
+            ApiError::Origin(_) => 502,
             ApiError::RtcDisabled(_)
             | ApiError::TooManySessions(_)
             | ApiError::Stopping

@@ -28,6 +28,7 @@
 //! ```
 
 mod core;
+pub mod pull;
 #[cfg(test)]
 mod tests;
 

@@ -252,6 +252,27 @@ impl IceLite {
         Ok(outcome)
     }
 
+    /// As the controlling side (a pull from an origin node): the origin at
+    /// `from` answered our check at `now`. It counts as a valid check: the
+    /// address is validated and selected, and the STUN timeout restarts.
+    pub fn handle_check_response(&mut self, now: Instant, from: SocketAddr) {
+        self.handle_timeout(now);
+        if self.dead {
+            return;
+        }
+        let now = self.now;
+        self.last_valid = now;
+        self.validate(from, now);
+        if !self.connected {
+            self.connected = true;
+            self.events.push_back(IceEvent::Connected(from));
+        }
+        if self.selected != Some(from) {
+            self.selected = Some(from);
+            self.events.push_back(IceEvent::Nominated(from));
+        }
+    }
+
     /// Whether `msg` from `from` is an authentic check for this session
     /// (credentials, FINGERPRINT and MESSAGE-INTEGRITY), without changing
     /// anything: a session moves between shards only for such a check.

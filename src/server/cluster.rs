@@ -25,6 +25,7 @@ use prometheus_client::registry::Registry;
 use serde_json::json;
 use shards::Shutdown;
 
+use crate::cluster::pull::PullTable;
 use crate::cluster::{
     node_key, stream_key, Decision, DirectoryCore, Event, NodeEntry, Op, Reply, StreamOwner, View,
     KEY_PREFIX,
@@ -80,6 +81,11 @@ pub struct ClusterStats {
     pub claims_lost: AtomicU64,
     /// Malformed entries found in Redis (ignored).
     pub malformed_entries: AtomicU64,
+    /// Pulls of a stream from its origin node begun (play anywhere).
+    pub pulls_started: AtomicU64,
+    /// Pulls that failed before their session existed (origin unreachable,
+    /// refused, malformed entry or answer).
+    pub pulls_failed: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -112,6 +118,7 @@ pub struct Cluster {
     tx: flume::Sender<Request>,
     rx: Mutex<Option<flume::Receiver<Request>>>,
     snapshot: Mutex<Snapshot>,
+    pulls: Mutex<PullTable>,
 }
 
 fn unix_ms() -> u64 {
@@ -160,6 +167,7 @@ impl Cluster {
             tx,
             rx: Mutex::new(Some(rx)),
             snapshot: Mutex::default(),
+            pulls: Mutex::default(),
         })
     }
 
@@ -228,6 +236,21 @@ impl Cluster {
             .map(|n| n.api.clone())
     }
 
+    /// The node that holds `stream` by the last directory read, if any.
+    pub fn owner_of(&self, stream: &str) -> Option<String> {
+        let snap = self.snapshot();
+        snap.view
+            .streams
+            .iter()
+            .find(|(s, _)| s == stream)
+            .map(|(_, o)| o.node.clone())
+    }
+
+    /// This node's pulls (play anywhere; control plane, never per packet).
+    pub fn pulls(&self) -> std::sync::MutexGuard<'_, PullTable> {
+        self.pulls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// `/api/v1/cluster`'s data: this node, every node, every stream.
     pub fn report(&self) -> serde_json::Value {
         let snap = self.snapshot().clone();
@@ -254,6 +277,9 @@ impl Cluster {
                 "claims_unchecked": load(&s.claims_unchecked),
                 "claims_lost": load(&s.claims_lost),
                 "malformed_entries": load(&s.malformed_entries),
+                "pulls_started": load(&s.pulls_started),
+                "pulls_failed": load(&s.pulls_failed),
+                "pulls_active": self.pulls().active(),
             },
         })
     }
@@ -261,7 +287,7 @@ impl Cluster {
     /// Adds the `cluster_*` counters to a metrics registry.
     pub fn register_metrics(&self, reg: &mut Registry) {
         let s = &self.stats;
-        let rows: [(&str, &str, &AtomicU64); 7] = [
+        let rows: [(&str, &str, &AtomicU64); 9] = [
             (
                 "cluster_redis_errors",
                 "Redis commands or connections that failed",
@@ -297,6 +323,16 @@ impl Cluster {
                 "Malformed entries found in Redis and ignored",
                 &s.malformed_entries,
             ),
+            (
+                "cluster_pulls_started",
+                "Pulls of a stream from its origin node begun",
+                &s.pulls_started,
+            ),
+            (
+                "cluster_pulls_failed",
+                "Pulls that failed before their session existed",
+                &s.pulls_failed,
+            ),
         ];
         for (name, help, v) in rows {
             let c = Counter::<u64>::default();
@@ -308,6 +344,13 @@ impl Cluster {
         reg.register(
             "cluster_redis_up",
             "Whether Redis answered the last command",
+            g,
+        );
+        let g = Gauge::<i64>::default();
+        g.set(self.pulls().active() as i64);
+        reg.register(
+            "cluster_pulls_active",
+            "Streams this node pulls from their origin node now",
             g,
         );
     }
@@ -484,6 +527,11 @@ fn scan(c: &mut redis::Connection, kind: &str) -> redis::RedisResult<Vec<(String
 fn local_streams(shared: &Shared) -> BTreeSet<String> {
     let mut s: BTreeSet<String> = shared.directory.stream_keys().into_iter().collect();
     s.extend(shared.live.publishing());
+    // A pulled stream is the origin's, not ours to claim.
+    if let Some(c) = &shared.cluster {
+        let pulls = c.pulls();
+        s.retain(|k| !pulls.is_pulled(k));
+    }
     s
 }
 

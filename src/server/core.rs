@@ -47,6 +47,12 @@ pub struct ShardRuntime {
     pub spare: RefCell<Option<FlushBuffers>>,
     /// Raised when the shard stops: its RTMP and HTTP-FLV connections end.
     pub stop: crate::server::live::session::StopSignal,
+    /// This shard's pulls from origin nodes, by the address the SFU knows
+    /// each by (its socket's local address): packets for these go out of
+    /// the pull's socket to the origin.
+    pub pull_routes: RefCell<HashMap<SocketAddr, crate::server::pull::PullRoute>>,
+    /// This runtime itself (to start tasks from a request's handler).
+    pub this: std::rc::Weak<ShardRuntime>,
 }
 
 /// The buffers one flush works in: the SFU's outputs, then the datagrams.
@@ -302,6 +308,7 @@ impl ShardRuntime {
     /// are told (in a task of their own), its RTC→RTMP bridge ends.
     fn on_closed(&self, c: Closed) {
         self.shared.directory.remove(c.token.as_str());
+        crate::server::pull::on_session_closed(self, c.token.as_str());
         let action = match c.role {
             crate::sdp::Role::Publish => hooks::Action::Unpublish,
             crate::sdp::Role::Play => hooks::Action::Stop,
@@ -326,6 +333,13 @@ impl ShardRuntime {
     /// the address is one (only looked up while this shard has any), else
     /// over UDP.
     async fn send_datagrams(&self, datagrams: &[(Bytes, SocketAddr)]) {
+        let rest: Vec<(Bytes, SocketAddr)>;
+        let datagrams = if self.pull_routes.borrow().is_empty() {
+            datagrams
+        } else {
+            rest = self.send_pulls(datagrams).await;
+            &rest[..]
+        };
         let udp: Vec<(Bytes, SocketAddr)>;
         let datagrams = {
             let tcp = self.tcp_peers.borrow();
@@ -352,6 +366,26 @@ impl ShardRuntime {
             }
         };
         self.send_udp(datagrams).await;
+    }
+
+    /// Sends the datagrams of pulls out of their own sockets to their
+    /// origins; returns the others.
+    async fn send_pulls(&self, datagrams: &[(Bytes, SocketAddr)]) -> Vec<(Bytes, SocketAddr)> {
+        let mut rest = Vec::with_capacity(datagrams.len());
+        let stats = self.stats();
+        for (data, to) in datagrams {
+            let route = self.pull_routes.borrow().get(to).cloned();
+            match route {
+                None => rest.push((data.clone(), *to)),
+                Some(r) => {
+                    if r.sock.send_to(data, r.origin).await.is_ok() {
+                        ShardStats::inc(&stats.udp_packets_out);
+                        ShardStats::add(&stats.udp_bytes_out, data.len() as u64);
+                    }
+                }
+            }
+        }
+        rest
     }
 
     /// Sends datagrams in `sendmmsg` batches (runs of one address family);

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod mix;
 pub mod ops;
 pub mod port_mux;
+pub mod pull;
 pub mod reload;
 pub mod resolver;
 pub mod rooms;
@@ -53,6 +54,8 @@ use crate::sfu::{Sfu, SfuConfig, ShardMsg};
 
 /// How often each shard runs its timers and checks for shutdown.
 const TICK: Duration = Duration::from_millis(20);
+/// How often a shard looks at its pulls (linger, origin gone, resume).
+const PULL_CHECK: Duration = Duration::from_millis(250);
 
 /// Runs the server until `signals.shutdown` is requested. Returns once every
 /// shard has closed its sessions. The other signals are handled by the
@@ -130,7 +133,7 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
         .first()
         .and_then(|s| s.local_addr().ok())
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let core = Rc::new(ShardRuntime {
+    let core = Rc::new_cyclic(|this| ShardRuntime {
         id: ctx.id,
         count: ctx.count,
         sfu: std::cell::RefCell::new(Sfu::new(SfuConfig {
@@ -152,6 +155,8 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
         stop: Default::default(),
         spare: Default::default(),
         settings_generation: std::cell::Cell::new(0),
+        pull_routes: Default::default(),
+        this: this.clone(),
     });
     let mut tasks = Vec::new();
     for s in core.udp.clone() {
@@ -197,6 +202,7 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
     let mut last_snapshot = Instant::now();
     const SNAPSHOT_INTERVAL: Duration = crate::sfu::snapshot::SNAPSHOT_INTERVAL;
     let mut last_sweep = Instant::now();
+    let mut last_pull_check = Instant::now();
     while !ctx.shutdown.is_requested() {
         glommio::timer::sleep(TICK).await;
         let now = Instant::now();
@@ -213,6 +219,10 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
             last_snapshot = now;
         }
         core.tick(now, with_clients).await;
+        if now.duration_since(last_pull_check) >= PULL_CHECK {
+            last_pull_check = now;
+            pull::tick(&core, now).await;
+        }
         core.shared.liveness.shard_ticked(ctx.id);
     }
     // Stop accepting and receiving, then end the sessions.

@@ -324,6 +324,11 @@ pub async fn create(
 ) -> Result<Created, ApiError> {
     let candidates = candidates(core, current, sig).await;
     claim(core, sig).await?;
+    if sig.create.role == Role::Play {
+        // Published on another node: pull it here first (cluster only).
+        let c = &sig.create;
+        crate::server::pull::ensure(core, &c.vhost, &c.app, &c.stream).await?;
+    }
     core.sync_settings();
     let mut sfu = core.sfu.borrow_mut();
     crate::control::admit(

@@ -187,6 +187,7 @@ impl Sfu {
             unauthenticated_logged: false,
             ice_ufrags: Vec::new(),
             rate: Default::default(),
+            upstream: None,
         })
     }
 }

@@ -94,6 +94,10 @@ impl Sfu {
         let Ok(msg) = ice::parse(packet) else {
             return ShardStats::inc(&self.stats.stun_malformed);
         };
+        if matches!(msg.class(), ice::StunClass::Success | ice::StunClass::Error) {
+            // An answer to one of our checks (pulls are the controlling side).
+            return self.handle_stun_response(now, from, &msg);
+        }
         let Some((local, _)) = msg.split_username() else {
             return ShardStats::inc(&self.stats.stun_malformed);
         };
@@ -138,7 +142,7 @@ impl Sfu {
         }
     }
 
-    fn start_dtls(&mut self, now: Instant, token: &SessionToken, peer: SocketAddr) {
+    pub(super) fn start_dtls(&mut self, now: Instant, token: &SessionToken, peer: SocketAddr) {
         let Some(s) = self.sessions.get_mut(token) else {
             return;
         };

@@ -26,6 +26,10 @@ impl Sfu {
         for addr in session.ice.validated() {
             self.by_addr.insert(addr, session.token.clone());
         }
+        if let Some(up) = &session.upstream {
+            // A pull's origin answers from this address from the start.
+            self.by_addr.insert(up.target, session.token.clone());
+        }
         self.sessions.insert(session.token.clone(), session);
     }
 

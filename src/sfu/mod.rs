@@ -53,6 +53,7 @@ pub mod settings;
 pub mod snapshot;
 pub mod stats;
 mod timers;
+pub mod upstream;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

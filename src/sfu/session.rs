@@ -95,6 +95,9 @@ pub struct Session {
     pub unauthenticated_logged: bool,
     /// Rates for the API, from `counters`.
     pub rate: crate::sfu::snapshot::RateMeter,
+    /// When the session is a pull from the stream's origin node: our
+    /// controlling ICE side ([`crate::sfu::upstream`]).
+    pub upstream: Option<crate::sfu::upstream::Upstream>,
 }
 
 impl Session {

@@ -30,6 +30,7 @@ impl Sfu {
                     .chain(b)
                     .chain(s.wait_for_publisher)
                     .chain(s.check_deadline)
+                    .chain(s.upstream.as_ref().and_then(|u| u.poll_timeout()))
             })
             .min();
         let dtls = self
@@ -59,6 +60,7 @@ impl Sfu {
             }
             self.drive_dtls(now, &token);
         }
+        self.poll_upstream_checks(now);
         let mut plis = Vec::new();
         let mut retries = Vec::new();
         let Self {

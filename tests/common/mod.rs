@@ -155,6 +155,18 @@ impl Server {
         env: &[(&str, &str)],
         tweak: impl FnOnce(&mut Command),
     ) -> Server {
+        Self::start_on([127, 0, 0, 1], conf, ports, env, tweak)
+    }
+
+    /// As [`Server::start_with`] for a server whose API, HTTP and RTC
+    /// listen on loopback address `ip` (e.g. 127.0.0.2 for a cluster node).
+    pub fn start_on(
+        ip: [u8; 4],
+        conf: &str,
+        ports: Ports,
+        env: &[(&str, &str)],
+        tweak: impl FnOnce(&mut Command),
+    ) -> Server {
         let dir = TempDir::new("srv");
         let mut cmd = Command::new(binary());
         // An empty `conf` runs the embedded default configuration.
@@ -212,7 +224,7 @@ impl Server {
                 }
             });
         }
-        let api: SocketAddr = ([127, 0, 0, 1], ports.api).into();
+        let api: SocketAddr = (ip, ports.api).into();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if TcpStream::connect_timeout(&api, Duration::from_millis(100)).is_ok() {
@@ -231,8 +243,8 @@ impl Server {
         Server {
             child,
             api,
-            http: ([127, 0, 0, 1], ports.http).into(),
-            rtc: ([127, 0, 0, 1], ports.rtc).into(),
+            http: (ip, ports.http).into(),
+            rtc: (ip, ports.rtc).into(),
             log,
             stderr,
             _dir: dir,

@@ -19,6 +19,8 @@ pub struct Peer {
     pub answer: String,
     pub server_fingerprint: String,
     pub srtp: Option<SrtpSession>,
+    /// The session resource (the answer's `Location`), if any.
+    pub location: Option<String>,
 }
 
 /// An offer fixture with its fingerprints replaced by `announce` (sha-256).
@@ -74,6 +76,7 @@ impl Peer {
         Peer {
             sock,
             server: srv.rtc,
+            location: r.header("location").map(str::to_string),
             answer: r.body,
             server_fingerprint,
             srtp: None,
