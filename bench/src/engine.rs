@@ -409,14 +409,16 @@ fn open_peer(
     Ok(Peer::new(role, stream, sock, seed, epoch))
 }
 
-/// The WHIP URL for publishers, a WHEP URL for subscribers (peer `id`
-/// takes them in turn).
+/// The WHIP URL for publishers, a WHEP URL for subscribers: subscriber
+/// `k` (peer `id` = publishers + `k`) plays stream `k mod streams` and takes
+/// the URLs in turn per round over the streams, so with at least
+/// `streams × URLs` subscribers every stream is played through every URL.
 fn url_template(cfg: &Config, role: Role, id: usize) -> &str {
     if role == Role::Publisher || cfg.whep.is_empty() {
-        &cfg.whip
-    } else {
-        &cfg.whep[id % cfg.whep.len()]
+        return &cfg.whip;
     }
+    let round = id.saturating_sub(cfg.publishers) / cfg.streams.max(1);
+    &cfg.whep[round % cfg.whep.len()]
 }
 
 /// Sends peer `id`'s offer to the signaling pool.

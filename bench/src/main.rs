@@ -42,8 +42,9 @@ struct Args {
     )]
     whip: String,
     /// WHEP URL; `%d` in it is replaced by the stream number. Given more
-    /// than once, subscribers take the URLs in turn (e.g. the edge nodes of
-    /// a cluster, with `--whip` at the origin).
+    /// than once, subscribers take the URLs in turn, a round over the
+    /// streams each (e.g. the edge nodes of a cluster, `--whip` at the
+    /// origin: `-p 10 -n 20` with two URLs plays every stream on both).
     #[arg(
         long,
         default_value = "http://127.0.0.1:1985/rtc/v1/whep/?app=live&stream=bench%d"
