@@ -180,8 +180,9 @@ impl NackResponder {
         let offset = out_seq.wrapping_sub(in_seq);
         match self.runs.back() {
             Some(last) if last.offset == offset => {}
-            // A late packet of an older run, or the start of a newer one.
+            // A late packet of an older run: that run still maps it.
             Some(last) if out < last.start => return,
+            // The first packet, or a new source (the Rewriter switched).
             _ => {
                 if self.runs.len() == MAX_RUNS {
                     self.runs.pop_front();
