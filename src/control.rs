@@ -46,8 +46,8 @@ pub fn admit(
         }
         Role::Publish => None,
     };
-    let session = sfu.new_session(now, req, candidates, source)?;
-    let created = Created::of(&session);
+    let mut session = sfu.new_session(now, req, candidates, source)?;
+    let created = Created::of(&mut session);
     let authenticated = !session.answer.remote_fingerprints.is_empty();
     let waits = session.wait_for_publisher.is_some();
     let codecs = source_codecs(&session);

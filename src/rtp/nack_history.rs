@@ -133,6 +133,23 @@ impl PacketHistory {
         self.trim(now);
     }
 
+    /// How long a packet stays at most.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    /// Changes how long packets stay at most (from the next insert or
+    /// [`Self::expire`] on).
+    pub fn set_max_age(&mut self, max_age: Duration) {
+        self.max_age = max_age;
+    }
+
+    /// Drops the packets older than the age limit at `now` (for a track
+    /// nobody NACKs any more, whose inserts stopped).
+    pub fn expire(&mut self, now: Instant) {
+        self.trim(now);
+    }
+
     /// Drops packets past the age limit or out of the sequence window.
     fn trim(&mut self, now: Instant) {
         let Some(max) = self.max else { return };

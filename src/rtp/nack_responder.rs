@@ -15,7 +15,15 @@
 //! Two limits keep a NACK storm from amplifying load: a token bucket of
 //! packets per second, and a byte budget that grows by a percentage of the
 //! media bytes sent. A packet resent less than an RTT ago is not resent.
+//!
+//! Out→in needs no per-packet table: the Rewriter maps one publisher source
+//! with one constant offset, so the responder keeps the runs of one offset
+//! (a new run per source switch). A number inside a run that was never
+//! forwarded (the publisher's own loss) maps to the publisher's number and
+//! is answered if the history has it (recovered since), else refused as
+//! evicted.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -92,40 +100,41 @@ pub struct NackResponderStats {
     pub rate_limited: u64,
 }
 
-/// Size of the out→in map; a power of two. It reaches as far back as the
-/// track history's default capacity: older packets are gone from it anyway.
-const MAP_LEN: usize = 1024;
-const MAP_BITS: u32 = MAP_LEN.trailing_zeros();
+/// How far back (in output sequence numbers) a NACK is answered: as far as
+/// the track history's default capacity reaches (older packets are gone
+/// from it anyway).
+const REACH: u64 = 1024;
+/// Runs of one offset kept at most (a new one starts only when the
+/// subscriber's Rewriter switches source).
+const MAX_RUNS: usize = 8;
+/// Resend times kept at most (only packets resent within the last interval
+/// are kept, so this is reached only in a NACK storm).
+const MAX_RESENT: usize = 256;
 /// Micro-tokens per packet token.
 const MICRO: u64 = 1_000_000;
 
-/// One mapping, 8 bytes (a subscriber track holds [`MAP_LEN`] of them, so
-/// this is most of a subscriber's NACK state: 8 KiB per track).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Slot {
-    /// The output sequence number's bits above the map index, plus one (0:
-    /// empty). 16 of them tell mappings apart within 2^26 packets.
-    tag: u16,
-    /// The publisher's sequence number.
-    in_seq: u16,
-    /// When it was last resent, in ms after the responder's epoch, plus one
-    /// (0: never).
-    resent_ms: u32,
-}
-
-/// The tag of extended output sequence number `out`.
-fn tag_of(out: SeqNo) -> u16 {
-    ((out.0 >> MAP_BITS) % u64::from(u16::MAX)) as u16 + 1
+/// Output sequence numbers from `start` on were the publisher's numbers
+/// plus `offset` (the Rewriter maps a source with one constant offset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    start: SeqNo,
+    offset: u16,
 }
 
 /// NACK handling for one subscriber track.
+///
+/// It keeps no per-packet map: out→in is a constant offset per run of one
+/// publisher source, so a track's state is a few runs and the resend times
+/// of the packets resent within the last interval (empty unless there is
+/// loss): ~200 bytes, where a 1024-slot map took 8 KiB per subscriber.
 #[derive(Debug, Clone)]
 pub struct NackResponder {
     limits: NackLimits,
-    map: Box<[Slot]>,
+    /// Oldest first; `start` ascending.
+    runs: VecDeque<Run>,
     max_out: Option<SeqNo>,
-    /// The time `Slot::resent_ms` counts from (the first resend).
-    epoch: Option<Instant>,
+    /// Packets resent within the last interval, oldest first.
+    resent: VecDeque<(SeqNo, Instant)>,
     /// Packet tokens, in millionths.
     tokens: u64,
     refilled_at: Option<Instant>,
@@ -140,9 +149,9 @@ impl NackResponder {
     pub fn new(limits: NackLimits) -> Self {
         Self {
             limits,
-            map: vec![Slot::default(); MAP_LEN].into_boxed_slice(),
+            runs: VecDeque::new(),
             max_out: None,
-            epoch: None,
+            resent: VecDeque::new(),
             tokens: u64::from(limits.burst_packets) * MICRO,
             refilled_at: None,
             bytes: u64::from(limits.burst_bytes),
@@ -161,28 +170,34 @@ impl NackResponder {
         self.rtt = Some(rtt);
     }
 
-    /// Notes that the publisher's `in_seq` was forwarded as `out_seq`.
+    /// Notes that the publisher's `in_seq` was forwarded as `out_seq`
+    /// (per packet: no allocation unless the offset changes).
     pub fn record(&mut self, out_seq: u16, in_seq: u16) {
         let out = match self.max_out {
             Some(max) => SeqNo::extend(max, out_seq),
             None => SeqNo(u64::from(out_seq)),
         };
+        let offset = out_seq.wrapping_sub(in_seq);
+        match self.runs.back() {
+            Some(last) if last.offset == offset => {}
+            // A late packet of an older run: that run still maps it.
+            Some(last) if out < last.start => return,
+            // The first packet, or a new source (the Rewriter switched).
+            _ => {
+                if self.runs.len() == MAX_RUNS {
+                    self.runs.pop_front();
+                }
+                self.runs.push_back(Run { start: out, offset });
+            }
+        }
         if self.max_out.is_none_or(|m| out > m) {
             self.max_out = Some(out);
         }
-        let idx = (out.0 as usize) & (MAP_LEN - 1);
-        // Within the map's reach the slot holds this number or an older lap's
-        // (a newer lap would be past the max): a reordered packet overwrites
-        // nothing newer.
-        if out.0 + (MAP_LEN as u64) <= self.max_out.unwrap_or(out).0 {
-            return; // older than the map reaches
+        // Runs wholly out of reach go.
+        let max = self.max_out.unwrap_or(out);
+        while self.runs.len() > 1 && self.runs[1].start.0 + REACH <= max.0 {
+            self.runs.pop_front();
         }
-        let slot = &mut self.map[idx];
-        *slot = Slot {
-            tag: tag_of(out),
-            in_seq,
-            resent_ms: 0,
-        };
     }
 
     /// Adds `len` bytes of media sent to the subscriber to the byte budget
@@ -194,7 +209,13 @@ impl NackResponder {
 
     /// The publisher's sequence number forwarded as `out_seq`, if still mapped.
     pub fn lookup(&self, out_seq: u16) -> Option<u16> {
-        self.slot(out_seq).map(|i| self.map[i].in_seq)
+        let max = self.max_out?;
+        let out = SeqNo::extend(max, out_seq);
+        if out > max || out.0 + REACH <= max.0 {
+            return None;
+        }
+        let run = self.runs.iter().rev().find(|r| r.start <= out)?;
+        Some(out_seq.wrapping_sub(run.offset))
     }
 
     /// Decides on one lost `out_seq` of a NACK received at `now`: the
@@ -208,24 +229,29 @@ impl NackResponder {
     ) -> Result<Resend<'h>, Refusal> {
         self.stats.requested += 1;
         self.refill(now);
-        let found = self.slot(out_seq).map(|i| (i, self.map[i]));
-        let Some((idx, slot)) = found else {
+        let Some(in_seq) = self.lookup(out_seq) else {
             self.stats.unknown += 1;
             return Err(Refusal::Unknown);
         };
-        let Some(packet) = history.get(slot.in_seq) else {
+        let Some(packet) = history.get(in_seq) else {
             self.stats.evicted += 1;
             return Err(Refusal::Evicted);
         };
         let interval = self.rtt.map_or(self.limits.min_resend_interval, |r| {
             r.max(self.limits.min_resend_interval)
         });
-        let epoch = *self.epoch.get_or_insert(now);
-        let now_ms = now.saturating_duration_since(epoch).as_millis();
-        let now_ms = u32::try_from(now_ms).unwrap_or(u32::MAX - 1);
-        if slot.resent_ms != 0
-            && u128::from(now_ms.saturating_sub(slot.resent_ms - 1)) < interval.as_millis()
+        // Resend times older than the interval matter no more.
+        while self
+            .resent
+            .front()
+            .is_some_and(|&(_, at)| now.saturating_duration_since(at) >= interval)
         {
+            self.resent.pop_front();
+        }
+        let out = self
+            .max_out
+            .map_or(SeqNo(u64::from(out_seq)), |m| SeqNo::extend(m, out_seq));
+        if self.resent.iter().any(|&(seq, _)| seq == out) {
             self.stats.too_soon += 1;
             return Err(Refusal::TooSoon);
         }
@@ -236,31 +262,21 @@ impl NackResponder {
         }
         self.tokens -= MICRO;
         self.bytes -= len;
-        self.map[idx].resent_ms = now_ms + 1;
+        if self.resent.len() == MAX_RESENT {
+            self.resent.pop_front();
+        }
+        self.resent.push_back((out, now));
         self.stats.granted += 1;
         self.stats.granted_bytes += len;
-        Ok(Resend {
-            in_seq: slot.in_seq,
-            packet,
-        })
+        Ok(Resend { in_seq, packet })
     }
 
     /// Forgets every mapping (call when the subscriber's Rewriter switches
     /// source, since the history is cleared too). Budgets are kept.
     pub fn clear(&mut self) {
-        self.map.iter_mut().for_each(|s| *s = Slot::default());
+        self.runs.clear();
+        self.resent.clear();
         self.max_out = None;
-    }
-
-    /// The map index holding `out_seq`, if it does.
-    fn slot(&self, out_seq: u16) -> Option<usize> {
-        let max = self.max_out?;
-        let out = SeqNo::extend(max, out_seq);
-        if out > max || out.0 + (MAP_LEN as u64) <= max.0 {
-            return None;
-        }
-        let idx = (out.0 as usize) & (MAP_LEN - 1);
-        (self.map[idx].tag == tag_of(out)).then_some(idx)
     }
 
     fn refill(&mut self, now: Instant) {
@@ -403,9 +419,30 @@ mod tests {
     }
 
     #[test]
-    fn a_subscriber_tracks_nack_state_is_8_kib() {
-        assert_eq!(std::mem::size_of::<Slot>(), 8);
-        assert_eq!(MAP_LEN * std::mem::size_of::<Slot>(), 8 * 1024);
+    fn a_subscriber_tracks_nack_state_is_small_without_loss() {
+        let mut r = NackResponder::default();
+        for s in 0..5000u16 {
+            r.record(s.wrapping_add(30_000), s);
+        }
+        assert_eq!(r.runs.len(), 1);
+        assert!(r.resent.capacity() == 0, "nothing resent, nothing kept");
+        assert!(std::mem::size_of::<NackResponder>() <= 256);
+    }
+
+    #[test]
+    fn a_source_switch_starts_a_new_run() {
+        let mut r = NackResponder::default();
+        for s in 0..10u16 {
+            r.record(100 + s, 1000 + s);
+        }
+        // The Rewriter continues at 110 with a new source numbered from 7.
+        for s in 0..10u16 {
+            r.record(110 + s, 7 + s);
+        }
+        assert_eq!(r.lookup(105), Some(1005));
+        assert_eq!(r.lookup(110), Some(7));
+        assert_eq!(r.lookup(99), None, "before the first packet forwarded");
+        assert_eq!(r.runs.len(), 2);
     }
 
     #[test]
@@ -426,9 +463,9 @@ mod tests {
     fn reordered_records_keep_the_newer_mapping() {
         let mut r = NackResponder::default();
         r.record(5000, 1);
-        r.record(5000 + MAP_LEN as u16, 2);
+        r.record(5000 + REACH as u16, 2);
         r.record(5000, 3); // late duplicate of an old out_seq: ignored
-        assert_eq!(r.lookup(5000 + MAP_LEN as u16), Some(2));
+        assert_eq!(r.lookup(5000 + REACH as u16), Some(2));
         assert_eq!(r.lookup(5000), None);
     }
 }

@@ -121,7 +121,8 @@ pub struct NegotiatedTrack {
 /// The answer and what it settled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
-    /// The answer text (CRLF line ends).
+    /// The answer text (CRLF line ends); empty in a session once
+    /// [`crate::sfu::Created::of`] took it for the API.
     pub sdp: String,
     /// We start the DTLS handshake.
     pub we_are_dtls_client: bool,

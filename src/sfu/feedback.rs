@@ -3,7 +3,7 @@
 //! go back to publishers, merged and rate-limited per stream.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::rtp::rtcp::{self, RtcpPacket};
 use crate::rtp::sr_mapping::PublisherSr;
@@ -39,6 +39,7 @@ impl Sfu {
         let mut nacks: Vec<(u32, u16)> = Vec::new();
         let mut new_sr = None;
         let mut bridge_srs = Vec::new();
+        let mut player_rtt = None;
         for pkt in rtcp::parse_compound(&plain).flatten() {
             match (&mut s.media, pkt) {
                 (Media::Publisher(p), RtcpPacket::SenderReport(sr)) => {
@@ -55,11 +56,13 @@ impl Sfu {
                     for b in rr.reports() {
                         p.on_report_block(now, &self.ntp, &b);
                     }
+                    player_rtt = Some(p.counters.rtt_ms);
                 }
                 (Media::Player(p), RtcpPacket::SenderReport(sr)) => {
                     for b in sr.reports() {
                         p.on_report_block(now, &self.ntp, &b);
                     }
+                    player_rtt = Some(p.counters.rtt_ms);
                 }
                 (Media::Player(_), RtcpPacket::Nack(n)) => {
                     let media = n.media().0;
@@ -70,6 +73,10 @@ impl Sfu {
             }
         }
         let stream = s.stream_key.clone();
+        if let (Some(ms), Some(h)) = (player_rtt, self.histories.get_mut(stream.as_str())) {
+            // The shard's history of the stream keeps 3 RTTs of its slowest player.
+            h.note_rtt(Duration::from_millis(u64::from(ms)));
+        }
         for (ssrc, ntp, rtp) in bridge_srs {
             self.event(Event::PublisherSenderReport {
                 token: token.clone(),

@@ -71,22 +71,17 @@ impl Sfu {
         if self.router.subscribers(stream.as_str()).is_empty() {
             return;
         }
-        match self.histories.get_mut(stream.as_str()) {
-            Some(h) => h.insert(now, pkt),
-            None => {
-                let mut h = StreamHistory::default();
-                h.insert(now, pkt);
-                self.histories.insert(stream.clone(), h);
-            }
-        }
         let Self {
             router,
             sessions,
+            histories,
             scratch,
             out,
             stats,
             ..
         } = self;
+        // Whether a player here may NACK this packet: only then is it kept.
+        let mut keep = false;
         for token in router.subscribers(stream.as_str()) {
             let Some(s) = sessions.get_mut(token) else {
                 continue;
@@ -100,6 +95,7 @@ impl Sfu {
                 s.counters.dropped += 1;
                 continue;
             }
+            keep = keep || p.nacks(pkt.kind);
             if s.wait_for_publisher.take().is_some() {
                 ShardStats::inc(&stats.players_wait_served);
                 tracing::info!(session = %s.id, stream = %s.stream_key, "waiting player: media started");
@@ -112,6 +108,16 @@ impl Sfu {
                 }
                 Err(_) => ShardStats::inc(&stats.srtp_errors),
             }
+        }
+        match histories.get_mut(stream.as_str()) {
+            Some(h) if keep => h.insert(now, pkt),
+            Some(h) => h.skip(now, pkt.kind),
+            None if keep => {
+                let mut h = StreamHistory::default();
+                h.insert(now, pkt);
+                histories.insert(stream.clone(), h);
+            }
+            None => {}
         }
     }
 

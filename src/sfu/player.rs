@@ -124,7 +124,8 @@ impl PlayerState {
             last_keyframe_request: None,
             next_sr: None,
             counters: PlayerCounters::default(),
-            scratch: Vec::with_capacity(1500),
+            // Only RTX resends use it: it grows on the first one.
+            scratch: Vec::new(),
         }
     }
 
@@ -137,6 +138,14 @@ impl PlayerState {
     /// The kind of the track we send with SSRC `ssrc`.
     pub fn kind_of(&self, ssrc: u32) -> Option<MediaKind> {
         self.tracks.iter().find(|t| t.ssrc == ssrc).map(|t| t.kind)
+    }
+
+    /// Whether this player may NACK packets of `kind` (so the shard keeps
+    /// a history of them).
+    pub fn nacks(&self, kind: MediaKind) -> bool {
+        self.tracks
+            .iter()
+            .any(|t| t.kind == kind && t.responder.is_some())
     }
 
     /// Our SSRC for the video track, if any.

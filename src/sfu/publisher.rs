@@ -142,7 +142,8 @@ impl PublisherState {
             next_rr: None,
             sender_reports: Vec::new(),
             counters: PublisherCounters::default(),
-            scratch: Vec::with_capacity(1500),
+            // Only RTX unwrapping uses it: it grows on the first one.
+            scratch: Vec::new(),
         }
     }
 
