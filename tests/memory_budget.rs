@@ -9,8 +9,6 @@
 //! limits below leave room for it. Run with `--nocapture` to see the figures:
 //! `cargo test --test memory_budget -- --nocapture`.
 
-// Not every helper of the simulated world is used here.
-#[allow(dead_code)]
 mod sim;
 
 use std::alloc::{GlobalAlloc, Layout, System};
