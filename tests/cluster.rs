@@ -8,6 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::cluster::*;
 use common::redis::Redis;
 use common::*;
 
@@ -45,25 +46,6 @@ fn whip(srv: &Server, stream: &str) -> Resp {
         "application/sdp",
         &offer(),
     )
-}
-
-fn cluster(srv: &Server) -> serde_json::Value {
-    let r = get(&srv.api_url("/api/v1/cluster"));
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()["data"].clone()
-}
-
-/// The node id that owns `stream` in `srv`'s view, if any.
-fn owner(srv: &Server, stream: &str) -> Option<String> {
-    cluster(srv)["streams"]
-        .as_array()?
-        .iter()
-        .find(|s| s["stream"] == stream)
-        .and_then(|s| s["node"].as_str().map(str::to_owned))
-}
-
-fn node_id(srv: &Server) -> String {
-    cluster(srv)["self"]["id"].as_str().unwrap().to_owned()
 }
 
 #[test]

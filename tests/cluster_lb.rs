@@ -9,6 +9,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::cluster::*;
 use common::redis::Redis;
 use common::*;
 
@@ -31,10 +32,6 @@ fn whip(srv: &Server, stream: &str) -> Resp {
         "application/sdp",
         &offer,
     )
-}
-
-fn cluster(srv: &Server) -> serde_json::Value {
-    get(&srv.api_url("/api/v1/cluster")).json()["data"].clone()
 }
 
 /// Waits until `srv` lists `n` nodes.

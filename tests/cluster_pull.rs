@@ -9,6 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::cluster::*;
 use common::peer::{offer_announcing, rtp, Peer};
 use common::redis::Redis;
 use common::*;
@@ -57,22 +58,8 @@ fn drain(p: &mut Peer) -> usize {
     n
 }
 
-fn cluster(srv: &Server) -> serde_json::Value {
-    let r = get(&srv.api_url("/api/v1/cluster"));
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()["data"].clone()
-}
-
 fn counter(srv: &Server, name: &str) -> u64 {
     cluster(srv)["counters"][name].as_u64().unwrap_or(u64::MAX)
-}
-
-fn owner(srv: &Server, stream: &str) -> Option<String> {
-    cluster(srv)["streams"]
-        .as_array()?
-        .iter()
-        .find(|s| s["stream"] == stream)
-        .and_then(|s| s["node"].as_str().map(str::to_owned))
 }
 
 /// The origin's WebRTC players (`/api/v1/clients`, type `rtc-play`).

@@ -1,6 +1,7 @@
 //! Starting the real `shardsfu` binary for a test, and talking to it.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod ffmpeg;
 pub mod peer;
 pub mod redis;
