@@ -62,16 +62,19 @@ class Server:
     """A running shardsfu; `stop()` sends SIGTERM (then SIGKILL after 5 s)."""
 
     def __init__(self, workers: int = 2, extra_vhost_rtc: str = "", env: dict | None = None,
-                 dual_stack: bool = False):
+                 dual_stack: bool = False, ip: str = "127.0.0.1", extra: str = ""):
         """`dual_stack`: every listener on `[::]` (IPv4 and IPv6 on one socket),
-        candidates ::1 and 127.0.0.1, and `api6`, the API's URL over ::1."""
+        candidates ::1 and 127.0.0.1, and `api6`, the API's URL over ::1.
+        `ip`: another loopback address to listen on (a cluster node);
+        `extra`: configuration appended (e.g. a `cluster { }` block)."""
         self.dir = Path(tempfile.mkdtemp(prefix="shardsfu-peers-"))
         self.ports = {k: free_port() for k in ("rtmp", "api", "http", "rtc")}
-        self.api = f"http://127.0.0.1:{self.ports['api']}"
+        self.ip = ip
+        self.api = f"http://{ip}:{self.ports['api']}"
         self.api6 = f"http://[::1]:{self.ports['api']}"
-        self.http = f"http://127.0.0.1:{self.ports['http']}"
-        host = "[::]" if dual_stack else "127.0.0.1"
-        candidate = "::1 127.0.0.1" if dual_stack else "127.0.0.1"
+        self.http = f"http://{ip}:{self.ports['http']}"
+        host = "[::]" if dual_stack else ip
+        candidate = "::1 127.0.0.1" if dual_stack else ip
         conf = (
             f"listen {host}:{self.ports['rtmp']};\nmax_connections 1000;\ndaemon off;\n"
             f"srs_log_tank console;\nworkers {workers};\n"
@@ -81,6 +84,7 @@ class Server:
             f"http_api {{ enabled on; listen {host}:{self.ports['api']}; }}\n"
             f"rtc_server {{ enabled on; listen {host}:{self.ports['rtc']}; candidate {candidate}; }}\n"
             f"vhost __defaultVhost__ {{ rtc {{ enabled on; {extra_vhost_rtc} }} }}\n"
+            f"{extra}"
         )
         (self.dir / "test.conf").write_text(conf)
         self.log_path = self.dir / "server.log"
@@ -104,7 +108,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"shardsfu exited early ({self.proc.returncode}):\n{self.log_tail()}")
             try:
-                socket.create_connection(("127.0.0.1", self.ports["api"]), timeout=0.2).close()
+                socket.create_connection((self.ip, self.ports["api"]), timeout=0.2).close()
                 return
             except OSError:
                 pass
