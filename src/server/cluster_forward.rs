@@ -19,6 +19,7 @@ use prometheus_client::registry::Registry;
 
 use crate::http::{Method, Request, Response};
 use crate::server::cluster::Cluster;
+use crate::server::outbound;
 
 /// How long the owner may take to answer a forwarded request.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
@@ -163,19 +164,7 @@ pub async fn forward(cluster: &Cluster, api: &str, req: &Request) -> Response {
         from: cluster.me.id.clone(),
         body: req.body.to_vec(),
     };
-    let (tx, rx) = flume::bounded(1);
-    let spawned = std::thread::Builder::new()
-        .name("cluster-forward".into())
-        .spawn(move || {
-            let _ = tx.send(call.run());
-        });
-    let result = match spawned {
-        Ok(_) => rx
-            .recv_async()
-            .await
-            .unwrap_or_else(|_| Err("the forwarding thread ended".into())),
-        Err(e) => Err(format!("cannot start a thread: {e}")),
-    };
+    let result = outbound::on_thread("cluster-forward", "the forward", move || call.run()).await;
     IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
     match result {
         Ok(resp) => {
@@ -212,12 +201,7 @@ impl Call {
     }
 
     fn run(self) -> Result<Response, String> {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(FORWARD_TIMEOUT))
-            .max_redirects(0)
-            .build()
-            .new_agent();
+        let agent = outbound::agent(FORWARD_TIMEOUT);
         let sent = match self.method {
             Method::Get => self.headers_on(agent.get(&self.url)).call(),
             Method::Head => self.headers_on(agent.head(&self.url)).call(),

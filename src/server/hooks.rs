@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::config::HttpHooksConfig;
+use crate::server::outbound;
 
 /// How long one hook may take to answer.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -206,28 +207,13 @@ async fn call(in_flight: &InFlight, url: &str, body: &str) -> Result<(), String>
     if n > MAX_IN_FLIGHT {
         return Err(format!("{MAX_IN_FLIGHT} hook calls already in flight"));
     }
-    let (tx, rx) = flume::bounded(1);
     let (url, body) = (url.to_owned(), body.to_owned());
-    std::thread::Builder::new()
-        .name("http-hook".into())
-        .spawn(move || {
-            let _ = tx.send(post(&url, &body));
-        })
-        .map_err(|e| format!("cannot start the hook call: {e}"))?;
-    rx.recv_async()
-        .await
-        .unwrap_or_else(|_| Err("the hook call ended without an answer".into()))
+    outbound::on_thread("http-hook", "the hook call", move || post(&url, &body)).await
 }
 
 /// One blocking POST of `body` to `url`, and the decision in its answer.
 pub(crate) fn post(url: &str, body: &str) -> Result<(), String> {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(HOOK_TIMEOUT))
-        .max_redirects(0)
-        .build()
-        .new_agent();
-    let mut resp = agent
+    let mut resp = outbound::agent(HOOK_TIMEOUT)
         .post(url)
         .header("Content-Type", "application/json")
         .send(body)

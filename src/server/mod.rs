@@ -22,6 +22,7 @@ pub mod live;
 pub mod metrics;
 pub mod mix;
 pub mod ops;
+pub mod outbound;
 pub mod port_mux;
 pub mod pull;
 pub mod reload;

@@ -22,6 +22,7 @@ use crate::cluster::StreamOwner;
 use crate::directory::{IceView, SessionEntry, StreamEntry};
 use crate::sdp::Role;
 use crate::server::cluster::Cluster;
+use crate::server::outbound;
 use crate::server::ShardRuntime;
 use crate::sfu::create::source_codecs;
 use crate::sfu::upstream::{first_udp_candidate, pull_offer, PullSpec};
@@ -275,25 +276,11 @@ async fn read_loop(
 
 /// POSTs the offer on a helper thread: `(status, Location, body)`.
 async fn post_offer(url: String, offer: String) -> Result<(u16, Option<String>, String), String> {
-    let (tx, rx) = flume::bounded(1);
-    std::thread::Builder::new()
-        .name("cluster-pull".into())
-        .spawn(move || {
-            let _ = tx.send(post(&url, &offer));
-        })
-        .map_err(|e| format!("cannot start the request: {e}"))?;
-    rx.recv_async()
-        .await
-        .unwrap_or_else(|_| Err("the request ended without an answer".into()))
+    outbound::on_thread("cluster-pull", "the request", move || post(&url, &offer)).await
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(ANSWER_DEADLINE))
-        .max_redirects(0)
-        .build()
-        .new_agent()
+    outbound::agent(ANSWER_DEADLINE)
 }
 
 fn post(url: &str, offer: &str) -> Result<(u16, Option<String>, String), String> {
