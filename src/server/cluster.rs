@@ -222,12 +222,8 @@ impl Cluster {
             .map(|(_, o)| o.clone())
     }
 
-    /// The API address of node `id` by the last directory read, when it
-    /// is another node.
+    /// The API address of node `id` by the last directory read.
     pub fn node_api(&self, id: &str) -> Option<String> {
-        if id == self.me.id {
-            return None;
-        }
         let snap = self.snapshot();
         snap.view
             .nodes
