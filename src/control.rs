@@ -24,7 +24,7 @@ pub fn admit(
     candidates: Vec<Candidate>,
 ) -> Result<Created, ApiError> {
     let limit = sfu.settings().max_sessions;
-    if directory.counts().0 >= limit {
+    if directory.open_sessions() >= limit {
         return Err(ApiError::TooManySessions(limit));
     }
     if let Some(ip) = req.client_ip {

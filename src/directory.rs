@@ -97,6 +97,8 @@ struct Inner {
     streams: HashMap<String, StreamEntry>,
     /// Sessions not yet past ICE, by client IP (entries removed at zero).
     pending: HashMap<std::net::IpAddr, usize>,
+    /// Sessions marked closing (a DELETE answered) but not yet removed.
+    closing: usize,
 }
 
 impl Inner {
@@ -156,13 +158,18 @@ impl Directory {
         let mut inner = self.lock();
         let entry = inner.sessions.get_mut(token).filter(|e| !e.closing)?;
         entry.closing = true;
-        Some(entry.clone())
+        let entry = entry.clone();
+        inner.closing += 1;
+        Some(entry)
     }
 
     /// Forgets a session; a publisher's stream is released.
     pub fn remove(&self, token: &str) -> Option<SessionEntry> {
         let mut inner = self.lock();
         let entry = inner.sessions.remove(token)?;
+        if entry.closing {
+            inner.closing -= 1;
+        }
         inner.by_ufrag.remove(&entry.ufrag);
         for alias in &entry.ice.aliases {
             inner.by_ufrag.remove(alias);
@@ -317,6 +324,14 @@ impl Directory {
         let inner = self.lock();
         (inner.sessions.len(), inner.streams.len())
     }
+
+    /// Sessions not closing: what `max_connections` counts, so a session
+    /// whose DELETE was answered makes room at once, even while the shard
+    /// that holds it has yet to close it.
+    pub fn open_sessions(&self) -> usize {
+        let inner = self.lock();
+        inner.sessions.len() - inner.closing
+    }
 }
 
 #[cfg(test)]
@@ -346,6 +361,11 @@ mod tests {
         let d = Directory::default();
         d.register("t1", entry("u1", Role::Play), None).unwrap();
         assert!(d.mark_closing("t1").is_some_and(|e| e.closing));
+        assert_eq!(
+            (d.open_sessions(), d.counts().0),
+            (0, 1),
+            "closing: not open"
+        );
         assert!(
             d.mark_closing("t1").is_none(),
             "a second DELETE finds nothing"
@@ -358,6 +378,7 @@ mod tests {
         );
         assert!(d.remove("t1").is_some());
         assert_eq!(d.shard_of_ufrag("u1"), None);
+        assert_eq!((d.open_sessions(), d.counts().0), (0, 0));
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub mod limits;
 pub mod live;
 pub mod logging;
 pub mod mix;
+pub mod overload;
 pub mod rtp;
 pub mod sdp;
 pub mod server;

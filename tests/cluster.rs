@@ -243,6 +243,21 @@ fn an_rtmp_publish_is_registered_and_refused_on_the_other_nodes() {
         b.log()
     );
     drop(on_a);
+    // The claim is atomic: an RTMP publish on B right after a WHIP publish
+    // on A (before B's next directory read) is refused, and A keeps it.
+    assert_eq!(whip(&a, "race").status, 201);
+    let mut racer = rtmp::handshake(rtmp_of(&b));
+    racer.write_all(&rtmp::commands("publish", "race")).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(3), || b
+            .log()
+            .contains("stream live/race is already publishing")),
+        "{}",
+        b.log()
+    );
+    assert!(redis
+        .cli(&["GET", "shardsfu:stream:live/race"])
+        .contains(&a_id));
 }
 
 #[test]
@@ -257,4 +272,40 @@ fn a_node_that_stops_gives_its_streams_back_at_once() {
         .is_some());
     assert_eq!(redis.cli(&["EXISTS", "shardsfu:stream:live/bye"]), "0");
     assert!(t0.elapsed() < Duration::from_secs(LEASE_SECS));
+}
+
+#[test]
+fn when_redis_returns_only_the_first_of_two_unchecked_publishers_stays() {
+    let mut redis = Redis::start();
+    let (a, b) = (node(&redis), node(&redis));
+    let port = redis.port;
+    redis.stop();
+    // A partition from Redis: both publishes go ahead unchecked.
+    assert_eq!(whip(&a, "split").status, 201);
+    assert_eq!(whip(&b, "split").status, 201);
+    let publishes = |srv: &Server| {
+        get(&srv.api_url("/api/v1/streams?count=100")).json()["streams"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["name"] == "split"))
+    };
+    // (The stream list is a snapshot the shards refresh every second.)
+    assert!(wait_until(Duration::from_secs(3), || publishes(&a) && publishes(&b)));
+    let redis = Redis::start_on(port);
+    // The first claim wins; the other node ends its publisher.
+    let t0 = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(8), || publishes(&a) != publishes(&b)),
+        "{}\n{}",
+        a.log(),
+        b.log()
+    );
+    println!("one publisher left {:?} after Redis returned", t0.elapsed());
+    let (winner, loser) = if publishes(&a) { (&a, &b) } else { (&b, &a) };
+    assert!(redis
+        .cli(&["GET", "shardsfu:stream:live/split"])
+        .contains(&node_id(winner)));
+    assert!(loser.log().contains("ending the WebRTC publisher here"));
+    assert!(cluster(loser)["counters"]["claims_lost"].as_u64().unwrap() >= 1);
+    // Its client may publish again: 409 while the winner holds the stream.
+    assert_eq!(whip(loser, "split").status, 409);
 }

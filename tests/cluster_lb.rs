@@ -136,3 +136,36 @@ fn an_owner_that_is_gone_is_a_502_until_its_lease_ends() {
         cluster(&b)
     );
 }
+
+#[test]
+fn a_kick_of_a_client_on_another_node_is_carried_out_there() {
+    let redis = Redis::start();
+    let (a, b) = (node(&redis), node(&redis));
+    assert!(sees_nodes(&b, 2), "{}", cluster(&b));
+    assert_eq!(whip(&a, "kicked").status, 201);
+    assert!(wait_until(Duration::from_secs(3), || clients(&a) == 1));
+    let id = get(&a.api_url("/api/v1/clients")).json()["clients"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/clients/{id}");
+    // Kicked through B: A ends it.
+    let r = exchange(b.api, "DELETE", &path, &[], "");
+    assert_eq!(r.status, 200, "{}\n{}", r.body, b.log());
+    assert!(wait_until(Duration::from_secs(3), || clients(&a) == 0));
+    // Unknown everywhere: 404, as on a single node; and a forwarded kick
+    // is not forwarded again.
+    let r = exchange(b.api, "DELETE", &path, &[], "");
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(
+        exchange(
+            b.api,
+            "DELETE",
+            "/api/v1/clients/nobody",
+            &[("X-Shardsfu-Forwarded", "x")],
+            ""
+        )
+        .status,
+        404
+    );
+}

@@ -239,7 +239,11 @@ fn an_unreachable_origin_or_a_malformed_entry_is_a_clear_error() {
     let conf = format!(
         "{}cluster {{ enabled on; redis 127.0.0.1:{}; lease {LEASE_SECS}; }}\n\
          exporter {{ enabled on; listen 127.0.0.1:{exporter}; }}\n",
-        config(ports, 1, "stun_timeout 60;"),
+        config(
+            ports,
+            1,
+            "stun_timeout 60; rtc_to_rtmp on; } http_remux { enabled on; } hls { enabled on;"
+        ),
         redis.port
     );
     let b = Server::start(&conf, ports, &[]);
@@ -303,9 +307,23 @@ fn an_unreachable_origin_or_a_malformed_entry_is_a_clear_error() {
     );
     // Logged once per failure, naming the origin.
     assert!(b.log().contains("pull failed"), "{}", b.log());
-    // A stream published nowhere: the player waits for a publisher, as before.
+    // HTTP-FLV and HLS players of it are told the same.
+    for path in ["/live/ghost.flv", "/live/ghost.m3u8"] {
+        let r = get(&format!("http://{}{path}", b.http));
+        assert_eq!(r.status, 502, "{path}: {}", r.body);
+        assert!(r.body.contains("unreachable"), "{path}: {}", r.body);
+    }
+    assert_eq!(counter(&b, "pulls_failed"), 5);
+    // A stream published nowhere: the player waits for a publisher, as
+    // before; an HTTP-FLV player gets 404 at once.
     assert_eq!(play("nobody").status, 201);
-    assert_eq!(counter(&b, "pulls_started"), 3);
+    let t0 = std::time::Instant::now();
+    assert_eq!(
+        get(&format!("http://{}/live/nobody.flv", b.http)).status,
+        404
+    );
+    assert!(t0.elapsed() < Duration::from_secs(1));
+    assert_eq!(counter(&b, "pulls_started"), 5);
 }
 
 #[test]
@@ -522,4 +540,91 @@ fn measure_origin_cpu_per_pull_and_delay_per_hop() {
         );
     }
     assert_eq!(counter(&b, "pulls_active"), 1);
+}
+
+#[test]
+fn a_restarted_redis_does_not_interrupt_a_pull() {
+    let mut redis = Redis::start();
+    let a = node(&redis, [127, 0, 0, 2], 1);
+    let b = node(&redis, [127, 0, 0, 3], 1);
+    let cert = DtlsCert::generate().unwrap();
+    let mut publisher = connect(
+        &a,
+        "/rtc/v1/whip/?app=live&stream=steady",
+        "aiortc_whip_h264.sdp",
+        &cert,
+    );
+    let pt = publisher.answer_pt("video");
+    assert!(wait_until(Duration::from_secs(5), || owner(
+        &b,
+        "live/steady"
+    )
+    .is_some()));
+    let mut player = connect(
+        &b,
+        "/rtc/v1/whep/?app=live&stream=steady",
+        "aiortc_whep_recvonly.sdp",
+        &cert,
+    );
+    let mut seq = 0u16;
+    // Media in windows of 250 ms: how many the player got in each.
+    let mut windows = |publisher: &mut Peer, player: &mut Peer, total: Duration| {
+        let mut got = Vec::new();
+        let end = Instant::now() + total;
+        while Instant::now() < end {
+            let w = Instant::now() + Duration::from_millis(250);
+            let mut n = 0;
+            while Instant::now() < w {
+                send(publisher, pt, &mut seq);
+                n += drain(player);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            got.push(n);
+        }
+        got
+    };
+    let warmup = windows(&mut publisher, &mut player, Duration::from_secs(2));
+    assert!(warmup.iter().sum::<usize>() > 50, "{warmup:?}\n{}", b.log());
+    let port = redis.port;
+    redis.stop();
+    let down = windows(&mut publisher, &mut player, Duration::from_secs(2));
+    // The origin is frozen while Redis comes back empty, so the edge reads
+    // a directory without the stream before the origin re-registers it.
+    a.signal(libc::SIGSTOP);
+    let redis = Redis::start_on(port);
+    let reconnected = wait_until(Duration::from_secs(3), || {
+        cluster(&b)["redis"]["up"] == true && owner(&b, "live/steady").is_none()
+    });
+    a.signal(libc::SIGCONT);
+    assert!(reconnected, "{}", cluster(&b));
+    let back = windows(
+        &mut publisher,
+        &mut player,
+        Duration::from_secs(LEASE_SECS + 2),
+    );
+    // Both nodes re-registered; the pull was never ended or made again.
+    assert!(redis
+        .cli(&["GET", "shardsfu:stream:live/steady"])
+        .contains(&node_id(&a)));
+    assert_eq!(counter(&b, "pulls_started"), 1, "{}", b.log());
+    assert_eq!(counter(&b, "pulls_active"), 1);
+    // Media flowed while Redis was down, and flows again after (the first
+    // second back, while the origin thaws, is not counted).
+    assert!(
+        down.iter().all(|&n| n > 0),
+        "Redis down: {down:?}\n{}",
+        b.log()
+    );
+    assert!(
+        back[4..].iter().all(|&n| n > 0),
+        "Redis back: {back:?}\n{}",
+        b.log()
+    );
+    // The edge names the origin again.
+    assert!(wait_until(Duration::from_secs(3), || owner(
+        &b,
+        "live/steady"
+    ) == Some(node_id(
+        &a
+    ))));
 }

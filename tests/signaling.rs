@@ -387,7 +387,8 @@ fn sessions_are_bounded_by_max_connections() {
     assert!(r.body.contains("max_connections"), "{}", r.body);
     // A session that ends makes room again.
     assert_eq!(delete(&srv.api_url(&locations[0])).status, 200);
-    assert_eq!(whip(&srv, "m3", &offer).status, 201);
+    let again = whip(&srv, "m3", &offer);
+    assert_eq!(again.status, 201, "{}\n{}", again.body, srv.log());
 }
 
 /// `http_api { auth { } }` (SRS 5.0.152+): `/api/*` needs HTTP Basic

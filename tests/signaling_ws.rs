@@ -5,15 +5,14 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::ws::*;
 use common::*;
 use serde_json::{json, Value};
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::{Message, WebSocket};
-
-type Ws = WebSocket<TcpStream>;
+use tungstenite::Message;
 
 fn start() -> Server {
     let ports = Ports::free();
@@ -22,32 +21,6 @@ fn start() -> Server {
         config(ports, 2, "")
     );
     Server::start(&conf, ports, &[])
-}
-
-fn connect(addr: SocketAddr) -> Ws {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let (ws, resp) = tungstenite::client(format!("ws://{addr}/sig/v1/rtc"), stream)
-        .unwrap_or_else(|e| panic!("upgrade at {addr}: {e}"));
-    assert_eq!(resp.status(), 101);
-    ws
-}
-
-fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::text(v.to_string())).unwrap();
-}
-
-/// The next text message, as JSON (pings are skipped).
-fn recv(ws: &mut Ws) -> Value {
-    loop {
-        match ws.read() {
-            Ok(Message::Text(t)) => return serde_json::from_str(t.as_str()).unwrap(),
-            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
-            other => panic!("expected a text message, got {other:?}"),
-        }
-    }
 }
 
 /// Messages until the server's close frame: (texts, close code, reason).
@@ -62,10 +35,6 @@ fn until_close(ws: &mut Ws) -> (Vec<Value>, u16, String) {
             Err(e) => panic!("no close frame, but {e} after {texts:?}"),
         }
     }
-}
-
-fn req(tid: &str, action: &str, room: &str, display: &str) -> Value {
-    json!({"tid": tid, "msg": {"action": action, "room": room, "display": display}})
 }
 
 fn error_of(v: &Value) -> &str {

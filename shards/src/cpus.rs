@@ -23,6 +23,21 @@ pub fn allowed_cpus() -> Vec<usize> {
         .collect()
 }
 
+/// CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`): what a
+/// shard's busy share is measured with, since wall-clock run time would also
+/// count the moments other processes had its CPU.
+pub fn thread_cpu_time() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

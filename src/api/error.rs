@@ -93,6 +93,16 @@ pub enum ApiError {
     /// A change of the session could not reach the shard that holds it now.
     #[error("the session's shard is busy: retry")]
     Busy,
+    /// A shard is too far behind to take a new session
+    /// (`rtc_server.max_queue_delay`, [`crate::overload`]).
+    #[error(
+        "the server is overloaded: shard {shard} is at capacity (busy past \
+         rtc_server.max_shard_load, or its packets wait past max_queue_delay); retry later"
+    )]
+    Overloaded {
+        /// The shard.
+        shard: usize,
+    },
     /// The stream is published on another cluster node and pulling it from
     /// there failed (unreachable, refused, malformed directory entry).
     #[error("{0}")]
@@ -139,7 +149,8 @@ impl ApiError {
             ApiError::RtcDisabled(_)
             | ApiError::TooManySessions(_)
             | ApiError::Stopping
-            | ApiError::Busy => 503,
+            | ApiError::Busy
+            | ApiError::Overloaded { .. } => 503,
         }
     }
 
@@ -151,6 +162,7 @@ impl ApiError {
             ApiError::TooManySessions(_) => Some(5),
             ApiError::Stopping => Some(5),
             ApiError::Busy => Some(1),
+            ApiError::Overloaded { .. } => Some(2),
             ApiError::RateLimited(r) => Some(r.retry_after),
             _ => None,
         }

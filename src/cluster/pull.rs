@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 /// How long a pull outlives its last local player.
 pub const LINGER: Duration = Duration::from_secs(3);
+/// How long an HLS request keeps a pull without other players: HLS
+/// players hold no connection, they poll the playlist.
+pub const HLS_KEEP: Duration = Duration::from_secs(30);
 /// How long a `Starting` pull is trusted before another player may try
 /// again (the origin's answer has a shorter deadline than this).
 pub const START_DEADLINE: Duration = Duration::from_secs(5);
@@ -102,6 +105,8 @@ pub struct Pull {
     pub origin: String,
     /// Since when no local player has played the stream, if so.
     pub idle_since: Option<Instant>,
+    /// Kept until then whatever the players (an HLS request's [`HLS_KEEP`]).
+    pub kept_until: Option<Instant>,
 }
 
 /// What a player of a stream published on another node should do.
@@ -160,6 +165,7 @@ impl PullTable {
                 state: PullState::Starting { since: now },
                 origin: origin.to_string(),
                 idle_since: None,
+                kept_until: None,
             },
         );
         Begin::Start
@@ -173,6 +179,14 @@ impl PullTable {
                 token: token.to_string(),
                 resource: resource.to_string(),
             };
+        }
+    }
+
+    /// Keeps the pull of `stream` (if any) until at least `until`, players
+    /// or not.
+    pub fn keep(&mut self, stream: &str, until: Instant) {
+        if let Some(p) = self.pulls.get_mut(stream) {
+            p.kept_until = Some(p.kept_until.map_or(until, |t| t.max(until)));
         }
     }
 
@@ -232,12 +246,15 @@ impl PullTable {
     /// Time passed: the sessions (shard, token) of pulls to end now, those
     /// on `shard` only. `players(stream)` counts the stream's local
     /// players; `origin(stream)` is the node the directory names for it now.
+    /// While the directory is `settling` (Redis restarted, being rebuilt),
+    /// a stream it does not name yet keeps its pull.
     pub fn handle_tick(
         &mut self,
         now: Instant,
         shard: usize,
         players: impl Fn(&str) -> usize,
         origin: impl Fn(&str) -> Option<String>,
+        settling: bool,
     ) -> Vec<String> {
         let mut end = Vec::new();
         for (stream, p) in &mut self.pulls {
@@ -250,11 +267,15 @@ impl PullTable {
             if *s != shard {
                 continue;
             }
-            if origin(stream).as_deref() != Some(p.origin.as_str()) {
-                end.push(token.clone());
-                continue;
+            match origin(stream) {
+                Some(o) if o == p.origin => {}
+                None if settling => {}
+                _ => {
+                    end.push(token.clone());
+                    continue;
+                }
             }
-            if players(stream) > 0 {
+            if players(stream) > 0 || p.kept_until.is_some_and(|t| now < t) {
                 p.idle_since = None;
                 continue;
             }
@@ -311,15 +332,22 @@ mod tests {
         let mut t = PullTable::default();
         active(&mut t, t0);
         let origin = |_: &str| Some("A".to_string());
-        assert!(t.handle_tick(t0, 1, |_| 2, origin).is_empty());
-        assert!(t.handle_tick(t0, 1, |_| 0, origin).is_empty());
+        assert!(t.handle_tick(t0, 1, |_| 2, origin, false).is_empty());
+        assert!(t.handle_tick(t0, 1, |_| 0, origin, false).is_empty());
         // A player came back within the linger: the clock restarts.
-        assert!(t.handle_tick(t0 + LINGER / 2, 1, |_| 1, origin).is_empty());
+        assert!(t
+            .handle_tick(t0 + LINGER / 2, 1, |_| 1, origin, false)
+            .is_empty());
         let t1 = t0 + LINGER;
-        assert!(t.handle_tick(t1, 1, |_| 0, origin).is_empty());
+        assert!(t.handle_tick(t1, 1, |_| 0, origin, false).is_empty());
         // Other shards do not end it.
-        assert!(t.handle_tick(t1 + LINGER, 0, |_| 0, origin).is_empty());
-        assert_eq!(t.handle_tick(t1 + LINGER, 1, |_| 0, origin), vec!["tok"]);
+        assert!(t
+            .handle_tick(t1 + LINGER, 0, |_| 0, origin, false)
+            .is_empty());
+        assert_eq!(
+            t.handle_tick(t1 + LINGER, 1, |_| 0, origin, false),
+            vec!["tok"]
+        );
         let ended = t.session_ended("tok").unwrap();
         assert_eq!(ended.resource, "http://a/res");
         assert!(!t.is_pulled(S));
@@ -327,16 +355,40 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_pull_outlives_its_players_until_then() {
+        let t0 = Instant::now();
+        let mut t = PullTable::default();
+        active(&mut t, t0);
+        t.keep(S, t0 + HLS_KEEP);
+        t.keep(S, t0 + LINGER);
+        let origin = |_: &str| Some("A".to_string());
+        assert!(t
+            .handle_tick(t0 + HLS_KEEP - LINGER, 1, |_| 0, origin, false)
+            .is_empty());
+        assert!(t
+            .handle_tick(t0 + HLS_KEEP, 1, |_| 0, origin, false)
+            .is_empty());
+        assert_eq!(
+            t.handle_tick(t0 + HLS_KEEP + LINGER, 1, |_| 0, origin, false),
+            vec!["tok"]
+        );
+    }
+
+    #[test]
     fn the_pull_ends_when_the_directory_drops_or_moves_the_stream() {
         let t0 = Instant::now();
         let mut t = PullTable::default();
         active(&mut t, t0);
-        assert_eq!(t.handle_tick(t0, 1, |_| 3, |_| None), vec!["tok"]);
+        // Not while the directory settles after a Redis restart.
+        assert!(t.handle_tick(t0, 1, |_| 3, |_| None, true).is_empty());
+        assert_eq!(t.handle_tick(t0, 1, |_| 3, |_| None, false), vec!["tok"]);
         assert_eq!(
-            t.handle_tick(t0, 1, |_| 3, |_| Some("B".into())),
+            t.handle_tick(t0, 1, |_| 3, |_| Some("B".into()), false),
             vec!["tok"]
         );
-        assert!(t.handle_tick(t0, 1, |_| 3, |_| Some("A".into())).is_empty());
+        assert!(t
+            .handle_tick(t0, 1, |_| 3, |_| Some("A".into()), false)
+            .is_empty());
     }
 
     #[test]

@@ -323,6 +323,16 @@ pub struct RtcServerConfig {
     /// `signaling_burst_per_ip` (shardsfu): how many of those it may make
     /// at once. Default 40.
     pub signaling_burst_per_ip: u32,
+    /// `max_queue_delay` (shardsfu): milliseconds a datagram may wait in a
+    /// shard's receive queue. Later RTP is dropped, and new sessions are
+    /// refused (503) while a shard is that far behind (`crate::overload`);
+    /// 0 switches it off. Default 0: on a machine shared with other work,
+    /// the OS alone can hold an idle shard off its core that long.
+    pub max_queue_delay: u32,
+    /// `max_shard_load` (shardsfu): percent of its core a shard may be busy
+    /// over a second before new sessions are refused (503) for two seconds;
+    /// 0 switches it off. Default 90.
+    pub max_shard_load: u32,
     /// `ecdsa`: ECDSA (on) or RSA (off) DTLS certificate. Default on.
     pub ecdsa: bool,
     /// `encrypt`: SRTP. Default on.
@@ -442,6 +452,8 @@ impl Default for RtcServerConfig {
             max_pending_per_ip: 64,
             signaling_rate_per_ip: 20,
             signaling_burst_per_ip: 40,
+            max_queue_delay: 0,
+            max_shard_load: 90,
             ecdsa: true,
             encrypt: true,
             reuseport: 1,

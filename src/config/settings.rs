@@ -315,6 +315,18 @@ pub(crate) static RTC_SERVER: &[Setting<RtcServerConfig>] = &[
         1,
         1_000_000
     )),
+    s!("max_queue_delay", |c, a| u32_in(
+        a,
+        &mut c.max_queue_delay,
+        0,
+        10_000
+    )),
+    s!("max_shard_load", |c, a| u32_in(
+        a,
+        &mut c.max_shard_load,
+        0,
+        100
+    )),
     s!("ecdsa", |c, a| boolean(a, &mut c.ecdsa)),
     s!("encrypt", |c, a| boolean(a, &mut c.encrypt)),
     s!("reuseport", |c, a| u32_in(a, &mut c.reuseport, 1, 1024)),

@@ -26,43 +26,21 @@ use serde_json::json;
 use shards::Shutdown;
 
 use crate::cluster::pull::PullTable;
-use crate::cluster::{
-    node_key, stream_key, Decision, DirectoryCore, Event, NodeEntry, Op, Reply, StreamOwner, View,
-    KEY_PREFIX,
-};
+use crate::cluster::{Decision, DirectoryCore, Event, NodeEntry, StreamOwner, View};
 use crate::config::{ClusterConfig, Config};
+use crate::server::cluster_link::redacted;
+pub(super) use crate::server::cluster_link::Link;
+pub use crate::server::cluster_link::{CONNECT_TIMEOUT, IO_TIMEOUT};
+use crate::server::cluster_rooms::{self, RoomRequest, RoomStats};
 use crate::server::Shared;
 
 /// How long a publish waits for the Redis thread's answer.
 pub const CLAIM_DEADLINE: Duration = Duration::from_millis(1500);
-/// How long connecting to Redis may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-/// How long one command may take to be written or answered.
-pub const IO_TIMEOUT: Duration = Duration::from_millis(500);
 /// Claim requests queued for the thread, all shards together; past it a
 /// publish goes ahead unchecked.
 pub const MAX_QUEUED: usize = 1024;
 /// Keys read per kind (nodes, streams) by one directory read.
 pub const MAX_LISTED: usize = 10_000;
-
-/// Set the claim if absent, ours, or the malformed value being replaced
-/// (any type: SET overwrites); else return what holds it.
-const CLAIM_LUA: &str = r"
-local t = redis.call('TYPE', KEYS[1]).ok
-local v = false
-if t == 'string' then v = redis.call('GET', KEYS[1]) elseif t ~= 'none' then v = '(a ' .. t .. ', not a string)' end
-if v == false or v == ARGV[1] or (ARGV[3] ~= '' and v == ARGV[3]) then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return false
-end
-return v";
-
-/// Delete the claim only if it is still ours.
-const RELEASE_LUA: &str = r"
-if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0";
 
 /// The cluster's counters (`cluster_*` in the metrics).
 #[derive(Debug, Default)]
@@ -88,7 +66,7 @@ pub struct ClusterStats {
     pub pulls_failed: AtomicU64,
 }
 
-fn inc(c: &AtomicU64) {
+pub(super) fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -100,11 +78,13 @@ struct Snapshot {
     claims: Vec<(String, String)>,
 }
 
-enum Request {
+/// What shards ask of the cluster thread.
+pub(super) enum Request {
     Claim {
         stream: String,
         reply: flume::Sender<Decision>,
     },
+    Room(RoomRequest),
 }
 
 /// This node's membership in the cluster (in [`Shared`] when
@@ -114,11 +94,18 @@ pub struct Cluster {
     pub me: NodeEntry,
     /// The counters.
     pub stats: ClusterStats,
+    /// The rooms' counters.
+    pub room_stats: RoomStats,
     config: ClusterConfig,
-    tx: flume::Sender<Request>,
+    pub(super) tx: flume::Sender<Request>,
     rx: Mutex<Option<flume::Receiver<Request>>>,
     snapshot: Mutex<Snapshot>,
     pulls: Mutex<PullTable>,
+    /// Until when the directory is being rebuilt after Redis came back.
+    settle_until: Mutex<Option<Instant>>,
+    /// Streams published here and found claimed by another node, for the
+    /// shards to end (bounded: [`MAX_QUEUED`]).
+    lost: Mutex<Vec<String>>,
 }
 
 fn unix_ms() -> u64 {
@@ -163,12 +150,52 @@ impl Cluster {
         Some(Cluster {
             me,
             stats: ClusterStats::default(),
+            room_stats: RoomStats::default(),
             config: c.clone(),
             tx,
             rx: Mutex::new(Some(rx)),
             snapshot: Mutex::default(),
             pulls: Mutex::default(),
+            settle_until: Mutex::default(),
+            lost: Mutex::default(),
         })
+    }
+
+    /// Whether Redis answered again less than a lease ago (it may have
+    /// restarted empty): every node re-registers within a lease, so a
+    /// stream or member missing from the directory now may only be late.
+    pub fn settling(&self, now: Instant) -> bool {
+        let until = *self.settle_until.lock().unwrap_or_else(|p| p.into_inner());
+        until.is_some_and(|t| now < t)
+    }
+
+    /// Streams published here that another node holds now (taken once):
+    /// their local publishers are to end.
+    pub fn take_lost(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lost.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The lease, in ms.
+    pub fn lease_ms(&self) -> u64 {
+        self.config.lease.as_millis() as u64
+    }
+
+    /// A Redis client for `cluster.redis` (`None` when the address is bad;
+    /// logged).
+    pub fn redis_client(&self) -> Option<redis::Client> {
+        let c = &self.config;
+        let client = redis::IntoConnectionInfo::into_connection_info(c.redis_url().as_str())
+            .map(|info| match &c.password {
+                Some(p) => {
+                    let r = info.redis_settings().clone().set_password(p);
+                    info.set_redis_settings(r)
+                }
+                None => info,
+            })
+            .and_then(redis::Client::open);
+        client
+            .map_err(|e| tracing::error!("cluster: redis {}: {e}", redacted(&c.redis_url())))
+            .ok()
     }
 
     fn snapshot(&self) -> std::sync::MutexGuard<'_, Snapshot> {
@@ -232,6 +259,17 @@ impl Cluster {
             .map(|n| n.api.clone())
     }
 
+    /// The API addresses of the other nodes by the last directory read.
+    pub fn other_nodes(&self) -> Vec<String> {
+        let snap = self.snapshot();
+        snap.view
+            .nodes
+            .iter()
+            .filter(|n| n.id != self.me.id)
+            .map(|n| n.api.clone())
+            .collect()
+    }
+
     /// The node that holds `stream` by the last directory read, if any.
     pub fn owner_of(&self, stream: &str) -> Option<String> {
         let snap = self.snapshot();
@@ -276,6 +314,7 @@ impl Cluster {
                 "pulls_started": load(&s.pulls_started),
                 "pulls_failed": load(&s.pulls_failed),
                 "pulls_active": self.pulls().active(),
+                "rooms": self.room_stats.report(),
             },
         })
     }
@@ -335,6 +374,7 @@ impl Cluster {
             c.inc_by(v.load(Ordering::Relaxed));
             reg.register(name, help, c);
         }
+        self.room_stats.register_metrics(reg);
         let g = Gauge::<i64>::default();
         g.set(i64::from(self.snapshot().redis_up));
         reg.register(
@@ -364,159 +404,21 @@ impl Cluster {
         else {
             return Ok(None);
         };
+        let Some(cluster) = &shared.cluster else {
+            return Ok(None);
+        };
+        shared.rooms.set_node(&cluster.me.id);
+        let subscriber = cluster_rooms::spawn_subscriber(shared.clone(), shutdown.clone())?;
         std::thread::Builder::new()
             .name("cluster".into())
-            .spawn(move || run(&shared, &rx, &shutdown))
+            .spawn(move || {
+                run(&shared, &rx, &shutdown);
+                if let Some(s) = subscriber {
+                    let _ = s.join();
+                }
+            })
             .map(Some)
     }
-}
-
-/// `url` without its password.
-fn redacted(url: &str) -> String {
-    match url
-        .split_once("://")
-        .and_then(|(s, rest)| Some((s, rest.split_once('@')?)))
-    {
-        Some((scheme, (user, host))) => {
-            let user = user.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_string(),
-    }
-}
-
-/// The Redis connection, made on demand.
-struct Link {
-    client: Option<redis::Client>,
-    conn: Option<redis::Connection>,
-    connected_once: bool,
-    lease_ms: u64,
-}
-
-impl Link {
-    fn new(c: &ClusterConfig) -> Self {
-        let client = redis::IntoConnectionInfo::into_connection_info(c.redis_url().as_str())
-            .map(|info| match &c.password {
-                Some(p) => {
-                    let r = info.redis_settings().clone().set_password(p);
-                    info.set_redis_settings(r)
-                }
-                None => info,
-            })
-            .and_then(redis::Client::open);
-        let client = client
-            .map_err(|e| tracing::error!("cluster: redis {}: {e}", redacted(&c.redis_url())))
-            .ok();
-        Link {
-            client,
-            conn: None,
-            connected_once: false,
-            lease_ms: c.lease.as_millis() as u64,
-        }
-    }
-
-    fn conn(&mut self, stats: &ClusterStats) -> Result<&mut redis::Connection, String> {
-        if self.conn.is_none() {
-            let client = self.client.as_ref().ok_or("no valid redis address")?;
-            let c = client
-                .get_connection_with_timeout(CONNECT_TIMEOUT)
-                .map_err(|e| format!("cannot connect: {e}"))?;
-            c.set_read_timeout(Some(IO_TIMEOUT))
-                .and_then(|()| c.set_write_timeout(Some(IO_TIMEOUT)))
-                .map_err(|e| e.to_string())?;
-            if self.connected_once {
-                inc(&stats.reconnects);
-            }
-            self.connected_once = true;
-            tracing::info!("cluster: connected to Redis");
-            self.conn = Some(c);
-        }
-        self.conn.as_mut().ok_or_else(|| "not connected".into())
-    }
-
-    fn run(&mut self, op: &Op, stats: &ClusterStats) -> Result<Reply, String> {
-        let lease = self.lease_ms;
-        let c = self.conn(stats)?;
-        let result = match op {
-            Op::Claim {
-                stream,
-                value,
-                replace,
-            } => redis::cmd("EVAL")
-                .arg(CLAIM_LUA)
-                .arg(1)
-                .arg(stream_key(stream))
-                .arg(value)
-                .arg(lease)
-                .arg(replace.as_deref().unwrap_or(""))
-                .query::<Option<String>>(c)
-                .map(Reply::Claim),
-            Op::Release { stream, value } => redis::cmd("EVAL")
-                .arg(RELEASE_LUA)
-                .arg(1)
-                .arg(stream_key(stream))
-                .arg(value)
-                .query::<i64>(c)
-                .map(|_| Reply::Done),
-            Op::Node { value } => {
-                let id = crate::cluster::parse_node("", value)
-                    .map(|n| n.id)
-                    .unwrap_or_default();
-                redis::cmd("SET")
-                    .arg(node_key(&id))
-                    .arg(value)
-                    .arg("PX")
-                    .arg(lease)
-                    .query::<()>(c)
-                    .map(|()| Reply::Done)
-            }
-            Op::Scan => scan(c, "node:").and_then(|nodes| {
-                Ok(Reply::Scan {
-                    nodes,
-                    streams: scan(c, "stream:")?,
-                })
-            }),
-        };
-        result.map_err(|e| {
-            // Whatever went wrong, start from a fresh connection.
-            self.conn = None;
-            e.to_string()
-        })
-    }
-}
-
-/// Every `(key, value)` under `shardsfu:<kind>*` (string values only).
-fn scan(c: &mut redis::Connection, kind: &str) -> redis::RedisResult<Vec<(String, String)>> {
-    let pattern = format!("{KEY_PREFIX}{kind}*");
-    let mut keys: Vec<String> = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(500)
-            .query(c)?;
-        keys.extend(batch);
-        cursor = next;
-        if cursor == 0 || keys.len() >= MAX_LISTED {
-            break;
-        }
-    }
-    keys.sort();
-    keys.dedup();
-    keys.truncate(MAX_LISTED);
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    // MGET answers nil for a key gone meanwhile or of another type.
-    let values: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query(c)?;
-    Ok(keys
-        .into_iter()
-        .zip(values)
-        .filter_map(|(k, v)| Some((k, v?)))
-        .collect())
 }
 
 /// The streams published on this node now.
@@ -537,7 +439,7 @@ fn run(shared: &Shared, rx: &flume::Receiver<Request>, shutdown: &Shutdown) {
         return;
     };
     let stats = &cluster.stats;
-    let mut link = Link::new(&cluster.config);
+    let mut link = Link::new(cluster);
     let mut core = DirectoryCore::new(cluster.me.clone(), cluster.config.lease, Instant::now());
     let mut waiting: HashMap<u64, flume::Sender<Decision>> = HashMap::new();
     let mut next_id = 0u64;
@@ -550,14 +452,30 @@ fn run(shared: &Shared, rx: &flume::Receiver<Request>, shutdown: &Shutdown) {
         let mut requests: Vec<Request> = rx.recv_timeout(wait).into_iter().collect();
         requests.extend(rx.try_iter());
         let now = Instant::now();
-        for Request::Claim { stream, reply } in requests {
-            next_id += 1;
-            waiting.insert(next_id, reply);
-            core.handle_claim(next_id, &stream, now, unix_ms());
+        for request in requests {
+            match request {
+                Request::Claim { stream, reply } => {
+                    next_id += 1;
+                    waiting.insert(next_id, reply);
+                    core.handle_claim(next_id, &stream, now, unix_ms());
+                }
+                Request::Room(r) => {
+                    if let Err(e) = cluster_rooms::handle(&mut link, cluster, r) {
+                        inc(&stats.redis_errors);
+                        crate::warn_limited!("cluster: a room request failed: {e}");
+                    }
+                }
+            }
         }
         if now >= core.poll_timeout() {
             core.handle_local(&local_streams(shared), now, unix_ms());
             core.handle_timeout(now);
+            if core.redis_up() {
+                if let Err(e) = cluster_rooms::resync(&mut link, shared, cluster) {
+                    inc(&stats.redis_errors);
+                    crate::warn_limited!("cluster: the rooms' resync failed: {e}");
+                }
+            }
         }
         let mut ran = false;
         while let Some(op) = core.poll_op() {
@@ -569,6 +487,19 @@ fn run(shared: &Shared, rx: &flume::Receiver<Request>, shutdown: &Shutdown) {
             ran = true;
         }
         while let Some(ev) = core.poll_event() {
+            if let Event::Lost { stream, .. } = &ev {
+                let mut lost = cluster.lost.lock().unwrap_or_else(|p| p.into_inner());
+                if lost.len() < MAX_QUEUED && !lost.contains(stream) {
+                    lost.push(stream.clone());
+                }
+            }
+            if matches!(ev, Event::RedisUp) {
+                let until = Instant::now() + cluster.config.lease;
+                *cluster
+                    .settle_until
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(until);
+            }
             on_event(ev, &mut waiting, stats);
         }
         if ran {
@@ -605,7 +536,7 @@ fn on_event(ev: Event, waiting: &mut HashMap<u64, flume::Sender<Decision>>, stat
         }
         Event::Lost { stream, owner } => {
             inc(&stats.claims_lost);
-            tracing::warn!(stream, owner = %owner.node, "cluster: a stream published here is claimed by another node");
+            tracing::warn!(stream, owner = %owner.node, "cluster: a stream published here is claimed by another node; its publisher here is ended");
         }
         Event::RedisDown(why) => {
             tracing::warn!(

@@ -182,6 +182,30 @@ pub async fn forward(cluster: &Cluster, api: &str, req: &Request) -> Response {
     }
 }
 
+/// Other nodes a kick is asked of, at most.
+pub const MAX_KICK_NODES: usize = 16;
+
+/// `DELETE /api/v1/clients/{id}` of a client not on this node: asked of
+/// the other nodes of the directory (at most [`MAX_KICK_NODES`], one after
+/// another, within two [`FORWARD_TIMEOUT`]s) until one has it. `None` when
+/// this is not for forwarding (no cluster, already forwarded).
+pub async fn kick_elsewhere(cluster: &Cluster, req: &Request) -> Option<Response> {
+    if req.header(FORWARDED_HEADER).is_some() {
+        return None;
+    }
+    let deadline = std::time::Instant::now() + FORWARD_TIMEOUT * 2;
+    for api in cluster.other_nodes().into_iter().take(MAX_KICK_NODES) {
+        if std::time::Instant::now() >= deadline {
+            break;
+        }
+        let resp = forward(cluster, &api, req).await;
+        if resp.status < 300 {
+            return Some(resp);
+        }
+    }
+    None
+}
+
 /// One forwarded request, made on its own thread.
 struct Call {
     url: String,

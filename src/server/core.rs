@@ -17,6 +17,7 @@ use bytes::Bytes;
 use shards::glommio::net::UdpSocket;
 use shards::{Mesh, SendBatch, SendError, MAX_BATCH};
 
+use crate::overload::ShardLoad;
 use crate::server::hooks;
 use crate::server::shared::Shared;
 use crate::sfu::{Closed, EndReason, Event, MeshDest, Output, Sfu, ShardMsg, ShardStats};
@@ -53,10 +54,28 @@ pub struct ShardRuntime {
     pub pull_routes: RefCell<HashMap<SocketAddr, crate::server::pull::PullRoute>>,
     /// This runtime itself (to start tasks from a request's handler).
     pub this: std::rc::Weak<ShardRuntime>,
+    /// How long datagrams wait in this shard's receive queues and how busy
+    /// it is, and whether that makes it overloaded (`max_queue_delay`,
+    /// `max_shard_load`).
+    pub load: RefCell<ShardLoad>,
 }
 
 /// The buffers one flush works in: the SFU's outputs, then the datagrams.
 pub type FlushBuffers = (Vec<Output>, Vec<(Bytes, SocketAddr)>);
+
+/// Pending outputs past which a batch of received datagrams is flushed
+/// before the rest of it is handled.
+pub const FLUSH_AT: usize = 64;
+
+/// `rtc_server.max_queue_delay` and `max_shard_load` applied to `q`.
+pub fn configure_overload(q: &mut ShardLoad, config: &crate::config::Config) {
+    let rtc = &config.rtc_server;
+    q.set_budget(match rtc.max_queue_delay {
+        0 => None,
+        ms => Some(std::time::Duration::from_millis(u64::from(ms))),
+    });
+    q.set_max_busy((rtc.max_shard_load > 0).then_some(rtc.max_shard_load));
+}
 
 /// One RTC UDP socket and the address families it serves (known at bind
 /// time, so choosing a socket costs no syscall per datagram).
@@ -107,8 +126,11 @@ impl ShardRuntime {
         let latest = self.shared.current.generation();
         if latest != self.settings_generation.get() {
             self.settings_generation.set(latest);
-            let settings = self.shared.current.get().settings.clone();
-            self.sfu.borrow_mut().handle_settings(settings);
+            let current = self.shared.current.get();
+            configure_overload(&mut self.load.borrow_mut(), &current.config);
+            self.sfu
+                .borrow_mut()
+                .handle_settings(current.settings.clone());
         }
     }
 
@@ -135,6 +157,41 @@ impl ShardRuntime {
         let stats = self.stats();
         self.on_packet(&stats.udp_packets_in, &stats.udp_bytes_in, from, data)
             .await;
+    }
+
+    /// Handles a batch of datagrams received on an RTC socket, then carries
+    /// out what they queued: in one flush (one `sendmmsg` for the answers of
+    /// many inputs), or earlier once [`FLUSH_AT`] outputs are pending, so a
+    /// batch of packets fanned out to a large audience is not all held in
+    /// memory at once. Cut datagrams are dropped here, and RTP that waited
+    /// past `max_queue_delay` is counted (it marks the shard overloaded).
+    pub async fn on_datagrams(&self, batch: &shards::RecvBatch) {
+        let stats = self.stats();
+        let now = Instant::now();
+        for d in (0..batch.len()).filter_map(|i| batch.get(i)) {
+            ShardStats::inc(&stats.udp_packets_in);
+            ShardStats::add(&stats.udp_bytes_in, d.data.len() as u64);
+            if d.truncated {
+                ShardStats::inc(&stats.udp_truncated);
+                continue;
+            }
+            let late = self
+                .load
+                .borrow_mut()
+                .handle_datagram(now, d.data, d.waited);
+            if late {
+                ShardStats::inc(&stats.rtp_late);
+            }
+            let pending = {
+                let mut sfu = self.sfu.borrow_mut();
+                sfu.handle_datagram(now, d.from, d.data);
+                sfu.pending_outputs()
+            };
+            if pending >= FLUSH_AT {
+                self.flush().await;
+            }
+        }
+        self.flush().await;
     }
 
     /// Handles one packet received in a frame on a WebRTC-over-TCP
@@ -202,6 +259,17 @@ impl ShardRuntime {
     /// Runs due timers (DTLS retransmissions, RTCP, `stun_timeout`) and
     /// publishes the shard's figures for the API.
     pub async fn tick(&self, now: Instant, with_clients: bool) {
+        {
+            let mut load = self.load.borrow_mut();
+            let waited = load.handle_tick(now);
+            if load.wants_cpu_time(now) {
+                if let Some(percent) = load.handle_cpu_time(now, shards::thread_cpu_time()) {
+                    ShardStats::set(&self.stats().busy_percent, u64::from(percent));
+                }
+            }
+            ShardStats::set(&self.stats().queue_delay_ms, waited.as_millis() as u64);
+            self.shared.load.set(self.id, now, &load);
+        }
         let snapshot = self.sfu.borrow_mut().snapshot(now, with_clients);
         if let Some(snap) = snapshot {
             self.shared.snapshots.publish(self.id, snap);

@@ -169,6 +169,13 @@ pub(crate) async fn serve<S: HttpStream + 'static>(
             }
             // Live hook: an HTTP-FLV play takes over the connection.
             if let Ok(r) = &req {
+                // Play anywhere: a stream published on another node is
+                // pulled first.
+                if let Some(resp) = crate::server::live::http::pull_elsewhere(core, r, site).await {
+                    ShardStats::inc(&core.stats().http_requests);
+                    conn.send_response(Instant::now(), &resp);
+                    continue;
+                }
                 let peer = stream.peer_addr();
                 if let Some(play) = crate::server::live::http::flv_request(core, r, site, peer) {
                     ShardStats::inc(&core.stats().http_requests);

@@ -39,7 +39,10 @@ const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset
 
 /// Per-shard counters that are gauges (the rest only grow).
 fn is_gauge(name: &str) -> bool {
-    name == "sessions" || name.starts_with("table_")
+    name == "sessions"
+        || name == "queue_delay_ms"
+        || name == "busy_percent"
+        || name.starts_with("table_")
 }
 
 /// Errors starting the exporter.

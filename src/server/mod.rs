@@ -11,6 +11,8 @@
 
 pub mod cluster;
 pub mod cluster_forward;
+pub mod cluster_link;
+pub mod cluster_rooms;
 pub mod conn_limit;
 mod core;
 pub mod drain;
@@ -134,6 +136,9 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
         .first()
         .and_then(|s| s.local_addr().ok())
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mut load = crate::overload::ShardLoad::new(None);
+    core::configure_overload(&mut load, &shared.current.get().config);
+    load.handle_cpu_time(Instant::now(), shards::thread_cpu_time());
     let core = Rc::new_cyclic(|this| ShardRuntime {
         id: ctx.id,
         count: ctx.count,
@@ -158,18 +163,31 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
         settings_generation: std::cell::Cell::new(0),
         pull_routes: Default::default(),
         this: this.clone(),
+        load: std::cell::RefCell::new(load),
     });
+    // Media (RTC sockets, the mesh, WebRTC over TCP) runs in its own task
+    // queue: when it saturates the shard, the default queue (HTTP, RTMP,
+    // signaling, the shard's timers) still gets an equal share of the CPU.
+    let media = glommio::executor().create_task_queue(
+        glommio::Shares::Static(1000),
+        glommio::Latency::NotImportant,
+        "media",
+    );
     let mut tasks = Vec::new();
     for s in core.udp.clone() {
-        tasks.push(glommio::spawn_local(udp_loop(core.clone(), s.sock)));
+        tasks.push(in_queue(udp_loop(core.clone(), s.sock), media)?);
     }
     for (_peer, rx) in receivers {
         let core = core.clone();
-        tasks.push(glommio::spawn_local(async move {
-            while let Some(msg) = rx.recv().await {
-                core.on_mesh(msg).await;
-            }
-        }));
+        tasks.push(in_queue(
+            async move {
+                while let Some(msg) = rx.recv().await {
+                    core.on_mesh(msg).await;
+                    glommio::yield_if_needed().await;
+                }
+            },
+            media,
+        )?);
     }
     for (listener, site, tls) in http {
         tasks.push(glommio::spawn_local(http_conn::accept_loop(
@@ -180,10 +198,10 @@ async fn shard_main(mut ctx: ShardContext<ShardMsg>, shared: Arc<Shared>) -> any
         )));
     }
     for listener in rtc_tcp {
-        tasks.push(glommio::spawn_local(rtc_tcp::accept_loop(
-            core.clone(),
-            listener,
-        )));
+        tasks.push(in_queue(
+            rtc_tcp::accept_loop(core.clone(), listener),
+            media,
+        )?);
     }
     for (listener, roles) in shared_ports {
         tasks.push(glommio::spawn_local(port_mux::accept_loop(
@@ -353,15 +371,66 @@ fn tcp_endpoints(cfg: &crate::config::Config) -> Vec<SocketAddr> {
     all
 }
 
+/// Starts `task` in the task queue `queue` of this shard's executor.
+fn in_queue<F: std::future::Future + 'static>(
+    task: F,
+    queue: glommio::TaskQueueHandle,
+) -> anyhow::Result<glommio::Task<F::Output>> {
+    glommio::spawn_local_into(task, queue)
+        .map_err(|e| anyhow::anyhow!("cannot start a task in queue {queue:?}: {e}"))
+}
+
+/// Receives an RTC socket's datagrams in batches ([`shards::RecvBatch`]),
+/// each batch handled and answered in one flush. The first datagram of a
+/// batch is taken by glommio's receive: at once when one is queued (then
+/// `recvmmsg` adds what else is), else by io_uring when one comes (then it
+/// is handled alone: the queue was empty, and asking the kernel again only
+/// to learn so would cost a syscall per datagram at light load). Full
+/// batches are followed by more while the queue lasts. Yields when the
+/// executor asks, so a saturated shard still runs its other task queue.
 async fn udp_loop(core: Rc<ShardRuntime>, sock: Rc<UdpSocket>) {
-    let mut buf = vec![0u8; 2048];
+    use std::os::fd::AsRawFd;
+    let fd = sock.as_raw_fd();
+    if let Err(e) = shards::enable_arrival_stamps(fd) {
+        tracing::warn!(
+            shard = core.id,
+            "rtc udp: no arrival stamps ({e}): max_queue_delay cannot see the queue"
+        );
+    }
+    let mut batch = shards::RecvBatch::default();
     loop {
-        match sock.recv_from(&mut buf).await {
-            Ok((n, from)) => core.on_datagram(shards::canonical(from), &buf[..n]).await,
-            Err(e) => {
-                crate::warn_limited!(shard = core.id, "rtc udp receive: {e}");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
+        let (first, queued) = {
+            let mut recv = std::pin::pin!(sock.recv_from(batch.first_slot()));
+            match futures_lite::future::poll_once(&mut recv).await {
+                Some(r) => (r, true),
+                None => (recv.await, false),
             }
+        };
+        let mut got = match first {
+            Ok((len, from)) => {
+                batch.set_first(len, from);
+                if queued {
+                    batch.recv_more(fd).map(|_| batch.len())
+                } else {
+                    Ok(1)
+                }
+            }
+            Err(e) => Err(e.into()),
+        };
+        while let Ok(n) = got {
+            core.on_datagrams(&batch).await;
+            glommio::yield_if_needed().await;
+            if n < shards::RECV_BATCH {
+                break;
+            }
+            got = match batch.recv(fd) {
+                Ok(0) => break,
+                r => r,
+            };
+        }
+        if let Err(e) = got {
+            crate::warn_limited!(shard = core.id, "rtc udp receive: {e}");
+            glommio::timer::sleep(Duration::from_millis(10)).await;
         }
     }
 }

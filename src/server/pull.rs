@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use shards::glommio::net::UdpSocket;
 
 use crate::api::ApiError;
-use crate::cluster::pull::{Begin, Ended, PullError};
+use crate::cluster::pull::{Begin, Ended, PullError, HLS_KEEP};
 use crate::cluster::StreamOwner;
 use crate::directory::{IceView, SessionEntry, StreamEntry};
 use crate::sdp::Role;
@@ -34,6 +34,65 @@ pub const ANSWER_DEADLINE: Duration = Duration::from_secs(2);
 const WAIT_STEP: Duration = Duration::from_millis(20);
 /// Largest origin answer read.
 const MAX_ANSWER: u64 = 64 * 1024;
+
+/// Whether the default vhost bridges WebRTC publishers to the live side
+/// (`rtc { rtc_to_rtmp on; }`): a pulled stream then also plays over
+/// RTMP, HTTP-FLV and HLS here.
+fn bridged(core: &ShardRuntime) -> bool {
+    let v = core.shared.config.vhost(crate::config::DEFAULT_VHOST);
+    v.rtc.enabled && v.rtc.rtc_to_rtmp
+}
+
+/// What a live player waits for after its pull is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveWait {
+    /// The live stream (HTTP-FLV).
+    Stream,
+    /// Its HLS playlist (a `.m3u8`); the pull is kept [`HLS_KEEP`].
+    Playlist,
+    /// Nothing (a `.ts`); the pull is kept [`HLS_KEEP`].
+    Keep,
+}
+
+/// Before a live player (HTTP-FLV, HLS) of `app/stream` is served: when
+/// nobody publishes it here, the directory names another node and
+/// `rtc_to_rtmp` bridges pulled streams, pull it ([`ensure`]) and wait up
+/// to `limit` for what the player needs. Errors are the pull's (502).
+pub async fn ensure_live(
+    core: &ShardRuntime,
+    app: &str,
+    stream: &str,
+    wait: LiveWait,
+    limit: Duration,
+) -> Result<(), ApiError> {
+    let Some(cluster) = &core.shared.cluster else {
+        return Ok(());
+    };
+    let key = StreamKey::new(app, stream);
+    let live = &core.shared.live;
+    if !bridged(core) || (live.is_publishing(key.as_str()) && wait == LiveWait::Stream) {
+        return Ok(());
+    }
+    if !cluster.pulls().is_pulled(key.as_str()) && cluster.owner_elsewhere(key.as_str()).is_none() {
+        return Ok(());
+    }
+    ensure(core, crate::config::DEFAULT_VHOST, app, stream).await?;
+    if wait != LiveWait::Stream {
+        cluster
+            .pulls()
+            .keep(key.as_str(), Instant::now() + HLS_KEEP);
+    }
+    let ready = || match wait {
+        LiveWait::Stream => live.is_publishing(key.as_str()),
+        LiveWait::Playlist => live.hls_playlist(key.as_str(), "").is_some(),
+        LiveWait::Keep => true,
+    };
+    let deadline = Instant::now() + limit;
+    while !ready() && Instant::now() < deadline {
+        shards::glommio::timer::sleep(WAIT_STEP).await;
+    }
+    Ok(())
+}
 
 /// Where a pull's packets go: its socket and the origin's address.
 #[derive(Clone)]
@@ -337,6 +396,37 @@ pub fn on_session_closed(core: &ShardRuntime, token: &str) {
     }
 }
 
+/// Ends the local publishers of streams another node won in the directory
+/// (after a partition or publishes let through while Redis was down): one
+/// publisher per stream cluster-wide again, the first claim's. Its client
+/// may publish again, and gets a 409 while the other holds the stream.
+fn end_lost(core: &ShardRuntime, cluster: &Cluster, now: Instant) {
+    let live = &core.shared.live;
+    for stream in cluster.take_lost() {
+        // An RTMP publisher (bridged to WebRTC or not) ends with its connection.
+        let rtmp: Vec<String> = live
+            .clients(now)
+            .into_iter()
+            .filter(|c| {
+                c.desc.kind.is_publish()
+                    && crate::server::live::hub::stream_key(&c.desc.app, &c.desc.stream) == stream
+            })
+            .map(|c| c.id)
+            .collect();
+        for id in &rtmp {
+            tracing::warn!(%stream, client = %id, "cluster: ending the RTMP publisher here, the stream is another node's");
+            live.kick(id);
+        }
+        let webrtc = core.shared.directory.stream(&stream);
+        if let Some(entry) =
+            webrtc.filter(|_| rtmp.is_empty() && !cluster.pulls().is_pulled(&stream))
+        {
+            tracing::warn!(%stream, "cluster: ending the WebRTC publisher here, the stream is another node's");
+            let _ = crate::server::signaling::delete(core, &entry.publisher);
+        }
+    }
+}
+
 /// Every few hundred ms on each shard: ends this shard's pulls that have
 /// had no player for a linger or whose origin left the directory, and (on
 /// shard 0) resumes streams that have players here, no publisher, and now
@@ -346,11 +436,13 @@ pub async fn tick(core: &Rc<ShardRuntime>, now: Instant) {
         return;
     };
     let directory = &core.shared.directory;
+    let live = &core.shared.live;
     let ends = cluster.pulls().handle_tick(
         now,
         core.id,
-        |s| directory.players_of(s),
+        |s| directory.players_of(s) + live.players_of(s),
         |s| cluster.owner_of(s),
+        cluster.settling(now),
     );
     if !ends.is_empty() {
         for token in &ends {
@@ -361,7 +453,14 @@ pub async fn tick(core: &Rc<ShardRuntime>, now: Instant) {
     if core.id != 0 {
         return;
     }
-    for (stream, vhost) in directory.played_unpublished() {
+    end_lost(core, cluster, now);
+    let mut waiting = directory.played_unpublished();
+    if bridged(core) {
+        // RTMP players wait for their stream.
+        let vhost = crate::config::DEFAULT_VHOST;
+        waiting.extend(live.waiting().into_iter().map(|s| (s, vhost.to_owned())));
+    }
+    for (stream, vhost) in waiting {
         let skip = {
             let pulls = cluster.pulls();
             pulls.is_pulled(&stream) || pulls.recently_failed(&stream, now)

@@ -44,6 +44,8 @@ pub struct Shared {
     pub connections_per_ip: Arc<crate::limits::PerIpConnections>,
     /// Signaling requests by client address (`signaling_rate_per_ip`).
     pub signaling_rate: crate::limits::SignalingRate,
+    /// Which shards are overloaded (`max_queue_delay`), for the API.
+    pub load: crate::overload::Load,
     /// HTTP hook calls in flight, all shards together.
     pub hooks_in_flight: crate::server::hooks::InFlight,
     /// Live streams (RTMP, HTTP-FLV, HLS), shared by every shard.
@@ -106,6 +108,7 @@ impl Shared {
             rtc_tcp_connections: Default::default(),
             connections_per_ip: crate::limits::PerIpConnections::new(),
             signaling_rate: Default::default(),
+            load: crate::overload::Load::new(workers, Instant::now()),
             hooks_in_flight: Default::default(),
             live: Default::default(),
             rooms: Default::default(),

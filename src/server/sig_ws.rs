@@ -16,7 +16,10 @@ use crate::server::rooms::RoomHub;
 use crate::server::timeouts;
 use crate::server::tls::HttpStream;
 use crate::server::ShardRuntime;
-use crate::signaling::{self, message, Guard, GuardLimits, RoomLimits, Tick, WsConn, WsEvent};
+use crate::signaling::message::Action;
+use crate::signaling::{
+    self, message, Guard, GuardLimits, MemberEvent, RoomEvent, RoomLimits, Tick, WsConn, WsEvent,
+};
 
 /// Whether `req` is for the signaling WebSocket (when it is enabled).
 pub fn wants(req: &Request, config: &Config) -> bool {
@@ -106,7 +109,7 @@ pub async fn serve<S: HttpStream + 'static>(
         // Each message's answer goes out before anything a later one says.
         while let Some(ev) = ws.poll_event() {
             on_event(
-                hub,
+                core,
                 conn,
                 &mut ws,
                 &mut guard,
@@ -115,7 +118,8 @@ pub async fn serve<S: HttpStream + 'static>(
                 now,
                 &mut why,
                 peer,
-            );
+            )
+            .await;
             while let Ok(text) = mailbox.try_recv() {
                 ws.send_text(&text);
             }
@@ -184,15 +188,20 @@ pub async fn serve<S: HttpStream + 'static>(
             }
         }
     }
-    hub.close(conn);
+    let events = hub.close(conn);
+    if let Some(c) = &core.shared.cluster {
+        c.room_events(events);
+    }
     let _ = timeouts::close(&mut wr).await;
     tracing::debug!(?peer, conn = conn.0, "signaling: WebSocket closed: {why}");
 }
 
-/// Carries out one event of the WebSocket.
+/// Carries out one event of the WebSocket. In a cluster, a join first
+/// reserves its display cluster-wide (awaited with a deadline: this
+/// socket's later messages wait, nobody else's).
 #[allow(clippy::too_many_arguments)]
-fn on_event(
-    hub: &RoomHub,
+async fn on_event(
+    core: &ShardRuntime,
     conn: signaling::ConnId,
     ws: &mut WsConn,
     guard: &mut Guard,
@@ -213,7 +222,36 @@ fn on_event(
             if let Err(e) = guard.on_message(now) {
                 return refuse(ws, why, 1008, e.to_string());
             }
+            let hub = &core.shared.rooms;
+            let cluster = core.shared.cluster.as_ref();
+            let mut reserved = None;
+            if let (Some(c), Ok(Action::Join { room, display })) =
+                (cluster, message::decode(&text).action)
+            {
+                if !hub.is_member(conn) {
+                    if let Some(grant) = c.room_join(&room, &display).await {
+                        hub.seed(&room, &grant.members, limits);
+                        reserved = grant.fresh.then_some((room, display));
+                    }
+                }
+            }
             let handled = hub.message(conn, &text, limits, now);
+            if let Some(c) = cluster {
+                let mut events = handled.cluster;
+                // A display reserved for a join refused here is given back.
+                if let (Some((room, display)), Some(_)) = (reserved, &handled.refused) {
+                    events.push(RoomEvent {
+                        node: c.me.id.clone(),
+                        room,
+                        display,
+                        event: MemberEvent::Leave,
+                        publishing: false,
+                        call: String::new(),
+                        data: String::new(),
+                    });
+                }
+                c.room_events(events);
+            }
             if handled.joined {
                 guard.on_joined();
             }

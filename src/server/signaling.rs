@@ -94,7 +94,16 @@ pub async fn serve(
                 resource(core, &current, req, &token).and_then(|_| delete(core, &token)),
             ),
         },
-        Route::Kick { id } => api::kicked(kick(core, &id)),
+        // A client on another cluster node is kicked there.
+        Route::Kick { id } => match (kick(core, &id), &core.shared.cluster) {
+            (Err(ApiError::ClientNotFound(_)), Some(c)) => {
+                match cluster_forward::kick_elsewhere(c, req).await {
+                    Some(r) => r,
+                    None => api::kicked(Err(ApiError::ClientNotFound(id))),
+                }
+            }
+            (result, _) => api::kicked(result),
+        },
         Route::Mix { room, method } => mix(core, &room, method).await,
         Route::Info(api::InfoQuery::Cluster) => cluster_report(core),
         Route::Info(q) => api::info::report(q, core),
@@ -322,6 +331,12 @@ pub async fn create(
     current: &Current,
     sig: &Signaling,
 ) -> Result<Created, ApiError> {
+    let now = Instant::now();
+    let here = core.load.borrow().is_overloaded(now).then_some(core.id);
+    if let Some(shard) = here.or_else(|| core.shared.load.overloaded(now)) {
+        ShardStats::inc(&core.stats().sessions_refused_overload);
+        return Err(ApiError::Overloaded { shard });
+    }
     let candidates = candidates(core, current, sig).await;
     claim(core, sig).await?;
     if sig.create.role == Role::Play {

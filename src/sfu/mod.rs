@@ -285,6 +285,12 @@ impl Sfu {
         out.extend(self.out.drain(..));
     }
 
+    /// How many outputs are pending (for the runtime to flush a batch of
+    /// inputs early when they fan out widely).
+    pub fn pending_outputs(&self) -> usize {
+        self.out.len()
+    }
+
     fn transmit(&mut self, data: Bytes, to: SocketAddr) {
         self.out.push_back(Output::Transmit(data, to));
     }

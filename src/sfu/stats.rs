@@ -57,6 +57,19 @@ counters! {
     udp_bytes_in,
     /// UDP bytes sent.
     udp_bytes_out,
+    /// RTP datagrams that waited in the receive queue longer than
+    /// `max_queue_delay` (forwarded; the shard counts as overloaded).
+    rtp_late,
+    /// Datagrams dropped because they were longer than the receive slot.
+    udp_truncated,
+    /// Gauge: the longest a datagram waited in the receive queue during the
+    /// last tick, in milliseconds.
+    queue_delay_ms,
+    /// Gauge: percent of the last second the shard's executor was busy
+    /// (running tasks or polling I/O).
+    busy_percent,
+    /// New sessions refused (503) because a shard was overloaded.
+    sessions_refused_overload,
     /// Packets received in RFC 4571 frames on WebRTC-over-TCP connections.
     tcp_frames_in,
     /// Packets queued to WebRTC-over-TCP connections.

@@ -274,7 +274,7 @@ impl Sfu {
             app: spec.app.clone(),
             stream: spec.stream.clone(),
             stream_key: StreamKey::new(&spec.app, &spec.stream),
-            rtc_to_rtmp: false,
+            rtc_to_rtmp: settings.rtc_to_rtmp,
             client_ip: None,
             check_deadline: Some(now + settings.first_check_timeout),
             wait_for_publisher: None,

@@ -17,13 +17,17 @@
 pub mod fuzz;
 pub mod guard;
 pub mod message;
+pub mod remote;
 pub mod rooms;
 pub mod ws;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cluster;
 
 pub use guard::{Guard, GuardError, GuardLimits, Tick};
+pub use remote::{MemberEvent, RemoteMember, RoomEvent};
 pub use rooms::{ConnId, Output, RoomError, RoomLimits, Rooms};
 pub use ws::{accept_upgrade, UpgradeError, WsConn, WsError, WsEvent};
 

@@ -6,11 +6,18 @@
 //! the sender and notifications to the other members, each for one socket.
 //! Nothing here reads a clock or touches a socket; `now` is when the input
 //! arrived.
+//!
+//! In a cluster ([`Rooms::set_node`]), a room's members on other nodes are
+//! mirrored as remote members (see [`super::remote`]): fed in with
+//! [`Rooms::handle_remote`] (their events) and [`Rooms::sync_remote`] (the
+//! room's Redis hash), they are listed and notified about like local ones;
+//! what local members do comes out as [`Output::Cluster`] for the others.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use super::message::{self, Action, DecodeError, Notify, Participant, Tid};
+use super::remote::{MemberEvent, RemoteMember, RoomEvent};
 
 /// One WebSocket, as the runtime numbers them (unique in the process).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -104,11 +111,22 @@ pub enum Output {
         /// The JSON text.
         text: String,
     },
+    /// Tell the other nodes (only with [`Rooms::set_node`]).
+    Cluster(RoomEvent),
+}
+
+/// Where a member is connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum At {
+    /// A socket of this process.
+    Local(ConnId),
+    /// Another node (by id).
+    Remote(String),
 }
 
 #[derive(Debug)]
 struct Member {
-    conn: ConnId,
+    at: At,
     display: String,
     publishing: bool,
     joined: Instant,
@@ -126,6 +144,17 @@ impl Room {
 }
 
 impl Member {
+    fn conn(&self) -> Option<ConnId> {
+        match self.at {
+            At::Local(c) => Some(c),
+            At::Remote(_) => None,
+        }
+    }
+
+    fn is_from(&self, node: &str) -> bool {
+        matches!(&self.at, At::Remote(n) if n == node)
+    }
+
     fn participant(&self) -> Participant<'_> {
         Participant {
             display: &self.display,
@@ -142,6 +171,8 @@ pub struct Rooms {
     /// The room each joined socket is in.
     joined: HashMap<ConnId, String>,
     out: VecDeque<Output>,
+    /// This node's id in a cluster.
+    node: Option<String>,
 }
 
 impl Rooms {
@@ -159,12 +190,18 @@ impl Rooms {
         self.limits = limits;
     }
 
+    /// In a cluster, this node's id: local members' events come out as
+    /// [`Output::Cluster`] from now on.
+    pub fn set_node(&mut self, node: String) {
+        self.node = Some(node);
+    }
+
     /// Rooms open now.
     pub fn room_count(&self) -> usize {
         self.rooms.len()
     }
 
-    /// Members of every room together.
+    /// Local members of every room together.
     pub fn member_count(&self) -> usize {
         self.joined.len()
     }
@@ -184,7 +221,7 @@ impl Rooms {
             .get(room)?
             .members
             .iter()
-            .find(|m| m.conn == conn)?;
+            .find(|m| m.at == At::Local(conn))?;
         Some((room, &m.display))
     }
 
@@ -196,7 +233,7 @@ impl Rooms {
             .get(room)?
             .members
             .iter()
-            .find(|m| m.conn == conn)?;
+            .find(|m| m.at == At::Local(conn))?;
         Some(now.saturating_duration_since(m.joined))
     }
 
@@ -211,12 +248,20 @@ impl Rooms {
     ) -> Result<(), RoomError> {
         let decoded = message::decode(text);
         let tid = decoded.tid;
+        let joining = match &decoded.action {
+            Ok(Action::Join { room, .. }) => Some(room.clone()),
+            _ => None,
+        };
         let result = decoded
             .action
             .map_err(RoomError::from)
             .and_then(|a| self.act(conn, tid.as_ref(), a, now));
         if let Err(e) = &result {
             self.send(conn, message::error_answer(tid.as_ref(), &e.to_string()));
+            // A room seeded for this join and refused: nobody here is in it.
+            if let Some(room) = joining {
+                self.drop_if_unattended(&room);
+            }
         }
         result
     }
@@ -230,16 +275,191 @@ impl Rooms {
         let Some(room) = self.rooms.get_mut(&name) else {
             return;
         };
-        let Some(at) = room.members.iter().position(|m| m.conn == conn) else {
+        let Some(at) = room.members.iter().position(|m| m.at == At::Local(conn)) else {
             return;
         };
         let gone = room.members.remove(at);
-        if room.members.is_empty() {
-            self.rooms.remove(&name);
-            return;
-        }
         let texts = notifications(&name, room, &gone, "leave", "", "");
         self.out.extend(texts);
+        self.tell_cluster(&name, &gone, MemberEvent::Leave, "", "");
+        self.drop_if_unattended(&name);
+    }
+
+    /// A member on another node did something (an event from the channel):
+    /// the mirror follows and the local members are told. Events about
+    /// rooms with no member here, or displays held here, change nothing.
+    /// Any event but a leave shows the member is there, so a member missed
+    /// so far is added (and its join told) first.
+    pub fn handle_remote(&mut self, ev: &RoomEvent, now: Instant) {
+        if self.node.as_deref() == Some(ev.node.as_str()) {
+            return;
+        }
+        let Some(r) = self.rooms.get_mut(&ev.room) else {
+            return;
+        };
+        let at = r.members.iter().position(|m| m.display == ev.display);
+        if at.is_some_and(|i| !r.members[i].is_from(&ev.node)) {
+            return;
+        }
+        if ev.event == MemberEvent::Leave {
+            if let Some(i) = at {
+                let gone = r.members.remove(i);
+                let texts = notifications(&ev.room, r, &gone, "leave", "", "");
+                self.out.extend(texts);
+            }
+            return;
+        }
+        let at = match at {
+            Some(i) => i,
+            // Bounded whatever other nodes (or whoever writes to Redis) say.
+            None if r.members.len() >= super::remote::MAX_ENTRIES => return,
+            None => {
+                r.members.push(Member {
+                    at: At::Remote(ev.node.clone()),
+                    display: ev.display.clone(),
+                    publishing: false,
+                    joined: now,
+                });
+                let i = r.members.len() - 1;
+                self.notify_member(&ev.room, i, "join", "", "");
+                i
+            }
+        };
+        match ev.event {
+            MemberEvent::Publish => self.set_publishing(&ev.room, at),
+            MemberEvent::Control => self.notify_member(&ev.room, at, "control", &ev.call, &ev.data),
+            MemberEvent::Join | MemberEvent::Leave => {}
+        }
+    }
+
+    /// `room`'s members on other nodes by its Redis hash, read now: new
+    /// ones join, ones that began publishing publish, and (with
+    /// `drop_missing`) remote members missing from `remote` leave, each
+    /// told to the local members. Displays held here are left alone.
+    /// Nothing happens to a room without members here. A hash being
+    /// rebuilt (Redis restarted empty) is read without `drop_missing`.
+    pub fn sync_remote(
+        &mut self,
+        room: &str,
+        remote: &[RemoteMember],
+        drop_missing: bool,
+        now: Instant,
+    ) {
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let listed = |m: &Member| {
+            remote
+                .iter()
+                .any(|x| m.is_from(&x.node) && m.display == x.display)
+        };
+        while let Some(i) = r
+            .members
+            .iter()
+            .position(|m| drop_missing && matches!(m.at, At::Remote(_)) && !listed(m))
+        {
+            let gone = r.members.remove(i);
+            let texts = notifications(room, r, &gone, "leave", "", "");
+            self.out.extend(texts);
+        }
+        for x in remote {
+            let ev = RoomEvent {
+                node: x.node.clone(),
+                room: room.to_owned(),
+                display: x.display.clone(),
+                event: if x.publishing {
+                    MemberEvent::Publish
+                } else {
+                    MemberEvent::Join
+                },
+                publishing: x.publishing,
+                call: String::new(),
+                data: String::new(),
+            };
+            let known = self.rooms.get(room).and_then(|r| {
+                r.members
+                    .iter()
+                    .find(|m| m.display == x.display)
+                    .map(|m| m.publishing)
+            });
+            // Publish only when it changes; a join only when it is new.
+            if known.is_none() || (x.publishing && known == Some(false)) {
+                self.handle_remote(&ev, now);
+            }
+        }
+    }
+
+    /// Before a local member joins `room`: opens it (when the room limit
+    /// allows) with its members on other nodes, so the join's answer lists
+    /// them. A room that stays without local members is dropped again.
+    /// Members missing from `remote` stay until the next resync.
+    pub fn seed_remote(&mut self, room: &str, remote: &[RemoteMember], now: Instant) {
+        if !self.rooms.contains_key(room) && self.rooms.len() < self.limits.max_rooms {
+            self.rooms.insert(room.to_owned(), Room::default());
+        }
+        self.sync_remote(room, remote, false, now);
+    }
+
+    /// Every room with local members, with its local members' displays and
+    /// whether each publishes (for the cluster's periodic resync).
+    pub fn local_members(&self) -> Vec<(String, Vec<(String, bool)>)> {
+        self.rooms
+            .iter()
+            .map(|(name, r)| {
+                let local = r
+                    .members
+                    .iter()
+                    .filter(|m| m.conn().is_some())
+                    .map(|m| (m.display.clone(), m.publishing))
+                    .collect();
+                (name.clone(), local)
+            })
+            .collect()
+    }
+
+    fn drop_if_unattended(&mut self, room: &str) {
+        if self
+            .rooms
+            .get(room)
+            .is_some_and(|r| r.members.iter().all(|m| m.conn().is_none()))
+        {
+            self.rooms.remove(room);
+        }
+    }
+
+    fn set_publishing(&mut self, room: &str, at: usize) {
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.members[at].publishing = true;
+        }
+        self.notify_member(room, at, "publish", "", "");
+    }
+
+    /// Tells the other nodes about local member `m` of `room`.
+    fn tell_cluster(&mut self, room: &str, m: &Member, event: MemberEvent, call: &str, data: &str) {
+        let ev = cluster_event(self.node.as_deref(), room, m, event, call, data);
+        self.out.extend(ev.map(Output::Cluster));
+    }
+
+    /// [`Self::tell_cluster`] about member `at` of `room`.
+    fn tell_cluster_at(
+        &mut self,
+        room: &str,
+        at: usize,
+        event: MemberEvent,
+        call: &str,
+        data: &str,
+    ) {
+        let ev = self.rooms.get(room).and_then(|r| {
+            cluster_event(
+                self.node.as_deref(),
+                room,
+                &r.members[at],
+                event,
+                call,
+                data,
+            )
+        });
+        self.out.extend(ev.map(Output::Cluster));
     }
 
     /// The next thing to send, in the order it was queued.
@@ -262,11 +482,9 @@ impl Rooms {
             Action::Join { room, display } => self.join(conn, tid, room, display, now),
             Action::Publish { room, display } => {
                 let at = self.own(conn, "publish", &room, &display)?;
-                if let Some(r) = self.rooms.get_mut(&room) {
-                    r.members[at].publishing = true;
-                }
                 self.send(conn, message::empty_answer(tid));
-                self.notify_member(&room, at, "publish", "", "");
+                self.set_publishing(&room, at);
+                self.tell_cluster_at(&room, at, MemberEvent::Publish, "", "");
                 Ok(())
             }
             Action::Control {
@@ -278,6 +496,7 @@ impl Rooms {
                 let at = self.own(conn, "control", &room, &display)?;
                 self.send(conn, message::empty_answer(tid));
                 self.notify_member(&room, at, "control", &call, &data);
+                self.tell_cluster_at(&room, at, MemberEvent::Control, &call, &data);
                 Ok(())
             }
         }
@@ -317,7 +536,7 @@ impl Rooms {
         }
         let r = self.rooms.entry(room.clone()).or_default();
         r.members.push(Member {
-            conn,
+            at: At::Local(conn),
             display,
             publishing: false,
             joined: now,
@@ -330,6 +549,7 @@ impl Rooms {
         };
         self.send(conn, text);
         self.notify_member(&room, at, "join", "", "");
+        self.tell_cluster_at(&room, at, MemberEvent::Join, "", "");
         Ok(())
     }
 
@@ -353,7 +573,7 @@ impl Rooms {
         }
         self.rooms
             .get(room)
-            .and_then(|r| r.members.iter().position(|m| m.conn == conn))
+            .and_then(|r| r.members.iter().position(|m| m.at == At::Local(conn)))
             .ok_or(RoomError::NotJoined { action })
     }
 
@@ -375,7 +595,27 @@ impl Rooms {
     }
 }
 
-/// One notification per member of `r` other than `peer`.
+/// The event of `m` for the other nodes, when this one is in a cluster.
+fn cluster_event(
+    node: Option<&str>,
+    room: &str,
+    m: &Member,
+    event: MemberEvent,
+    call: &str,
+    data: &str,
+) -> Option<RoomEvent> {
+    Some(RoomEvent {
+        node: node?.to_owned(),
+        room: room.to_owned(),
+        display: m.display.clone(),
+        event,
+        publishing: m.publishing,
+        call: call.to_owned(),
+        data: data.to_owned(),
+    })
+}
+
+/// One notification per local member of `r` other than `peer`.
 fn notifications(
     room: &str,
     r: &Room,
@@ -387,9 +627,10 @@ fn notifications(
     let all = r.participants();
     r.members
         .iter()
-        .filter(|m| m.conn != peer.conn)
-        .map(|m| Output::Send {
-            to: m.conn,
+        .filter(|m| m.at != peer.at)
+        .filter_map(|m| Some((m, m.conn()?)))
+        .map(|(m, to)| Output::Send {
+            to,
             text: message::notify(&Notify {
                 event,
                 param,

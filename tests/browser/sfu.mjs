@@ -83,12 +83,14 @@ export class Server {
   // (e.g. for the TCP listener); vhost: more directives of the default
   // vhost; dir: http_server.dir, or null for none (the pages compiled into
   // the binary); apiOnHttp: the HTTP API listens on the HTTP server's port
-  // too (one site, as in SRS); ipv6: everything on [::1] instead of 127.0.0.1.
-  static async start({ workers = 2, rtc = '', rtcServer = '', vhost = '', dir = WWW, apiOnHttp = false, ipv6 = false } = {}) {
+  // too (one site, as in SRS); ipv6: everything on [::1] instead of 127.0.0.1;
+  // host: another IPv4 loopback address for everything (e.g. 127.0.0.2, one
+  // per cluster node); extra: more top-level directives (e.g. cluster { }).
+  static async start({ workers = 2, rtc = '', rtcServer = '', vhost = '', dir = WWW, apiOnHttp = false, ipv6 = false, host = '127.0.0.1', extra = '' } = {}) {
     // Chromium gathers no candidate on ::1, so IPv6 tests use a ULA address
     // the test's namespace puts on a veth pair ($SHARDSFU_TEST_IPV6).
     const v6 = process.env.SHARDSFU_TEST_IPV6 || '::1';
-    const ip = ipv6 ? `[${v6}]` : '127.0.0.1';
+    const ip = ipv6 ? `[${v6}]` : host;
     const s = new Server();
     s.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shardsfu-browser-'));
     s.ports = {};
@@ -97,14 +99,14 @@ export class Server {
     s.api = `http://${ip}:${s.ports.api}`;
     s.http = `http://${ip}:${s.ports.http}`;
     const conf = [
-      `listen 127.0.0.1:${s.ports.rtmp};`, 'max_connections 1000;', 'daemon off;',
+      `listen ${ipv6 ? '127.0.0.1' : host}:${s.ports.rtmp};`, 'max_connections 1000;', 'daemon off;',
       // stop() sends SIGTERM: drain for at most 1 s (SRS's default is 3.2 s).
       'grace_final_wait 1000;',
       'srs_log_tank console;', `workers ${workers};`,
       `http_server { enabled on; listen ${ip}:${s.ports.http}; ${dir === null ? '' : `dir ${dir};`} }`,
       `http_api { enabled on; listen ${ip}:${s.ports.api}; }`,
-      `rtc_server { enabled on; listen ${ip}:${s.ports.rtc}; candidate ${ipv6 ? v6 : '127.0.0.1'}; ${rtcServer.replaceAll('{rtc}', s.ports.rtc).replaceAll('{http}', s.ports.http)} }`,
-      `vhost __defaultVhost__ { rtc { enabled on; ${rtc} } ${vhost} }`, '',
+      `rtc_server { enabled on; listen ${ip}:${s.ports.rtc}; candidate ${ipv6 ? v6 : host}; ${rtcServer.replaceAll('{rtc}', s.ports.rtc).replaceAll('{http}', s.ports.http)} }`,
+      `vhost __defaultVhost__ { rtc { enabled on; ${rtc} } ${vhost} }`, extra, '',
     ].join('\n');
     fs.writeFileSync(path.join(s.dir, 'test.conf'), conf);
     const env = Object.fromEntries(Object.entries(process.env)
@@ -118,7 +120,7 @@ export class Server {
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (s.child.exitCode !== null) throw new Error(`shardsfu exited early (${s.child.exitCode}):\n${s.logTail()}`);
-      if (await canConnect(s.ports.api, ipv6 ? v6 : '127.0.0.1')) return s;
+      if (await canConnect(s.ports.api, ipv6 ? v6 : host)) return s;
       if (Date.now() > deadline) { await s.stop(); throw new Error(`shardsfu did not listen on ${s.api}:\n${s.logTail()}`); }
       await sleep(50);
     }
@@ -144,5 +146,29 @@ export class Server {
     }
     fs.rmSync(this.dir, { recursive: true, force: true });
     return this.child.exitCode ?? this.child.signalCode;
+  }
+}
+
+// A real redis-server on a free loopback port, no persistence (for the
+// cluster tests); stop() kills it.
+export class Redis {
+  static async start() {
+    const r = new Redis();
+    r.port = await freePort();
+    r.child = spawn('redis-server', ['--port', `${r.port}`, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    r.exited = new Promise((resolve) => r.child.once('exit', resolve));
+    const deadline = Date.now() + 5000;
+    while (!(await canConnect(r.port))) {
+      if (Date.now() > deadline) { await r.stop(); throw new Error(`redis-server did not listen on ${r.port}`); }
+      await sleep(50);
+    }
+    return r;
+  }
+
+  async stop() {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
   }
 }

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { Server, build, launchChromium } from './sfu.mjs';
+import { Redis, Server, build, launchChromium } from './sfu.mjs';
 
 const FRAMES = 60;          // video frames each player must decode
 const MEDIA_MS = 60_000;    // for every page to get there
@@ -32,13 +32,13 @@ after(async () => {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Opens `page` (one2one or room) as `display` in `room`, recording the
-// signaling messages it receives and its console.
-async function openDemo(page, room, display) {
+// Opens `page` (one2one or room) as `display` in `room` on `srv`, recording
+// the signaling messages it receives and its console.
+async function openDemo(page, room, display, srv = server) {
   const ctx = await browser.newContext();
   const p = await ctx.newPage();
   // Only loopback: the pages load an image from ossrs.net.
-  await p.route((url) => url.hostname !== '127.0.0.1', (r) => r.abort());
+  await p.route((url) => !url.hostname.startsWith('127.'), (r) => r.abort());
   const peer = { ctx, page: p, display, sig: [], logs: [] };
   p.on('console', (m) => peer.logs.push(`${m.type()}: ${m.text()}`));
   p.on('pageerror', (e) => peer.logs.push(`pageerror: ${e}`));
@@ -47,8 +47,9 @@ async function openDemo(page, room, display) {
       try { peer.sig.push(JSON.parse(f.payload)); } catch { peer.sig.push(f.payload); }
     });
   });
-  const host = `127.0.0.1:${server.ports.api}`;
-  peer.url = `${server.http}/srs-demos/${page}.html?autostart=true&room=${room}&display=${display}&host=${host}`;
+  const host = `${new URL(srv.api).hostname}:${srv.ports.api}`;
+  peer.srv = srv;
+  peer.url = `${srv.http}/srs-demos/${page}.html?autostart=true&room=${room}&display=${display}&host=${host}`;
   await p.goto(peer.url, { timeout: 10_000 });
   return peer;
 }
@@ -88,8 +89,10 @@ async function describe(peers, headline) {
     parts.push(`  signaling: ${JSON.stringify(p.sig.slice(-6))}`);
     if (p.logs.length) parts.push(`  console: ${p.logs.slice(-8).join(' | ')}`);
   }
-  try { parts.push(`server totals: ${JSON.stringify(await server.totals())}`); } catch (e) { parts.push(`totals: ${e}`); }
-  parts.push(server.logTail());
+  for (const srv of new Set(peers.map((p) => p.srv))) {
+    try { parts.push(`server totals: ${JSON.stringify(await srv.totals())}`); } catch (e) { parts.push(`totals: ${e}`); }
+    parts.push(srv.logTail());
+  }
   return parts.join('\n');
 }
 
@@ -160,5 +163,41 @@ test('four room.html pages each decode the other three; a fifth joining late see
     }
   } finally {
     for (const p of peers) await p.ctx.close().catch(() => {});
+  }
+});
+
+// Rooms across nodes (docs/cluster.md): two nodes on their own loopback
+// addresses share a real redis-server; each page talks only to its own
+// node (signaling, publish, play), and each node pulls the other's
+// publisher from it.
+test('one2one.html pages on two cluster nodes call each other', { timeout: 150_000 }, async () => {
+  const redis = await Redis.start();
+  const nodes = [];
+  const peers = [];
+  try {
+    const cluster = `cluster { enabled on; redis 127.0.0.1:${redis.port}; lease 3; }`;
+    for (const host of ['127.0.0.2', '127.0.0.3']) nodes.push(await Server.start({ workers: 2, host, extra: cluster }));
+    const room = `xcall${Date.now()}`;
+    peers.push(await openDemo('one2one', room, 'alice', nodes[0]));
+    peers.push(await openDemo('one2one', room, 'bob', nodes[1]));
+    const snaps = await waitPlaying(peers, () => ['player'], 'one2one across nodes');
+    console.log(`one2one across nodes: ${JSON.stringify(snaps)}`);
+    const [alice, bob] = peers;
+    assert.equal(notifies(alice, 'join')[0]?.msg.peer.display, 'bob', JSON.stringify(alice.sig));
+    // Each node serves its own member's stream to one pull from the other.
+    for (const [i, srv] of nodes.entries()) {
+      const c = (await (await fetch(`${srv.api}/api/v1/cluster`)).json()).data;
+      assert.equal(c.counters.pulls_active, 1, `node ${i} pulls the other member: ${JSON.stringify(c)}`);
+      assert.ok(c.counters.rooms.room_events_received >= 1, JSON.stringify(c.counters));
+    }
+    await alice.ctx.close();
+    peers.shift();
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && !notifies(bob, 'leave').length) await sleep(100);
+    assert.equal(notifies(bob, 'leave')[0]?.msg.peer.display, 'alice', await describe([bob], 'bob, on the other node, was not told alice left'));
+  } finally {
+    for (const p of peers) await p.ctx.close().catch(() => {});
+    for (const n of nodes) await n.stop();
+    await redis.stop();
   }
 });

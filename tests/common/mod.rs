@@ -6,6 +6,7 @@ pub mod ffmpeg;
 pub mod peer;
 pub mod redis;
 pub mod rtmp;
+pub mod ws;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -228,7 +229,7 @@ impl Server {
         let api: SocketAddr = (ip, ports.api).into();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if TcpStream::connect_timeout(&api, Duration::from_millis(100)).is_ok() {
+            if TcpStream::connect_timeout(&api, Duration::from_millis(100)).is_ok_and(answers) {
                 break;
             }
             if let Ok(Some(st)) = child.try_wait() {
@@ -334,6 +335,24 @@ impl Drop for Server {
 
 /// An HTTP agent that reports 4xx/5xx as responses, not errors, and opens a
 /// new connection per request (so requests spread over the shards).
+/// Whether the server behind `s` answers a request (any answer, or a close:
+/// an HTTPS port refuses plain text) rather than leaving it unread: a port
+/// listens before its shard's accept loop runs, which on a loaded machine
+/// can be seconds later.
+fn answers(mut s: TcpStream) -> bool {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let _ = s.write_all(b"GET /api/v1/versions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut b = [0u8; 1];
+    match s.read(&mut b) {
+        // Any byte or a close (0) is an answer.
+        Ok(_n) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -3,8 +3,13 @@ redis-server and three nodes on 127.0.0.2, .3 and .4; aiortc publishes H.264
 + Opus over WHIP on node A and plays over WHEP on nodes B and C, which pull
 the stream from A. Acceptance: each player decodes >= 90% of the video
 frames sent during 10 s, and A serves exactly one pull per edge node.
+
+And the live players: with `rtc_to_rtmp` on at an edge, RTMP, HTTP-FLV and
+HLS players there (FFmpeg's ffprobe) get H.264 + AAC of a stream published
+on the origin, each making the edge pull it by itself.
 """
 
+import asyncio
 import shutil
 import socket
 import subprocess
@@ -13,7 +18,8 @@ import time
 import pytest
 
 import sfu
-from rtc import Peers, Publisher, Subscriber, close_all, connect_all, measure, run, wait_first_video
+from rtc import Peers, Publisher, Subscriber, close_all, connect_all, measure, report, run, wait_first_video
+from test_live_rtc_to_rtmp import probe_codecs, probe_packets
 
 
 class Redis:
@@ -75,6 +81,79 @@ def test_players_on_two_edge_nodes_decode_90_percent(built):
         print(run(publish_on_a_play_on_b_and_c(*nodes), 120))
     except BaseException:
         for n, name in zip(nodes, "ABC"):
+            print(f"--- node {name} log tail ---\n{n.log_tail(30)}")
+        raise
+    finally:
+        for n in nodes:
+            n.stop()
+            n.cleanup()
+        redis.stop()
+
+
+def pulls_active(node) -> int:
+    return node.get_json("/api/v1/cluster")["data"]["counters"]["pulls_active"]
+
+
+def listed(node, stream: str) -> bool:
+    return any(s["stream"] == stream for s in node.get_json("/api/v1/cluster")["data"]["streams"])
+
+
+async def until(what: str, cond, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while not await asyncio.to_thread(cond):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {limit} s")
+        await asyncio.sleep(0.2)
+
+
+async def live_players_on_b(a, b) -> str:
+    async with Peers() as peers:
+        pub = peers.add(Publisher("publisher-on-A", "H264"))
+        await pub.signal(f"{a.api}/rtc/v1/whip/?app=live&stream=tolive")
+        await connect_all(a, [pub], "WHIP publisher on node A")
+        host = b.http.removeprefix("http://").split(":")[0]
+        # HLS first: later its playlist would carry on across each new
+        # pull after a discontinuity, where the timestamps restart, and
+        # ffprobe's "%+3" read interval would never end.
+        urls = {
+            "hls": f"{b.http}/live/tolive.m3u8",
+            "rtmp": f"rtmp://{host}:{b.ports['rtmp']}/live/tolive",
+            "flv": f"{b.http}/live/tolive.flv",
+        }
+        # Node B reads the directory every third of the lease (1 s).
+        await until("node B's directory lists the stream", lambda: listed(b, "live/tolive"), 10)
+        seen = []
+        for kind, url in urls.items():
+            # Each kind of player starts the pull by itself.
+            # (HLS requests keep the pull 30 s: HLS_KEEP.)
+            await until(f"node B's pull ended before {kind}", lambda: pulls_active(b) == 0, 40)
+            codecs = await asyncio.to_thread(probe_codecs, url)
+            if "h264" not in codecs or "aac" not in codecs:
+                raise AssertionError(await report(b, [pub], f"{kind} on node B: codecs {codecs}"))
+            pkts = await asyncio.to_thread(probe_packets, url, 3)
+            video = sum(1 for k, _ in pkts if k == "video")
+            if video < 10:
+                raise AssertionError(await report(b, [pub], f"{kind} on node B: {video} video packets in 3 s"))
+            assert players_on(a) == 1, "node A serves node B's one pull"
+            seen.append(f"{kind}: {codecs}, {video} video packets")
+        await close_all(a, [pub])
+        return "; ".join(seen)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None or shutil.which("ffprobe") is None,
+                    reason="redis-server or ffprobe not installed")
+def test_rtmp_flv_and_hls_players_on_an_edge_node(built):
+    redis = Redis()
+    cluster = f"cluster {{ enabled on; redis 127.0.0.1:{redis.port}; lease 3; }}\n"
+    live = ("rtc_to_rtmp on; pli_for_rtmp 1; } http_remux { enabled on; } "
+            "hls { enabled on; hls_fragment 1; hls_window 6;")
+    nodes = []
+    try:
+        nodes.append(sfu.Server(workers=1, ip="127.0.0.2", extra=cluster))
+        nodes.append(sfu.Server(workers=2, ip="127.0.0.3", extra=cluster, extra_vhost_rtc=live))
+        print(run(live_players_on_b(*nodes), 150))
+    except BaseException:
+        for n, name in zip(nodes, "AB"):
             print(f"--- node {name} log tail ---\n{n.log_tail(30)}")
         raise
     finally:

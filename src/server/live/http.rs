@@ -100,6 +100,42 @@ pub fn flv_request(
     })
 }
 
+/// Play anywhere for live players: before an HTTP-FLV or HLS request of a
+/// stream published on another cluster node is served, this node pulls it
+/// (when `rtc_to_rtmp` bridges pulled streams) and waits for the live
+/// stream (FLV: up to 3 s) or its first HLS segment (up to two fragments
+/// and 2 s, at most 20 s). `Some` is the refusal when the pull fails (502).
+pub async fn pull_elsewhere(core: &ShardRuntime, req: &Request, site: Site) -> Option<Response> {
+    use crate::server::pull::{ensure_live, LiveWait};
+    if core.shared.cluster.is_none()
+        || !matches!(req.method, Method::Get | Method::Head)
+        || !matches!(site, Site::Files | Site::Both)
+    {
+        return None;
+    }
+    let vhost = core.shared.config.vhost(crate::config::DEFAULT_VHOST);
+    let hls = vhost.hls.enabled;
+    let fragment = vhost.hls.hls_fragment;
+    let flv = vhost.http_remux.enabled && vhost.http_remux.mount.ends_with(".flv");
+    let (app, stream, wait, limit) =
+        if let Some((a, s)) = app_stream(&req.path, ".flv").filter(|_| flv) {
+            (a, s, LiveWait::Stream, std::time::Duration::from_secs(3))
+        } else if let Some((a, s)) = app_stream(&req.path, ".m3u8").filter(|_| hls) {
+            let limit = (fragment * 2 + std::time::Duration::from_secs(2))
+                .min(std::time::Duration::from_secs(20));
+            (a, s, LiveWait::Playlist, limit)
+        } else {
+            let (a, name) = app_stream(&req.path, ".ts").filter(|_| hls)?;
+            let (s, _) = name.rsplit_once('-')?;
+            (a, s, LiveWait::Keep, std::time::Duration::ZERO)
+        };
+    if !crate::util::is_valid_name(app) || !crate::util::is_valid_name(stream) {
+        return None;
+    }
+    let e = ensure_live(core, app, stream, wait, limit).await.err()?;
+    Some(crate::api::error(crate::api::AnswerStyle::Whip, e))
+}
+
 /// Streams FLV to the HTTP client at `ip` (on shard `core`) until the
 /// stream ends, the client goes away or it reads too slowly (its queue
 /// overflows and the hub drops it, or it takes less than 64 KiB in 10 s:

@@ -268,11 +268,19 @@ impl Hub {
             s.gop.clear();
             s.media = MediaInfo::default();
             s.gop_enabled = settings.gop_cache;
-            s.hls = settings.hls.map(|(fragment, window, ratio)| {
-                let mut h = HlsMuxer::new(fragment, window);
-                h.set_td_ratio(ratio);
-                h
-            });
+            s.hls = match (settings.hls, s.hls.take()) {
+                // HLS players polling through a republish keep their place.
+                (Some((fragment, window, ratio)), Some(mut h)) => {
+                    h.republish(fragment, window, ratio);
+                    Some(h)
+                }
+                (Some((fragment, window, ratio)), None) => {
+                    let mut h = HlsMuxer::new(fragment, window);
+                    h.set_td_ratio(ratio);
+                    Some(h)
+                }
+                (None, _) => None,
+            };
         }
         Ok(Publication {
             hub: self.clone(),
@@ -377,6 +385,30 @@ impl Hub {
         let stream = self.stream(key)?;
         let s = lock(&stream.inner);
         s.publisher.is_some().then(|| s.media.clone())
+    }
+
+    /// Live players (RTMP, HTTP-FLV, DVR) attached to `key` now.
+    pub fn players_of(&self, key: &str) -> usize {
+        self.stream(key).map_or(0, |s| {
+            let mut inner = lock(&s.inner);
+            inner.players.retain(|p| !p.is_disconnected());
+            inner.players.len()
+        })
+    }
+
+    /// Streams with live players waiting and no publisher (RTMP players
+    /// wait for one).
+    pub fn waiting(&self) -> Vec<String> {
+        let streams: Vec<_> = lock(&self.streams).values().cloned().collect();
+        streams
+            .into_iter()
+            .filter(|s| {
+                let mut inner = lock(&s.inner);
+                inner.players.retain(|p| !p.is_disconnected());
+                inner.publisher.is_none() && !inner.players.is_empty()
+            })
+            .map(|s| s.key.clone())
+            .collect()
     }
 
     /// Streams with an active publisher.

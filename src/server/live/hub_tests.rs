@@ -210,3 +210,23 @@ fn rtmp_buffers_share_one_budget() {
     drop(b);
     assert_eq!(hub.rtmp_buffered(), 0);
 }
+
+#[test]
+fn hls_players_keep_their_place_across_a_republish() {
+    let tags = crate::live::hls::tests::fixture_tags();
+    let hub = Arc::new(Hub::default());
+    let hls = StreamSettings {
+        hls: Some((Duration::from_millis(500), Duration::from_secs(60), 1.0)),
+        ..settings()
+    };
+    for _ in 0..2 {
+        let p = hub.publish("live/h", &hls).unwrap();
+        for t in &tags {
+            p.push(t);
+        }
+    }
+    let pl = hub.hls_playlist("live/h", "[seq].ts").unwrap();
+    assert!(pl.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{pl}");
+    assert!(pl.contains("1.ts\n#EXT-X-DISCONTINUITY\n"), "{pl}");
+    assert!(pl.trim_end().ends_with("3.ts"), "{pl}");
+}

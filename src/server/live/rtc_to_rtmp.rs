@@ -181,7 +181,13 @@ impl RtcToRtmp {
                 return None;
             }
         };
-        if let Some((app, name)) = stream.split_once('/') {
+        // A stream pulled from another node is recorded there, not here
+        // (and a recorder would keep the pull alive as a player).
+        let pulled = shared
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.pulls().is_pulled(stream));
+        if let Some((app, name)) = stream.split_once('/').filter(|_| !pulled) {
             let subject = crate::server::dvr::DvrSubject {
                 client_id: crate::util::random_string(8),
                 ..crate::server::dvr::DvrSubject::new(

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use futures_lite::AsyncReadExt;
 use shards::glommio::{self, net::TcpListener, net::TcpStream};
 
+use crate::cluster::Decision;
 use crate::config::{PublishConfig, DEFAULT_VHOST};
 use crate::live::flv::FlvTag;
 use crate::live::rtmp::{RtmpConfig, RtmpEvent, RtmpServerConn};
@@ -242,6 +243,11 @@ async fn serve(core: Rc<ShardRuntime>, stream: TcpStream) {
                 conn.reject(&why);
                 continue;
             }
+            if let Err(why) = claim(&core, &ev).await {
+                crate::warn_limited!(%peer, "rtmp publish refused: {why}");
+                conn.reject(&why);
+                continue;
+            }
             if let RtmpEvent::Connect {
                 tc_url,
                 page_url,
@@ -447,6 +453,23 @@ async fn authorize(core: &ShardRuntime, ev: &RtmpEvent, peer: SocketAddr) -> Res
     hooks::authorize(hooks, &core.shared.hooks_in_flight, &subject).await
 }
 
+/// In a cluster, a publish first claims its stream in the directory, as a
+/// WHIP publish does (atomic in Redis; past the deadline or while Redis is
+/// unreachable it goes ahead unchecked).
+async fn claim(core: &ShardRuntime, ev: &RtmpEvent) -> Result<(), String> {
+    let (RtmpEvent::Publish { app, stream, .. }, Some(cluster)) = (ev, &core.shared.cluster) else {
+        return Ok(());
+    };
+    let key = stream_key(app, stream);
+    match cluster.claim(&key).await {
+        Decision::Refused(owner) => Err(format!(
+            "stream {key} is already publishing, live on another cluster node ({})",
+            owner.node
+        )),
+        Decision::Granted | Decision::Unchecked => Ok(()),
+    }
+}
+
 /// Tells the `on_unpublish` / `on_stop` hooks that this connection stops
 /// publishing or playing (nothing while idle, or without such hooks).
 fn notify_ended(core: &Rc<ShardRuntime>, role: &Role, peer: SocketAddr) {
@@ -504,18 +527,6 @@ fn on_event(
             tc_url,
         } => {
             let key = stream_key(&app, &stream);
-            // Live on another node by the last directory read (an RTMP
-            // publish cannot wait for Redis here: docs/cluster.md).
-            let elsewhere = core
-                .shared
-                .cluster
-                .as_ref()
-                .and_then(|c| c.owner_elsewhere(&key));
-            if let Some(owner) = elsewhere {
-                crate::warn_limited!(%peer, stream = key, owner = %owner.node, "rtmp publish refused: live on another cluster node");
-                conn.reject("stream is already publishing on another node");
-                return false;
-            }
             // A WebRTC publisher of the same stream also makes it busy.
             let rtc = if bridge.on {
                 match RtmpToRtc::start(core.clone(), &key, bridge.keep_bframe, bridge.opus_bitrate)
