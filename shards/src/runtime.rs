@@ -1,6 +1,7 @@
 //! Starting one pinned executor per shard and waiting for them.
 
 use std::future::Future;
+use std::task::Poll;
 use std::time::Duration;
 
 use glommio::channels::channel_mesh::MeshBuilder;
@@ -46,6 +47,11 @@ pub struct RuntimeOptions {
     pub spin_before_park: Duration,
     /// Pin shard `i` to the `i`-th allowed CPU (wrapping) when true.
     pub pin: bool,
+    /// The longest a busy task queue runs before the executor looks at its
+    /// I/O and timers and lets its other queues run (tasks that call
+    /// `glommio::yield_if_needed`). glommio's default is 100 ms: a shard
+    /// saturated by media would then answer an API request only that late.
+    pub preempt_timer: Duration,
     /// Asks the shards to stop.
     pub shutdown: Shutdown,
 }
@@ -59,6 +65,7 @@ impl RuntimeOptions {
             io_memory: default_io_memory(shards),
             spin_before_park: Duration::ZERO,
             pin: true,
+            preempt_timer: Duration::from_millis(10),
             shutdown,
         }
     }
@@ -119,6 +126,7 @@ where
         let mut builder = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .io_memory(opts.io_memory)
+            .preempt_timer(opts.preempt_timer)
             .ring_depth(256);
         if !opts.spin_before_park.is_zero() {
             builder = builder.spin_before_park(opts.spin_before_park);
@@ -139,7 +147,7 @@ where
                 // which the service manager restarts): never half alive.
                 let _guard = guard;
                 // Joining waits for every peer, so all shards start together.
-                let (senders, receivers) = mesh.join().await.expect("channel mesh join");
+                let (senders, receivers) = join_mesh(mesh).await;
                 let ctx = ShardContext {
                     id: senders.peer_id(),
                     count,
@@ -161,6 +169,38 @@ where
         outputs.push(h.join().map_err(|_| RuntimeError::Panicked(id))?);
     }
     Ok(outputs)
+}
+
+/// How often a shard waiting to join the mesh looks again for itself.
+const JOIN_REPOLL: Duration = Duration::from_millis(5);
+
+/// Joins the channel mesh, waiting for every peer.
+///
+/// glommio's join can lose the cross-thread wake-up from the last peer to
+/// arrive: then every shard sleeps in `io_uring_enter` with nothing left to
+/// wake it, and the process never binds a socket (seen once in ~50 starts
+/// on a loaded 2-core machine). A timer wakes the shard every
+/// [`JOIN_REPOLL`] while it waits, and the join is polled again each time.
+async fn join_mesh<M: Send + 'static>(
+    mesh: MeshBuilder<M, glommio::channels::channel_mesh::Full>,
+) -> (
+    glommio::channels::channel_mesh::Senders<M>,
+    glommio::channels::channel_mesh::Receivers<M>,
+) {
+    let mut join = std::pin::pin!(mesh.join());
+    loop {
+        let mut tick = std::pin::pin!(glommio::timer::sleep(JOIN_REPOLL));
+        let joined = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = join.as_mut().poll(cx) {
+                return Poll::Ready(Some(r));
+            }
+            tick.as_mut().poll(cx).map(|_| None)
+        })
+        .await;
+        if let Some(r) = joined {
+            return r.expect("channel mesh join");
+        }
+    }
 }
 
 /// Lives as long as a shard's main future: when it is dropped while its
