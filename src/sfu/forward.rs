@@ -145,7 +145,10 @@ impl Sfu {
         else {
             return;
         };
-        let history = histories.get(stream);
+        let history = histories.get_mut(stream).map(|h| {
+            h.note_nack();
+            &*h
+        });
         for &(media, seq) in nacks {
             ShardStats::inc(&stats.nacks_received);
             let Some(h) = history.and_then(|h| h.for_ssrc(p, media)) else {

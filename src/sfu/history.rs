@@ -5,7 +5,8 @@
 //! Memory follows time and bitrate, not slots: a track's history holds
 //! `Bytes` handles to the packets already in flight (no copy) for
 //! 3 × the largest round-trip time its players reported, within
-//! [`MIN_HISTORY_AGE`]..=[`MAX_HISTORY_AGE`], and only for tracks some
+//! [`MIN_HISTORY_AGE`]..=[`MAX_HISTORY_AGE`] (300 ms–3 s), and at least
+//! [`LOSSY_HISTORY_AGE`] (1 s) once they NACK, and only for tracks some
 //! player on the shard may NACK (audio without NACK keeps nothing).
 
 use std::time::{Duration, Instant};
@@ -22,16 +23,25 @@ use crate::sfu::publisher::MediaPacket;
 /// leave after its age limit).
 pub const HISTORY_PACKETS: usize = 1024;
 
-/// The least time a packet stays. A NACK takes a round trip plus the
-/// receiver's gap detection to arrive and is retried once per RTT, so
-/// 3 × RTT leaves a lost packet three tries; this floor gives RTTs below
-/// 100 ms more (ten and more on a LAN) while a 1 Mbit/s track holds
-/// ~37 KiB, not the ~125 KiB a fixed second took.
+/// The least time a packet stays while no player of the stream on the
+/// shard has NACKed: a NACK takes a round trip plus the receiver's gap
+/// detection to arrive, so on a clean path this is plenty, and a 1 Mbit/s
+/// track holds ~37 KiB, not the ~125 KiB a second takes.
 pub const MIN_HISTORY_AGE: Duration = Duration::from_millis(300);
 
-/// The most time a packet stays (libwebrtc's history minimum; a later
-/// retransmission arrives after the receiver gave up on the frame).
-pub const MAX_HISTORY_AGE: Duration = Duration::from_secs(1);
+/// The least time a packet stays once a player of the stream has NACKed
+/// (libwebrtc's sender history minimum). On a lossy path a NACK or its
+/// retransmission is lost too now and then, and some receivers ask again
+/// only when their next gap shows up (aiortc: ~0.4 s later at 5% loss and
+/// 120 packets/s). With the 300 ms floor that second request found the
+/// packet gone; the frame never completed and aiortc's jitter buffer held
+/// every later frame for ~3 s (tests/peers/test_loss.py failed about one
+/// run in three).
+pub const LOSSY_HISTORY_AGE: Duration = Duration::from_secs(1);
+
+/// The most time a packet stays: 3 × a 1 s round trip (libwebrtc keeps
+/// 3 × RTT above its 1 s floor); [`HISTORY_PACKETS`] bounds it too.
+pub const MAX_HISTORY_AGE: Duration = Duration::from_secs(3);
 
 /// How long a history with players at round-trip time `rtt` keeps packets.
 pub fn history_age(rtt: Duration) -> Duration {
@@ -105,7 +115,16 @@ impl StreamHistory {
     /// A player of the stream reported round-trip time `rtt`: packets stay
     /// [`history_age`] of the largest RTT reported so far.
     pub fn note_rtt(&mut self, rtt: Duration) {
-        let age = history_age(rtt);
+        self.raise_age(history_age(rtt));
+    }
+
+    /// A player of the stream NACKed: the path loses packets, so packets
+    /// stay at least [`LOSSY_HISTORY_AGE`] from now on.
+    pub fn note_nack(&mut self) {
+        self.raise_age(LOSSY_HISTORY_AGE);
+    }
+
+    fn raise_age(&mut self, age: Duration) {
         if age > self.max_age {
             self.max_age = age;
             for t in &mut self.tracks {
@@ -143,5 +162,36 @@ mod tests {
         h.note_rtt(Duration::from_millis(250));
         h.note_rtt(Duration::from_millis(10));
         assert_eq!(h.max_age(), Duration::from_millis(750), "it only grows");
+        h.note_nack();
+        assert_eq!(h.max_age(), LOSSY_HISTORY_AGE);
+    }
+
+    /// A video packet of 120 packets/s, sequence number `seq`.
+    fn video(seq: u16) -> MediaPacket {
+        let mut rtp = vec![0x80, 96];
+        rtp.extend_from_slice(&seq.to_be_bytes());
+        rtp.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 7, 0x41]);
+        MediaPacket {
+            kind: MediaKind::Video,
+            codec: crate::sdp::Codec::H264,
+            keyframe: false,
+            ext: ExtIds::default(),
+            rtp: Bytes::from(rtp),
+        }
+    }
+
+    #[test]
+    fn once_players_nack_a_second_nack_half_a_second_later_still_finds_the_packet() {
+        // aiortc asks again for a packet whose retransmission was lost only
+        // when its next gap shows up: ~0.4 s later at 5% loss.
+        let mut h = StreamHistory::default();
+        h.note_rtt(Duration::from_millis(1));
+        h.note_nack();
+        let t0 = Instant::now();
+        for i in 0..=72u16 {
+            h.insert(t0 + Duration::from_millis(u64::from(i) * 25 / 3), &video(i));
+        }
+        let track = &h.tracks[0];
+        assert!(track.packets.get(0).is_some(), "600 ms later");
     }
 }
