@@ -148,6 +148,7 @@ impl StreamHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rtp::{FixedHeader, Pt, Ssrc};
 
     #[test]
     fn the_age_is_three_rtts_within_bounds() {
@@ -166,11 +167,11 @@ mod tests {
         assert_eq!(h.max_age(), LOSSY_HISTORY_AGE);
     }
 
-    /// A video packet of 120 packets/s, sequence number `seq`.
+    /// An H.264 video packet (one non-IDR NAL) with sequence number `seq`.
     fn video(seq: u16) -> MediaPacket {
-        let mut rtp = vec![0x80, 96];
-        rtp.extend_from_slice(&seq.to_be_bytes());
-        rtp.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 7, 0x41]);
+        let mut rtp = Vec::new();
+        FixedHeader::plain(false, Pt(96), seq, 0, Ssrc(7)).write(&mut rtp);
+        rtp.push(0x41);
         MediaPacket {
             kind: MediaKind::Video,
             codec: crate::sdp::Codec::H264,
