@@ -10,6 +10,7 @@ on the origin, each making the edge pull it by itself.
 """
 
 import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -47,6 +48,29 @@ class Redis:
         self.proc.wait(5)
 
 
+@contextlib.contextmanager
+def cluster_nodes(specs):
+    """A redis-server and one node per `specs` entry (`sfu.Server` keyword
+    arguments) sharing it, named A, B, C... in order. On a failure each
+    node's log tail is printed; all are stopped at the end."""
+    redis = Redis()
+    cluster = f"cluster {{ enabled on; redis 127.0.0.1:{redis.port}; lease 3; }}\n"
+    nodes = []
+    try:
+        for spec in specs:
+            nodes.append(sfu.Server(extra=cluster, **spec))
+        yield nodes
+    except BaseException:
+        for n, name in zip(nodes, "ABCDEFGH"):
+            print(f"--- node {name} log tail ---\n{n.log_tail(30)}")
+        raise
+    finally:
+        for n in nodes:
+            n.stop()
+            n.cleanup()
+        redis.stop()
+
+
 def players_on(node) -> int:
     clients = node.get_json("/api/v1/clients?count=100")["clients"]
     return sum(1 for c in clients if c.get("type") == "rtc-play")
@@ -72,22 +96,8 @@ async def publish_on_a_play_on_b_and_c(a, b, c) -> str:
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
 def test_players_on_two_edge_nodes_decode_90_percent(built):
-    redis = Redis()
-    cluster = f"cluster {{ enabled on; redis 127.0.0.1:{redis.port}; lease 3; }}\n"
-    nodes = []
-    try:
-        for ip in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
-            nodes.append(sfu.Server(workers=1, ip=ip, extra=cluster))
+    with cluster_nodes([{"ip": ip, "workers": 1} for ip in ("127.0.0.2", "127.0.0.3", "127.0.0.4")]) as nodes:
         print(run(publish_on_a_play_on_b_and_c(*nodes), 120))
-    except BaseException:
-        for n, name in zip(nodes, "ABC"):
-            print(f"--- node {name} log tail ---\n{n.log_tail(30)}")
-        raise
-    finally:
-        for n in nodes:
-            n.stop()
-            n.cleanup()
-        redis.stop()
 
 
 def pulls_active(node) -> int:
@@ -143,21 +153,8 @@ async def live_players_on_b(a, b) -> str:
 @pytest.mark.skipif(shutil.which("redis-server") is None or shutil.which("ffprobe") is None,
                     reason="redis-server or ffprobe not installed")
 def test_rtmp_flv_and_hls_players_on_an_edge_node(built):
-    redis = Redis()
-    cluster = f"cluster {{ enabled on; redis 127.0.0.1:{redis.port}; lease 3; }}\n"
     live = ("rtc_to_rtmp on; pli_for_rtmp 1; } http_remux { enabled on; } "
             "hls { enabled on; hls_fragment 1; hls_window 6;")
-    nodes = []
-    try:
-        nodes.append(sfu.Server(workers=1, ip="127.0.0.2", extra=cluster))
-        nodes.append(sfu.Server(workers=2, ip="127.0.0.3", extra=cluster, extra_vhost_rtc=live))
+    with cluster_nodes([{"ip": "127.0.0.2", "workers": 1},
+                        {"ip": "127.0.0.3", "workers": 2, "extra_vhost_rtc": live}]) as nodes:
         print(run(live_players_on_b(*nodes), 150))
-    except BaseException:
-        for n, name in zip(nodes, "AB"):
-            print(f"--- node {name} log tail ---\n{n.log_tail(30)}")
-        raise
-    finally:
-        for n in nodes:
-            n.stop()
-            n.cleanup()
-        redis.stop()
