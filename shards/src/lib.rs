@@ -30,20 +30,19 @@ mod mesh;
 mod net;
 mod recv;
 mod runtime;
+mod send;
 mod shutdown;
 mod signals;
 mod uring;
 
 pub use cpus::{allowed_cpus, thread_cpu_time};
 pub use mesh::{Mesh, SendError};
-pub use net::{
-    bind_std_tcp, bind_tcp, bind_udp, canonical, v4_mapped, v6_only, SendBatch, SocketOptions,
-    MAX_BATCH,
-};
+pub use net::{bind_std_tcp, bind_tcp, bind_udp, canonical, v4_mapped, v6_only, SocketOptions};
 pub use recv::{
     arrival_stamp, enable_arrival_stamps, socket_addr, Received, RecvBatch, RECV_BATCH, RECV_SLOT,
 };
 pub use runtime::{run, RuntimeError, RuntimeOptions, ShardContext};
+pub use send::{SendBatch, MAX_BATCH, MAX_SEGMENTS};
 pub use shutdown::Shutdown;
 pub use signals::{SignalFlag, Signals};
 pub use uring::{probe_io_uring, IoUringUnavailable};

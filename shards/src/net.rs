@@ -1,7 +1,7 @@
 //! Sockets shared by every shard through `SO_REUSEPORT`.
 
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{FromRawFd, IntoRawFd};
 
 use glommio::net::{TcpListener, UdpSocket};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -115,119 +115,9 @@ pub fn bind_std_tcp(addr: SocketAddr, only_v6: bool) -> std::io::Result<std::net
     Ok(sock.into())
 }
 
-/// Sends many datagrams with one `sendmmsg(2)` call (non-blocking), reusing
-/// its buffers across calls so a steady state allocates nothing.
-///
-/// A fan-out sends the same packet to many subscribers; one syscall per
-/// datagram dominated the server's profile, so each flush of a shard's
-/// outputs goes out in batches.
-#[derive(Default)]
-pub struct SendBatch {
-    addrs: Vec<socket2::SockAddr>,
-    iovs: Vec<libc::iovec>,
-    msgs: Vec<libc::mmsghdr>,
-}
-
-impl std::fmt::Debug for SendBatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SendBatch")
-            .field("capacity", &self.msgs.capacity())
-            .finish()
-    }
-}
-
-/// The most datagrams one `sendmmsg` call takes (the kernel's UIO_MAXIOV).
-pub const MAX_BATCH: usize = 1024;
-
-impl SendBatch {
-    /// Sends `datagrams` on the socket `fd` without blocking. Returns how
-    /// many the kernel took, in order (0 when its buffer is full: the caller
-    /// sends the rest the slow way). `map_v4`: `fd` is a dual-stack IPv6
-    /// socket, so IPv4 destinations go as [`v4_mapped`] addresses.
-    pub fn send<T: AsRef<[u8]>>(
-        &mut self,
-        fd: RawFd,
-        datagrams: &[(T, SocketAddr)],
-        map_v4: bool,
-    ) -> std::io::Result<usize> {
-        let n = datagrams.len().min(MAX_BATCH);
-        if n == 0 {
-            return Ok(0);
-        }
-        self.addrs.clear();
-        self.iovs.clear();
-        self.msgs.clear();
-        for (data, addr) in &datagrams[..n] {
-            let data = data.as_ref();
-            let addr = if map_v4 { v4_mapped(*addr) } else { *addr };
-            self.addrs.push(socket2::SockAddr::from(addr));
-            self.iovs.push(libc::iovec {
-                iov_base: data.as_ptr() as *mut libc::c_void,
-                iov_len: data.len(),
-            });
-        }
-        for i in 0..n {
-            // SAFETY: mmsghdr is plain data; every pointer set below stays
-            // valid until sendmmsg returns (the vectors are not touched again).
-            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            m.msg_hdr.msg_name = self.addrs[i].as_ptr() as *mut libc::c_void;
-            m.msg_hdr.msg_namelen = self.addrs[i].len();
-            m.msg_hdr.msg_iov = &mut self.iovs[i];
-            m.msg_hdr.msg_iovlen = 1;
-            self.msgs.push(m);
-        }
-        // SAFETY: `msgs` holds `n` initialised headers pointing into live buffers.
-        let sent = unsafe {
-            libc::sendmmsg(
-                fd,
-                self.msgs.as_mut_ptr(),
-                n as libc::c_uint,
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if sent < 0 {
-            let e = std::io::Error::last_os_error();
-            return match e.kind() {
-                std::io::ErrorKind::WouldBlock => Ok(0),
-                _ => Err(e),
-            };
-        }
-        Ok(sent as usize)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_batch_reaches_every_destination_in_order() {
-        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let rx: Vec<std::net::UdpSocket> = (0..3)
-            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let payloads: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 10 + i as usize]).collect();
-        let datagrams: Vec<(&[u8], SocketAddr)> = payloads
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.as_slice(), rx[i % 3].local_addr().unwrap()))
-            .collect();
-        let mut batch = SendBatch::default();
-        use std::os::fd::AsRawFd;
-        assert_eq!(batch.send(tx.as_raw_fd(), &datagrams, false).unwrap(), 6);
-        let mut buf = [0u8; 64];
-        for (i, sock) in rx.iter().enumerate() {
-            sock.set_read_timeout(Some(std::time::Duration::from_secs(1)))
-                .unwrap();
-            for k in [i, i + 3] {
-                let (n, from) = sock.recv_from(&mut buf).unwrap();
-                assert_eq!(from, tx.local_addr().unwrap());
-                assert_eq!(&buf[..n], payloads[k].as_slice());
-            }
-        }
-        let none: [(&[u8], SocketAddr); 0] = [];
-        assert_eq!(batch.send(tx.as_raw_fd(), &none, false).unwrap(), 0);
-    }
 
     #[test]
     fn only_a_wildcard_v6_alone_on_its_port_is_dual_stack() {
@@ -261,7 +151,7 @@ mod tests {
         assert!(from.is_ipv6(), "{from}");
         let from = canonical(from);
         assert_eq!(from, client.local_addr().unwrap());
-        let mut batch = SendBatch::default();
+        let mut batch = crate::SendBatch::default();
         let out = [(b"pong".as_slice(), from)];
         assert_eq!(batch.send(server.as_raw_fd(), &out, true).unwrap(), 1);
         client
