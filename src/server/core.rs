@@ -60,11 +60,24 @@ pub struct ShardRuntime {
     pub load: RefCell<ShardLoad>,
 }
 
-/// The buffers one flush works in: the SFU's outputs, then the datagrams.
-pub type FlushBuffers = (Vec<Output>, Vec<(Bytes, SocketAddr)>);
+/// The buffers one flush works in, reused: the SFU's outputs, the
+/// datagrams, and the same grouped by destination.
+#[derive(Default)]
+pub struct FlushBuffers {
+    outs: Vec<Output>,
+    datagrams: Vec<(Bytes, SocketAddr)>,
+    order: Vec<(SocketAddr, u32)>,
+    grouped: Vec<(Bytes, SocketAddr)>,
+}
 
 /// Pending outputs past which a batch of received datagrams is flushed
-/// before the rest of it is handled.
+/// before the rest of it is handled, so a batch of packets fanned out to a
+/// large audience is not all held in memory at once (~1.3 KB a copy).
+/// Below it, a frame's packets to a small audience (or a 1:1 call) are
+/// flushed together, and each subscriber's copies go as one GSO message
+/// ([`shards::SendBatch`]). Holding a large audience's copies for GSO
+/// halves their CPU but costs ~1.3 KB per copy held: docs/BENCHMARKS.md,
+/// "UDP GSO".
 pub const FLUSH_AT: usize = 64;
 
 /// `rtc_server.max_queue_delay` and `max_shard_load` applied to `q`.
@@ -290,23 +303,24 @@ impl ShardRuntime {
     /// Carries out what the SFU queued: mesh messages and events first,
     /// then datagrams.
     pub async fn flush(&self) {
-        let (mut outs, mut datagrams) = self.spare.borrow_mut().take().unwrap_or_default();
+        let mut b = self.spare.borrow_mut().take().unwrap_or_default();
         loop {
-            self.sfu.borrow_mut().drain_outputs(&mut outs);
-            if outs.is_empty() {
+            self.sfu.borrow_mut().drain_outputs(&mut b.outs);
+            if b.outs.is_empty() {
                 break;
             }
-            for out in outs.drain(..) {
+            for out in b.outs.drain(..) {
                 match out {
-                    Output::Transmit(data, to) => datagrams.push((data, to)),
+                    Output::Transmit(data, to) => b.datagrams.push((data, to)),
                     Output::Mesh(to, msg) => self.route_mesh(to, msg),
                     Output::Event(ev) => self.on_event(ev),
                 }
             }
-            self.send_datagrams(&datagrams).await;
-            datagrams.clear();
+            group_by_destination(&mut b);
+            self.send_datagrams(&b.grouped).await;
+            b.grouped.clear();
         }
-        *self.spare.borrow_mut() = Some((outs, datagrams));
+        *self.spare.borrow_mut() = Some(b);
     }
 
     fn route_mesh(&self, to: MeshDest, msg: ShardMsg) {
@@ -476,11 +490,19 @@ impl ShardRuntime {
                 .position(|(_, a)| a.is_ipv4() != v4)
                 .map_or(datagrams.len(), |p| i + p)
                 .min(i + MAX_BATCH);
-            let sent = self
-                .batch
-                .borrow_mut()
-                .send(sock.as_raw_fd(), &datagrams[i..end], map_v4)
-                .unwrap_or(0);
+            let sent = {
+                let mut batch = self.batch.borrow_mut();
+                let sent = batch
+                    .send(sock.as_raw_fd(), &datagrams[i..end], map_v4)
+                    .unwrap_or(0);
+                if let Some(e) = batch.take_gso_refusal() {
+                    tracing::warn!(
+                        shard = self.id,
+                        "udp: the kernel refused GSO ({e}); sending datagrams one by one"
+                    );
+                }
+                sent
+            };
             let bytes: usize = datagrams[i..i + sent].iter().map(|(d, _)| d.len()).sum();
             ShardStats::add(&stats.udp_packets_out, sent as u64);
             ShardStats::add(&stats.udp_bytes_out, bytes as u64);
@@ -521,4 +543,31 @@ impl ShardRuntime {
             Err(_) => ShardStats::inc(&self.stats().mesh_dropped),
         }
     }
+}
+
+/// Moves `b.datagrams` into `b.grouped` with each destination's datagrams
+/// together, in their order (a stable grouping): a fan-out of several
+/// packets becomes one run per subscriber, which [`shards::SendBatch`]
+/// sends as one GSO message. Allocates nothing once the buffers have grown.
+fn group_by_destination(b: &mut FlushBuffers) {
+    b.grouped.clear();
+    if b.datagrams.len() < 3 {
+        b.grouped.append(&mut b.datagrams);
+        return;
+    }
+    b.order.clear();
+    b.order.extend(
+        b.datagrams
+            .iter()
+            .enumerate()
+            .map(|(i, (_, to))| (*to, i as u32)),
+    );
+    // (address, index) pairs are distinct: unstable is stable here.
+    b.order.sort_unstable();
+    b.grouped.extend(
+        b.order
+            .iter()
+            .map(|&(to, i)| (std::mem::take(&mut b.datagrams[i as usize].0), to)),
+    );
+    b.datagrams.clear();
 }

@@ -383,10 +383,10 @@ fn in_queue<F: std::future::Future + 'static>(
 /// Receives an RTC socket's datagrams in batches ([`shards::RecvBatch`]),
 /// each batch handled and answered in one flush. The first datagram of a
 /// batch is taken by glommio's receive: at once when one is queued (then
-/// `recvmmsg` adds what else is), else by io_uring when one comes (then it
-/// is handled alone: the queue was empty, and asking the kernel again only
-/// to learn so would cost a syscall per datagram at light load). Full
-/// batches are followed by more while the queue lasts. Yields when the
+/// `recvmmsg` adds what else is), else by io_uring when one comes (then
+/// `recvmmsg` adds what came after it, so a video frame's packets are
+/// handled, and sent as GSO runs, together: docs/BENCHMARKS.md, "UDP GSO").
+/// Full batches are followed by more while the queue lasts. Yields when the
 /// executor asks, so a saturated shard still runs its other task queue.
 async fn udp_loop(core: Rc<ShardRuntime>, sock: Rc<UdpSocket>) {
     use std::os::fd::AsRawFd;
@@ -399,21 +399,11 @@ async fn udp_loop(core: Rc<ShardRuntime>, sock: Rc<UdpSocket>) {
     }
     let mut batch = shards::RecvBatch::default();
     loop {
-        let (first, queued) = {
-            let mut recv = std::pin::pin!(sock.recv_from(batch.first_slot()));
-            match futures_lite::future::poll_once(&mut recv).await {
-                Some(r) => (r, true),
-                None => (recv.await, false),
-            }
-        };
+        let first = sock.recv_from(batch.first_slot()).await;
         let mut got = match first {
             Ok((len, from)) => {
                 batch.set_first(len, from);
-                if queued {
-                    batch.recv_more(fd).map(|_| batch.len())
-                } else {
-                    Ok(1)
-                }
+                batch.recv_more(fd).map(|_| batch.len())
             }
             Err(e) => Err(e.into()),
         };
