@@ -38,14 +38,21 @@ pub struct Forwarder {
     subscribers: Vec<Vec<SocketAddr>>,
     out: Vec<(Vec<u8>, SocketAddr)>,
     spare: Vec<Vec<u8>>,
+    max_out: usize,
     /// What this thread counted.
     pub counters: Arc<Counters>,
 }
 
 impl Forwarder {
     /// A forwarder that sends what a publisher at each key of `routes`
-    /// sends to every address of its value.
-    pub fn new(routes: HashMap<SocketAddr, Vec<SocketAddr>>, counters: Arc<Counters>) -> Self {
+    /// sends to every address of its value, flushing every `max_out`
+    /// copies (at least one).
+    pub fn new(
+        routes: HashMap<SocketAddr, Vec<SocketAddr>>,
+        counters: Arc<Counters>,
+        max_out: usize,
+    ) -> Self {
+        let max_out = max_out.max(1);
         let (streams, subscribers) = routes
             .into_iter()
             .enumerate()
@@ -54,14 +61,15 @@ impl Forwarder {
         Self {
             streams,
             subscribers,
-            out: Vec::with_capacity(MAX_OUT),
-            spare: Vec::with_capacity(MAX_OUT),
+            out: Vec::with_capacity(max_out),
+            spare: Vec::with_capacity(max_out),
+            max_out,
             counters,
         }
     }
 
     /// Queues the copies of `data` from `from`; calls `flush` whenever
-    /// [`MAX_OUT`] copies are queued. Datagrams from unknown senders (the
+    /// `max_out` copies are queued. Datagrams from unknown senders (the
     /// controller's wake-up) are ignored.
     pub fn handle(&mut self, data: &[u8], from: SocketAddr, flush: &mut impl FnMut(&mut Self)) {
         Counters::add(&self.counters.received, 1);
@@ -71,7 +79,7 @@ impl Forwarder {
         // Taken out for the loop, so a flush can borrow the forwarder.
         let subscribers = std::mem::take(&mut self.subscribers[stream]);
         for (i, &to) in subscribers.iter().enumerate() {
-            if self.out.len() == MAX_OUT {
+            if self.out.len() == self.max_out {
                 flush(self);
             }
             let mut buf = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(2048));

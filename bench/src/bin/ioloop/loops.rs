@@ -28,6 +28,10 @@ pub enum LoopKind {
     /// As `glommio`, and after io_uring delivered a first datagram,
     /// `recvmmsg` takes what else came (the rest of a burst) into its batch.
     GlommioDrain,
+    /// As `epoll`, the copies regrouped by destination and each run of
+    /// equal-size datagrams to one sent as one UDP GSO (`UDP_SEGMENT`)
+    /// message.
+    EpollGso,
     /// The glommio executor with one receive and one send per datagram
     /// (glommio's `recv_from` / `send_to`): shardsfu before batching.
     GlommioEach,
@@ -38,6 +42,7 @@ pub fn run(kind: LoopKind, sock: UdpSocket, fwd: Forwarder, stop: &AtomicBool) -
     match kind {
         LoopKind::Epoll => epoll(sock, fwd, stop, &mut Sendmmsg::default()),
         LoopKind::EpollUringSend => epoll(sock, fwd, stop, &mut UringSend::new()?),
+        LoopKind::EpollGso => epoll(sock, fwd, stop, &mut crate::gso::GsoSend::default()),
         LoopKind::Glommio | LoopKind::GlommioDrain | LoopKind::GlommioEach => {
             let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
                 .preempt_timer(Duration::from_millis(10))
@@ -74,6 +79,12 @@ impl Flush for Sendmmsg {
             }
         }
         fwd.clear(done);
+    }
+}
+
+impl Flush for crate::gso::GsoSend {
+    fn flush(&mut self, fd: RawFd, fwd: &mut Forwarder) {
+        crate::gso::GsoSend::flush(self, fd, fwd)
     }
 }
 

@@ -14,6 +14,7 @@
 //! `--warmup` + `--duration` seconds.
 
 mod forward;
+mod gso;
 mod loops;
 mod traffic;
 
@@ -63,6 +64,10 @@ struct Args {
     /// CPU of the traffic thread.
     #[arg(long, default_value_t = 0)]
     traffic_cpu: usize,
+    /// Copies queued before a flush (the server flushes at the end of a
+    /// received batch, or once 64 outputs are pending).
+    #[arg(long, default_value_t = forward::MAX_OUT)]
+    max_out: usize,
     /// Write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -85,6 +90,10 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(
         (16..=1472).contains(&a.size),
         "--size must be in [16, 1472]"
+    );
+    anyhow::ensure!(
+        (1..=65_536).contains(&a.max_out),
+        "--max-out must be in [1, 65536]"
     );
     raise_fd_limit(a.publishers * (a.fanout + 1) + 64);
 
@@ -116,7 +125,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     let counters = Arc::new(forward::Counters::default());
-    let fwd = forward::Forwarder::new(routes, counters.clone());
+    let fwd = forward::Forwarder::new(routes, counters.clone(), a.max_out);
     let stop = Arc::new(AtomicBool::new(false));
     let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let kind = a.kind;
