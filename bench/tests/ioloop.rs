@@ -15,6 +15,7 @@ fn every_loop_forwards_every_datagram_to_every_subscriber() {
         "glommio-drain",
         "epoll",
         "epoll-uring-send",
+        "epoll-gso",
         "glommio-each",
     ] {
         let json = dir.join(format!("{kind}.json"));
