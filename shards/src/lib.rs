@@ -42,7 +42,7 @@ pub use recv::{
     arrival_stamp, enable_arrival_stamps, socket_addr, Received, RecvBatch, RECV_BATCH, RECV_SLOT,
 };
 pub use runtime::{run, RuntimeError, RuntimeOptions, ShardContext};
-pub use send::{SendBatch, MAX_BATCH, MAX_SEGMENTS};
+pub use send::{DestinationOrder, SendBatch, MAX_BATCH, MAX_SEGMENTS};
 pub use shutdown::Shutdown;
 pub use signals::{SignalFlag, Signals};
 pub use uring::{probe_io_uring, IoUringUnavailable};

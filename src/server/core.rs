@@ -66,7 +66,7 @@ pub struct ShardRuntime {
 pub struct FlushBuffers {
     outs: Vec<Output>,
     datagrams: Vec<(Bytes, SocketAddr)>,
-    order: Vec<(SocketAddr, u32)>,
+    grouping: shards::DestinationOrder,
     grouped: Vec<(Bytes, SocketAddr)>,
 }
 
@@ -316,7 +316,7 @@ impl ShardRuntime {
                     Output::Event(ev) => self.on_event(ev),
                 }
             }
-            group_by_destination(&mut b);
+            b.grouping.group(&mut b.datagrams, &mut b.grouped);
             self.send_datagrams(&b.grouped).await;
             b.grouped.clear();
         }
@@ -543,31 +543,4 @@ impl ShardRuntime {
             Err(_) => ShardStats::inc(&self.stats().mesh_dropped),
         }
     }
-}
-
-/// Moves `b.datagrams` into `b.grouped` with each destination's datagrams
-/// together, in their order (a stable grouping): a fan-out of several
-/// packets becomes one run per subscriber, which [`shards::SendBatch`]
-/// sends as one GSO message. Allocates nothing once the buffers have grown.
-fn group_by_destination(b: &mut FlushBuffers) {
-    b.grouped.clear();
-    if b.datagrams.len() < 3 {
-        b.grouped.append(&mut b.datagrams);
-        return;
-    }
-    b.order.clear();
-    b.order.extend(
-        b.datagrams
-            .iter()
-            .enumerate()
-            .map(|(i, (_, to))| (*to, i as u32)),
-    );
-    // (address, index) pairs are distinct: unstable is stable here.
-    b.order.sort_unstable();
-    b.grouped.extend(
-        b.order
-            .iter()
-            .map(|&(to, i)| (std::mem::take(&mut b.datagrams[i as usize].0), to)),
-    );
-    b.datagrams.clear();
 }

@@ -37,6 +37,8 @@ pub struct Forwarder {
     streams: HashMap<SocketAddr, usize>,
     subscribers: Vec<Vec<SocketAddr>>,
     out: Vec<(Vec<u8>, SocketAddr)>,
+    grouped: Vec<(Vec<u8>, SocketAddr)>,
+    grouping: shards::DestinationOrder,
     spare: Vec<Vec<u8>>,
     max_out: usize,
     /// What this thread counted.
@@ -62,6 +64,8 @@ impl Forwarder {
             streams,
             subscribers,
             out: Vec::with_capacity(max_out),
+            grouped: Vec::with_capacity(max_out),
+            grouping: shards::DestinationOrder::default(),
             spare: Vec::with_capacity(max_out),
             max_out,
             counters,
@@ -96,6 +100,13 @@ impl Forwarder {
     /// The copies queued, in order.
     pub fn pending(&self) -> &[(Vec<u8>, SocketAddr)] {
         &self.out
+    }
+
+    /// Puts the queued copies in the server's order for GSO: each
+    /// destination's together ([`shards::DestinationOrder`]).
+    pub fn group_by_destination(&mut self) {
+        self.grouping.group(&mut self.out, &mut self.grouped);
+        std::mem::swap(&mut self.out, &mut self.grouped);
     }
 
     /// Forgets the queued copies (sent or dropped), keeping their buffers.

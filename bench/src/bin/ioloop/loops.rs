@@ -15,10 +15,11 @@ use crate::forward::{Counters, Forwarder, MAX_OUT};
 /// How the forwarder waits, receives and sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LoopKind {
-    /// shardsfu's media loop: a glommio (io_uring) executor; glommio's
-    /// receive takes the first datagram (a plain `recvmsg` when one is
-    /// queued, else io_uring waits and delivers it), `recvmmsg` the rest of
-    /// a batch, `sendmmsg` the copies.
+    /// shardsfu's media loop as measured in the A/B (before `5cb1ce6`): a
+    /// glommio (io_uring) executor; glommio's receive takes the first
+    /// datagram (a plain `recvmsg` when one is queued, else io_uring waits
+    /// and delivers it), `recvmmsg` the rest of a batch, `sendmmsg` the
+    /// copies one message each.
     Glommio,
     /// A plain loop: `epoll_wait` (mio), `recvmmsg`, `sendmmsg`.
     Epoll,
@@ -26,7 +27,8 @@ pub enum LoopKind {
     /// entries, one submit per batch (mediasoup's shape with liburing).
     EpollUringSend,
     /// As `glommio`, and after io_uring delivered a first datagram,
-    /// `recvmmsg` takes what else came (the rest of a burst) into its batch.
+    /// `recvmmsg` takes what else came (the rest of a burst) into its batch:
+    /// the server's receive since `5cb1ce6`.
     GlommioDrain,
     /// As `epoll`, the copies regrouped by destination and each run of
     /// equal-size datagrams to one sent as one UDP GSO (`UDP_SEGMENT`)
@@ -40,9 +42,9 @@ pub enum LoopKind {
 /// Runs `kind` on `sock` (bound, any blocking mode) until `stop`.
 pub fn run(kind: LoopKind, sock: UdpSocket, fwd: Forwarder, stop: &AtomicBool) -> io::Result<()> {
     match kind {
-        LoopKind::Epoll => epoll(sock, fwd, stop, &mut Sendmmsg::default()),
+        LoopKind::Epoll => epoll(sock, fwd, stop, &mut Sendmmsg::plain()),
         LoopKind::EpollUringSend => epoll(sock, fwd, stop, &mut UringSend::new()?),
-        LoopKind::EpollGso => epoll(sock, fwd, stop, &mut crate::gso::GsoSend::default()),
+        LoopKind::EpollGso => epoll(sock, fwd, stop, &mut Sendmmsg::gso()),
         LoopKind::Glommio | LoopKind::GlommioDrain | LoopKind::GlommioEach => {
             let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
                 .preempt_timer(Duration::from_millis(10))
@@ -64,27 +66,44 @@ trait Flush {
     fn flush(&mut self, fd: RawFd, fwd: &mut Forwarder);
 }
 
-/// `sendmmsg`, as the server sends.
-#[derive(Default)]
-struct Sendmmsg(SendBatch);
+/// `sendmmsg` with the server's [`SendBatch`]: one message per datagram,
+/// or (`gso`) the copies grouped by destination first and each run to one
+/// sent as one GSO message, as the server sends.
+struct Sendmmsg {
+    batch: SendBatch,
+    gso: bool,
+}
+
+impl Sendmmsg {
+    fn plain() -> Self {
+        Self {
+            batch: SendBatch::without_gso(),
+            gso: false,
+        }
+    }
+
+    fn gso() -> Self {
+        Self {
+            batch: SendBatch::default(),
+            gso: true,
+        }
+    }
+}
 
 impl Flush for Sendmmsg {
     fn flush(&mut self, fd: RawFd, fwd: &mut Forwarder) {
+        if self.gso {
+            fwd.group_by_destination();
+        }
         let out = fwd.pending();
         let mut done = 0;
         while done < out.len() {
-            match self.0.send(fd, &out[done..], false) {
+            match self.batch.send(fd, &out[done..], false) {
                 Ok(n) if n > 0 => done += n,
                 _ => break,
             }
         }
         fwd.clear(done);
-    }
-}
-
-impl Flush for crate::gso::GsoSend {
-    fn flush(&mut self, fd: RawFd, fwd: &mut Forwarder) {
-        crate::gso::GsoSend::flush(self, fd, fwd)
     }
 }
 
@@ -220,7 +239,7 @@ async fn glommio_batched(
     let sock = unsafe { glommio::net::UdpSocket::from_raw_fd(sock.into_raw_fd()) };
     let fd = sock.as_raw_fd();
     let mut batch = RecvBatch::default();
-    let mut send = Sendmmsg::default();
+    let mut send = Sendmmsg::plain();
     let counters = fwd.counters.clone();
     while !stop.load(Ordering::Relaxed) {
         let (first, queued) = {

@@ -14,7 +14,6 @@
 //! `--warmup` + `--duration` seconds.
 
 mod forward;
-mod gso;
 mod loops;
 mod traffic;
 
