@@ -17,10 +17,16 @@ use std::time::{Duration, Instant};
 
 /// A port that is free for both TCP and UDP on 127.0.0.1 right now.
 pub fn free_port() -> u16 {
+    // The kernel may hand out a port again once its probe socket is closed:
+    // never give this process the same one twice (a server's RTMP and HTTP
+    // ports once came out equal, and its config was refused).
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     loop {
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind tcp");
         let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) && UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
             return port;
         }
     }
