@@ -70,14 +70,14 @@ pub struct FlushBuffers {
     grouped: Vec<(Bytes, SocketAddr)>,
 }
 
-/// Pending outputs past which a batch of received datagrams is flushed
-/// before the rest of it is handled, so a batch of packets fanned out to a
-/// large audience is not all held in memory at once (~1.3 KB a copy).
-/// Below it, a frame's packets to a small audience (or a 1:1 call) are
-/// flushed together, and each subscriber's copies go as one GSO message
-/// ([`shards::SendBatch`]). Holding a large audience's copies for GSO
-/// halves their CPU but costs ~1.3 KB per copy held: docs/BENCHMARKS.md,
-/// "UDP GSO".
+/// Outputs one flush sends at a time: a received batch's fan-out is made
+/// player by player as it is drained ([`crate::sfu::Sfu::drain_outputs_upto`]),
+/// and sent every ~64 copies (a player's run is not split), so a large
+/// audience's copies are not all held at once (~1.3 KB a copy) while each
+/// player's run still goes as one GSO message ([`shards::SendBatch`]).
+/// Other outputs (answers, retransmissions) past it flush a batch of
+/// received datagrams before the rest of it is handled. docs/BENCHMARKS.md,
+/// "UDP GSO" and "Fan-out player by player".
 pub const FLUSH_AT: usize = 64;
 
 /// `rtc_server.max_queue_delay` and `max_shard_load` applied to `q`.
@@ -173,10 +173,10 @@ impl ShardRuntime {
     }
 
     /// Handles a batch of datagrams received on an RTC socket, then carries
-    /// out what they queued: in one flush (one `sendmmsg` for the answers of
-    /// many inputs), or earlier once [`FLUSH_AT`] outputs are pending, so a
-    /// batch of packets fanned out to a large audience is not all held in
-    /// memory at once. Cut datagrams are dropped here, and RTP that waited
+    /// out what they queued in one flush: the batch's fan-out player by
+    /// player, each player's copies of the batch together. Other outputs
+    /// past [`FLUSH_AT`] (a NACK's retransmissions) are flushed before the
+    /// rest of the batch is handled. Cut datagrams are dropped here, and RTP that waited
     /// past `max_queue_delay` is counted (it marks the shard overloaded).
     pub async fn on_datagrams(&self, batch: &shards::RecvBatch) {
         let stats = self.stats();
@@ -305,7 +305,9 @@ impl ShardRuntime {
     pub async fn flush(&self) {
         let mut b = self.spare.borrow_mut().take().unwrap_or_default();
         loop {
-            self.sfu.borrow_mut().drain_outputs(&mut b.outs);
+            self.sfu
+                .borrow_mut()
+                .drain_outputs_upto(&mut b.outs, FLUSH_AT);
             if b.outs.is_empty() {
                 break;
             }

@@ -6,7 +6,6 @@
 
 use std::time::Instant;
 
-use crate::sfu::history::StreamHistory;
 use crate::sfu::publisher::RtpDrop;
 use crate::sfu::{
     Event, Media, MediaPacket, MeshDest, Output, SessionToken, Sfu, ShardMsg, ShardStats, StreamKey,
@@ -66,58 +65,12 @@ impl Sfu {
         self.fan_out(now, stream, pkt);
     }
 
-    /// Sends `pkt` to every local player of `stream`.
+    /// Queues `pkt` for every local player of `stream`: the copies are made
+    /// when the outputs are drained, each player's run of a batch together
+    /// (see [`crate::sfu::fanout`]).
     pub(super) fn fan_out(&mut self, now: Instant, stream: &StreamKey, pkt: &MediaPacket) {
-        if self.router.subscribers(stream.as_str()).is_empty() {
-            return;
-        }
-        let Self {
-            router,
-            sessions,
-            histories,
-            scratch,
-            out,
-            stats,
-            ..
-        } = self;
-        // Whether a player here may NACK this packet: only then is it kept.
-        let mut keep = false;
-        for token in router.subscribers(stream.as_str()) {
-            let Some(s) = sessions.get_mut(token) else {
-                continue;
-            };
-            let (Media::Player(p), Some(srtp), Some(peer)) =
-                (&mut s.media, s.srtp.as_mut(), s.ice.selected())
-            else {
-                continue;
-            };
-            if p.rewrite(now, pkt, scratch).is_err() {
-                s.counters.dropped += 1;
-                continue;
-            }
-            keep = keep || p.nacks(pkt.kind);
-            if s.wait_for_publisher.take().is_some() {
-                ShardStats::inc(&stats.players_wait_served);
-                tracing::info!(session = %s.id, stream = %s.stream_key, "waiting player: media started");
-            }
-            match srtp.protect_rtp(scratch) {
-                Ok(enc) => {
-                    s.counters.rtp_out += 1;
-                    s.counters.bytes_out += enc.len() as u64;
-                    out.push_back(Output::Transmit(enc, peer));
-                }
-                Err(_) => ShardStats::inc(&stats.srtp_errors),
-            }
-        }
-        match histories.get_mut(stream.as_str()) {
-            Some(h) if keep => h.insert(now, pkt),
-            Some(h) => h.skip(now, pkt.kind),
-            None if keep => {
-                let mut h = StreamHistory::default();
-                h.insert(now, pkt);
-                histories.insert(stream.clone(), h);
-            }
-            None => {}
+        if !self.router.subscribers(stream.as_str()).is_empty() {
+            self.fan_outs.push(now, stream, pkt);
         }
     }
 

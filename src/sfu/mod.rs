@@ -37,6 +37,7 @@
 //! connected, closed) and [`create`] (offer → answer → session).
 
 pub mod create;
+mod fanout;
 mod feedback;
 mod forward;
 pub mod history;
@@ -211,6 +212,7 @@ pub struct Sfu {
     handshaking: Vec<SessionToken>,
     scratch: Vec<u8>,
     out: VecDeque<Output>,
+    fan_outs: fanout::FanOutQueue,
 }
 
 /// What a shard's SFU is built from.
@@ -250,6 +252,7 @@ impl Sfu {
             handshaking: Vec::new(),
             scratch: Vec::with_capacity(1500),
             out: VecDeque::new(),
+            fan_outs: fanout::FanOutQueue::default(),
         }
     }
 
@@ -276,19 +279,42 @@ impl Sfu {
 
     /// The next thing to do, if any. Drain after every `handle_*` call.
     pub fn poll_output(&mut self) -> Option<Output> {
+        if self.out.is_empty() {
+            self.expand_fan_outs(1);
+        }
         self.out.pop_front()
     }
 
     /// Moves every pending output into `out` (one call instead of one per
-    /// datagram, for the runtime's batched sends).
+    /// datagram), queued fan-outs expanded.
     pub fn drain_outputs(&mut self, out: &mut Vec<Output>) {
-        out.extend(self.out.drain(..));
+        self.drain_outputs_upto(out, usize::MAX);
     }
 
-    /// How many outputs are pending (for the runtime to flush a batch of
-    /// inputs early when they fan out widely).
+    /// Moves the pending outputs into `out`, and expands queued fan-outs
+    /// into it, a whole player's run at a time, until it holds at least
+    /// `budget` outputs: for the runtime's flush, which sends each chunk
+    /// before it asks for the next, so a large audience's copies are not
+    /// all held at once. Call until it adds nothing.
+    pub fn drain_outputs_upto(&mut self, out: &mut Vec<Output>, budget: usize) {
+        out.extend(self.out.drain(..));
+        while out.len() < budget && !self.fan_outs.is_empty() {
+            self.expand_fan_outs(budget - out.len());
+            out.extend(self.out.drain(..));
+        }
+    }
+
+    /// How many outputs are pending, not counting queued fan-outs (for the
+    /// runtime to flush a batch of inputs early, e.g. when NACKs ask for
+    /// many retransmissions). A fan-out waits for the batch's end, so a
+    /// frame's packets reach each player together.
     pub fn pending_outputs(&self) -> usize {
         self.out.len()
+    }
+
+    /// Received packets whose fan-out waits for the next drain.
+    pub fn pending_fan_out_packets(&self) -> usize {
+        self.fan_outs.packets()
     }
 
     fn transmit(&mut self, data: Bytes, to: SocketAddr) {

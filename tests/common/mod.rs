@@ -6,6 +6,7 @@ pub mod ffmpeg;
 pub mod peer;
 pub mod redis;
 pub mod rtmp;
+pub mod sfu;
 pub mod ws;
 
 use std::io::{BufRead, BufReader, Read, Write};
