@@ -494,9 +494,13 @@ impl ShardRuntime {
                 .min(i + MAX_BATCH);
             let sent = {
                 let mut batch = self.batch.borrow_mut();
+                let (messages, carried) = batch.gso_sent();
                 let sent = batch
                     .send(sock.as_raw_fd(), &datagrams[i..end], map_v4)
                     .unwrap_or(0);
+                let (m, c) = batch.gso_sent();
+                ShardStats::add(&stats.udp_gso_messages, m - messages);
+                ShardStats::add(&stats.udp_gso_datagrams, c - carried);
                 if let Some(e) = batch.take_gso_refusal() {
                     tracing::warn!(
                         shard = self.id,

@@ -57,6 +57,11 @@ counters! {
     udp_bytes_in,
     /// UDP bytes sent.
     udp_bytes_out,
+    /// UDP GSO messages sent: runs of equal-size datagrams to one address
+    /// (a player's copies of a received batch) handed to the kernel as one.
+    udp_gso_messages,
+    /// Datagrams sent inside those GSO messages (also in `udp_packets_out`).
+    udp_gso_datagrams,
     /// RTP datagrams that waited in the receive queue longer than
     /// `max_queue_delay` (forwarded; the shard counts as overloaded).
     rtp_late,
