@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 
-import { Server, build, launchChromium } from './sfu.mjs';
+import { Server, build, launchChromium, openPage } from './sfu.mjs';
 
 const MEDIA_MS = 30_000;
 let server;
@@ -51,7 +51,7 @@ async function open(pagePath) {
   const page = await ctx.newPage();
   const logs = [];
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  await page.goto(`${server.http}${pagePath}`, { timeout: 10_000 });
+  await openPage(page, `${server.http}${pagePath}`, server);
   return { ctx, page, logs, name: pagePath };
 }
 

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 
-import { Server, build, launchChromium } from './sfu.mjs';
+import { Server, build, launchChromium, openPage } from './sfu.mjs';
 
 const CONNECT_MS = 25_000;
 const SAMPLE_GAP_MS = 4_000;
@@ -80,7 +80,7 @@ async function describe(pages, headline) {
 async function open(kind, stream) {
   const page = await (await browser.newContext()).newPage();
   // Same origin: the page, its API calls and the media all go to one port.
-  await page.goto(`${server.http}/${kind}.html?api=${encodeURIComponent(server.http)}&app=live&stream=${stream}`, { timeout: 10_000 });
+  await openPage(page, `${server.http}/${kind}.html?api=${encodeURIComponent(server.http)}&app=live&stream=${stream}`, server);
   return page;
 }
 

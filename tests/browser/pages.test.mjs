@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { Server, build, launchChromium } from './sfu.mjs';
+import { Server, build, launchChromium, openPage } from './sfu.mjs';
 
 const MEDIA_MS = 30_000; // to reach the frame counts below
 const VIDEO_FRAMES = 60;
@@ -43,7 +43,7 @@ async function open(pagePath) {
   const logs = [];
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e}`));
-  const resp = await page.goto(`${server.http}${pagePath}`, { timeout: 10_000 });
+  const resp = await openPage(page, `${server.http}${pagePath}`, server);
   assert.equal(resp.status(), 200, `GET ${pagePath}`);
   return { ctx, page, logs, name: pagePath };
 }

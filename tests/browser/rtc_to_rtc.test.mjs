@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { Server, build, launchChromium } from './sfu.mjs';
+import { Server, build, launchChromium, openPage } from './sfu.mjs';
 
 const CONNECT_MS = 20_000;   // ICE + DTLS to 'connected'
 const SAMPLE_GAP_MS = 4_000; // between the two framesDecoded samples
@@ -41,7 +41,7 @@ async function openPeer(page, kind, stream, srv = server) {
   const logs = [];
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e}`));
-  await page.goto(url, { timeout: 10_000 });
+  await openPage(page, url, srv);
   return { page, kind, url, logs };
 }
 

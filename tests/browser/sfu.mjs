@@ -67,6 +67,24 @@ export async function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** How long a page may take to load. Loading a page is not what any test
+ * here measures, and a CI run once took over 10 s for the first page of a
+ * fresh browser (start and new page already ~2.8 s, ten times the usual). */
+export const PAGE_LOAD_MS = 30_000;
+
+/** Navigates `page` to `url`; a failure names the URL, the time spent and
+ * the tail of `server`'s log (if given), so a slow machine can be told from
+ * a server that did not answer. Returns goto()'s response. */
+export async function openPage(page, url, server) {
+  const t0 = Date.now();
+  try {
+    return await page.goto(url, { timeout: PAGE_LOAD_MS });
+  } catch (e) {
+    const log = server ? `\n${server.logTail()}` : '';
+    throw new Error(`loading ${url} failed after ${Date.now() - t0} ms: ${e.message}${log}`);
+  }
+}
+
 function canConnect(port, host = '127.0.0.1') {
   return new Promise((resolve) => {
     const c = net.connect({ host, port });

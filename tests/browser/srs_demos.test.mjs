@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { Redis, Server, build, launchChromium } from './sfu.mjs';
+import { Redis, Server, build, launchChromium, openPage } from './sfu.mjs';
 
 const FRAMES = 60;          // video frames each player must decode
 const MEDIA_MS = 60_000;    // for every page to get there
@@ -50,7 +50,7 @@ async function openDemo(page, room, display, srv = server) {
   const host = `${new URL(srv.api).hostname}:${srv.ports.api}`;
   peer.srv = srv;
   peer.url = `${srv.http}/srs-demos/${page}.html?autostart=true&room=${room}&display=${display}&host=${host}`;
-  await p.goto(peer.url, { timeout: 10_000 });
+  await openPage(p, peer.url, srv);
   return peer;
 }
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { Server, build, launchChromium } from './sfu.mjs';
+import { Server, build, launchChromium, openPage } from './sfu.mjs';
 
 const RAMP_MS = 12_000;
 const TARGET_BPS = 800_000;
@@ -31,7 +31,7 @@ async function ramp(rtc) {
   try {
     const page = await ctx.newPage();
     const url = `${server.http}/whip.html?api=${encodeURIComponent(server.api)}&app=live&stream=bwe`;
-    await page.goto(url, { timeout: 10_000 });
+    await openPage(page, url, server);
     const connectBy = Date.now() + 20_000;
     let snap = await page.evaluate(() => window.snapshot());
     while (snap.connectionState !== 'connected' && Date.now() < connectBy) {
