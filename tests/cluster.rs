@@ -18,7 +18,10 @@ fn node(redis: &Redis) -> Server {
     node_with(redis, "")
 }
 
-/// A node with `extra` configuration appended.
+/// A node with `extra` configuration appended, once it has reached Redis:
+/// a publish before that is let through unchecked, by design, and has no
+/// claim in the directory yet (a loaded CI machine once took longer than
+/// the first WHIP request).
 fn node_with(redis: &Redis, extra: &str) -> Server {
     let ports = Ports::free();
     let conf = format!(
@@ -26,7 +29,14 @@ fn node_with(redis: &Redis, extra: &str) -> Server {
         config(ports, 1, "stun_timeout 60;"),
         redis.port
     );
-    Server::start(&conf, ports, &[])
+    let srv = Server::start(&conf, ports, &[]);
+    assert!(
+        wait_until(Duration::from_secs(10), || cluster(&srv)["redis"]["up"]
+            == true),
+        "node never reached Redis: {}",
+        srv.log()
+    );
+    srv
 }
 
 /// The value of the metric sample `name` (no labels) at `exporter`.
