@@ -436,7 +436,11 @@ impl ShardRuntime {
                     match tcp.get(to) {
                         None => rest.push((data.clone(), *to)),
                         Some(queue) => {
-                            if queue.try_send(data.clone()).is_ok() {
+                            // A copy of its own: protected packets share
+                            // arena chunks (crate::srtp::seal), and a slow
+                            // connection's queue of 1,024 would otherwise
+                            // hold up to as many chunks.
+                            if queue.try_send(Bytes::copy_from_slice(data)).is_ok() {
                                 ShardStats::inc(&stats.tcp_frames_out);
                                 ShardStats::add(&stats.tcp_bytes_out, data.len() as u64);
                             } else {

@@ -119,8 +119,12 @@ impl Sfu {
             if let Some(token) = group.players.get(group.next) {
                 group.next += 1;
                 if let Some(s) = self.sessions.get_mut(token) {
-                    let (scratch, out) = (&mut self.scratch, &mut self.out);
-                    made += serve(s, &mut group.packets, scratch, out, &self.stats);
+                    let buffers = Buffers {
+                        scratch: &mut self.scratch,
+                        arena: &mut self.arena,
+                        out: &mut self.out,
+                    };
+                    made += serve(s, &mut group.packets, buffers, &self.stats);
                 }
                 continue;
             }
@@ -134,14 +138,22 @@ impl Sfu {
     }
 }
 
+/// Where a player's copies are made and queued.
+struct Buffers<'a> {
+    /// The rewritten plain packet.
+    scratch: &'a mut Vec<u8>,
+    /// The protected copies (see [`crate::srtp::seal`]).
+    arena: &'a mut bytes::BytesMut,
+    out: &'a mut VecDeque<Output>,
+}
+
 /// Queues one player's copies of `packets`; returns how many.
-fn serve(
-    s: &mut Session,
-    packets: &mut [Queued],
-    scratch: &mut Vec<u8>,
-    out: &mut VecDeque<Output>,
-    stats: &ShardStats,
-) -> usize {
+fn serve(s: &mut Session, packets: &mut [Queued], b: Buffers<'_>, stats: &ShardStats) -> usize {
+    let Buffers {
+        scratch,
+        arena,
+        out,
+    } = b;
     let (Media::Player(p), Some(srtp), Some(peer)) =
         (&mut s.media, s.srtp.as_mut(), s.ice.selected())
     else {
@@ -158,7 +170,7 @@ fn serve(
             ShardStats::inc(&stats.players_wait_served);
             tracing::info!(session = %s.id, stream = %s.stream_key, "waiting player: media started");
         }
-        match srtp.protect_rtp(scratch) {
+        match srtp.protect_rtp_in(scratch, arena) {
             Ok(enc) => {
                 s.counters.rtp_out += 1;
                 s.counters.bytes_out += enc.len() as u64;

@@ -86,6 +86,7 @@ impl Sfu {
             sessions,
             histories,
             scratch,
+            arena,
             out,
             stats,
             ..
@@ -114,7 +115,7 @@ impl Sfu {
                 ShardStats::inc(&stats.retransmit_refused);
                 continue;
             }
-            if let Ok(enc) = srtp.protect_rtp(scratch) {
+            if let Ok(enc) = srtp.protect_rtp_in(scratch, arena) {
                 s.counters.rtp_out += 1;
                 s.counters.bytes_out += enc.len() as u64;
                 ShardStats::inc(&stats.retransmitted);

@@ -211,6 +211,8 @@ pub struct Sfu {
     publisher_srs: HashMap<StreamKey, Vec<PublisherSr>>,
     handshaking: Vec<SessionToken>,
     scratch: Vec<u8>,
+    /// Where protected copies are written (see [`crate::srtp::seal`]).
+    arena: bytes::BytesMut,
     out: VecDeque<Output>,
     fan_outs: fanout::FanOutQueue,
 }
@@ -251,6 +253,7 @@ impl Sfu {
             publisher_srs: HashMap::new(),
             handshaking: Vec::new(),
             scratch: Vec::with_capacity(1500),
+            arena: bytes::BytesMut::new(),
             out: VecDeque::new(),
             fan_outs: fanout::FanOutQueue::default(),
         }
