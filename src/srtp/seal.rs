@@ -17,9 +17,10 @@
 
 use bytes::{Bytes, BytesMut};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM};
-use rtc_crypto::{BlockCipherAlgorithm, RTCCrypto};
+use rtc_crypto::{BlockCipherAlgorithm, RTCCrypto, SecretVec};
 
 use super::{SrtpError, SrtpProfile};
+use crate::rtp::RtpHeader;
 
 /// AES-GCM's tag, appended to every packet (RFC 7714 §14.2).
 pub const GCM_TAG_LEN: usize = 16;
@@ -82,36 +83,44 @@ impl GcmRtpSealer {
             SrtpProfile::AeadAes256Gcm => (BlockCipherAlgorithm::Aes256, &AES_256_GCM),
             _ => return None,
         };
-        Some((|| {
-            let mut session_key = vec![0; master_key.len()];
-            derive(
-                crypto,
-                block,
-                LABEL_RTP_ENCRYPTION,
-                master_key,
-                master_salt,
-                &mut session_key,
-            )?;
-            let mut salt = [0; SALT_LEN];
-            derive(
-                crypto,
-                block,
-                LABEL_RTP_SALT,
-                master_key,
-                master_salt,
-                &mut salt,
-            )?;
-            let key = UnboundKey::new(aead, &session_key).map_err(|_| {
-                SrtpError::Crypto(format!("{} is no AES-GCM key length", session_key.len()))
-            })?;
-            session_key.fill(0);
-            Ok(Self {
-                key: LessSafeKey::new(key),
-                salt,
-                rollovers: Vec::new(),
-                last: 0,
-            })
-        })())
+        Some(Self::derived(block, aead, master_key, master_salt, crypto))
+    }
+
+    fn derived(
+        block: BlockCipherAlgorithm,
+        aead: &'static ring::aead::Algorithm,
+        master_key: &[u8],
+        master_salt: &[u8],
+        crypto: &dyn RTCCrypto,
+    ) -> Result<Self, SrtpError> {
+        // Zeroed when dropped, on every path.
+        let mut session_key = SecretVec::new(vec![0; master_key.len()]);
+        derive(
+            crypto,
+            block,
+            LABEL_RTP_ENCRYPTION,
+            master_key,
+            master_salt,
+            session_key.as_mut(),
+        )?;
+        let mut salt = [0; SALT_LEN];
+        derive(
+            crypto,
+            block,
+            LABEL_RTP_SALT,
+            master_key,
+            master_salt,
+            &mut salt,
+        )?;
+        let key = UnboundKey::new(aead, session_key.as_ref()).map_err(|_| {
+            SrtpError::Crypto(format!("{} is no AES-GCM key length", session_key.len()))
+        })?;
+        Ok(Self {
+            key: LessSafeKey::new(key),
+            salt,
+            rollovers: Vec::new(),
+            last: 0,
+        })
     }
 
     /// Encrypts `rtp`'s payload, authenticates its header and appends the
@@ -120,9 +129,12 @@ impl GcmRtpSealer {
     /// [`GCM_TAG_LEN`] bytes longer. Fails on a packet whose header does not
     /// fit it, on a 65th SSRC, and once the SSRC's index passed 2^48.
     pub fn seal(&mut self, rtp: &[u8], arena: &mut BytesMut) -> Result<Bytes, SrtpError> {
-        let header_len = header_len(rtp)?;
-        let ssrc = u32::from_be_bytes([rtp[8], rtp[9], rtp[10], rtp[11]]);
-        let seq = u16::from_be_bytes([rtp[2], rtp[3]]);
+        let header = RtpHeader::parse(rtp).map_err(|e| SrtpError::Malformed {
+            what: "RTP",
+            len: rtp.len(),
+            reason: e.to_string(),
+        })?;
+        let (header_len, ssrc, seq) = (header.payload_offset(), header.ssrc().0, header.seq());
         let index = self.index_for(ssrc, seq)?;
 
         let mut iv = [0u8; SALT_LEN];
@@ -187,32 +199,6 @@ impl GcmRtpSealer {
         r.highest = r.highest.max(index);
         Ok(index)
     }
-}
-
-/// The length of `rtp`'s header: fixed part, CSRCs and extension.
-fn header_len(rtp: &[u8]) -> Result<usize, SrtpError> {
-    let malformed = |reason: &str| SrtpError::Malformed {
-        what: "RTP",
-        len: rtp.len(),
-        reason: reason.to_string(),
-    };
-    if rtp.len() < 12 {
-        return Err(malformed("shorter than the 12-byte fixed header"));
-    }
-    if rtp[0] >> 6 != 2 {
-        return Err(malformed("not RTP version 2"));
-    }
-    let mut len = 12 + 4 * usize::from(rtp[0] & 0x0f);
-    if rtp[0] & 0x10 != 0 {
-        let words = rtp
-            .get(len + 2..len + 4)
-            .ok_or_else(|| malformed("extension header cut off"))?;
-        len += 4 + 4 * usize::from(u16::from_be_bytes([words[0], words[1]]));
-    }
-    if len > rtp.len() {
-        return Err(malformed("header longer than the packet"));
-    }
-    Ok(len)
 }
 
 /// Fills `out` with the AES-CM PRF's output for `label` (RFC 3711 §4.3.1,
