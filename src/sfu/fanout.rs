@@ -119,12 +119,15 @@ impl Sfu {
             if let Some(token) = group.players.get(group.next) {
                 group.next += 1;
                 if let Some(s) = self.sessions.get_mut(token) {
-                    let buffers = Buffers {
-                        scratch: &mut self.scratch,
-                        arena: &mut self.arena,
-                        out: &mut self.out,
-                    };
-                    made += serve(s, &mut group.packets, buffers, &self.stats);
+                    let (scratch, arena) = (&mut self.scratch, &mut self.arena);
+                    made += serve(
+                        s,
+                        &mut group.packets,
+                        scratch,
+                        arena,
+                        &mut self.out,
+                        &self.stats,
+                    );
                 }
                 continue;
             }
@@ -138,22 +141,16 @@ impl Sfu {
     }
 }
 
-/// Where a player's copies are made and queued.
-struct Buffers<'a> {
-    /// The rewritten plain packet.
-    scratch: &'a mut Vec<u8>,
-    /// The protected copies (see [`crate::srtp::seal`]).
-    arena: &'a mut bytes::BytesMut,
-    out: &'a mut VecDeque<Output>,
-}
-
-/// Queues one player's copies of `packets`; returns how many.
-fn serve(s: &mut Session, packets: &mut [Queued], b: Buffers<'_>, stats: &ShardStats) -> usize {
-    let Buffers {
-        scratch,
-        arena,
-        out,
-    } = b;
+/// Queues one player's copies of `packets`, each rewritten into `scratch`
+/// and protected into `arena` (see [`crate::srtp::seal`]); returns how many.
+fn serve(
+    s: &mut Session,
+    packets: &mut [Queued],
+    scratch: &mut Vec<u8>,
+    arena: &mut bytes::BytesMut,
+    out: &mut VecDeque<Output>,
+    stats: &ShardStats,
+) -> usize {
     let (Media::Player(p), Some(srtp), Some(peer)) =
         (&mut s.media, s.srtp.as_mut(), s.ice.selected())
     else {
