@@ -52,6 +52,8 @@ pub struct Config {
     pub video_kbps: u32,
     /// UDP receive buffer per socket, bytes.
     pub rcvbuf: usize,
+    /// Subscribers read a sender's UDP GSO message whole ([`sock::enable_gro`]).
+    pub gro: bool,
     /// Soak: peers come and go for the whole run (`-p`/`-n` are then slots).
     pub churn: Option<ChurnConfig>,
     /// Soak: RTMP publishers and RTMP/HTTP-FLV players coming and going too.
@@ -109,7 +111,8 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
     let mut stats = Stats::new();
     let mut heap: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
     let mut events = Events::with_capacity(1024);
-    let mut buf = vec![0u8; 2048];
+    // Room for a whole GSO message when subscribers read them whole.
+    let mut buf = vec![0u8; if cfg.gro { 65_536 } else { 2048 }];
     let t0 = Instant::now();
     let end = t0 + cfg.duration;
     let mut next_tick = t0 + Duration::from_secs(1);
@@ -240,12 +243,18 @@ pub fn run(cfg: &Config) -> anyhow::Result<(String, serde_json::Value)> {
             let mut drained = false;
             for _ in 0..64 {
                 match sock::recv(&p.sock, &mut buf) {
-                    Ok((n, from, kernel_ns)) => {
+                    Ok(r) => {
+                        if r.segment.is_some_and(|s| s < r.len) {
+                            ctx.stats.gro_reads.0 += 1;
+                            ctx.stats.gro_reads.1 += r.datagrams(&buf).len() as u64;
+                        }
                         let at = Arrival {
-                            kernel_ns,
+                            kernel_ns: r.kernel_ns,
                             user_ns: sock::realtime_ns(),
                         };
-                        p.handle_datagram(Instant::now(), at, from, &buf[..n], &mut ctx);
+                        for d in r.datagrams(&buf) {
+                            p.handle_datagram(Instant::now(), at, r.from, d, &mut ctx);
+                        }
                     }
                     Err(_) => {
                         // WouldBlock, or an error such as ECONNREFUSED: read again on the next event.
@@ -404,6 +413,9 @@ fn open_peer(
     sock::set_rcvbuf(&sock, cfg.rcvbuf);
     if role == Role::Subscriber {
         sock::enable_timestamps(&sock);
+        if cfg.gro && !sock::enable_gro(&sock) {
+            anyhow::bail!("the kernel refused UDP_GRO on subscriber socket {id}");
+        }
     }
     registry.register(&mut sock, Token(id), Interest::READABLE)?;
     Ok(Peer::new(role, stream, sock, seed, epoch))

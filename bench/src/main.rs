@@ -5,7 +5,8 @@
 //! - `signal`: offers/answers and the signaling thread pool (blocking HTTP);
 //! - `peer`: one virtual peer's ICE → DTLS → SRTP → media state machine;
 //! - `engine`: the single-threaded mio loop driving all peers, with a timer heap;
-//! - `sock`: `recvmsg` with kernel arrival timestamps;
+//! - `sock`: `recvmsg` with kernel arrival timestamps, and (`--gro`) a UDP
+//!   GSO message read whole and split back into its datagrams;
 //! - `report`: counters, histograms, progress lines, the final text and JSON;
 //! - `soak`: churn for soak runs (peers that end by DELETE, by vanishing, or
 //!   never do ICE, replaced at once); `live`: RTMP and HTTP-FLV churn beside it.
@@ -83,6 +84,11 @@ struct Args {
     /// UDP receive buffer per peer socket, bytes (the kernel caps it at net.core.rmem_max).
     #[arg(long, default_value_t = 1 << 20)]
     rcvbuf: usize,
+    /// Subscribers read a UDP GSO message from the server whole (UDP_GRO)
+    /// instead of the kernel splitting and delivering each datagram: on
+    /// loopback that delivery runs on the server's CPU.
+    #[arg(long)]
+    gro: bool,
     /// No progress lines.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -165,6 +171,7 @@ fn main() -> anyhow::Result<()> {
         media_dir: a.media_dir.unwrap_or_else(media::default_dir),
         video_kbps: a.video_kbps,
         rcvbuf: a.rcvbuf,
+        gro: a.gro,
         churn,
         live,
     };

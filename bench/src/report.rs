@@ -31,6 +31,9 @@ pub struct Stats {
     pub srtp_errors: u64,
     /// Packets without the harness trailer (no latency sample).
     pub no_trailer: u64,
+    /// With `--gro`: reads that carried a UDP GSO message of several
+    /// datagrams, and the datagrams in them.
+    pub gro_reads: (u64, u64),
     /// One-way forwarding latency, µs.
     pub latency: Histogram<u64>,
     /// POST → first media packet, ms.
@@ -56,6 +59,7 @@ impl Stats {
             retransmits: 0,
             srtp_errors: 0,
             no_trailer: 0,
+            gro_reads: (0, 0),
             // 1 µs .. 100 s, 3 significant digits.
             latency: Histogram::new_with_bounds(1, 100_000_000, 3)
                 .expect("static bounds are valid"),
@@ -256,6 +260,7 @@ impl Final<'_> {
             "nacks_sent": s.nacks_sent, "nacks_received": s.nacks_recv, "retransmits": s.retransmits,
             "plis_sent": s.plis_sent, "plis_received": s.plis_recv,
             "srtp_errors": s.srtp_errors, "packets_without_trailer": s.no_trailer,
+            "gro_reads": s.gro_reads.0, "gro_datagrams": s.gro_reads.1,
             "server": server,
             "harness": {
                 "cpu_seconds": self.harness_cpu_seconds,
@@ -311,6 +316,12 @@ impl Final<'_> {
             s.srtp_errors,
             s.no_trailer,
         );
+        if s.gro_reads.0 > 0 {
+            t.push_str(&format!(
+                "gro:       {} datagrams read whole in {} GSO messages\n",
+                s.gro_reads.1, s.gro_reads.0
+            ));
+        }
         if s.failures.is_empty() {
             t.push_str("failures:  none\n");
         } else {

@@ -37,9 +37,53 @@ pub fn set_rcvbuf(sock: &UdpSocket, bytes: usize) {
     }
 }
 
-/// One datagram: length, source, and the kernel's arrival time (realtime
-/// ns) when timestamps are on.
-pub fn recv(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<u64>)> {
+/// Asks the kernel to hand a UDP GSO message to `sock` whole (`UDP_GRO`),
+/// its segment size in a control message, instead of splitting it into
+/// datagrams and delivering each; false if it refused.
+///
+/// On loopback the delivery to the harness's sockets runs on the sending
+/// CPU, the server's: taken whole, a sender's run of equal datagrams costs
+/// it one delivery, as a NIC with UDP segmentation offload would leave it.
+pub fn enable_gro(sock: &UdpSocket) -> bool {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket we own with a pointer to a live c_int.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_GRO,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    rc == 0
+}
+
+/// What one `recvmsg` read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Bytes read.
+    pub len: usize,
+    /// The sender.
+    pub from: SocketAddr,
+    /// The kernel's arrival time (realtime ns), when timestamps are on.
+    pub kernel_ns: Option<u64>,
+    /// With [`enable_gro`], the size of each datagram of a GSO message read
+    /// whole (the last may be shorter); `None` for a single datagram.
+    pub segment: Option<usize>,
+}
+
+impl Received {
+    /// The datagrams in `buf[..len]`, each as its sender sent it.
+    pub fn datagrams<'a>(&self, buf: &'a [u8]) -> std::slice::Chunks<'a, u8> {
+        let data = &buf[..self.len];
+        data.chunks(self.segment.filter(|&s| s > 0).unwrap_or(data.len().max(1)))
+    }
+}
+
+/// One datagram, or with [`enable_gro`] a GSO message of several, and its
+/// source and arrival time.
+pub fn recv(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
     // SAFETY: all-zero is a valid sockaddr_storage / msghdr.
     let mut addr: libc::sockaddr_storage = unsafe { zeroed() };
     let mut control = [0u64; 16];
@@ -59,12 +103,35 @@ pub fn recv(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, 
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    let stamp = shards::arrival_stamp(&msg)
+    let kernel_ns = shards::arrival_stamp(&msg)
         .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_nanos() as u64);
     let from =
         shards::socket_addr(&addr).ok_or_else(|| io::Error::other("unknown address family"))?;
-    Ok((n as usize, from, stamp))
+    Ok(Received {
+        len: n as usize,
+        from,
+        kernel_ns,
+        segment: gro_segment(&msg),
+    })
+}
+
+/// The segment size of a GSO message read whole (`UDP_GRO` control message).
+fn gro_segment(h: &libc::msghdr) -> Option<usize> {
+    // SAFETY: walking the control messages the kernel wrote into this
+    // header's control buffer (bounded by msg_controllen), with the libc
+    // macros meant for it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
+                let size: libc::c_int = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                return usize::try_from(size).ok();
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -92,12 +159,68 @@ mod tests {
                 Err(e) => panic!("{e}"),
             }
         }
-        let (n, from, stamp) = got.expect("datagram arrives");
-        assert_eq!(&buf[..n], b"hello");
-        assert_eq!(from, a.local_addr().unwrap());
-        let stamp = stamp.expect("timestamp");
+        let r = got.expect("datagram arrives");
+        assert_eq!(&buf[..r.len], b"hello");
+        assert_eq!(r.from, a.local_addr().unwrap());
+        assert_eq!(r.segment, None);
+        let stamp = r.kernel_ns.expect("timestamp");
         assert!(stamp >= before.saturating_sub(1_000_000) && stamp <= realtime_ns());
         let err = recv(&b, &mut buf).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn with_gro_a_gso_message_is_read_whole_and_split_back_into_its_datagrams() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert!(enable_gro(&b));
+        let to = b.local_addr().unwrap();
+        let sent: Vec<(Vec<u8>, SocketAddr)> = [(1, 1200), (2, 1200), (3, 1200), (4, 700)]
+            .map(|(k, n)| (vec![k; n], to))
+            .into();
+        let mut batch = shards::SendBatch::default();
+        assert_eq!(batch.send(a.as_raw_fd(), &sent, false).unwrap(), 4);
+        assert_eq!(batch.gso_sent(), (1, 4), "one message of four segments");
+        let mut buf = vec![0u8; 65_536];
+        let mut got = Vec::new();
+        for _ in 0..1000 {
+            match recv(&b, &mut buf) {
+                Ok(r) => {
+                    assert_eq!(r.from, a.local_addr().unwrap());
+                    got.extend(r.datagrams(&buf).map(<[u8]>::to_vec));
+                    if got.len() >= sent.len() {
+                        assert_eq!(r.segment, Some(1200), "read whole, with its segment size");
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, sent.into_iter().map(|(d, _)| d).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_read_without_a_segment_size_is_one_datagram() {
+        let r = Received {
+            len: 5,
+            from: "127.0.0.1:1".parse().unwrap(),
+            kernel_ns: None,
+            segment: None,
+        };
+        assert_eq!(r.datagrams(b"helloXX").collect::<Vec<_>>(), vec![b"hello"]);
+        let empty = Received { len: 0, ..r };
+        assert_eq!(empty.datagrams(b"").count(), 0);
+        let odd = Received {
+            segment: Some(0),
+            ..r
+        };
+        assert_eq!(
+            odd.datagrams(b"hello").count(),
+            1,
+            "a zero segment size is one datagram"
+        );
     }
 }

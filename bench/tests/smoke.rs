@@ -1,6 +1,7 @@
 //! A small version of the acceptance run: a `workers 1` shardsfu,
 //! one publisher and 20 subscribers for 5 s. Every peer connects, loss stays
-//! under 1%, latency percentiles and the server's CPU time are reported.
+//! under 1%, latency percentiles and the server's CPU time are reported; the
+//! same with subscribers reading the server's GSO messages whole (`--gro`).
 //! Runs in `./scripts/test` inside the loopback-only namespace.
 
 use std::net::{TcpStream, UdpSocket};
@@ -8,13 +9,19 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A port free for TCP and UDP on 127.0.0.1 right now.
+/// A port free for TCP and UDP on 127.0.0.1 right now, never one this
+/// process was handed before (the kernel may reuse a just-closed probe's).
 fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind tcp");
         let port = tcp.local_addr().expect("local addr").port();
         if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+            let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+            if !given.contains(&port) {
+                given.push(port);
+                return port;
+            }
         }
     }
 }
@@ -47,8 +54,28 @@ impl Drop for Server {
 
 #[test]
 fn one_publisher_twenty_subscribers() {
+    let (r, text, _) = run_harness("plain", &[]);
+    assert_eq!(r["gro_reads"], 0, "no --gro, no whole reads: {text}");
+}
+
+#[test]
+fn one_publisher_twenty_subscribers_reading_gso_messages_whole() {
+    let (r, text, log) = run_harness("gro", &["--gro"]);
+    // Each keyframe (~13 packets) goes to each player as one GSO message.
+    let (reads, datagrams) = (r["gro_reads"].as_u64(), r["gro_datagrams"].as_u64());
+    assert!(reads.unwrap() >= 20, "{text}\n{log}");
+    assert!(datagrams.unwrap() >= 2 * reads.unwrap(), "{text}");
+    assert!(text.contains("read whole in"), "{text}");
+}
+
+/// Runs the server and one harness run with `extra` arguments; asserts what
+/// every run must show and returns its JSON report, text and log.
+fn run_harness(name: &str, extra: &[&str]) -> (serde_json::Value, String, String) {
     let (api, rtc, rtmp) = (free_port(), free_port(), free_port());
-    let dir = std::env::temp_dir().join(format!("shardsfu-bench-smoke-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "shardsfu-bench-smoke-{name}-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("w1.conf");
     std::fs::write(
@@ -82,14 +109,15 @@ fn one_publisher_twenty_subscribers() {
         .args(["--whip", &format!("{base}/whip/?app=live&stream=smoke%d")])
         .args(["--whep", &format!("{base}/whep/?app=live&stream=smoke%d")])
         .args(["-p", "1", "-n", "20", "-d", "5", "--ramp", "100"])
+        .args(extra)
         .arg("--server-pid")
         .arg(server.0.id().to_string())
         .arg("--json")
         .arg(&json)
         .output()
         .expect("run shardsfu-bench");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let log = String::from_utf8_lossy(&out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "harness failed:\n{text}\n{log}");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -114,4 +142,5 @@ fn one_publisher_twenty_subscribers() {
         text.contains("latency:") && log.contains("pub 1 sub 20"),
         "{text}\n{log}"
     );
+    (r, text, log)
 }
