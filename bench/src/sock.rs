@@ -25,16 +25,22 @@ pub fn enable_timestamps(sock: &UdpSocket) -> bool {
 /// Sets `SO_RCVBUF` (the kernel caps it at `net.core.rmem_max`).
 pub fn set_rcvbuf(sock: &UdpSocket, bytes: usize) {
     let v = bytes.min(i32::MAX as usize) as libc::c_int;
+    set_int_option(sock, libc::SOL_SOCKET, libc::SO_RCVBUF, v);
+}
+
+/// Sets an integer socket option; false if the kernel refused it.
+fn set_int_option(sock: &UdpSocket, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> bool {
     // SAFETY: setsockopt on a socket we own with a pointer to a live c_int.
-    unsafe {
+    let rc = unsafe {
         libc::setsockopt(
             sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
+            level,
+            name,
             (&v as *const libc::c_int).cast(),
             size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+        )
+    };
+    rc == 0
 }
 
 /// Asks the kernel to hand a UDP GSO message to `sock` whole (`UDP_GRO`),
@@ -45,18 +51,7 @@ pub fn set_rcvbuf(sock: &UdpSocket, bytes: usize) {
 /// CPU, the server's: taken whole, a sender's run of equal datagrams costs
 /// it one delivery, as a NIC with UDP segmentation offload would leave it.
 pub fn enable_gro(sock: &UdpSocket) -> bool {
-    let on: libc::c_int = 1;
-    // SAFETY: setsockopt on a socket we own with a pointer to a live c_int.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_UDP,
-            libc::UDP_GRO,
-            (&on as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    rc == 0
+    set_int_option(sock, libc::SOL_UDP, libc::UDP_GRO, 1)
 }
 
 /// What one `recvmsg` read.
