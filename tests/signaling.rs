@@ -323,6 +323,8 @@ fn versions_summaries_and_static_files() {
     assert_eq!(v["data"]["version"], env!("CARGO_PKG_VERSION"));
     let s = get(&srv.api_url("/api/v1/summaries")).json();
     assert_eq!(s["data"]["shards"], 2);
+    // `Server::start` waits for it: both shards have bound their sockets.
+    assert_eq!(s["data"]["ready"], true);
     assert_eq!(s["data"]["per_shard"].as_array().unwrap().len(), 2);
     assert!(s["data"]["self"]["mem_kbyte"].as_u64().unwrap() > 0);
     // Neither the command line (the configuration's path) nor the working

@@ -40,6 +40,9 @@ pub trait ServerFigures {
     fn http_connections(&self) -> usize;
     /// Seconds since the server started.
     fn uptime_secs(&self) -> u64;
+    /// Whether every shard has bound all its sockets (until then a port
+    /// may answer on one shard and not yet on another).
+    fn ready(&self) -> bool;
     /// The file `app/stream` is being recorded to (DVR), if it is.
     fn dvr_file(&self, _key: &str) -> Option<String> {
         None
@@ -175,6 +178,7 @@ fn summaries(server: &dyn ServerFigures) -> Response {
                 "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             },
             "shards": stats.len(),
+            "ready": server.ready(),
             "served_by_shard": server.shard(),
             "sessions": sessions,
             "streams": streams,

@@ -498,6 +498,10 @@ impl ServerFigures for ShardRuntime {
         self.shared.started.elapsed().as_secs()
     }
 
+    fn ready(&self) -> bool {
+        self.shared.liveness.all_bound()
+    }
+
     fn dvr_file(&self, key: &str) -> Option<String> {
         self.shared.dvr.file(key)
     }

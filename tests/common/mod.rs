@@ -16,21 +16,46 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A port that is free for both TCP and UDP on 127.0.0.1 right now.
+/// A port that is free for both TCP and UDP on 127.0.0.1 right now, from
+/// below the kernel's ephemeral range: a port the kernel may hand to some
+/// client's socket (this test's own, bound to port 0) between the probe
+/// and the server's bind could not be served, so none is used.
 pub fn free_port() -> u16 {
-    // The kernel may hand out a port again once its probe socket is closed:
-    // never give this process the same one twice (a server's RTMP and HTTP
-    // ports once came out equal, and its config was refused).
+    // Never give this process the same port twice (a server's RTMP and
+    // HTTP ports once came out equal, and its config was refused).
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    loop {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind tcp");
-        let port = tcp.local_addr().unwrap().port();
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    const LOWEST: u32 = 10_000;
+    let below = ephemeral_low().max(LOWEST + 1_000);
+    let span = below - LOWEST;
+    // Processes start at different places, so two test binaries seldom probe
+    // the same ports; the probe settles the rest.
+    let seed = std::process::id().wrapping_mul(7919)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    for _ in 0..span {
+        let step = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = (LOWEST + seed.wrapping_add(step) % span) as u16;
         let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-        if !given.contains(&port) && UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        if given.contains(&port) {
+            continue;
+        }
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        if tcp.is_ok() && UdpSocket::bind(("127.0.0.1", port)).is_ok() {
             given.push(port);
             return port;
         }
     }
+    panic!("no free port in {LOWEST}..{below}");
+}
+
+/// The first port of the kernel's ephemeral range (32768 by default).
+fn ephemeral_low() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// The ports a test server listens on (all on 127.0.0.1).
@@ -249,6 +274,20 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        // One shard's port answering does not mean the other shards have
+        // bound theirs: wait for `ready` (a server whose API port is not a
+        // plain HTTP API answers no summaries and is taken as it is).
+        while summaries_ready(api) == Some(false) {
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!("shardsfu exited early ({st}):\n{}", log.lock().unwrap());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "shardsfu's shards did not all bind:\n{}",
+                log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Server {
             child,
             api,
@@ -329,6 +368,19 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A failing test shows what the server said (the test harness
+        // captures this with the test's own output).
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(200)..];
+            eprintln!(
+                "--- the server's last {} log lines (of {}) ---\n{}",
+                tail.len(),
+                lines.len(),
+                tail.join("\n")
+            );
+        }
         // SIGINT stops at once (SIGTERM would drain, up to grace_final_wait).
         if self
             .signal_and_wait(libc::SIGINT, Duration::from_secs(3))
@@ -342,6 +394,21 @@ impl Drop for Server {
 
 /// An HTTP agent that reports 4xx/5xx as responses, not errors, and opens a
 /// new connection per request (so requests spread over the shards).
+/// `data.ready` of the summaries at `api`, `None` when no JSON with it
+/// comes back (an HTTPS or non-API port).
+fn summaries_ready(api: SocketAddr) -> Option<bool> {
+    let mut s = TcpStream::connect_timeout(&api, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"GET /api/v1/summaries HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    let (_, body) = reply.split_once("\r\n\r\n")?;
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    v["data"]["ready"].as_bool()
+}
+
 /// Whether the server behind `s` answers a request (any answer, or a close:
 /// an HTTPS port refuses plain text) rather than leaving it unread: a port
 /// listens before its shard's accept loop runs, which on a loaded machine
