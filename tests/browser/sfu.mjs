@@ -43,26 +43,45 @@ export function build() {
   if (r.status !== 0) throw new Error(`cargo build failed (${r.status ?? r.signal})`);
 }
 
-async function tryPort() {
-  const port = await new Promise((resolve, reject) => {
+// The first port of the kernel's ephemeral range (32768 by default).
+function ephemeralLow() {
+  try {
+    return Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+const given = new Set();
+
+// Whether `port` is free for TCP and UDP on 127.0.0.1 right now.
+async function tryPort(port) {
+  const tcp = await new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+  if (!tcp) return false;
   return new Promise((resolve) => {
     const u = dgram.createSocket('udp4');
-    u.once('error', () => { u.close(); resolve(null); });
-    u.bind(port, '127.0.0.1', () => u.close(() => resolve(port)));
+    u.once('error', () => { u.close(); resolve(false); });
+    u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
   });
 }
 
-// A port free for TCP and UDP on 127.0.0.1 (bounded tries).
+// A port free for TCP and UDP on 127.0.0.1 (bounded tries), from below the
+// kernel's ephemeral range: a port from that range could be handed to a
+// client socket between this probe and the server's bind.
 export async function freePort() {
+  const low = 10000;
+  const high = Math.max(ephemeralLow(), low + 1000);
   for (let i = 0; i < 200; i++) {
-    const p = await tryPort();
-    if (p) return p;
+    const p = low + Math.floor(Math.random() * (high - low));
+    if (given.has(p) || !(await tryPort(p))) continue;
+    given.add(p);
+    return p;
   }
-  throw new Error('no free port on 127.0.0.1 after 200 tries');
+  throw new Error(`no free port on 127.0.0.1 in ${low}..${high} after 200 tries`);
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -138,9 +157,21 @@ export class Server {
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (s.child.exitCode !== null) throw new Error(`shardsfu exited early (${s.child.exitCode}):\n${s.logTail()}`);
-      if (await canConnect(s.ports.api, ipv6 ? v6 : host)) return s;
+      // Listening is not enough: one shard's port may answer before the
+      // other shards have bound theirs. Wait for `ready`.
+      if (await s.ready()) return s;
       if (Date.now() > deadline) { await s.stop(); throw new Error(`shardsfu did not listen on ${s.api}:\n${s.logTail()}`); }
       await sleep(50);
+    }
+  }
+
+  // Whether the API answers and every shard has bound its sockets.
+  async ready() {
+    try {
+      const r = await fetch(`${this.api}/api/v1/summaries`, { signal: AbortSignal.timeout(2000) });
+      return r.ok && ((await r.json()).data?.ready ?? true);
+    } catch {
+      return false;
     }
   }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import os
+import random
 import shutil
 import signal
 import socket
@@ -43,19 +44,37 @@ def build() -> None:
     )
 
 
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (32768 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    """A port free for both TCP and UDP on 127.0.0.1 right now (bounded tries)."""
+    """A port free for both TCP and UDP on 127.0.0.1 right now (bounded tries),
+    from below the kernel's ephemeral range: a port from that range could be
+    handed to a client socket between this probe and the server's bind."""
+    low = 10000
+    high = max(_ephemeral_low(), low + 1000)
     for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                try:
-                    u.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port on 127.0.0.1 after 200 tries")
+        port = random.randrange(low, high)
+        if port in _GIVEN:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            try:
+                t.bind(("127.0.0.1", port))
+                u.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError(f"no free port on 127.0.0.1 in {low}..{high} after 200 tries")
 
 
 class Server:
@@ -107,10 +126,13 @@ class Server:
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"shardsfu exited early ({self.proc.returncode}):\n{self.log_tail()}")
+            # Listening is not enough: one shard's port may answer before
+            # the other shards have bound theirs. Wait for `ready`.
             try:
-                socket.create_connection((self.ip, self.ports["api"]), timeout=0.2).close()
-                return
-            except OSError:
+                with urllib.request.urlopen(self.api + "/api/v1/summaries", timeout=2) as r:
+                    if json.loads(r.read()).get("data", {}).get("ready", True):
+                        return
+            except (OSError, ValueError):
                 pass
             if time.monotonic() > deadline:
                 self.stop()
