@@ -325,6 +325,14 @@ fn versions_summaries_and_static_files() {
     assert_eq!(s["data"]["shards"], 2);
     // `Server::start` waits for it: both shards have bound their sockets.
     assert_eq!(s["data"]["ready"], true);
+    // And the log says so once, for whoever runs it without systemd.
+    let line = "ready: every shard has bound its sockets";
+    assert!(
+        wait_until(Duration::from_secs(2), || srv.log().contains(line)),
+        "{}",
+        srv.log()
+    );
+    assert_eq!(srv.log().matches(line).count(), 1);
     assert_eq!(s["data"]["per_shard"].as_array().unwrap().len(), 2);
     assert!(s["data"]["self"]["mem_kbyte"].as_u64().unwrap() > 0);
     // Neither the command line (the configuration's path) nor the working

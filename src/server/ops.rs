@@ -175,8 +175,16 @@ fn run(shared: &Shared, signals: &Signals) {
     let _ = shared.liveness.waker.set(std::thread::current());
     let mut notify = Notifier::from_env();
     let mut drain = Drain::default();
+    let mut ready_logged = false;
     while !signals.shutdown.is_requested() {
         let now = Instant::now();
+        if !ready_logged && shared.liveness.all_bound() {
+            ready_logged = true;
+            tracing::info!(
+                after_ms = shared.started.elapsed().as_millis() as u64,
+                "ready: every shard has bound its sockets"
+            );
+        }
         on_signals(shared, signals, notify.as_mut());
         if drain_step(shared, signals, &mut drain, notify.as_mut(), now) {
             signals.shutdown.request();
@@ -247,10 +255,7 @@ impl Notifier {
             self.ready = true;
             let status = status_line(shared);
             self.send(&[NotifyState::Ready, NotifyState::Status(&status)]);
-            tracing::info!(
-                after_ms = shared.started.elapsed().as_millis() as u64,
-                "every shard is bound: told systemd READY=1"
-            );
+            tracing::info!("told systemd READY=1");
             self.next_status = now + STATUS_INTERVAL;
             // The first ping is due one interval from now; the shards' ticks
             // until then show that they run.
