@@ -260,8 +260,14 @@ impl Server {
         }
         let api: SocketAddr = (ip, ports.api).into();
         let deadline = Instant::now() + Duration::from_secs(10);
+        // The API answering is not enough: one shard's port answers before
+        // the other shards have bound theirs, so wait for `ready` too (a
+        // server whose API port is not a plain HTTP API answers no
+        // summaries and is taken as it is).
         loop {
-            if TcpStream::connect_timeout(&api, Duration::from_millis(100)).is_ok_and(answers) {
+            if TcpStream::connect_timeout(&api, Duration::from_millis(100)).is_ok_and(answers)
+                && summaries_ready(api) != Some(false)
+            {
                 break;
             }
             if let Ok(Some(st)) = child.try_wait() {
@@ -269,21 +275,7 @@ impl Server {
             }
             assert!(
                 Instant::now() < deadline,
-                "shardsfu did not listen on {api}:\n{}",
-                log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // One shard's port answering does not mean the other shards have
-        // bound theirs: wait for `ready` (a server whose API port is not a
-        // plain HTTP API answers no summaries and is taken as it is).
-        while summaries_ready(api) == Some(false) {
-            if let Ok(Some(st)) = child.try_wait() {
-                panic!("shardsfu exited early ({st}):\n{}", log.lock().unwrap());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "shardsfu's shards did not all bind:\n{}",
+                "shardsfu did not listen on {api} with every shard bound:\n{}",
                 log.lock().unwrap()
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -392,8 +384,6 @@ impl Drop for Server {
     }
 }
 
-/// An HTTP agent that reports 4xx/5xx as responses, not errors, and opens a
-/// new connection per request (so requests spread over the shards).
 /// `data.ready` of the summaries at `api`, `None` when no JSON with it
 /// comes back (an HTTPS or non-API port).
 fn summaries_ready(api: SocketAddr) -> Option<bool> {
@@ -427,6 +417,8 @@ fn answers(mut s: TcpStream) -> bool {
     }
 }
 
+/// An HTTP agent that reports 4xx/5xx as responses, not errors, and opens a
+/// new connection per request (so requests spread over the shards).
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
